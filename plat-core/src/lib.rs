@@ -1,0 +1,6 @@
+//! plat-core: everything that is NAT64 and nothing that is I/O.
+//!
+//! Deterministic and sans-IO: no sockets, no threads, no clock of its own.
+//! The dataplane feeds it packets and `now`; it returns verdicts.
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_debug_implementations)]
