@@ -1,1 +1,19 @@
-//! placeholder
+//! plat-dataplane: the only crate that touches DPDK and threads.
+//!
+//! Safe wrappers over `dpdk-sys` (EAL, mempools, mbufs, ports, rings);
+//! every `unsafe` block says why it is sound.
+#![warn(missing_docs)]
+
+pub mod eal;
+pub mod error;
+pub mod mbuf;
+pub mod mempool;
+pub mod port;
+pub mod ring;
+
+pub use eal::Eal;
+pub use error::DpdkError;
+pub use mbuf::{Mbuf, MbufBurst, BURST_SIZE};
+pub use mempool::{Mempool, MempoolConfig};
+pub use port::{DeviceInfo, LinkStatus, Port, PortConfig, PortStats, RssConfig};
+pub use ring::{Ring, RingSync};

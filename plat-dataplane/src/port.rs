@@ -1,0 +1,402 @@
+//! Ethernet ports: configure queues (and RSS where the device has it),
+//! start, poll, read stats and link; stop and close on drop.
+
+use std::ffi::{CStr, CString};
+
+use crate::eal::Eal;
+use crate::error::{check, DpdkError};
+use crate::mbuf::MbufBurst;
+use crate::mempool::Mempool;
+use crate::ring::Ring;
+
+/// Receive-side scaling settings for a port.
+#[derive(Clone, Debug, Default)]
+pub struct RssConfig {
+    /// Hash key (40 bytes on most NICs); `None` keeps the device's.
+    pub key: Option<Vec<u8>>,
+    /// Hash types wanted (`RTE_ETH_RSS_*`); masked with what the device
+    /// offers, since `rte_eth_dev_configure` refuses anything else.
+    pub hash_types: u64,
+}
+
+/// How to bring a port up.
+#[derive(Clone, Debug)]
+pub struct PortConfig {
+    /// Receive queues (one per worker).
+    pub rx_queues: u16,
+    /// Transmit queues (one per worker).
+    pub tx_queues: u16,
+    /// Descriptors per receive queue.
+    pub rx_descriptors: u16,
+    /// Descriptors per transmit queue.
+    pub tx_descriptors: u16,
+    /// RSS, when more than one receive queue should share the traffic.
+    pub rss: Option<RssConfig>,
+    /// Receive everything, not only frames for the port's MAC.
+    pub promiscuous: bool,
+}
+
+impl Default for PortConfig {
+    fn default() -> Self {
+        PortConfig {
+            rx_queues: 1,
+            tx_queues: 1,
+            rx_descriptors: 1024,
+            tx_descriptors: 1024,
+            rss: None,
+            promiscuous: true,
+        }
+    }
+}
+
+/// What a device says of itself (`rte_eth_dev_info_get`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// PMD name, e.g. `net_null`, `net_af_packet`.
+    pub driver_name: String,
+    /// Most receive queues the device supports.
+    pub max_rx_queues: u16,
+    /// Most transmit queues the device supports.
+    pub max_tx_queues: u16,
+    /// Receive queues configured now.
+    pub rx_queues: u16,
+    /// Transmit queues configured now.
+    pub tx_queues: u16,
+    /// RSS hash types the device can compute.
+    pub flow_type_rss_offloads: u64,
+    /// Size of the RSS redirection table (0 = none).
+    pub reta_size: u16,
+    /// RSS key length in bytes (0 = none).
+    pub hash_key_size: u8,
+    /// Largest MTU.
+    pub max_mtu: u16,
+}
+
+/// Port counters (`rte_eth_stats_get`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Packets received.
+    pub ipackets: u64,
+    /// Packets sent.
+    pub opackets: u64,
+    /// Bytes received.
+    pub ibytes: u64,
+    /// Bytes sent.
+    pub obytes: u64,
+    /// Packets the device dropped because the rx queue was full.
+    pub imissed: u64,
+    /// Receive errors.
+    pub ierrors: u64,
+    /// Transmit errors.
+    pub oerrors: u64,
+    /// Receive failures for want of an mbuf.
+    pub rx_nombuf: u64,
+}
+
+/// Link state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// Up or down.
+    pub up: bool,
+    /// Speed in Mbit/s.
+    pub speed_mbps: u32,
+    /// Full duplex.
+    pub full_duplex: bool,
+}
+
+/// A started Ethernet port. Stopped and closed when dropped.
+#[derive(Debug)]
+pub struct Port {
+    id: u16,
+    rx_queues: u16,
+    tx_queues: u16,
+    _eal: Eal,
+}
+
+impl Port {
+    /// Looks up a port by its device name (e.g. `net_null0`).
+    pub fn id_by_name(name: &str) -> Result<u16, DpdkError> {
+        let c = CString::new(name).map_err(|e| DpdkError::InvalidArgument {
+            call: "rte_eth_dev_get_port_by_name",
+            reason: e.to_string(),
+        })?;
+        let mut id = 0u16;
+        // SAFETY: c is a valid C string; id is a valid out-pointer.
+        check("rte_eth_dev_get_port_by_name", unsafe {
+            dpdk_sys::rte_eth_dev_get_port_by_name(c.as_ptr(), &mut id)
+        })?;
+        Ok(id)
+    }
+
+    /// Number of usable ports.
+    pub fn count(_eal: &Eal) -> u16 {
+        // SAFETY: EAL initialised (the argument proves it).
+        unsafe { dpdk_sys::rte_eth_dev_count_avail() }
+    }
+
+    /// Creates a virtual device after EAL start (e.g. `net_af_packet0`,
+    /// `iface=veth0,qpairs=2`) and returns its port id.
+    pub fn attach_vdev(_eal: &Eal, name: &str, args: &str) -> Result<u16, DpdkError> {
+        let (n, a) = (CString::new(name), CString::new(args));
+        let (Ok(n), Ok(a)) = (n, a) else {
+            return Err(DpdkError::InvalidArgument {
+                call: "rte_vdev_init",
+                reason: "NUL byte in device name or arguments".into(),
+            });
+        };
+        // SAFETY: both are valid C strings.
+        check("rte_vdev_init", unsafe {
+            dpdk_sys::rte_vdev_init(n.as_ptr(), a.as_ptr())
+        })?;
+        Self::id_by_name(name)
+    }
+
+    /// Creates a `net_ring` port whose receive queue i reads `rx[i]` and
+    /// transmit queue i writes `tx[i]`: lets a test or a handoff own both
+    /// ends of a port.
+    pub fn create_from_rings(
+        eal: &Eal,
+        name: &str,
+        rx: &[&Ring],
+        tx: &[&Ring],
+    ) -> Result<u16, DpdkError> {
+        let n = CString::new(name).map_err(|e| DpdkError::InvalidArgument {
+            call: "rte_eth_from_rings",
+            reason: e.to_string(),
+        })?;
+        let mut rxp: Vec<_> = rx.iter().map(|r| r.as_ptr()).collect();
+        let mut txp: Vec<_> = tx.iter().map(|r| r.as_ptr()).collect();
+        // SAFETY: the ring arrays are valid for the call; the rings outlive
+        // the port (the caller keeps them).
+        let ret = unsafe {
+            dpdk_sys::rte_eth_from_rings(
+                n.as_ptr(),
+                rxp.as_mut_ptr(),
+                rxp.len() as u32,
+                txp.as_mut_ptr(),
+                txp.len() as u32,
+                dpdk_sys::rte_socket_id(),
+            )
+        };
+        let _ = eal;
+        if ret < 0 {
+            return Err(DpdkError::from_rte_errno("rte_eth_from_rings"));
+        }
+        Ok(ret as u16)
+    }
+
+    /// Reads the device information of port `id`.
+    pub fn info_of(id: u16) -> Result<DeviceInfo, DpdkError> {
+        // SAFETY: rte_eth_dev_info is plain data; zero is a valid value.
+        let mut raw: dpdk_sys::rte_eth_dev_info = unsafe { std::mem::zeroed() };
+        // SAFETY: raw is a valid out-pointer.
+        check("rte_eth_dev_info_get", unsafe {
+            dpdk_sys::rte_eth_dev_info_get(id, &mut raw)
+        })?;
+        let driver_name = if raw.driver_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: DPDK's driver name is a static C string.
+            unsafe { CStr::from_ptr(raw.driver_name) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        Ok(DeviceInfo {
+            driver_name,
+            max_rx_queues: raw.max_rx_queues,
+            max_tx_queues: raw.max_tx_queues,
+            rx_queues: raw.nb_rx_queues,
+            tx_queues: raw.nb_tx_queues,
+            flow_type_rss_offloads: raw.flow_type_rss_offloads,
+            reta_size: raw.reta_size,
+            hash_key_size: raw.hash_key_size,
+            max_mtu: raw.max_mtu,
+        })
+    }
+
+    /// Configures port `id` with `cfg`, sets up its queues on `pool` and
+    /// starts it.
+    pub fn start(eal: &Eal, id: u16, cfg: &PortConfig, pool: &Mempool) -> Result<Port, DpdkError> {
+        let info = Self::info_of(id)?;
+        if cfg.rx_queues == 0 || cfg.rx_queues > info.max_rx_queues {
+            return Err(DpdkError::InvalidArgument {
+                call: "rte_eth_dev_configure",
+                reason: format!(
+                    "{} rx queues asked, device {} has 1..={}",
+                    cfg.rx_queues, info.driver_name, info.max_rx_queues
+                ),
+            });
+        }
+        if cfg.tx_queues == 0 || cfg.tx_queues > info.max_tx_queues {
+            return Err(DpdkError::InvalidArgument {
+                call: "rte_eth_dev_configure",
+                reason: format!(
+                    "{} tx queues asked, device {} has 1..={}",
+                    cfg.tx_queues, info.driver_name, info.max_tx_queues
+                ),
+            });
+        }
+        // SAFETY: rte_eth_conf is plain data; all-zero is DPDK's default.
+        let mut conf: dpdk_sys::rte_eth_conf = unsafe { std::mem::zeroed() };
+        let mut key = cfg.rss.as_ref().and_then(|r| r.key.clone());
+        if let Some(rss) = &cfg.rss {
+            let hf = rss.hash_types & info.flow_type_rss_offloads;
+            if hf != 0 {
+                conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
+                conf.rx_adv_conf.rss_conf.rss_hf = hf;
+                if let Some(k) = key.as_mut() {
+                    conf.rx_adv_conf.rss_conf.rss_key = k.as_mut_ptr();
+                    conf.rx_adv_conf.rss_conf.rss_key_len = k.len() as u8;
+                }
+            }
+        }
+        // SAFETY: conf (and the key it may point at) live across the call.
+        check("rte_eth_dev_configure", unsafe {
+            dpdk_sys::rte_eth_dev_configure(id, cfg.rx_queues, cfg.tx_queues, &conf)
+        })?;
+        // From here on a failure must close the port again.
+        let port = Port {
+            id,
+            rx_queues: cfg.rx_queues,
+            tx_queues: cfg.tx_queues,
+            _eal: eal.clone(),
+        };
+        // SAFETY: port id is valid.
+        let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
+        let socket = if socket < 0 { 0 } else { socket as u32 };
+        for q in 0..cfg.rx_queues {
+            // SAFETY: the pool outlives the port (the owner drops ports
+            // first); a null rxconf means the device default.
+            check("rte_eth_rx_queue_setup", unsafe {
+                dpdk_sys::rte_eth_rx_queue_setup(
+                    id,
+                    q,
+                    cfg.rx_descriptors,
+                    socket,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
+            })?;
+        }
+        for q in 0..cfg.tx_queues {
+            // SAFETY: as above; null txconf is the device default.
+            check("rte_eth_tx_queue_setup", unsafe {
+                dpdk_sys::rte_eth_tx_queue_setup(
+                    id,
+                    q,
+                    cfg.tx_descriptors,
+                    socket,
+                    std::ptr::null(),
+                )
+            })?;
+        }
+        // SAFETY: configured port.
+        check("rte_eth_dev_start", unsafe {
+            dpdk_sys::rte_eth_dev_start(id)
+        })?;
+        if cfg.promiscuous {
+            // Some virtual devices have no promiscuous mode: not an error.
+            // SAFETY: started port.
+            let _ = unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
+        }
+        Ok(port)
+    }
+
+    /// The port id.
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// Receive queues.
+    pub fn rx_queues(&self) -> u16 {
+        self.rx_queues
+    }
+
+    /// Transmit queues.
+    pub fn tx_queues(&self) -> u16 {
+        self.tx_queues
+    }
+
+    /// Device information.
+    pub fn info(&self) -> Result<DeviceInfo, DpdkError> {
+        Self::info_of(self.id)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Result<PortStats, DpdkError> {
+        // SAFETY: plain data, zero is valid.
+        let mut s: dpdk_sys::rte_eth_stats = unsafe { std::mem::zeroed() };
+        // SAFETY: valid out-pointer, valid port.
+        check("rte_eth_stats_get", unsafe {
+            dpdk_sys::rte_eth_stats_get(self.id, &mut s)
+        })?;
+        Ok(PortStats {
+            ipackets: s.ipackets,
+            opackets: s.opackets,
+            ibytes: s.ibytes,
+            obytes: s.obytes,
+            imissed: s.imissed,
+            ierrors: s.ierrors,
+            oerrors: s.oerrors,
+            rx_nombuf: s.rx_nombuf,
+        })
+    }
+
+    /// Link state without waiting.
+    pub fn link(&self) -> Result<LinkStatus, DpdkError> {
+        // SAFETY: plain data, zero is valid.
+        let mut l: dpdk_sys::rte_eth_link = unsafe { std::mem::zeroed() };
+        // SAFETY: valid out-pointer, valid port.
+        check("rte_eth_link_get_nowait", unsafe {
+            dpdk_sys::rte_eth_link_get_nowait(self.id, &mut l)
+        })?;
+        Ok(LinkStatus {
+            up: l.link_status() != 0,
+            speed_mbps: l.link_speed,
+            full_duplex: l.link_duplex() != 0,
+        })
+    }
+
+    /// The port's MAC address.
+    pub fn mac(&self) -> Result<[u8; 6], DpdkError> {
+        let mut a = dpdk_sys::rte_ether_addr::default();
+        // SAFETY: valid out-pointer, valid port.
+        check("rte_eth_macaddr_get", unsafe {
+            dpdk_sys::rte_eth_macaddr_get(self.id, &mut a)
+        })?;
+        Ok(a.addr_bytes)
+    }
+
+    /// Receives into the free slots of `burst`; returns how many arrived.
+    #[inline]
+    pub fn rx_burst<const N: usize>(&self, queue: u16, burst: &mut MbufBurst<N>) -> usize {
+        let (ptr, free) = burst.spare_raw();
+        // SAFETY: ptr has room for `free` mbuf pointers; the queue exists.
+        let n = unsafe { dpdk_sys::rte_eth_rx_burst(self.id, queue, ptr, free) } as usize;
+        // SAFETY: DPDK filled n slots with mbufs it hands over to us.
+        unsafe { burst.commit(n) };
+        n
+    }
+
+    /// Sends from the front of `burst`; what the device did not take stays
+    /// in it. Returns how many were sent.
+    #[inline]
+    pub fn tx_burst<const N: usize>(&self, queue: u16, burst: &mut MbufBurst<N>) -> usize {
+        let (ptr, len) = burst.held_raw();
+        // SAFETY: ptr holds len owned mbufs; DPDK takes ownership of the
+        // first n it returns.
+        let n = unsafe { dpdk_sys::rte_eth_tx_burst(self.id, queue, ptr, len) } as usize;
+        burst.consumed(n);
+        n
+    }
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        // SAFETY: the port was started by us and is stopped/closed once.
+        unsafe {
+            dpdk_sys::rte_eth_dev_stop(self.id);
+            dpdk_sys::rte_eth_dev_close(self.id);
+        }
+    }
+}

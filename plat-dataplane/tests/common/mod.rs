@@ -1,0 +1,40 @@
+//! What every DPDK test process shares: EAL arguments that run on a
+//! machine with no hugepages and no NICs.
+#![allow(dead_code)]
+
+/// EAL arguments for a test process: no hugepages, no PCI, private
+/// runtime files (so parallel test binaries never collide), plus `extra`.
+pub fn eal_args(extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "plat-test",
+        "-l",
+        "0",
+        "--no-huge",
+        "-m",
+        "256",
+        "--no-pci",
+        "--no-shconf",
+        "--iova-mode=va",
+        "--no-telemetry",
+        "--log-level=lib.eal:warning",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(format!("--file-prefix=plat-test-{}", std::process::id()));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Runs a command and fails the test with its output if it fails.
+pub fn run(cmd: &str, args: &[&str]) {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
