@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# The plat network-namespace lab: an IPv6-only client, the appliance and an
+# IPv4-only server on one machine, joined by veth pairs.
+#
+#   plat-client  c0 ==== a6  plat-appl  a4 ==== s0  plat-server
+#   2001:db8:6::2/64     (platd on DPDK         203.0.113.2/24
+#   BIND 9 dns64 on ::1   net_af_packet)        nginx :80, UDP echo :7,
+#                                               iperf3 :5201
+#   platd: inside 2001:db8:6::1, outside 203.0.113.1, NAT64 prefix
+#   2001:db8:64::/96, pool4 198.51.100.0/29. Only documentation ranges.
+#
+# Usage: lab.sh up | down | status | client CMD... | server CMD...
+# `up` leaves the lab running; callers trap `down` to tear it down.
+set -euo pipefail
+
+LAB_DIR=${LAB_DIR:-/tmp/plat-lab}
+NS_CLIENT=plat-client
+NS_APPL=plat-appl
+NS_SERVER=plat-server
+
+CLIENT6=2001:db8:6::2
+INSIDE6=2001:db8:6::1
+SERVER4=203.0.113.2
+OUTSIDE4=203.0.113.1
+NAT64_PREFIX=2001:db8:64::
+POOL4=198.51.100.0/29
+# The 10 MB file the TCP tests fetch byte-exact.
+BIG_FILE_MB=${BIG_FILE_MB:-10}
+
+log() { printf 'lab: %s\n' "$*" >&2; }
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# Kernel ends of AF_PACKET veths must not leave checksums to offload, or
+# platd receives frames with partial checksums.
+offloads_off() { in_ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true; }
+
+up() {
+  down quiet
+  mkdir -p "$LAB_DIR"/{www,bind,nginx,run}
+  for ns in $NS_CLIENT $NS_APPL $NS_SERVER; do
+    ip netns add "$ns"
+    in_ns "$ns" ip link set lo up
+  done
+
+  ip link add c0 netns $NS_CLIENT type veth peer name a6 netns $NS_APPL
+  ip link add s0 netns $NS_SERVER type veth peer name a4 netns $NS_APPL
+
+  # The appliance's kernel stays out of the way: no addresses, no IPv6
+  # autoconfiguration noise, no checksum offload on either side.
+  for ifc in a6 a4; do
+    in_ns $NS_APPL sysctl -qw "net.ipv6.conf.$ifc.disable_ipv6=1"
+    offloads_off $NS_APPL $ifc
+    in_ns $NS_APPL ip link set $ifc up
+  done
+
+  # Client: IPv6 only.
+  in_ns $NS_CLIENT sysctl -qw net.ipv6.conf.c0.accept_ra=0
+  in_ns $NS_CLIENT sysctl -qw net.ipv6.conf.c0.accept_dad=0
+  offloads_off $NS_CLIENT c0
+  in_ns $NS_CLIENT ip link set c0 up
+  in_ns $NS_CLIENT ip -6 addr add $CLIENT6/64 dev c0 nodad
+  in_ns $NS_CLIENT ip -6 route add default via $INSIDE6 dev c0
+
+  # Server: IPv4 only; the pool is reached through the appliance.
+  in_ns $NS_SERVER sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+  offloads_off $NS_SERVER s0
+  in_ns $NS_SERVER ip link set s0 up
+  in_ns $NS_SERVER ip addr add $SERVER4/24 dev s0
+  in_ns $NS_SERVER ip route add $POOL4 via $OUTSIDE4 dev s0
+
+  start_server
+  start_dns64
+  log "up: client $CLIENT6, server $SERVER4, prefix ${NAT64_PREFIX}/96, pool4 $POOL4"
+}
+
+start_server() {
+  head -c $((BIG_FILE_MB * 1024 * 1024)) /dev/urandom > "$LAB_DIR/www/big.bin"
+  echo "hello from the IPv4-only server $SERVER4" > "$LAB_DIR/www/index.html"
+  cat > "$LAB_DIR/nginx/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $LAB_DIR/run/nginx.pid;
+error_log $LAB_DIR/nginx/error.log;
+events { worker_connections 256; }
+http {
+  access_log $LAB_DIR/nginx/access.log;
+  client_body_temp_path $LAB_DIR/nginx;
+  proxy_temp_path $LAB_DIR/nginx;
+  fastcgi_temp_path $LAB_DIR/nginx;
+  uwsgi_temp_path $LAB_DIR/nginx;
+  scgi_temp_path $LAB_DIR/nginx;
+  default_type application/octet-stream;
+  sendfile on;
+  server { listen $SERVER4:80; root $LAB_DIR/www; }
+}
+CONF
+  in_ns $NS_SERVER nginx -c "$LAB_DIR/nginx/nginx.conf" >"$LAB_DIR/nginx/stdout.log" 2>&1 &
+  echo $! > "$LAB_DIR/run/nginx.launcher"
+  # UDP echo on port 7: every datagram goes back to its sender.
+  in_ns $NS_SERVER socat -T 5 UDP4-RECVFROM:7,bind=$SERVER4,fork PIPE >/dev/null 2>&1 &
+  echo $! > "$LAB_DIR/run/echo.pid"
+  in_ns $NS_SERVER iperf3 -s -B $SERVER4 -D --pidfile "$LAB_DIR/run/iperf3.pid" >/dev/null
+  wait_for "nginx" in_ns $NS_SERVER curl -fs -o /dev/null "http://$SERVER4/"
+}
+
+start_dns64() {
+  cat > "$LAB_DIR/bind/lab.example.zone" <<ZONE
+\$TTL 60
+@   IN SOA ns.lab.example. hostmaster.lab.example. 1 60 60 600 60
+    IN NS  ns.lab.example.
+ns  IN AAAA ::1
+www IN A $SERVER4
+ZONE
+  cat > "$LAB_DIR/bind/named.conf" <<CONF
+options {
+  directory "$LAB_DIR/bind";
+  pid-file "$LAB_DIR/run/named.pid";
+  listen-on { none; };
+  listen-on-v6 { ::1; };
+  recursion yes;
+  allow-query { any; };
+  dnssec-validation no;
+  // RFC 6147 DNS64 on the lab's network-specific prefix (RFC 6052 3.1
+  // keeps documentation addresses off the well-known prefix).
+  dns64 ${NAT64_PREFIX}/96 { clients { any; }; mapped { any; }; };
+};
+zone "lab.example" { type primary; file "$LAB_DIR/bind/lab.example.zone"; };
+CONF
+  # Names inside the client namespace resolve through this BIND.
+  mkdir -p /etc/netns/$NS_CLIENT
+  echo "nameserver ::1" > /etc/netns/$NS_CLIENT/resolv.conf
+  printf '127.0.0.1 localhost\n::1 localhost\n' > /etc/netns/$NS_CLIENT/hosts
+  in_ns $NS_CLIENT named -c "$LAB_DIR/bind/named.conf" -g -u root >"$LAB_DIR/bind/named.log" 2>&1 &
+  echo $! > "$LAB_DIR/run/named.launcher"
+  wait_for "BIND dns64" in_ns $NS_CLIENT dig +short +time=1 +tries=1 @::1 AAAA www.lab.example
+}
+
+wait_for() {
+  local what=$1; shift
+  for _ in $(seq 50); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  log "$what did not come up"; return 1
+}
+
+down() {
+  for f in "$LAB_DIR"/run/*.pid "$LAB_DIR"/run/*.launcher; do
+    [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true
+  done
+  for ns in $NS_CLIENT $NS_APPL $NS_SERVER; do
+    if ip netns list | grep -qw "$ns"; then
+      # Anything still running in the namespace goes with it.
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+      ip netns del "$ns" 2>/dev/null || true
+    fi
+  done
+  rm -rf "/etc/netns/$NS_CLIENT" "$LAB_DIR/run"
+  [[ ${1:-} == quiet ]] || log "down"
+}
+
+status() {
+  for ns in $NS_CLIENT $NS_APPL $NS_SERVER; do
+    echo "== $ns"; in_ns "$ns" ip -br addr 2>/dev/null || echo "(absent)"
+  done
+}
+
+case ${1:-} in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  client) shift; in_ns $NS_CLIENT "$@" ;;
+  server) shift; in_ns $NS_SERVER "$@" ;;
+  appl) shift; in_ns $NS_APPL "$@" ;;
+  *) echo "usage: $0 up|down|status|client CMD...|server CMD...|appl CMD..." >&2; exit 2 ;;
+esac
