@@ -6,6 +6,7 @@
 
 pub mod eal;
 pub mod error;
+pub mod lcore;
 pub mod mbuf;
 pub mod mempool;
 pub mod port;

@@ -1,0 +1,569 @@
+//! The appliance's configuration: the TOML file `platd --config` reads,
+//! parsed and validated into typed values before anything starts.
+//!
+//! Every refusal names the field and the reason (`ConfigError`), so an
+//! operator can fix the file without reading code.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+/// A refused configuration: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config field `{field}`: {reason}")]
+pub struct ConfigError {
+    /// Dotted path of the field, e.g. `inside.address`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// An Ethernet MAC address, written `02:00:00:00:00:01`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl FromStr for MacAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut out = [0u8; 6];
+        let mut parts = s.split([':', '-']);
+        for byte in &mut out {
+            let p = parts
+                .next()
+                .ok_or_else(|| format!("`{s}` is not a MAC address (six hex bytes)"))?;
+            if p.len() != 2 {
+                return Err(format!("`{s}` is not a MAC address (six hex bytes)"));
+            }
+            *byte = u8::from_str_radix(p, 16)
+                .map_err(|_| format!("`{s}` is not a MAC address (bad hex `{p}`)"))?;
+        }
+        if parts.next().is_some() {
+            return Err(format!("`{s}` is not a MAC address (more than six bytes)"));
+        }
+        Ok(MacAddr(out))
+    }
+}
+
+impl std::fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+/// An IPv4 prefix, `a.b.c.d/len`, host bits kept (an interface address
+/// is written this way too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv4Cidr {
+    /// The address as written.
+    pub addr: Ipv4Addr,
+    /// Prefix length, 0..=32.
+    pub len: u8,
+}
+
+impl Ipv4Cidr {
+    /// The network address (host bits cleared).
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+    /// The netmask as a u32.
+    pub fn mask(&self) -> u32 {
+        u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0)
+    }
+    /// True when `a` lies inside the prefix.
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        u32::from(a) & self.mask() == u32::from(self.network())
+    }
+}
+
+impl FromStr for Ipv4Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, l) = s.split_once('/').unwrap_or((s, "32"));
+        let addr = a
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IPv4 address"))?;
+        let len: u8 = l
+            .parse()
+            .ok()
+            .filter(|&l| l <= 32)
+            .ok_or_else(|| format!("`/{l}` is not an IPv4 prefix length (0-32)"))?;
+        Ok(Ipv4Cidr { addr, len })
+    }
+}
+
+/// An IPv6 prefix, `x::y/len`, host bits kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv6Cidr {
+    /// The address as written.
+    pub addr: Ipv6Addr,
+    /// Prefix length, 0..=128.
+    pub len: u8,
+}
+
+impl Ipv6Cidr {
+    /// The netmask as a u128.
+    pub fn mask(&self) -> u128 {
+        u128::MAX
+            .checked_shl(128 - u32::from(self.len))
+            .unwrap_or(0)
+    }
+    /// The network address (host bits cleared).
+    pub fn network(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.addr) & self.mask())
+    }
+    /// True when `a` lies inside the prefix.
+    pub fn contains(&self, a: Ipv6Addr) -> bool {
+        u128::from(a) & self.mask() == u128::from(self.network())
+    }
+}
+
+impl FromStr for Ipv6Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, l) = s.split_once('/').unwrap_or((s, "128"));
+        let addr = a
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IPv6 address"))?;
+        let len: u8 = l
+            .parse()
+            .ok()
+            .filter(|&l| l <= 128)
+            .ok_or_else(|| format!("`/{l}` is not an IPv6 prefix length (0-128)"))?;
+        Ok(Ipv6Cidr { addr, len })
+    }
+}
+
+/// Which side of the appliance a port, address or route belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// The IPv6 (subscriber) side.
+    Inside,
+    /// The IPv4 (internet) side.
+    Outside,
+}
+
+/// How return traffic reaches the worker that owns its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Steering {
+    /// RSS where both ports can be programmed for it, handoff otherwise.
+    #[default]
+    Auto,
+    /// Program the NICs' RSS key and redirection table (refused at start
+    /// when a port cannot).
+    Rss,
+    /// Workers pass packets they do not own to the owner through rings.
+    Handoff,
+}
+
+/// A route: destinations in `prefix` go to `via` (or are on-link when
+/// `via` is absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route<C, A> {
+    /// Destination prefix.
+    pub prefix: C,
+    /// Next hop; `None` for on-link.
+    pub via: Option<A>,
+}
+
+/// A neighbor with a fixed MAC (for testers that never answer ARP/ND).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticNeighbor<A> {
+    /// The neighbor's address.
+    pub ip: A,
+    /// Its MAC.
+    pub mac: MacAddr,
+}
+
+/// One side's link: the DPDK port and the appliance's presence on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkConfig<C, A> {
+    /// DPDK port name (`net_af_packet0`, a PCI address, ...).
+    pub port: String,
+    /// The appliance's own addresses on the link, with their on-link
+    /// prefix.
+    pub addresses: Vec<C>,
+    /// Link MTU (IP packet size).
+    pub mtu: u16,
+    /// Routes, most specific wins; destinations inside an address's
+    /// prefix are on-link without one.
+    pub routes: Vec<Route<C, A>>,
+    /// Neighbors with fixed MACs.
+    pub neighbors: Vec<StaticNeighbor<A>>,
+}
+
+/// The inside (IPv6) link.
+pub type InsideConfig = LinkConfig<Ipv6Cidr, Ipv6Addr>;
+/// The outside (IPv4) link.
+pub type OutsideConfig = LinkConfig<Ipv4Cidr, Ipv4Addr>;
+
+/// Workers and how they poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkersConfig {
+    /// Return-traffic steering.
+    pub steering: Steering,
+    /// Packets per rx burst.
+    pub burst: u16,
+    /// Microseconds to sleep after a run of empty polls (0: pure polling,
+    /// the production setting; labs sharing cores with test hosts want
+    /// some).
+    pub idle_sleep_us: u32,
+}
+
+/// Where the management socket listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MgmtConfig {
+    /// Unix socket path.
+    pub socket: String,
+}
+
+/// Smallest link MTU: RFC 8200 5 for IPv6; plat keeps IPv4 to the same
+/// floor so a translated packet always fits one way or the other.
+pub const MIN_MTU: u16 = 1280;
+/// Default link MTU.
+pub const DEFAULT_MTU: u16 = 1500;
+/// Default rx burst.
+pub const DEFAULT_BURST: u16 = 32;
+/// Largest rx burst a worker accepts.
+pub const MAX_BURST: u16 = 64;
+/// Default management socket.
+pub const DEFAULT_MGMT_SOCKET: &str = "/run/plat/platd.sock";
+
+/// The file's `[eal]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EalConfig {
+    /// EAL arguments (cores, memory, devices), without the program name.
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    prefix: String,
+    via: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNeighbor {
+    ip: String,
+    mac: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    port: String,
+    addresses: Vec<String>,
+    mtu: Option<u16>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+    #[serde(default)]
+    neighbors: Vec<RawNeighbor>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkers {
+    #[serde(default)]
+    steering: Steering,
+    burst: Option<u16>,
+    #[serde(default)]
+    idle_sleep_us: u32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMgmt {
+    socket: Option<String>,
+}
+
+/// The file as written, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    eal: EalConfig,
+    inside: RawLink,
+    outside: RawLink,
+    #[serde(default)]
+    workers: RawWorkers,
+    #[serde(default)]
+    mgmt: RawMgmt,
+}
+
+fn parse_field<T: FromStr<Err = String>>(field: &str, s: &str) -> Result<T, ConfigError> {
+    s.parse().map_err(|r| ConfigError::new(field, r))
+}
+
+fn link<C, A>(side: &str, raw: RawLink) -> Result<LinkConfig<C, A>, ConfigError>
+where
+    C: FromStr<Err = String>,
+    A: FromStr,
+{
+    if raw.port.trim().is_empty() {
+        return Err(ConfigError::new(
+            format!("{side}.port"),
+            "must name a DPDK port",
+        ));
+    }
+    if raw.addresses.is_empty() {
+        return Err(ConfigError::new(
+            format!("{side}.addresses"),
+            "the appliance needs at least one address on the link",
+        ));
+    }
+    let addresses = raw
+        .addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| parse_field(&format!("{side}.addresses[{i}]"), a))
+        .collect::<Result<Vec<C>, _>>()?;
+    let mtu = raw.mtu.unwrap_or(DEFAULT_MTU);
+    if mtu < MIN_MTU {
+        return Err(ConfigError::new(
+            format!("{side}.mtu"),
+            format!("{mtu} is below the minimum link MTU {MIN_MTU}"),
+        ));
+    }
+    let addr = |field: String, s: &str| -> Result<A, ConfigError> {
+        s.parse()
+            .map_err(|_| ConfigError::new(field, format!("`{s}` is not an address of this side")))
+    };
+    let mut routes = Vec::with_capacity(raw.routes.len());
+    for (i, r) in raw.routes.iter().enumerate() {
+        routes.push(Route {
+            prefix: parse_field(&format!("{side}.routes[{i}].prefix"), &r.prefix)?,
+            via: r
+                .via
+                .as_deref()
+                .map(|v| addr(format!("{side}.routes[{i}].via"), v))
+                .transpose()?,
+        });
+    }
+    let mut neighbors = Vec::with_capacity(raw.neighbors.len());
+    for (i, n) in raw.neighbors.iter().enumerate() {
+        neighbors.push(StaticNeighbor {
+            ip: addr(format!("{side}.neighbors[{i}].ip"), &n.ip)?,
+            mac: parse_field(&format!("{side}.neighbors[{i}].mac"), &n.mac)?,
+        });
+    }
+    Ok(LinkConfig {
+        port: raw.port,
+        addresses,
+        mtu,
+        routes,
+        neighbors,
+    })
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// EAL arguments.
+    pub eal: EalConfig,
+    /// The IPv6 side.
+    pub inside: InsideConfig,
+    /// The IPv4 side.
+    pub outside: OutsideConfig,
+    /// Workers.
+    pub workers: WorkersConfig,
+    /// Management socket.
+    pub mgmt: MgmtConfig,
+}
+
+impl Config {
+    /// Parses and validates a TOML configuration.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // toml names the key in its message; the line locates it.
+            let line = e
+                .span()
+                .map(|s| {
+                    1 + text.as_bytes()[..s.start.min(text.len())]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count()
+                })
+                .unwrap_or(0);
+            ConfigError::new(format!("line {line}"), e.message().trim().to_owned())
+        })?;
+        let inside: InsideConfig = link("inside", raw.inside)?;
+        let outside: OutsideConfig = link("outside", raw.outside)?;
+        if inside.port == outside.port {
+            return Err(ConfigError::new(
+                "outside.port",
+                format!("`{}` is also the inside port", outside.port),
+            ));
+        }
+        let burst = raw.workers.burst.unwrap_or(DEFAULT_BURST);
+        if burst == 0 || burst > MAX_BURST {
+            return Err(ConfigError::new(
+                "workers.burst",
+                format!("{burst} is outside 1..={MAX_BURST}"),
+            ));
+        }
+        Ok(Config {
+            eal: raw.eal,
+            inside,
+            outside,
+            workers: WorkersConfig {
+                steering: raw.workers.steering,
+                burst,
+                idle_sleep_us: raw.workers.idle_sleep_us,
+            },
+            mgmt: MgmtConfig {
+                socket: raw
+                    .mgmt
+                    .socket
+                    .unwrap_or_else(|| DEFAULT_MGMT_SOCKET.to_owned()),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAB: &str = r#"
+[eal]
+args = ["-l", "0-1", "--no-huge", "--vdev=net_af_packet0,iface=a6", "--vdev=net_af_packet1,iface=a4"]
+
+[inside]
+port = "net_af_packet0"
+addresses = ["2001:db8:6::1/64"]
+routes = [{ prefix = "2001:db8:7::/48", via = "2001:db8:6::2" }]
+neighbors = [{ ip = "2001:db8:6::2", mac = "02:00:00:00:00:02" }]
+
+[outside]
+port = "net_af_packet1"
+addresses = ["203.0.113.1/24"]
+mtu = 1400
+routes = [{ prefix = "0.0.0.0/0", via = "203.0.113.254" }]
+
+[workers]
+steering = "handoff"
+idle_sleep_us = 50
+"#;
+
+    fn with(from: &str, to: &str) -> Result<Config, ConfigError> {
+        assert!(LAB.contains(from), "fixture lacks {from}");
+        Config::from_toml(&LAB.replacen(from, to, 1))
+    }
+
+    #[test]
+    fn lab_config_parses_into_typed_values() {
+        let c = Config::from_toml(LAB).unwrap();
+        assert_eq!(
+            c.inside.addresses[0].addr,
+            "2001:db8:6::1".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(c.inside.addresses[0].len, 64);
+        assert_eq!(c.inside.mtu, DEFAULT_MTU);
+        assert_eq!(c.outside.mtu, 1400);
+        assert_eq!(
+            c.outside.routes[0].via,
+            Some(Ipv4Addr::new(203, 0, 113, 254))
+        );
+        assert_eq!(c.inside.neighbors[0].mac, MacAddr([2, 0, 0, 0, 0, 2]));
+        assert_eq!(c.workers.steering, Steering::Handoff);
+        assert_eq!(c.workers.burst, DEFAULT_BURST);
+        assert_eq!(c.mgmt.socket, DEFAULT_MGMT_SOCKET);
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_field_and_reason() {
+        let cases = [
+            (
+                "\"203.0.113.1/24\"",
+                "\"203.0.113.1/33\"",
+                "outside.addresses[0]",
+                "prefix length",
+            ),
+            (
+                "\"2001:db8:6::1/64\"",
+                "\"203.0.113.9/24\"",
+                "inside.addresses[0]",
+                "not an IPv6 address",
+            ),
+            (
+                "mtu = 1400",
+                "mtu = 1000",
+                "outside.mtu",
+                "below the minimum",
+            ),
+            (
+                "via = \"2001:db8:6::2\"",
+                "via = \"192.0.2.1\"",
+                "inside.routes[0].via",
+                "not an address",
+            ),
+            (
+                "02:00:00:00:00:02",
+                "02:00:00:00:02",
+                "inside.neighbors[0].mac",
+                "not a MAC",
+            ),
+            (
+                "port = \"net_af_packet1\"",
+                "port = \"net_af_packet0\"",
+                "outside.port",
+                "also the inside port",
+            ),
+            (
+                "idle_sleep_us = 50",
+                "idle_sleep_us = 50\nburst = 0",
+                "workers.burst",
+                "outside 1..=",
+            ),
+        ];
+        for (from, to, field, reason) in cases {
+            let e = with(from, to).expect_err(to);
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.reason.contains(reason), "{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_mistyped_keys_are_refused_with_their_line() {
+        let e = with("steering = \"handoff\"", "stearing = \"handoff\"").unwrap_err();
+        assert!(e.reason.contains("stearing"), "{e}");
+        assert!(e.field.starts_with("line "), "{e}");
+        let e = with("steering = \"handoff\"", "steering = \"magic\"").unwrap_err();
+        assert!(e.reason.contains("magic"), "{e}");
+        let e = with("mtu = 1400", "mtu = \"big\"").unwrap_err();
+        assert!(e.reason.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn cidr_contains_and_network() {
+        let p: Ipv4Cidr = "198.51.100.7/29".parse().unwrap();
+        assert_eq!(p.network(), Ipv4Addr::new(198, 51, 100, 0));
+        assert!(p.contains(Ipv4Addr::new(198, 51, 100, 7)));
+        assert!(!p.contains(Ipv4Addr::new(198, 51, 100, 8)));
+        let all: Ipv4Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(Ipv4Addr::new(203, 0, 113, 1)));
+        let p6: Ipv6Cidr = "2001:db8:6::1/64".parse().unwrap();
+        assert!(p6.contains("2001:db8:6::ffff".parse().unwrap()));
+        assert!(!p6.contains("2001:db8:7::1".parse().unwrap()));
+        let d6: Ipv6Cidr = "::/0".parse().unwrap();
+        assert!(d6.contains("2001:db8::1".parse().unwrap()));
+    }
+}
