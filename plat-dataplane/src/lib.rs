@@ -4,11 +4,14 @@
 //! every `unsafe` block says why it is sound.
 #![warn(missing_docs)]
 
+pub mod counters;
 pub mod eal;
 pub mod error;
+pub mod handoff;
 pub mod lcore;
 pub mod mbuf;
 pub mod mempool;
+pub mod neighbor;
 pub mod port;
 pub mod ring;
 

@@ -2,11 +2,14 @@
 //! through `rte_eth_tx_burst`/`rte_eth_rx_burst`; every payload must come
 //! back intact and every mbuf must return to its pool.
 //!
-//! One EAL per process, so this file holds one test.
+//! One EAL per process: the tests of this file share it.
 
 mod common;
 
+use plat_dataplane::handoff::HandoffMesh;
 use plat_dataplane::{Eal, MbufBurst, Mempool, MempoolConfig, Port, PortConfig};
+
+const VDEVS: &[&str] = &["net_ring0"];
 
 const PACKETS: usize = 10_240;
 
@@ -24,7 +27,7 @@ fn payload(seq: usize) -> Vec<u8> {
 
 #[test]
 fn net_ring_loopback_carries_every_payload_and_returns_every_mbuf() {
-    let eal = Eal::init(&common::eal_args(&["--vdev=net_ring0"])).expect("EAL init");
+    let eal = common::shared_eal(VDEVS);
     assert!(
         matches!(
             Eal::init(&common::eal_args(&[])),
@@ -77,4 +80,45 @@ fn net_ring_loopback_carries_every_payload_and_returns_every_mbuf() {
         stats.obytes,
         pool.in_use()
     );
+}
+
+#[test]
+fn handoff_mesh_delivers_between_every_pair_in_order() {
+    let eal = common::shared_eal(VDEVS);
+    let pool = Mempool::new(&eal, &MempoolConfig::new("handoff_pool", 2047)).unwrap();
+    let workers = 3;
+    let mesh = HandoffMesh::new(&eal, workers, "t").unwrap();
+    let mut burst: MbufBurst = MbufBurst::new();
+    for from in 0..workers {
+        for to in 0..workers {
+            for seq in 0..4u8 {
+                let mut m = pool.alloc().unwrap();
+                m.write_packet(&[from as u8, to as u8, seq]).unwrap();
+                burst.push(m).unwrap();
+            }
+            let sent = mesh.send(from, to, &mut burst);
+            if from == to {
+                assert_eq!(sent, 0, "no ring from a worker to itself");
+                burst.clear();
+            } else {
+                assert_eq!(sent, 4);
+            }
+        }
+    }
+    for to in 0..workers {
+        assert_eq!(mesh.receive(to, &mut burst), 4 * (workers - 1));
+        let got: Vec<Vec<u8>> = burst.drain().map(|m| m.data().to_vec()).collect();
+        let want: Vec<Vec<u8>> = (0..workers)
+            .filter(|&f| f != to)
+            .flat_map(|f| (0..4u8).map(move |s| vec![f as u8, to as u8, s]))
+            .collect();
+        assert_eq!(got, want);
+    }
+    // Packets left in flight are freed with the mesh.
+    let mut m = pool.alloc().unwrap();
+    m.write_packet(&[9]).unwrap();
+    burst.push(m).unwrap();
+    assert_eq!(mesh.send(0, 1, &mut burst), 1);
+    drop(mesh);
+    assert_eq!(pool.in_use(), 0);
 }

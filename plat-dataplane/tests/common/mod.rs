@@ -38,3 +38,15 @@ pub fn run(cmd: &str, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The process's one EAL, started on first use with `vdevs`; every test
+/// of a binary must ask with the same devices.
+pub fn shared_eal(vdevs: &[&str]) -> plat_dataplane::Eal {
+    static EAL: std::sync::OnceLock<plat_dataplane::Eal> = std::sync::OnceLock::new();
+    EAL.get_or_init(|| {
+        let extra: Vec<String> = vdevs.iter().map(|v| format!("--vdev={v}")).collect();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        plat_dataplane::Eal::init(&eal_args(&extra)).expect("EAL init")
+    })
+    .clone()
+}
