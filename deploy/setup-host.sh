@@ -34,7 +34,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   done
 fi
 command -v cargo >/dev/null 2>&1 || {
-  echo "setup-host: no Rust toolchain (cargo) on PATH; plat needs Rust 1.80 or newer with rustfmt and clippy" >&2
+  echo "setup-host: no Rust toolchain (cargo) on PATH; plat needs Rust 1.87 or newer with rustfmt and clippy" >&2
   exit 1
 }
 for component in rustfmt clippy; do

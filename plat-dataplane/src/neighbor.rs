@@ -54,13 +54,13 @@ pub struct LinkView<C, A: Eq + Hash> {
 /// A prefix a route can match on.
 pub trait RoutePrefix<A> {
     /// Prefix length (longest wins).
-    fn len(&self) -> u8;
+    fn prefix_len(&self) -> u8;
     /// True when `a` is inside the prefix.
     fn covers(&self, a: A) -> bool;
 }
 
 impl RoutePrefix<Ipv4Addr> for Ipv4Cidr {
-    fn len(&self) -> u8 {
+    fn prefix_len(&self) -> u8 {
         self.len
     }
     fn covers(&self, a: Ipv4Addr) -> bool {
@@ -69,7 +69,7 @@ impl RoutePrefix<Ipv4Addr> for Ipv4Cidr {
 }
 
 impl RoutePrefix<Ipv6Addr> for Ipv6Cidr {
-    fn len(&self) -> u8 {
+    fn prefix_len(&self) -> u8 {
         self.len
     }
     fn covers(&self, a: Ipv6Addr) -> bool {
@@ -83,7 +83,7 @@ impl<C: RoutePrefix<A> + Copy, A: Copy + Eq + Hash> LinkView<C, A> {
         let mut entries: Vec<(C, Option<A>)> = link.addresses.iter().map(|p| (*p, None)).collect();
         entries.extend(link.routes.iter().map(|r| (r.prefix, r.via)));
         // Longest prefix first; stable, so configured order breaks ties.
-        entries.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        entries.sort_by_key(|(p, _)| std::cmp::Reverse(p.prefix_len()));
         LinkView {
             routes: RouteTable { entries },
             macs: HashMap::new(),
@@ -210,7 +210,7 @@ impl<A: Copy + Eq + Hash> Cache<A> {
             }
             State::Reachable { mac, at } => {
                 if now >= at + REFRESH_AFTER_SECS
-                    && (now - at - REFRESH_AFTER_SECS) % REFRESH_PROBE_EVERY_SECS == 0
+                    && (now - at - REFRESH_AFTER_SECS).is_multiple_of(REFRESH_PROBE_EVERY_SECS)
                 {
                     out.push(Solicit::Unicast(*a, mac));
                 }
