@@ -3,7 +3,11 @@
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "platctl", version, about = "Admin CLI of the plat NAT64 appliance")]
+#[command(
+    name = "platctl",
+    version,
+    about = "Admin CLI of the plat NAT64 appliance"
+)]
 struct Args {
     /// Path of platd's management socket.
     #[arg(long, default_value = "/run/plat/platd.sock")]

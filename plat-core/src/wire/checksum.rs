@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn rfc1071_3_example_sum() {
         // RFC 1071 3: bytes 00 01 f2 03 f4 f5 f6 f7 sum to ddf2.
-        assert_eq!(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0xddf2);
+        assert_eq!(
+            sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            0xddf2
+        );
     }
 
     #[test]
@@ -153,7 +156,9 @@ mod tests {
         ph[10..12].copy_from_slice(&1234u16.to_be_bytes());
         assert_eq!(pseudo_v4(src, dst, 17, 1234), sum(&ph));
 
-        let s6 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
+        let s6 = [
+            0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+        ];
         let d6 = [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0, 2, 1];
         let mut ph6 = [0u8; 40];
         ph6[..16].copy_from_slice(&s6);

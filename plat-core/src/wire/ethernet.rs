@@ -192,7 +192,10 @@ mod tests {
 
     #[test]
     fn untagged_and_truncated() {
-        assert_eq!(Packet::new_checked(&[0u8; 13][..]), Err(WireError::Truncated));
+        assert_eq!(
+            Packet::new_checked(&[0u8; 13][..]),
+            Err(WireError::Truncated)
+        );
         let mut b = [0u8; 16];
         b[12] = 0x81;
         assert_eq!(Packet::new_checked(&b[..]), Err(WireError::Truncated));

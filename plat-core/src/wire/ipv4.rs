@@ -157,7 +157,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
     /// Sets DF, MF and the fragment offset (8-byte units) at once.
     pub fn set_flags_frag(&mut self, df: bool, mf: bool, offset: u16) {
-        let v = (if df { FLAG_DF } else { 0 }) | (if mf { FLAG_MF } else { 0 }) | (offset & OFFSET_MASK);
+        let v = (if df { FLAG_DF } else { 0 })
+            | (if mf { FLAG_MF } else { 0 })
+            | (offset & OFFSET_MASK);
         put16(self.buffer.as_mut(), field::FLAGS_FRAG, v);
     }
     pub fn set_ttl(&mut self, v: u8) {
@@ -325,9 +327,13 @@ mod tests {
     #[test]
     fn rfc791_3_1_source_route_pointer() {
         // LSRR, length 11, pointer 4: two hops left.
-        assert!(options::unexpired_source_route(&[1, 131, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(options::unexpired_source_route(&[
+            1, 131, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0
+        ]));
         // SSRR with pointer 12 > length 11: route consumed.
-        assert!(!options::unexpired_source_route(&[137, 11, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(!options::unexpired_source_route(&[
+            137, 11, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0
+        ]));
         // Record route is not a source route.
         assert!(!options::unexpired_source_route(&[7, 7, 4, 0, 0, 0, 0, 0]));
         assert!(!options::unexpired_source_route(&[131]));

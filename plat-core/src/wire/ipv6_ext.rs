@@ -93,7 +93,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> FragmentHeader<T> {
         let b = self.buffer.as_mut();
         b[field::NEXT_HEADER] = next_header;
         b[field::HDR_EXT_LEN] = 0;
-        put16(b, field::FRAG_OFFSET_FLAGS, (frag_offset << 3) | more as u16);
+        put16(
+            b,
+            field::FRAG_OFFSET_FLAGS,
+            (frag_offset << 3) | more as u16,
+        );
         put32(b, field::FRAG_IDENT, ident);
     }
 }

@@ -96,7 +96,12 @@ mod tests {
 
     #[test]
     fn rfc768_round_trip() {
-        let r = Repr { src_port: 53, dst_port: 4000, len: 12, checksum: 0xabcd };
+        let r = Repr {
+            src_port: 53,
+            dst_port: 4000,
+            len: 12,
+            checksum: 0xabcd,
+        };
         let mut b = [0u8; 8];
         r.emit(&mut b);
         assert_eq!(Repr::parse(&Packet::new_checked(&b[..]).unwrap()), r);
