@@ -5,4 +5,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+pub mod addr;
 pub mod config;
+pub mod wire;
+pub mod xlat;
