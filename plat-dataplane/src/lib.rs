@@ -14,6 +14,7 @@ pub mod mempool;
 pub mod neighbor;
 pub mod port;
 pub mod ring;
+pub mod slowpath;
 
 pub use eal::Eal;
 pub use error::DpdkError;
