@@ -4,6 +4,7 @@
 //! every `unsafe` block says why it is sound.
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod counters;
 pub mod eal;
 pub mod error;

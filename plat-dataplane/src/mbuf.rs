@@ -120,16 +120,39 @@ impl Mbuf {
         }
     }
 
-    /// The whole first-segment buffer with the offset where data starts:
-    /// lets a translator rewrite headers in place across the headroom.
+    /// Makes `start..start + len` of the buffer the packet data (single
+    /// segment): how a translator that moved the headers inside the buffer
+    /// reports where the packet now is. `None` when out of the buffer.
     #[inline]
-    pub fn buffer_mut(&mut self) -> (&mut [u8], usize) {
+    pub fn set_data_range(&mut self, start: usize, len: usize) -> Option<()> {
+        if self.segments() != 1 {
+            return None;
+        }
+        let h = self.hdr_mut();
+        let end = start.checked_add(len)?;
+        if end > usize::from(h.buf_len) {
+            return None;
+        }
+        h.data_off = u16::try_from(start).ok()?;
+        h.data_len = u16::try_from(len).ok()?;
+        h.pkt_len = u32::from(h.data_len);
+        Some(())
+    }
+
+    /// The whole first-segment buffer, headroom and tailroom included,
+    /// with the offset where data starts and its length.
+    #[inline]
+    pub fn whole_buffer_mut(&mut self) -> (&mut [u8], usize, usize) {
         let h = self.hdr();
-        let off = usize::from(h.data_off);
-        let end = off + usize::from(h.data_len);
-        // SAFETY: buf_addr .. buf_addr + end is inside the buffer we own.
-        let buf = unsafe { std::slice::from_raw_parts_mut(h.buf_addr as *mut u8, end) };
-        (buf, off)
+        let (off, len, cap) = (
+            usize::from(h.data_off),
+            usize::from(h.data_len),
+            usize::from(h.buf_len),
+        );
+        // SAFETY: buf_addr .. buf_addr + buf_len is the buffer DPDK
+        // allocated for this mbuf, which we own exclusively.
+        let buf = unsafe { std::slice::from_raw_parts_mut(h.buf_addr as *mut u8, cap) };
+        (buf, off, len)
     }
 
     /// Removes `len` bytes from the front (`rte_pktmbuf_adj`); `None` when

@@ -367,6 +367,47 @@ impl Port {
         Ok(a.addr_bytes)
     }
 
+    /// Sets the port's MAC address (for testers and replays that send to a
+    /// fixed MAC).
+    pub fn set_mac(&self, mac: [u8; 6]) -> Result<(), DpdkError> {
+        let mut a = dpdk_sys::rte_ether_addr { addr_bytes: mac };
+        // SAFETY: valid in-pointer, valid port.
+        check("rte_eth_dev_default_mac_addr_set", unsafe {
+            dpdk_sys::rte_eth_dev_default_mac_addr_set(self.id, &mut a)
+        })?;
+        Ok(())
+    }
+
+    /// Programs the RSS redirection table: hash bucket i goes to receive
+    /// queue `table[i]`. The table length must be the device's RETA size.
+    pub fn set_reta(&self, table: &[u16]) -> Result<(), DpdkError> {
+        const GROUP: usize = dpdk_sys::RTE_ETH_RETA_GROUP_SIZE as usize;
+        let size = u16::try_from(table.len()).map_err(|_| DpdkError::InvalidArgument {
+            call: "rte_eth_dev_rss_reta_update",
+            reason: format!("RETA of {} entries", table.len()),
+        })?;
+        let mut conf: Vec<dpdk_sys::rte_eth_rss_reta_entry64> = table
+            .chunks(GROUP)
+            .map(|chunk| {
+                let mut e = dpdk_sys::rte_eth_rss_reta_entry64 {
+                    mask: if chunk.len() == GROUP {
+                        u64::MAX
+                    } else {
+                        (1u64 << chunk.len()) - 1
+                    },
+                    reta: [0; GROUP],
+                };
+                e.reta[..chunk.len()].copy_from_slice(chunk);
+                e
+            })
+            .collect();
+        // SAFETY: conf holds ceil(size / 64) entries as DPDK requires.
+        check("rte_eth_dev_rss_reta_update", unsafe {
+            dpdk_sys::rte_eth_dev_rss_reta_update(self.id, conf.as_mut_ptr(), size)
+        })?;
+        Ok(())
+    }
+
     /// Receives into the free slots of `burst`; returns how many arrived.
     #[inline]
     pub fn rx_burst<const N: usize>(&self, queue: u16, burst: &mut MbufBurst<N>) -> usize {
