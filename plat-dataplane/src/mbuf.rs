@@ -85,6 +85,13 @@ impl Mbuf {
         self.hdr().port
     }
 
+    /// Records a port in the mbuf (the appliance uses it to tell the
+    /// control thread which link a frame belongs to).
+    #[inline]
+    pub fn set_port(&mut self, port: u16) {
+        self.hdr_mut().port = port;
+    }
+
     /// The RSS hash the NIC computed (valid when the PMD sets it).
     #[inline]
     pub fn rss_hash(&self) -> u32 {
@@ -289,14 +296,14 @@ impl<const N: usize> MbufBurst<N> {
         Ok(())
     }
 
-    /// Takes the mbufs out, in order.
-    pub fn drain(&mut self) -> impl Iterator<Item = Mbuf> + '_ {
+    /// Takes the mbufs out, in order; any the caller does not take are
+    /// freed when the iterator drops.
+    pub fn drain(&mut self) -> Drain<'_> {
         let n = std::mem::replace(&mut self.len, 0);
-        self.slots[..n].iter().map(|&p| {
-            // SAFETY: slots[..len] hold owned, non-null mbufs; len was reset
-            // so each is handed out exactly once.
-            unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) }
-        })
+        Drain {
+            slots: &self.slots[..n],
+            next: 0,
+        }
     }
 
     /// Raw room for DPDK to fill: pointer to the first free slot and how
@@ -341,19 +348,6 @@ impl<const N: usize> MbufBurst<N> {
             self.len = 0;
         }
     }
-
-    /// Mbuf `i` as a borrowed view.
-    #[inline]
-    pub fn get_mut(&mut self, i: usize) -> Option<MbufRef<'_>> {
-        (i < self.len).then(|| MbufRef {
-            // SAFETY: slot i < len holds an owned mbuf; the ManuallyDrop
-            // keeps the burst the owner.
-            mbuf: std::mem::ManuallyDrop::new(unsafe {
-                Mbuf::from_raw(NonNull::new_unchecked(self.slots[i]))
-            }),
-            _burst: std::marker::PhantomData,
-        })
-    }
 }
 
 impl<const N: usize> Drop for MbufBurst<N> {
@@ -362,22 +356,27 @@ impl<const N: usize> Drop for MbufBurst<N> {
     }
 }
 
-/// A borrowed mbuf inside a burst: all of `Mbuf`'s accessors, no freeing.
+/// Iterator over the mbufs taken out of a burst.
 #[derive(Debug)]
-pub struct MbufRef<'a> {
-    mbuf: std::mem::ManuallyDrop<Mbuf>,
-    _burst: std::marker::PhantomData<&'a mut ()>,
+pub struct Drain<'a> {
+    slots: &'a [*mut rte_mbuf],
+    next: usize,
 }
 
-impl std::ops::Deref for MbufRef<'_> {
-    type Target = Mbuf;
-    fn deref(&self) -> &Mbuf {
-        &self.mbuf
+impl Iterator for Drain<'_> {
+    type Item = Mbuf;
+    #[inline]
+    fn next(&mut self) -> Option<Mbuf> {
+        let p = *self.slots.get(self.next)?;
+        self.next += 1;
+        // SAFETY: the slots were owned by the burst, whose length was reset
+        // when the Drain was made, so each is handed out exactly once.
+        Some(unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) })
     }
 }
 
-impl std::ops::DerefMut for MbufRef<'_> {
-    fn deref_mut(&mut self) -> &mut Mbuf {
-        &mut self.mbuf
+impl Drop for Drain<'_> {
+    fn drop(&mut self) {
+        for _ in self.by_ref() {}
     }
 }

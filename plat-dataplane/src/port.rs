@@ -408,12 +408,46 @@ impl Port {
         Ok(())
     }
 
-    /// Receives into the free slots of `burst`; returns how many arrived.
+    /// The handle a worker polls queue `queue` of this port with.
+    pub fn queue(&self, queue: u16) -> PortQueue {
+        PortQueue {
+            port: self.id,
+            queue,
+        }
+    }
+
+    /// Receives from queue `queue` (see [`PortQueue::rx_burst`]).
     #[inline]
     pub fn rx_burst<const N: usize>(&self, queue: u16, burst: &mut MbufBurst<N>) -> usize {
+        self.queue(queue).rx_burst(burst)
+    }
+
+    /// Sends on queue `queue` (see [`PortQueue::tx_burst`]).
+    #[inline]
+    pub fn tx_burst<const N: usize>(&self, queue: u16, burst: &mut MbufBurst<N>) -> usize {
+        self.queue(queue).tx_burst(burst)
+    }
+}
+
+/// One receive/transmit queue pair of a started port: what a worker owns.
+/// DPDK queues are not thread-safe: one queue, one lcore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortQueue {
+    /// Port id.
+    pub port: u16,
+    /// Queue index (same for rx and tx).
+    pub queue: u16,
+}
+
+impl PortQueue {
+    /// Receives into the free slots of `burst`; returns how many arrived.
+    #[inline]
+    pub fn rx_burst<const N: usize>(&self, burst: &mut MbufBurst<N>) -> usize {
         let (ptr, free) = burst.spare_raw();
-        // SAFETY: ptr has room for `free` mbuf pointers; the queue exists.
-        let n = unsafe { dpdk_sys::rte_eth_rx_burst(self.id, queue, ptr, free) } as usize;
+        // SAFETY: ptr has room for `free` mbuf pointers; the queue exists
+        // while the Port lives, which the appliance guarantees for its
+        // workers' lifetime.
+        let n = unsafe { dpdk_sys::rte_eth_rx_burst(self.port, self.queue, ptr, free) } as usize;
         // SAFETY: DPDK filled n slots with mbufs it hands over to us.
         unsafe { burst.commit(n) };
         n
@@ -422,11 +456,11 @@ impl Port {
     /// Sends from the front of `burst`; what the device did not take stays
     /// in it. Returns how many were sent.
     #[inline]
-    pub fn tx_burst<const N: usize>(&self, queue: u16, burst: &mut MbufBurst<N>) -> usize {
+    pub fn tx_burst<const N: usize>(&self, burst: &mut MbufBurst<N>) -> usize {
         let (ptr, len) = burst.held_raw();
         // SAFETY: ptr holds len owned mbufs; DPDK takes ownership of the
         // first n it returns.
-        let n = unsafe { dpdk_sys::rte_eth_tx_burst(self.id, queue, ptr, len) } as usize;
+        let n = unsafe { dpdk_sys::rte_eth_tx_burst(self.port, self.queue, ptr, len) } as usize;
         burst.consumed(n);
         n
     }

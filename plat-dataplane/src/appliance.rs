@@ -1,0 +1,592 @@
+//! Bringing the appliance up and down: EAL, the packet pool, both ports,
+//! the rings between workers and the control thread, the workers on their
+//! lcores, and the control loop (slow path, neighbor resolution) on the
+//! main lcore.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use plat_core::config::{Config, Ipv4Cidr, Steering};
+use plat_core::wire::ethernet::HEADER_LEN as ETH_LEN;
+
+use crate::counters::{CounterBoard, LocalCounters};
+use crate::eal::Eal;
+use crate::engine::PacketEngine;
+use crate::error::DpdkError;
+use crate::handoff::HandoffMesh;
+use crate::lcore::{self, LcoreJob};
+use crate::mbuf::{Mbuf, MbufBurst};
+use crate::mempool::{Mempool, MempoolConfig};
+use crate::neighbor::{NeighborTable, NextHop, SharedForwarding, Solicit};
+use crate::port::{Port, PortConfig};
+use crate::ring::{Ring, RingSync};
+use crate::slowpath::{Host, HostDrop, HostOutcome, MAX_FRAME};
+use crate::worker::{Counter, Worker, WorkerSetup};
+
+/// Slots of the rings between workers and the control thread.
+const CONTROL_RING_SLOTS: u32 = 4096;
+/// Packets kept per next hop while it is being resolved.
+const PENDING_PER_NEXT_HOP: usize = 16;
+/// How often the control thread ages the neighbor cache.
+const NEIGHBOR_TICK: Duration = Duration::from_secs(1);
+/// Sleep of the control thread when it found nothing to do.
+const CONTROL_IDLE: Duration = Duration::from_micros(200);
+
+macro_rules! control_counters {
+    ($($name:ident = $text:literal;)*) => {
+        /// Counters of the control thread (the slow path); each variant is
+        /// documented by its counter name.
+        #[allow(missing_docs)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum ControlCounter { $($name,)* }
+        impl ControlCounter {
+            /// Every counter, in index order.
+            pub const ALL: &'static [ControlCounter] = &[$(ControlCounter::$name,)*];
+            /// Counter name.
+            pub const fn name(self) -> &'static str {
+                match self { $(ControlCounter::$name => $text,)* }
+            }
+        }
+    };
+}
+
+control_counters! {
+    HostReplies = "host_replies";
+    HostConsumed = "host_neighbor_learned";
+    HostNotForUs = "host_drop_not_for_us";
+    HostMalformed = "host_drop_malformed";
+    HostUnsupported = "host_drop_unsupported";
+    Solicitations = "neighbor_solicitations_sent";
+    Resolved = "neighbor_resolved_sent";
+    PendingFull = "drop_neighbor_pending_full";
+    Unresolvable = "drop_neighbor_unresolvable";
+    ControlNoRoute = "drop_control_no_route";
+    ControlNoMbuf = "drop_control_no_mbuf";
+    ControlTxFull = "drop_control_tx_full";
+}
+
+/// Why the appliance could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A DPDK call failed.
+    #[error(transparent)]
+    Dpdk(#[from] DpdkError),
+    /// The configuration does not fit the machine or the devices.
+    #[error("config field `{field}`: {reason}")]
+    Config {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What the appliance answers for besides its own addresses.
+#[derive(Debug, Clone, Default)]
+pub struct HostExtras {
+    /// IPv4 ranges to answer ARP for (pool4).
+    pub arp_proxy: Vec<Ipv4Cidr>,
+}
+
+/// The running appliance.
+#[derive(Debug)]
+pub struct Appliance {
+    stop: Arc<AtomicBool>,
+    counters: Arc<CounterBoard>,
+    jobs: Vec<LcoreJob>,
+    control: Control,
+    // Dropped in this order after the workers stopped: rings and mesh,
+    // ports, then the pool, then the EAL.
+    _handoff: Option<Arc<HandoffMesh>>,
+    inside: Port,
+    outside: Port,
+    pool: Arc<Mempool>,
+    eal: Eal,
+    steering: Steering,
+}
+
+/// Mbufs the pool needs: every rx and tx descriptor, the rings, and the
+/// bursts and caches in flight.
+fn pool_size(workers: usize, rx_desc: u16, tx_desc: u16, handoff: bool) -> u32 {
+    let per_port = workers as u32 * (u32::from(rx_desc) + u32::from(tx_desc));
+    let rings = 3 * CONTROL_RING_SLOTS
+        + if handoff {
+            (workers * workers) as u32 * crate::handoff::HANDOFF_RING_SLOTS
+        } else {
+            0
+        };
+    let in_flight = workers as u32 * (4 * 64 + crate::worker::MAX_HELD as u32 + 512);
+    (2 * per_port + rings + in_flight + 1024).next_power_of_two() - 1
+}
+
+impl Appliance {
+    /// Starts EAL, the ports and one worker per worker lcore, each with the
+    /// engine `make_engine(worker_index, workers)` builds.
+    pub fn start<E, F>(
+        cfg: &Config,
+        extras: HostExtras,
+        make_engine: F,
+    ) -> Result<Appliance, StartError>
+    where
+        E: PacketEngine + 'static,
+        F: Fn(usize, usize) -> E,
+    {
+        let mut args = vec!["platd".to_owned()];
+        args.extend(cfg.eal.args.iter().cloned());
+        let eal = Eal::init(&args)?;
+        let lcores = lcore::worker_lcores(&eal);
+        if lcores.is_empty() {
+            return Err(StartError::Config {
+                field: "eal.args",
+                reason: "no worker lcore: give EAL at least two lcores (-l 0-1 or --lcores)".into(),
+            });
+        }
+        let workers = lcores.len();
+        let inside_id = Port::id_by_name(&cfg.inside.port).map_err(|e| StartError::Config {
+            field: "inside.port",
+            reason: format!("no DPDK port `{}` ({e})", cfg.inside.port),
+        })?;
+        let outside_id = Port::id_by_name(&cfg.outside.port).map_err(|e| StartError::Config {
+            field: "outside.port",
+            reason: format!("no DPDK port `{}` ({e})", cfg.outside.port),
+        })?;
+
+        let steering = match (cfg.workers.steering, workers) {
+            (_, 1) => Steering::Auto,
+            // RSS programming of the outside port follows the rss plan;
+            // the virtual devices here cannot do it, so Auto hands off.
+            (Steering::Rss, _) => {
+                return Err(StartError::Config {
+                    field: "workers.steering",
+                    reason:
+                        "rss steering needs NICs with a programmable RETA; these ports hand off"
+                            .into(),
+                })
+            }
+            (_, _) => Steering::Handoff,
+        };
+        let handoff = steering == Steering::Handoff;
+
+        let port_cfg = PortConfig {
+            rx_queues: workers as u16,
+            tx_queues: workers as u16,
+            ..PortConfig::default()
+        };
+        let pool = Arc::new(Mempool::new(
+            &eal,
+            &MempoolConfig::new(
+                "plat_pkts",
+                pool_size(
+                    workers,
+                    port_cfg.rx_descriptors,
+                    port_cfg.tx_descriptors,
+                    handoff,
+                ),
+            ),
+        )?);
+        let inside = Port::start(&eal, inside_id, &port_cfg, &pool)?;
+        let outside = Port::start(&eal, outside_id, &port_cfg, &pool)?;
+        let inside_mac = inside.mac()?;
+        let outside_mac = outside.mac()?;
+
+        let mesh = if handoff {
+            Some(Arc::new(HandoffMesh::new(&eal, workers, "w")?))
+        } else {
+            None
+        };
+        let to_host = Arc::new(Ring::new(
+            &eal,
+            "to_host",
+            CONTROL_RING_SLOTS,
+            RingSync::MultiProducerMultiConsumer,
+        )?);
+        let to_resolve = Arc::new(Ring::new(
+            &eal,
+            "to_resolve",
+            CONTROL_RING_SLOTS,
+            RingSync::MultiProducerMultiConsumer,
+        )?);
+        let from_control = Arc::new(Ring::new(
+            &eal,
+            "from_control",
+            CONTROL_RING_SLOTS,
+            RingSync::SingleProducerSingleConsumer,
+        )?);
+
+        let table = NeighborTable::new(cfg);
+        let forwarding = table.shared();
+        let stop = Arc::new(AtomicBool::new(false));
+
+        let engine0 = make_engine(0, workers);
+        let engine_names = engine0.counter_names();
+        let mut names: Vec<String> = Counter::ALL.iter().map(|c| c.name().to_owned()).collect();
+        names.extend(engine_names.iter().cloned());
+        let control_base = names.len();
+        names.extend(ControlCounter::ALL.iter().map(|c| c.name().to_owned()));
+        // One row per worker plus the control thread's.
+        let counters = CounterBoard::new(names, workers + 1);
+
+        let mut engines = vec![engine0];
+        engines.extend((1..workers).map(|w| make_engine(w, workers)));
+        let mut jobs = Vec::with_capacity(workers);
+        for (w, (engine, lcore)) in engines.into_iter().zip(lcores.iter()).enumerate() {
+            let setup = WorkerSetup {
+                index: w,
+                workers,
+                inside: inside.queue(w as u16),
+                outside: outside.queue(w as u16),
+                inside_mac,
+                outside_mac,
+                engine,
+                forwarding: Arc::clone(&forwarding),
+                to_host: Arc::clone(&to_host),
+                to_resolve: Arc::clone(&to_resolve),
+                from_control: (w == 0).then(|| Arc::clone(&from_control)),
+                handoff: mesh.clone(),
+                pool: Arc::clone(&pool),
+                counters: LocalCounters::new(Arc::clone(&counters), w),
+                engine_counter_base: Counter::COUNT,
+                stop: Arc::clone(&stop),
+                idle_sleep_us: cfg.workers.idle_sleep_us,
+            };
+            jobs.push(LcoreJob::launch(&eal, *lcore, move || {
+                Worker::new(setup).run()
+            })?);
+        }
+
+        let host = Host {
+            inside_mac,
+            outside_mac,
+            inside_addrs: cfg.inside.addresses.clone(),
+            outside_addrs: cfg.outside.addresses.clone(),
+            arp_proxy: extras.arp_proxy,
+        };
+        let control = Control {
+            host,
+            table,
+            forwarding,
+            to_host,
+            to_resolve,
+            from_control,
+            pool: Arc::clone(&pool),
+            inside_port: inside_id,
+            outside_port: outside_id,
+            pending: HashMap::new(),
+            counters: LocalCounters::new(Arc::clone(&counters), workers),
+            base: control_base,
+            started: Instant::now(),
+            last_tick: Instant::now(),
+        };
+        Ok(Appliance {
+            stop,
+            counters,
+            jobs,
+            control,
+            _handoff: mesh,
+            inside,
+            outside,
+            pool,
+            eal,
+            steering,
+        })
+    }
+
+    /// The counters of every worker and of the control thread.
+    pub fn counters(&self) -> Arc<CounterBoard> {
+        Arc::clone(&self.counters)
+    }
+
+    /// The flag that stops the appliance when set (signal handlers set it).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// How return traffic reaches its worker in this run.
+    pub fn steering(&self) -> Steering {
+        self.steering
+    }
+
+    /// The EAL handle.
+    pub fn eal(&self) -> &Eal {
+        &self.eal
+    }
+
+    /// Port statistics of the inside and outside ports.
+    pub fn port_stats(&self) -> Result<(crate::PortStats, crate::PortStats), DpdkError> {
+        Ok((self.inside.stats()?, self.outside.stats()?))
+    }
+
+    /// Runs the control loop on this (the main) lcore until the stop flag
+    /// is set, calling `every_second` about once a second; then stops the
+    /// workers and returns.
+    pub fn run(mut self, mut every_second: impl FnMut(&CounterBoard)) -> Result<(), DpdkError> {
+        let mut last = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            if !self.control.poll() {
+                std::thread::sleep(CONTROL_IDLE);
+            }
+            if last.elapsed() >= Duration::from_secs(1) {
+                last = Instant::now();
+                every_second(&self.counters);
+            }
+        }
+        self.shutdown();
+        Ok(())
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for job in self.jobs.drain(..) {
+            let _ = job.join();
+        }
+        self.control.drain();
+        let _ = &self.pool;
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The control thread's state: the slow path and neighbor resolution.
+#[derive(Debug)]
+struct Control {
+    host: Host,
+    table: NeighborTable,
+    forwarding: SharedForwarding,
+    to_host: Arc<Ring>,
+    to_resolve: Arc<Ring>,
+    from_control: Arc<Ring>,
+    pool: Arc<Mempool>,
+    inside_port: u16,
+    outside_port: u16,
+    /// Packets waiting for their next hop's MAC.
+    pending: HashMap<IpAddr, VecDeque<Mbuf>>,
+    counters: LocalCounters,
+    base: usize,
+    started: Instant,
+    last_tick: Instant,
+}
+
+impl Control {
+    fn inc(&mut self, c: ControlCounter) {
+        self.counters.inc(self.base + c as usize);
+    }
+
+    fn now_s(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// One round; returns whether there was anything to do.
+    fn poll(&mut self) -> bool {
+        let mut burst: MbufBurst = MbufBurst::new();
+        let mut work = false;
+        if self.to_host.dequeue_burst(&mut burst) > 0 {
+            work = true;
+            for m in burst.drain() {
+                self.on_host_frame(m);
+            }
+        }
+        if self.to_resolve.dequeue_burst(&mut burst) > 0 {
+            work = true;
+            for m in burst.drain() {
+                self.on_unresolved(m);
+            }
+        }
+        if self.last_tick.elapsed() >= NEIGHBOR_TICK {
+            self.last_tick = Instant::now();
+            let now = self.now_s();
+            let (s6, s4) = self.table.tick(now);
+            for s in s6 {
+                self.solicit6(s);
+            }
+            for s in s4 {
+                self.solicit4(s);
+            }
+            // Drop what waits for next hops that gave up.
+            let table = &self.table;
+            let mut dropped = 0u64;
+            self.pending.retain(|hop, q| {
+                let alive = match hop {
+                    IpAddr::V4(a) => table.resolving_v4(a),
+                    IpAddr::V6(a) => table.resolving_v6(a),
+                };
+                if !alive {
+                    dropped += q.len() as u64;
+                }
+                alive
+            });
+            self.counters
+                .add(self.base + ControlCounter::Unresolvable as usize, dropped);
+        }
+        if !self.pending.is_empty() {
+            self.flush_pending();
+        }
+        self.counters.publish();
+        work
+    }
+
+    fn on_host_frame(&mut self, m: Mbuf) {
+        let now = self.now_s();
+        let mut out = [0u8; MAX_FRAME];
+        let inside = m.port() == self.inside_port;
+        let outcome = if inside {
+            self.host
+                .on_inside(m.data(), &mut self.table, now, &mut out)
+        } else {
+            self.host
+                .on_outside(m.data(), &mut self.table, now, &mut out)
+        };
+        match outcome {
+            HostOutcome::Reply(n) => {
+                self.inc(ControlCounter::HostReplies);
+                let port = if inside {
+                    self.inside_port
+                } else {
+                    self.outside_port
+                };
+                self.transmit_bytes(&out[..n], port);
+            }
+            HostOutcome::Consumed => self.inc(ControlCounter::HostConsumed),
+            HostOutcome::Drop(HostDrop::NotForUs) => self.inc(ControlCounter::HostNotForUs),
+            HostOutcome::Drop(HostDrop::Malformed) => self.inc(ControlCounter::HostMalformed),
+            HostOutcome::Drop(HostDrop::Unsupported) => self.inc(ControlCounter::HostUnsupported),
+        }
+    }
+
+    /// The next hop of an addressed frame waiting for `port`'s link.
+    fn next_hop(&self, m: &Mbuf) -> Option<NextHop<IpAddr>> {
+        let l3 = m.data().get(ETH_LEN..)?;
+        let fwd = self.forwarding.load();
+        Some(if m.port() == self.outside_port {
+            let dst = Ipv4Addr::new(*l3.get(16)?, l3[17], l3[18], l3[19]);
+            match fwd.outside.resolve(dst) {
+                NextHop::Mac(mac) => NextHop::Mac(mac),
+                NextHop::Unresolved(a) => NextHop::Unresolved(IpAddr::V4(a)),
+                NextHop::NoRoute => NextHop::NoRoute,
+            }
+        } else {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(l3.get(24..40)?);
+            match fwd.inside.resolve(Ipv6Addr::from(a)) {
+                NextHop::Mac(mac) => NextHop::Mac(mac),
+                NextHop::Unresolved(a) => NextHop::Unresolved(IpAddr::V6(a)),
+                NextHop::NoRoute => NextHop::NoRoute,
+            }
+        })
+    }
+
+    fn on_unresolved(&mut self, mut m: Mbuf) {
+        match self.next_hop(&m) {
+            Some(NextHop::Mac(mac)) => {
+                m.data_mut()[..6].copy_from_slice(&mac);
+                self.inc(ControlCounter::Resolved);
+                self.transmit(m);
+            }
+            Some(NextHop::Unresolved(hop)) => {
+                let now = self.now_s();
+                match hop {
+                    IpAddr::V4(a) => {
+                        if let Some(s) = self.table.want_v4(a, now) {
+                            self.solicit4(s);
+                        }
+                    }
+                    IpAddr::V6(a) => {
+                        if let Some(s) = self.table.want_v6(a, now) {
+                            self.solicit6(s);
+                        }
+                    }
+                }
+                let q = self.pending.entry(hop).or_default();
+                if q.len() >= PENDING_PER_NEXT_HOP {
+                    // Keep the newest, as Linux's neighbor queue does.
+                    q.pop_front();
+                    self.inc(ControlCounter::PendingFull);
+                }
+                self.pending.entry(hop).or_default().push_back(m);
+            }
+            Some(NextHop::NoRoute) | None => self.inc(ControlCounter::ControlNoRoute),
+        }
+    }
+
+    fn flush_pending(&mut self) {
+        let fwd = self.forwarding.load_full();
+        let ready: Vec<(IpAddr, [u8; 6])> = self
+            .pending
+            .keys()
+            .filter_map(|hop| {
+                let mac = match hop {
+                    IpAddr::V4(a) => match fwd.outside.resolve(*a) {
+                        NextHop::Mac(m) => m,
+                        _ => return None,
+                    },
+                    IpAddr::V6(a) => match fwd.inside.resolve(*a) {
+                        NextHop::Mac(m) => m,
+                        _ => return None,
+                    },
+                };
+                Some((*hop, mac))
+            })
+            .collect();
+        for (hop, mac) in ready {
+            for mut m in self.pending.remove(&hop).unwrap_or_default() {
+                m.data_mut()[..6].copy_from_slice(&mac);
+                self.inc(ControlCounter::Resolved);
+                self.transmit(m);
+            }
+        }
+    }
+
+    fn solicit4(&mut self, s: Solicit<Ipv4Addr>) {
+        let mut out = [0u8; MAX_FRAME];
+        let n = self.host.solicit_v4(s, &mut out);
+        self.inc(ControlCounter::Solicitations);
+        self.transmit_bytes(&out[..n], self.outside_port);
+    }
+
+    fn solicit6(&mut self, s: Solicit<Ipv6Addr>) {
+        let mut out = [0u8; MAX_FRAME];
+        let n = self.host.solicit_v6(s, &mut out);
+        self.inc(ControlCounter::Solicitations);
+        self.transmit_bytes(&out[..n], self.inside_port);
+    }
+
+    fn transmit_bytes(&mut self, frame: &[u8], port: u16) {
+        let Some(mut m) = self.pool.alloc() else {
+            return self.inc(ControlCounter::ControlNoMbuf);
+        };
+        if m.write_packet(frame).is_none() {
+            return self.inc(ControlCounter::ControlNoMbuf);
+        }
+        m.set_port(port);
+        self.transmit(m);
+    }
+
+    /// Hands a frame to worker 0, which owns a transmit queue on each port
+    /// (`m.port()` says which).
+    fn transmit(&mut self, m: Mbuf) {
+        let mut one: MbufBurst<1> = MbufBurst::new();
+        let _ = one.push(m);
+        if self.from_control.enqueue_burst(&mut one) == 0 {
+            self.inc(ControlCounter::ControlTxFull);
+        }
+    }
+
+    /// Frees everything still queued (after the workers stopped).
+    fn drain(&mut self) {
+        self.pending.clear();
+        let mut burst: MbufBurst = MbufBurst::new();
+        for ring in [&self.to_host, &self.to_resolve, &self.from_control] {
+            while ring.dequeue_burst(&mut burst) > 0 {
+                burst.clear();
+            }
+        }
+        self.counters.publish();
+    }
+}

@@ -1,0 +1,175 @@
+//! What a worker asks of the packet logic: which packets it takes, which
+//! worker owns them, and what to do with each. The NAT64 (plat-core's
+//! shard and translator) is the engine in production; `ForwardEngine`
+//! passes packets through untranslated, the I/O ceiling the benchmarks
+//! compare against.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// What to do with one L3 packet, in the coordinates of the mbuf's whole
+/// buffer (headroom included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Send `l3_start..l3_start + l3_len` out of the other link.
+    Forward {
+        /// Where the L3 packet now starts.
+        l3_start: usize,
+        /// Its length.
+        l3_len: usize,
+    },
+    /// The packet became several (fragments), already given to the sink
+    /// for the other link; this buffer is spent.
+    Fragmented,
+    /// Send `l3_start..l3_start + l3_len` back out of the link the packet
+    /// came from (an ICMP error about it); `reason` is counted.
+    Reply {
+        /// Where the reply starts.
+        l3_start: usize,
+        /// Its length.
+        l3_len: usize,
+        /// Engine counter to bump.
+        reason: usize,
+    },
+    /// The IPv6 packet was translated to IPv4 for another subscriber of the
+    /// appliance (RFC 6146 3.8 hairpin): process it again as if it had
+    /// arrived on the outside link, on the worker that owns it.
+    Hairpin {
+        /// Where the IPv4 packet starts.
+        l3_start: usize,
+        /// Its length.
+        l3_len: usize,
+    },
+    /// The engine keeps a reference to the packet by `token` (an IPv4 SYN
+    /// held under address-dependent filtering): the worker stores it until
+    /// the engine releases or expires it.
+    Hold {
+        /// The engine's handle for the held packet.
+        token: u32,
+    },
+    /// Drop; `usize` is the engine counter to bump.
+    Drop(usize),
+}
+
+/// Receives extra packets an engine makes (fragments): L3 bytes, header
+/// and payload apart so nothing is copied twice.
+pub trait PacketSink {
+    /// One more packet for the other link.
+    fn emit(&mut self, header: &[u8], payload: &[u8]);
+}
+
+/// A held packet the engine is done with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    /// Free it silently (RFC 6146 3.5.2.2: the connection completed).
+    Drop(u32),
+    /// Answer it with an ICMP error: the worker asks `reply_to_held`.
+    Reject(u32),
+}
+
+/// The packet logic a worker runs.
+pub trait PacketEngine: Send {
+    /// Counter names the engine reports `Step` reasons with, by index.
+    fn counter_names(&self) -> Vec<String>;
+
+    /// Whether an IPv6 packet to `dst` is for translation (else it goes to
+    /// the slow path).
+    fn takes_v6(&self, dst: Ipv6Addr) -> bool;
+
+    /// Whether an IPv4 packet to `dst` is for translation.
+    fn takes_v4(&self, dst: Ipv4Addr) -> bool;
+
+    /// The worker that must handle the IPv6 packet at `l3` (the owner of
+    /// its subscriber), out of `workers`.
+    fn owner_v6(&self, l3: &[u8], workers: usize) -> usize;
+
+    /// The worker that must handle the IPv4 packet at `l3` (the owner of
+    /// its pool port), out of `workers`.
+    fn owner_v4(&self, l3: &[u8], workers: usize) -> usize;
+
+    /// Handles an IPv6 packet from the inside link.
+    fn from_v6(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        now_ms: u64,
+        sink: &mut dyn PacketSink,
+    ) -> Step;
+
+    /// Handles an IPv4 packet from the outside link.
+    fn from_v4(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        now_ms: u64,
+        sink: &mut dyn PacketSink,
+    ) -> Step;
+
+    /// Expires at most `budget` timed-out entries; held packets whose fate
+    /// is decided go to `released`. Returns how many entries expired.
+    fn expire(&mut self, now_ms: u64, budget: usize, released: &mut Vec<Released>) -> usize;
+
+    /// Turns a held IPv4 packet being rejected into the ICMP error to send
+    /// back out of the outside link (in place, like `from_v4`).
+    fn reply_to_held(&mut self, buf: &mut [u8], l3_start: usize, l3_len: usize) -> Step;
+
+    /// Whether the worker addresses forwarded frames (next-hop MAC from
+    /// the neighbor table). An engine that returns false has its frames
+    /// leave with the Ethernet header they came with (I/O-only runs).
+    fn rewrites_l2(&self) -> bool {
+        true
+    }
+}
+
+/// Passes frames through untouched: what comes in on one link leaves the
+/// other as it came. It measures what the I/O path alone costs.
+#[derive(Debug, Default, Clone)]
+pub struct ForwardEngine;
+
+impl PacketEngine for ForwardEngine {
+    fn counter_names(&self) -> Vec<String> {
+        vec!["forward_not_forwarded".into()]
+    }
+    fn takes_v6(&self, _dst: Ipv6Addr) -> bool {
+        true
+    }
+    fn takes_v4(&self, _dst: Ipv4Addr) -> bool {
+        true
+    }
+    fn owner_v6(&self, _l3: &[u8], _workers: usize) -> usize {
+        0
+    }
+    fn owner_v4(&self, _l3: &[u8], _workers: usize) -> usize {
+        0
+    }
+    fn from_v6(
+        &mut self,
+        _buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        _now_ms: u64,
+        _sink: &mut dyn PacketSink,
+    ) -> Step {
+        Step::Forward { l3_start, l3_len }
+    }
+    fn from_v4(
+        &mut self,
+        _buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        _now_ms: u64,
+        _sink: &mut dyn PacketSink,
+    ) -> Step {
+        Step::Forward { l3_start, l3_len }
+    }
+    fn expire(&mut self, _now_ms: u64, _budget: usize, _released: &mut Vec<Released>) -> usize {
+        0
+    }
+    fn reply_to_held(&mut self, _buf: &mut [u8], _l3_start: usize, _l3_len: usize) -> Step {
+        Step::Drop(0)
+    }
+    fn rewrites_l2(&self) -> bool {
+        false
+    }
+}

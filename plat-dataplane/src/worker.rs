@@ -1,0 +1,699 @@
+//! The poll-mode worker: one per worker lcore, owning one queue pair on
+//! each port and one engine (shard). Receive a burst from each side,
+//! classify, steer to the owner, translate in place, address the frame,
+//! send a burst; expire a slice of timers; publish counters.
+//!
+//! No lock, no allocation and no syscall per packet: the neighbor snapshot
+//! is loaded once per burst, counters are local until published, and the
+//! rare cases (packets for the appliance, unresolved next hops, fragments,
+//! held SYNs) leave the hot path through rings or the slow branches.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use plat_core::wire::ethernet::{ethertype, HEADER_LEN as ETH_LEN};
+
+use crate::clock::TscClock;
+use crate::counters::LocalCounters;
+use crate::engine::{PacketEngine, PacketSink, Released, Step};
+use crate::handoff::HandoffMesh;
+use crate::mbuf::{Mbuf, MbufBurst};
+use crate::mempool::Mempool;
+use crate::neighbor::{ForwardingSnapshot, NextHop, SharedForwarding};
+use crate::port::PortQueue;
+use crate::ring::Ring;
+
+macro_rules! worker_counters {
+    ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
+        /// The dataplane's own counters (engine reasons follow them).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Counter { $($(#[$doc])* $name,)* }
+
+        impl Counter {
+            /// Every counter, in index order.
+            pub const ALL: &'static [Counter] = &[$(Counter::$name,)*];
+            /// Number of dataplane counters.
+            pub const COUNT: usize = Counter::ALL.len();
+            /// Counter name as operators see it.
+            pub const fn name(self) -> &'static str {
+                match self { $(Counter::$name => $text,)* }
+            }
+        }
+    };
+}
+
+worker_counters! {
+    /// Frames received on the inside link.
+    RxInside = "rx_inside";
+    /// Frames received on the outside link.
+    RxOutside = "rx_outside";
+    /// Frames sent on the inside link.
+    TxInside = "tx_inside";
+    /// Frames sent on the outside link.
+    TxOutside = "tx_outside";
+    /// Frames the NIC would not take (transmit queue full).
+    TxFull = "drop_tx_full";
+    /// IPv6 packets translated to IPv4.
+    XlatV6ToV4 = "xlat_v6_to_v4";
+    /// IPv4 packets translated to IPv6.
+    XlatV4ToV6 = "xlat_v4_to_v6";
+    /// ICMP errors sent back for packets not translated.
+    IcmpErrorsSent = "icmp_errors_sent";
+    /// Fragments made from packets over the next link's MTU.
+    FragmentsSent = "fragments_sent";
+    /// Fragments lost for want of an mbuf.
+    FragmentNoMbuf = "drop_fragment_no_mbuf";
+    /// Hairpinned packets (IPv6 to IPv6 through a pool address).
+    Hairpinned = "hairpinned";
+    /// Frames for the appliance itself, passed to the slow path.
+    ToHost = "to_host";
+    /// Slow-path frames lost because its ring was full.
+    ToHostFull = "drop_to_host_full";
+    /// Packets whose next hop awaits resolution, passed to the control
+    /// thread.
+    ToResolve = "to_resolve";
+    /// Packets lost because the resolution ring was full.
+    ToResolveFull = "drop_to_resolve_full";
+    /// Packets with no route on the outgoing link.
+    NoRoute = "drop_no_route";
+    /// Packets passed to the worker that owns them.
+    HandoffOut = "handoff_out";
+    /// Packets received from another worker.
+    HandoffIn = "handoff_in";
+    /// Packets lost because a handoff ring was full.
+    HandoffFull = "drop_handoff_full";
+    /// Frames too short for their Ethernet and IP headers.
+    Runt = "drop_runt";
+    /// 802.1Q-tagged frames (no VLAN is configured).
+    Vlan = "drop_vlan_tagged";
+    /// Non-IPv6 frames on the inside link (ARP, IPv4, others).
+    InsideNotIpv6 = "drop_inside_not_ipv6";
+    /// Frames of an unknown EtherType on the outside link.
+    OutsideUnknownEthertype = "drop_outside_unknown_ethertype";
+    /// IPv4 SYNs held (RFC 6146 3.5.2.2).
+    Held = "held_syn";
+    /// Held packets the worker had no room for.
+    HeldFull = "drop_held_full";
+    /// Sessions expired.
+    Expired = "sessions_expired";
+    /// Frames the control thread asked this worker to transmit.
+    FromControl = "from_control";
+}
+
+/// Held packets a worker keeps at most (RFC 6146 3.5.2.2 lets a NAT64
+/// drop SYNs it has no resources to hold).
+pub const MAX_HELD: usize = 4096;
+/// Timer expiries per poll iteration.
+pub const EXPIRE_BUDGET: usize = 64;
+/// Empty polls in a row before an idle worker sleeps (when configured to).
+const IDLE_POLLS_BEFORE_SLEEP: u32 = 256;
+
+/// Everything a worker owns or shares, handed to it at launch.
+#[derive(Debug)]
+pub struct WorkerSetup<E> {
+    /// This worker's index (0-based).
+    pub index: usize,
+    /// Number of workers.
+    pub workers: usize,
+    /// Queue pair on the inside port.
+    pub inside: PortQueue,
+    /// Queue pair on the outside port.
+    pub outside: PortQueue,
+    /// MAC of the inside port.
+    pub inside_mac: [u8; 6],
+    /// MAC of the outside port.
+    pub outside_mac: [u8; 6],
+    /// The packet logic.
+    pub engine: E,
+    /// Published routes and neighbors.
+    pub forwarding: SharedForwarding,
+    /// To the control thread: frames for the appliance itself.
+    pub to_host: Arc<Ring>,
+    /// To the control thread: packets waiting for a next-hop MAC.
+    pub to_resolve: Arc<Ring>,
+    /// From the control thread: frames to transmit (worker 0 only).
+    pub from_control: Option<Arc<Ring>>,
+    /// Rings to the other workers, when the NIC cannot steer.
+    pub handoff: Option<Arc<HandoffMesh>>,
+    /// Pool for packets made on the worker (fragments).
+    pub pool: Arc<Mempool>,
+    /// This worker's counters.
+    pub counters: LocalCounters,
+    /// Index of the engine's first counter on the board.
+    pub engine_counter_base: usize,
+    /// Set to stop the loop.
+    pub stop: Arc<AtomicBool>,
+    /// Sleep this long after a run of empty polls (0 = pure polling).
+    pub idle_sleep_us: u32,
+}
+
+/// Frames for one link, collected over a poll iteration.
+struct TxQueue {
+    queue: PortQueue,
+    burst: MbufBurst<64>,
+    sent: Counter,
+}
+
+impl TxQueue {
+    #[inline]
+    fn push(&mut self, m: Mbuf, counters: &mut LocalCounters) {
+        if let Err(m) = self.burst.push(m) {
+            self.flush(counters);
+            if self.burst.push(m).is_err() {
+                counters.inc(Counter::TxFull as usize);
+            }
+        }
+    }
+
+    #[inline]
+    fn flush(&mut self, counters: &mut LocalCounters) {
+        if self.burst.is_empty() {
+            return;
+        }
+        let n = self.queue.tx_burst(&mut self.burst);
+        counters.add(self.sent as usize, n as u64);
+        if !self.burst.is_empty() {
+            counters.add(Counter::TxFull as usize, self.burst.len() as u64);
+            self.burst.clear();
+        }
+    }
+}
+
+/// Collects fragments into new mbufs for the other link.
+struct FragmentSink<'a> {
+    pool: &'a Mempool,
+    made: MbufBurst<64>,
+    lost: u64,
+}
+
+impl PacketSink for FragmentSink<'_> {
+    fn emit(&mut self, header: &[u8], payload: &[u8]) {
+        let Some(mut m) = self.pool.alloc() else {
+            self.lost += 1;
+            return;
+        };
+        let len = ETH_LEN + header.len() + payload.len();
+        let Some(data) = m.append(len) else {
+            self.lost += 1;
+            return;
+        };
+        data[ETH_LEN..ETH_LEN + header.len()].copy_from_slice(header);
+        data[ETH_LEN + header.len()..].copy_from_slice(payload);
+        if self.made.push(m).is_err() {
+            self.lost += 1;
+        }
+    }
+}
+
+/// Which link a frame arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Inside,
+    Outside,
+}
+
+/// A running worker.
+pub struct Worker<E: PacketEngine> {
+    s: WorkerSetup<E>,
+    tx_inside: TxQueue,
+    tx_outside: TxQueue,
+    /// Per destination worker, packets to hand over this iteration.
+    handoff_out: Vec<MbufBurst<64>>,
+    held: HashMap<u32, Mbuf>,
+    released: Vec<Released>,
+    clock: TscClock,
+    now_ms: u64,
+    fwd: Arc<ForwardingSnapshot>,
+}
+
+impl<E: PacketEngine> std::fmt::Debug for Worker<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("index", &self.s.index)
+            .finish()
+    }
+}
+
+impl<E: PacketEngine> Worker<E> {
+    /// Prepares a worker (call on the lcore that will run it).
+    pub fn new(s: WorkerSetup<E>) -> Self {
+        let fwd = s.forwarding.load_full();
+        Worker {
+            tx_inside: TxQueue {
+                queue: s.inside,
+                burst: MbufBurst::new(),
+                sent: Counter::TxInside,
+            },
+            tx_outside: TxQueue {
+                queue: s.outside,
+                burst: MbufBurst::new(),
+                sent: Counter::TxOutside,
+            },
+            handoff_out: (0..s.workers).map(|_| MbufBurst::new()).collect(),
+            held: HashMap::with_capacity(MAX_HELD),
+            released: Vec::with_capacity(EXPIRE_BUDGET),
+            clock: TscClock::new(),
+            now_ms: 0,
+            fwd,
+            s,
+        }
+    }
+
+    /// Polls until the stop flag is set; returns 0.
+    pub fn run(mut self) -> i32 {
+        let mut rx: MbufBurst<64> = MbufBurst::new();
+        let mut idle = 0u32;
+        while !self.s.stop.load(Ordering::Relaxed) {
+            self.now_ms = self.clock.now_ms();
+            self.fwd = self.s.forwarding.load_full();
+            let mut work = 0;
+
+            work += self.s.inside.rx_burst(&mut rx);
+            self.s
+                .counters
+                .add(Counter::RxInside as usize, rx.len() as u64);
+            for m in rx.drain() {
+                self.on_frame(m, Link::Inside, true);
+            }
+
+            work += self.s.outside.rx_burst(&mut rx);
+            self.s
+                .counters
+                .add(Counter::RxOutside as usize, rx.len() as u64);
+            for m in rx.drain() {
+                self.on_frame(m, Link::Outside, true);
+            }
+
+            if let Some(mesh) = self.s.handoff.clone() {
+                let n = mesh.receive(self.s.index, &mut rx);
+                work += n;
+                self.s.counters.add(Counter::HandoffIn as usize, n as u64);
+                for m in rx.drain() {
+                    let link = if m.port() == self.s.inside.port {
+                        Link::Inside
+                    } else {
+                        Link::Outside
+                    };
+                    self.on_frame(m, link, false);
+                }
+            }
+
+            if let Some(ring) = &self.s.from_control {
+                let n = ring.dequeue_burst(&mut rx);
+                work += n;
+                self.s.counters.add(Counter::FromControl as usize, n as u64);
+                for m in rx.drain() {
+                    if m.port() == self.s.inside.port {
+                        self.tx_inside.push(m, &mut self.s.counters);
+                    } else {
+                        self.tx_outside.push(m, &mut self.s.counters);
+                    }
+                }
+            }
+
+            self.flush();
+            self.expire();
+            self.s.counters.publish();
+
+            if work == 0 && self.s.idle_sleep_us > 0 {
+                idle += 1;
+                if idle >= IDLE_POLLS_BEFORE_SLEEP {
+                    std::thread::sleep(std::time::Duration::from_micros(u64::from(
+                        self.s.idle_sleep_us,
+                    )));
+                }
+            } else {
+                idle = 0;
+            }
+        }
+        self.flush();
+        self.held.clear();
+        self.s.counters.publish();
+        0
+    }
+
+    fn flush(&mut self) {
+        self.tx_inside.flush(&mut self.s.counters);
+        self.tx_outside.flush(&mut self.s.counters);
+        if let Some(mesh) = &self.s.handoff {
+            for (to, burst) in self.handoff_out.iter_mut().enumerate() {
+                if burst.is_empty() {
+                    continue;
+                }
+                let n = mesh.send(self.s.index, to, burst);
+                self.s.counters.add(Counter::HandoffOut as usize, n as u64);
+                if !burst.is_empty() {
+                    self.s
+                        .counters
+                        .add(Counter::HandoffFull as usize, burst.len() as u64);
+                    burst.clear();
+                }
+            }
+        }
+    }
+
+    fn expire(&mut self) {
+        let n = self
+            .s
+            .engine
+            .expire(self.now_ms, EXPIRE_BUDGET, &mut self.released);
+        self.s.counters.add(Counter::Expired as usize, n as u64);
+        let released = std::mem::take(&mut self.released);
+        for r in &released {
+            match *r {
+                Released::Drop(token) => {
+                    self.held.remove(&token);
+                }
+                Released::Reject(token) => {
+                    if let Some(mut m) = self.held.remove(&token) {
+                        let (buf, off, len) = m.whole_buffer_mut();
+                        let step = self
+                            .s
+                            .engine
+                            .reply_to_held(buf, off + ETH_LEN, len - ETH_LEN);
+                        self.apply(m, step, Link::Outside);
+                    }
+                }
+            }
+        }
+        self.released = released;
+        self.released.clear();
+    }
+
+    #[inline]
+    fn count_engine(&mut self, reason: usize) {
+        self.s.counters.inc(self.s.engine_counter_base + reason);
+    }
+
+    /// One received frame. `steer` is false for frames another worker
+    /// already steered here.
+    #[inline]
+    fn on_frame(&mut self, m: Mbuf, link: Link, steer: bool) {
+        let data = m.data();
+        if data.len() < ETH_LEN {
+            self.s.counters.inc(Counter::Runt as usize);
+            return;
+        }
+        let et = u16::from_be_bytes([data[12], data[13]]);
+        match (link, et) {
+            (_, ethertype::VLAN) => self.s.counters.inc(Counter::Vlan as usize),
+            (Link::Inside, ethertype::IPV6) => self.on_ipv6(m, steer),
+            (Link::Inside, _) => self.s.counters.inc(Counter::InsideNotIpv6 as usize),
+            (Link::Outside, ethertype::IPV4) => self.on_ipv4(m, steer),
+            (Link::Outside, ethertype::ARP) => self.to_host(m),
+            (Link::Outside, _) => self
+                .s
+                .counters
+                .inc(Counter::OutsideUnknownEthertype as usize),
+        }
+    }
+
+    #[inline]
+    fn on_ipv6(&mut self, mut m: Mbuf, steer: bool) {
+        let l3 = &m.data()[ETH_LEN..];
+        if l3.len() < 40 {
+            self.s.counters.inc(Counter::Runt as usize);
+            return;
+        }
+        let mut dst = [0u8; 16];
+        dst.copy_from_slice(&l3[24..40]);
+        if !self.s.engine.takes_v6(Ipv6Addr::from(dst)) {
+            return self.to_host(m);
+        }
+        if steer && self.s.handoff.is_some() {
+            let owner = self.s.engine.owner_v6(l3, self.s.workers);
+            if owner != self.s.index {
+                return self.hand_off(m, owner);
+            }
+        }
+        let (buf, off, len) = m.whole_buffer_mut();
+        let mut sink = FragmentSink {
+            pool: &self.s.pool,
+            made: MbufBurst::new(),
+            lost: 0,
+        };
+        let step = self
+            .s
+            .engine
+            .from_v6(buf, off + ETH_LEN, len - ETH_LEN, self.now_ms, &mut sink);
+        let FragmentSink { made, lost, .. } = sink;
+        self.collect_fragments(made, lost, Link::Outside);
+        if let Step::Hairpin { l3_start, l3_len } = step {
+            self.s.counters.inc(Counter::Hairpinned as usize);
+            if m.set_data_range(l3_start - ETH_LEN, l3_len + ETH_LEN)
+                .is_none()
+            {
+                self.s.counters.inc(Counter::Runt as usize);
+                return;
+            }
+            let d = m.data_mut();
+            d[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+            // The packet now arrives, as IPv4, at the pool port's owner.
+            m.set_port(self.s.outside.port);
+            return self.on_ipv4(m, true);
+        }
+        if matches!(step, Step::Forward { .. }) {
+            self.s.counters.inc(Counter::XlatV6ToV4 as usize);
+        }
+        self.apply(m, step, Link::Inside);
+    }
+
+    #[inline]
+    fn on_ipv4(&mut self, mut m: Mbuf, steer: bool) {
+        let l3 = &m.data()[ETH_LEN..];
+        if l3.len() < 20 {
+            self.s.counters.inc(Counter::Runt as usize);
+            return;
+        }
+        let dst = Ipv4Addr::new(l3[16], l3[17], l3[18], l3[19]);
+        if !self.s.engine.takes_v4(dst) {
+            return self.to_host(m);
+        }
+        if steer && self.s.handoff.is_some() {
+            let owner = self.s.engine.owner_v4(l3, self.s.workers);
+            if owner != self.s.index {
+                return self.hand_off(m, owner);
+            }
+        }
+        let (buf, off, len) = m.whole_buffer_mut();
+        let mut sink = FragmentSink {
+            pool: &self.s.pool,
+            made: MbufBurst::new(),
+            lost: 0,
+        };
+        let step = self
+            .s
+            .engine
+            .from_v4(buf, off + ETH_LEN, len - ETH_LEN, self.now_ms, &mut sink);
+        let FragmentSink { made, lost, .. } = sink;
+        self.collect_fragments(made, lost, Link::Inside);
+        if matches!(step, Step::Forward { .. }) {
+            self.s.counters.inc(Counter::XlatV4ToV6 as usize);
+        }
+        self.apply(m, step, Link::Outside);
+    }
+
+    fn collect_fragments(&mut self, mut made: MbufBurst<64>, lost: u64, out: Link) {
+        self.s.counters.add(Counter::FragmentNoMbuf as usize, lost);
+        for m in made.drain() {
+            self.s.counters.inc(Counter::FragmentsSent as usize);
+            self.frame_for(m, out);
+        }
+    }
+
+    /// Carries out the engine's decision for a frame that came in on
+    /// `from`.
+    #[inline]
+    fn apply(&mut self, mut m: Mbuf, step: Step, from: Link) {
+        let other = match from {
+            Link::Inside => Link::Outside,
+            Link::Outside => Link::Inside,
+        };
+        match step {
+            Step::Forward { l3_start, l3_len } => {
+                if !self.s.engine.rewrites_l2() {
+                    self.send(other, m);
+                    return;
+                }
+                self.address_at(m, other, l3_start, l3_len);
+            }
+            Step::Reply {
+                l3_start,
+                l3_len,
+                reason,
+            } => {
+                self.count_engine(reason);
+                self.s.counters.inc(Counter::IcmpErrorsSent as usize);
+                // Back to the sender: its MAC is the frame's source.
+                let mut src = [0u8; 6];
+                src.copy_from_slice(&m.data()[6..12]);
+                let own = self.own_mac(from);
+                if m.set_data_range(l3_start - ETH_LEN, l3_len + ETH_LEN)
+                    .is_none()
+                {
+                    self.s.counters.inc(Counter::Runt as usize);
+                    return;
+                }
+                let et = self.ethertype_of(from);
+                write_eth(m.data_mut(), src, own, et);
+                self.send(from, m);
+            }
+            Step::Hold { token } => {
+                if self.held.len() >= MAX_HELD {
+                    self.s.counters.inc(Counter::HeldFull as usize);
+                } else {
+                    self.s.counters.inc(Counter::Held as usize);
+                    self.held.insert(token, m);
+                }
+            }
+            Step::Fragmented => {}
+            Step::Drop(reason) => self.count_engine(reason),
+            // Only IPv6 packets hairpin; on_ipv6 handles it.
+            Step::Hairpin { .. } => self.count_engine(0),
+        }
+    }
+
+    fn own_mac(&self, link: Link) -> [u8; 6] {
+        match link {
+            Link::Inside => self.s.inside_mac,
+            Link::Outside => self.s.outside_mac,
+        }
+    }
+
+    fn ethertype_of(&self, link: Link) -> u16 {
+        match link {
+            Link::Inside => ethertype::IPV6,
+            Link::Outside => ethertype::IPV4,
+        }
+    }
+
+    #[inline]
+    fn send(&mut self, link: Link, m: Mbuf) {
+        match link {
+            Link::Inside => self.tx_inside.push(m, &mut self.s.counters),
+            Link::Outside => self.tx_outside.push(m, &mut self.s.counters),
+        }
+    }
+
+    /// Moves the data window to the translated packet and sends it.
+    #[inline]
+    fn address_at(&mut self, mut m: Mbuf, out: Link, l3_start: usize, l3_len: usize) {
+        if l3_start < ETH_LEN
+            || m.set_data_range(l3_start - ETH_LEN, l3_len + ETH_LEN)
+                .is_none()
+        {
+            self.s.counters.inc(Counter::Runt as usize);
+            return;
+        }
+        self.frame_for(m, out);
+    }
+
+    /// Writes our source MAC and the EtherType of link `out` in front of
+    /// the L3 packet and sends the frame on.
+    #[inline]
+    fn frame_for(&mut self, mut m: Mbuf, out: Link) {
+        let own = self.own_mac(out);
+        let et = self.ethertype_of(out);
+        let d = m.data_mut();
+        d[6..12].copy_from_slice(&own);
+        d[12..14].copy_from_slice(&et.to_be_bytes());
+        self.send_addressed(m, out);
+    }
+
+    /// Looks up the next hop of an addressed frame and queues it.
+    #[inline]
+    fn send_addressed(&mut self, mut m: Mbuf, out: Link) {
+        let l3 = &m.data()[ETH_LEN..];
+        let hop = match out {
+            Link::Outside if l3.len() >= 20 => {
+                match self
+                    .fwd
+                    .outside
+                    .resolve(Ipv4Addr::new(l3[16], l3[17], l3[18], l3[19]))
+                {
+                    NextHop::Mac(mac) => Some(mac),
+                    NextHop::Unresolved(_) => None,
+                    NextHop::NoRoute => return self.s.counters.inc(Counter::NoRoute as usize),
+                }
+            }
+            Link::Inside if l3.len() >= 40 => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&l3[24..40]);
+                match self.fwd.inside.resolve(Ipv6Addr::from(a)) {
+                    NextHop::Mac(mac) => Some(mac),
+                    NextHop::Unresolved(_) => None,
+                    NextHop::NoRoute => return self.s.counters.inc(Counter::NoRoute as usize),
+                }
+            }
+            _ => return self.s.counters.inc(Counter::Runt as usize),
+        };
+        match hop {
+            Some(mac) => {
+                m.data_mut()[..6].copy_from_slice(&mac);
+                self.send(out, m);
+            }
+            None => {
+                // The control thread resolves the next hop and sends it.
+                let port = match out {
+                    Link::Inside => self.s.inside.port,
+                    Link::Outside => self.s.outside.port,
+                };
+                m.set_port(port);
+                push_ring(
+                    m,
+                    &self.s.to_resolve,
+                    &mut self.s.counters,
+                    Counter::ToResolve,
+                    Counter::ToResolveFull,
+                );
+            }
+        }
+    }
+
+    fn to_host(&mut self, m: Mbuf) {
+        push_ring(
+            m,
+            &self.s.to_host,
+            &mut self.s.counters,
+            Counter::ToHost,
+            Counter::ToHostFull,
+        );
+    }
+
+    fn hand_off(&mut self, m: Mbuf, owner: usize) {
+        let m = match self.handoff_out[owner].push(m) {
+            Ok(()) => return,
+            Err(m) => m,
+        };
+        // The burst for this owner is full: send it now and retry once.
+        if let Some(mesh) = &self.s.handoff {
+            let burst = &mut self.handoff_out[owner];
+            let n = mesh.send(self.s.index, owner, burst);
+            self.s.counters.add(Counter::HandoffOut as usize, n as u64);
+            if burst.push(m).is_ok() {
+                return;
+            }
+        }
+        self.s.counters.inc(Counter::HandoffFull as usize);
+    }
+}
+
+/// Passes one mbuf to a ring, counting whether it fit.
+fn push_ring(m: Mbuf, ring: &Ring, counters: &mut LocalCounters, ok: Counter, full: Counter) {
+    let mut one: MbufBurst<1> = MbufBurst::new();
+    let _ = one.push(m);
+    if ring.enqueue_burst(&mut one) == 1 {
+        counters.inc(ok as usize);
+    } else {
+        counters.inc(full as usize);
+    }
+}
+
+fn write_eth(d: &mut [u8], dst: [u8; 6], src: [u8; 6], et: u16) {
+    d[..6].copy_from_slice(&dst);
+    d[6..12].copy_from_slice(&src);
+    d[12..14].copy_from_slice(&et.to_be_bytes());
+}
