@@ -100,7 +100,7 @@ impl Prefix6052 {
         self.bytes.into()
     }
 
-    pub fn len(&self) -> u8 {
+    pub fn prefix_len(&self) -> u8 {
         self.len
     }
 

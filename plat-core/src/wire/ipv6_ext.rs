@@ -203,7 +203,7 @@ pub fn walk(payload: &[u8], first: u8) -> Result<Chain> {
             _ => break,
         }
     }
-    if is_walked(nh) && !(chain.fragment.is_some_and(|(_, f)| f.offset != 0)) {
+    if is_walked(nh) && chain.fragment.is_none_or(|(_, f)| f.offset == 0) {
         // Chain longer than the bound: refuse rather than guess.
         return Err(WireError::Malformed);
     }

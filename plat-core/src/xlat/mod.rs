@@ -1,1 +1,338 @@
-//! placeholder
+//! Stateless IP/ICMP translation (RFC 7915), both directions, in place.
+//!
+//! The translator rewrites the L3 packet inside the caller's buffer: IPv6
+//! to IPv4 shrinks the header (the new packet starts later in the buffer),
+//! IPv4 to IPv6 grows it into the headroom before `l3_start`. It takes the
+//! translated addresses and ports as inputs ([`V6ToV4`], [`V4ToV6`]): the
+//! stateful NAT (or [`stateless`] for RFC 6052 tests) decides them. Cheap
+//! flow parsing ([`FlowV6`], [`FlowV4`]) gives the NAT the tuple it looks up
+//! before translating.
+//!
+//! The common path (one packet in, one out) allocates nothing and touches
+//! only the headers. Rare cases live behind one slow path each: ICMP errors
+//! (translated with the packet they quote, or generated back to the sender
+//! in place), and fragmentation, whose extra packets go to a [`Sink`].
+
+mod flow;
+mod frag;
+mod icmp_error;
+pub mod icmp_map;
+mod l4;
+pub mod mtu;
+mod reply;
+pub mod stateless;
+mod v4_to_v6;
+mod v6_to_v4;
+
+pub use flow::{FlowV4, FlowV6, Fragment, IcmpInfo, InnerFlow};
+pub use v4_to_v6::v4_to_v6;
+pub use v6_to_v4::v6_to_v4;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Bytes of headroom before `l3_start` every call needs at most: an IPv4
+/// ICMP error grows by 48 bytes when translated (40 more for the outer and
+/// the inner IPv6 header, 8 for an inner Fragment header), and an ICMPv6
+/// error generated back to an IPv6 sender is 48 bytes of headers in front
+/// of the packet it quotes. The common path needs 20 (28 with a Fragment
+/// header); a call that lacks what it needs drops with
+/// [`DropReason::NoHeadroom`].
+pub const HEADROOM: usize = 48;
+
+/// RFC 7915 5: "When the resulting IPv4 packet is smaller than or equal
+/// to 1260 bytes, the translator MUST send the packet with a cleared Don't
+/// Fragment bit. Otherwise, the packet MUST be sent with the Don't
+/// Fragment bit set."
+pub const DF_THRESHOLD: usize = 1260;
+
+/// RFC 1812 4.3.2.3 / RFC 7915 practice: an ICMPv4 error, quote included,
+/// is at most 576 bytes.
+pub const ICMPV4_ERROR_MAX: usize = 576;
+/// RFC 4443 2.4 (c): an ICMPv6 error is at most the minimum IPv6 MTU.
+pub const ICMPV6_ERROR_MAX: usize = 1280;
+/// The minimum IPv6 link MTU (RFC 8200 5).
+pub const IPV6_MIN_MTU: u16 = 1280;
+
+/// Why a packet was not forwarded (or was answered with an ICMP error
+/// instead). One counter per variant in the dataplane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DropReason {
+    /// Headers shorter than they say, bad version or lengths.
+    Malformed,
+    /// IPv4 header checksum wrong.
+    BadIpv4Checksum,
+    /// ICMPv4 inside IPv6 or ICMPv6 inside IPv4: not translatable.
+    IcmpWrongFamily,
+    /// TTL / Hop Limit would reach zero (Time Exceeded sent back).
+    HopLimitExceeded,
+    /// Routing header with Segments Left > 0 (Parameter Problem sent back).
+    RoutingSegmentsLeft,
+    /// IPv4 unexpired source route option (Source Route Failed sent back).
+    Ipv4SourceRoute,
+    /// An extension header after the Fragment header.
+    ExtHeaderAfterFragment,
+    /// Fragmented ICMP is not translated (RFC 7915 1.2).
+    FragmentedIcmp,
+    /// ICMP type or code the RFC 7915 tables drop.
+    IcmpUntranslatable,
+    /// Parameter Problem whose pointer has no counterpart.
+    IcmpPointerUntranslatable,
+    /// The packet quoted by an ICMP error is not a usable IP packet.
+    IcmpInnerMalformed,
+    /// An ICMP error quoting an ICMP error (RFC 7915 4.3/5.3).
+    IcmpNestedError,
+    /// First fragment or packet too short for its TCP/UDP/ICMP header.
+    L4Truncated,
+    /// IPv4 UDP with checksum zero, translator configured to drop.
+    UdpZeroChecksum,
+    /// Fragmented IPv4 UDP with checksum zero (RFC 7915 4.5).
+    UdpZeroChecksumFragment,
+    /// IPv6 packet over the IPv4 MTU with DF (Packet Too Big sent back).
+    PacketTooBig,
+    /// IPv4 packet with DF over the IPv6 MTU (Fragmentation Needed sent back).
+    FragmentationNeeded,
+    /// RFC 6052 3.1: a non-global IPv4 address with 64:ff9b::/96.
+    WkpNonGlobal,
+    /// An address outside the translation prefix.
+    NotInPrefix,
+    /// Not enough bytes before `l3_start` to grow the packet.
+    NoHeadroom,
+}
+
+impl DropReason {
+    /// Number of variants, for a counter array.
+    pub const COUNT: usize = 20;
+
+    /// Every reason in discriminant order.
+    pub const ALL: [DropReason; DropReason::COUNT] = [
+        DropReason::Malformed,
+        DropReason::BadIpv4Checksum,
+        DropReason::IcmpWrongFamily,
+        DropReason::HopLimitExceeded,
+        DropReason::RoutingSegmentsLeft,
+        DropReason::Ipv4SourceRoute,
+        DropReason::ExtHeaderAfterFragment,
+        DropReason::FragmentedIcmp,
+        DropReason::IcmpUntranslatable,
+        DropReason::IcmpPointerUntranslatable,
+        DropReason::IcmpInnerMalformed,
+        DropReason::IcmpNestedError,
+        DropReason::L4Truncated,
+        DropReason::UdpZeroChecksum,
+        DropReason::UdpZeroChecksumFragment,
+        DropReason::PacketTooBig,
+        DropReason::FragmentationNeeded,
+        DropReason::WkpNonGlobal,
+        DropReason::NotInPrefix,
+        DropReason::NoHeadroom,
+    ];
+
+    /// Index in a counter array.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Counter name, in the operators' snake_case.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::BadIpv4Checksum => "bad_ipv4_checksum",
+            DropReason::IcmpWrongFamily => "icmp_wrong_family",
+            DropReason::HopLimitExceeded => "hop_limit_exceeded",
+            DropReason::RoutingSegmentsLeft => "routing_segments_left",
+            DropReason::Ipv4SourceRoute => "ipv4_source_route",
+            DropReason::ExtHeaderAfterFragment => "ext_header_after_fragment",
+            DropReason::FragmentedIcmp => "fragmented_icmp",
+            DropReason::IcmpUntranslatable => "icmp_untranslatable",
+            DropReason::IcmpPointerUntranslatable => "icmp_pointer_untranslatable",
+            DropReason::IcmpInnerMalformed => "icmp_inner_malformed",
+            DropReason::IcmpNestedError => "icmp_nested_error",
+            DropReason::L4Truncated => "l4_truncated",
+            DropReason::UdpZeroChecksum => "udp_zero_checksum",
+            DropReason::UdpZeroChecksumFragment => "udp_zero_checksum_fragment",
+            DropReason::PacketTooBig => "packet_too_big",
+            DropReason::FragmentationNeeded => "fragmentation_needed",
+            DropReason::WkpNonGlobal => "wkp_non_global",
+            DropReason::NotInPrefix => "not_in_prefix",
+            DropReason::NoHeadroom => "no_headroom",
+        }
+    }
+}
+
+impl From<crate::wire::WireError> for DropReason {
+    fn from(_: crate::wire::WireError) -> Self {
+        DropReason::Malformed
+    }
+}
+
+impl From<crate::addr::AddrError> for DropReason {
+    fn from(e: crate::addr::AddrError) -> Self {
+        match e {
+            crate::addr::AddrError::NotInPrefix => DropReason::NotInPrefix,
+            crate::addr::AddrError::NonGlobalWithWellKnownPrefix => DropReason::WkpNonGlobal,
+        }
+    }
+}
+
+/// What a translation did. The caller forwards, sends back or frees.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Translated in place: send `buf[l3_start..l3_start + l3_len]` out of
+    /// the other family's side.
+    Forward { l3_start: usize, l3_len: usize },
+    /// Translated into `count` fragments, all handed to the sink for the
+    /// other side; the input buffer is spent.
+    Fragmented { count: usize },
+    /// Not translated: `buf[l3_start..l3_start + l3_len]` now holds an ICMP
+    /// error for the sender, to send back out of the side the packet came
+    /// in on. `reason` is the counter to bump.
+    Reply {
+        l3_start: usize,
+        l3_len: usize,
+        reason: DropReason,
+    },
+    /// Not translated, nothing to send.
+    Drop(DropReason),
+}
+
+/// Receives the extra packets fragmentation makes. Each packet is `header`
+/// followed by `payload` (L3 bytes); the dataplane copies them into new
+/// mbufs. Only fragmentation calls it: the common path never does.
+pub trait Sink {
+    fn emit(&mut self, header: &[u8], payload: &[u8]);
+}
+
+/// Collects packets, for tests and the slow path.
+impl Sink for Vec<Vec<u8>> {
+    fn emit(&mut self, header: &[u8], payload: &[u8]) {
+        let mut p = Vec::with_capacity(header.len() + payload.len());
+        p.extend_from_slice(header);
+        p.extend_from_slice(payload);
+        self.push(p);
+    }
+}
+
+/// Translator settings. `Default` gives the documented defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XlatConfig {
+    /// Next-hop MTU on the IPv6 side. Default 1500.
+    pub ipv6_mtu: u16,
+    /// Next-hop MTU on the IPv4 side. Default 1500.
+    pub ipv4_mtu: u16,
+    /// RFC 7915 4.1 "lowest-ipv6-mtu": IPv4 packets without DF that would
+    /// become larger IPv6 packets are fragmented to this size. Default 1280.
+    pub lowest_ipv6_mtu: u16,
+    /// RFC 7915 5.1: set DF on translated IPv4 packets over 1260 bytes.
+    /// Turning it off clears DF always (the translator then fragments
+    /// oversized packets instead of sending Packet Too Big). Default on.
+    pub df_over_1260: bool,
+    /// RFC 7915 4.5 option 2: compute the checksum of unfragmented IPv4 UDP
+    /// packets with checksum zero (else drop them). Default on.
+    pub compute_udp_zero_checksum: bool,
+    /// RFC 7915 4.5: drop fragmented IPv4 UDP with checksum zero (else
+    /// translate it leaving the checksum zero). Default on.
+    pub drop_udp_zero_checksum_fragments: bool,
+    /// RFC 7915 4.1/5.1: copy TOS <-> Traffic Class (else write zero).
+    /// Default on.
+    pub copy_traffic_class: bool,
+    /// RFC 7915 4.4/5.4: send ICMP errors back for dropped packets (Time
+    /// Exceeded, Packet Too Big, ...). Default on; the dataplane rate-limits.
+    pub send_icmp_errors: bool,
+    /// Verify the IPv4 header checksum as a router does. Default on.
+    pub verify_ipv4_checksum: bool,
+    /// Source of ICMPv6 errors the translator originates. `None` (default)
+    /// uses the destination of the packet in error: the IPv4-converted
+    /// address the sender was talking to.
+    pub icmpv6_error_source: Option<Ipv6Addr>,
+    /// Source of ICMPv4 errors the translator originates. `None` (default)
+    /// uses the destination of the packet in error (a pool address).
+    pub icmpv4_error_source: Option<Ipv4Addr>,
+    /// Hop limit / TTL of originated ICMP errors. Default 64.
+    pub icmp_error_hop_limit: u8,
+}
+
+impl Default for XlatConfig {
+    fn default() -> Self {
+        XlatConfig {
+            ipv6_mtu: 1500,
+            ipv4_mtu: 1500,
+            lowest_ipv6_mtu: IPV6_MIN_MTU,
+            df_over_1260: true,
+            compute_udp_zero_checksum: true,
+            drop_udp_zero_checksum_fragments: true,
+            copy_traffic_class: true,
+            send_icmp_errors: true,
+            verify_ipv4_checksum: true,
+            icmpv6_error_source: None,
+            icmpv4_error_source: None,
+            icmp_error_hop_limit: 64,
+        }
+    }
+}
+
+/// Addresses and ports of one IPv4 packet after translation. For ICMP
+/// queries the identifier is `src_port` in an Echo Request and `dst_port`
+/// in an Echo Reply (the requester's identifier plays the port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuple4 {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub src_port: u16,
+    pub dst_port: u16,
+}
+
+/// Addresses and ports of one IPv6 packet after translation (same port
+/// convention as [`Tuple4`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuple6 {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub src_port: u16,
+    pub dst_port: u16,
+}
+
+/// The translation decided for an IPv6 packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V6ToV4 {
+    /// The packet itself (for an ICMP error, only the addresses are used).
+    pub outer: Tuple4,
+    /// For an ICMP error, the packet it quotes; ignored otherwise.
+    pub inner: Tuple4,
+    /// IPv4 Identification for unfragmented packets (RFC 7915 5.1 leaves
+    /// the algorithm to the translator; RFC 6864 lets it be anything when
+    /// DF is set). Fragments keep the low 16 bits of their own.
+    pub ipv4_id: u16,
+}
+
+impl V6ToV4 {
+    /// A mapping for a packet that is not an ICMP error.
+    pub fn new(outer: Tuple4, ipv4_id: u16) -> Self {
+        V6ToV4 {
+            outer,
+            inner: outer,
+            ipv4_id,
+        }
+    }
+}
+
+/// The translation decided for an IPv4 packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V4ToV6 {
+    pub outer: Tuple6,
+    /// For an ICMP error, the packet it quotes; ignored otherwise.
+    pub inner: Tuple6,
+}
+
+impl V4ToV6 {
+    pub fn new(outer: Tuple6) -> Self {
+        V4ToV6 {
+            outer,
+            inner: outer,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

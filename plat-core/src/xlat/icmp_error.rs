@@ -1,0 +1,435 @@
+//! ICMP error messages with the packet they quote (RFC 7915 4.3 and 5.3):
+//! "The ICMP error messages containing the packet in error MUST be
+//! translated just like a normal IP packet (except the TTL value of the
+//! inner IPv4/IPv6 packet)."
+//!
+//! Both directions work in place: the quoted transport bytes stay where
+//! they are, and the three headers in front of them (outer IP, ICMP, inner
+//! IP) are rewritten to end right before them.
+
+use super::icmp_map::{self, Action};
+use super::{l4, mtu};
+use super::{
+    DropReason, Outcome, V4ToV6, V6ToV4, XlatConfig, DF_THRESHOLD, ICMPV4_ERROR_MAX,
+    ICMPV6_ERROR_MAX,
+};
+use crate::wire::ipv6_ext::{self, FragmentHeader, FRAGMENT_HEADER_LEN};
+use crate::wire::{be16, be32, checksum, icmpv4, icmpv6, ipv4, ipv6, proto};
+
+/// What the translator reads of a quoted IPv6 packet.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Inner6 {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub traffic_class: u8,
+    pub hop_limit: u8,
+    pub payload_len: u16,
+    pub chain: ipv6_ext::Chain,
+}
+
+/// Parses a quoted IPv6 packet, which may be cut short anywhere after its
+/// fixed header. "This process MUST stop at the first embedded header and
+/// drop the packet if it contains more embedded headers": an ICMPv6 error
+/// inside is refused.
+pub(super) fn parse_inner6(q: &[u8]) -> Result<Inner6, DropReason> {
+    if q.len() < ipv6::HEADER_LEN || q[0] >> 4 != 6 {
+        return Err(DropReason::IcmpInnerMalformed);
+    }
+    let p = ipv6::Packet::new_unchecked(q);
+    let payload_len = p.payload_len();
+    let avail = (q.len() - ipv6::HEADER_LEN).min(payload_len as usize);
+    let payload = &q[ipv6::HEADER_LEN..ipv6::HEADER_LEN + avail];
+    let chain =
+        ipv6_ext::walk(payload, p.next_header()).map_err(|_| DropReason::IcmpInnerMalformed)?;
+    let first = chain.fragment.is_none_or(|(_, f)| f.offset == 0);
+    if chain.upper_proto == proto::ICMPV6
+        && first
+        && chain.upper_offset < avail
+        && icmpv6::is_error(payload[chain.upper_offset])
+    {
+        return Err(DropReason::IcmpNestedError);
+    }
+    if chain.upper_proto == proto::ICMP {
+        return Err(DropReason::IcmpWrongFamily);
+    }
+    Ok(Inner6 {
+        src: p.src_octets(),
+        dst: p.dst_octets(),
+        traffic_class: p.traffic_class(),
+        hop_limit: p.hop_limit(),
+        payload_len,
+        chain,
+    })
+}
+
+/// What the translator reads of a quoted IPv4 packet.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Inner4 {
+    pub header_len: usize,
+    pub total_len: u16,
+    pub tos: u8,
+    pub ttl: u8,
+    pub protocol: u8,
+    pub ident: u16,
+    pub more_frags: bool,
+    pub frag_offset: u16,
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+}
+
+impl Inner4 {
+    pub fn is_fragment(&self) -> bool {
+        self.more_frags || self.frag_offset != 0
+    }
+}
+
+/// Parses a quoted IPv4 packet (header complete, the rest possibly cut).
+pub(super) fn parse_inner4(q: &[u8]) -> Result<Inner4, DropReason> {
+    if q.len() < ipv4::MIN_HEADER_LEN || q[0] >> 4 != 4 {
+        return Err(DropReason::IcmpInnerMalformed);
+    }
+    let p = ipv4::Packet::new_unchecked(q);
+    let header_len = p.header_len();
+    if header_len < ipv4::MIN_HEADER_LEN || header_len > q.len() {
+        return Err(DropReason::IcmpInnerMalformed);
+    }
+    let inner = Inner4 {
+        header_len,
+        total_len: p.total_len(),
+        tos: p.tos(),
+        ttl: p.ttl(),
+        protocol: p.protocol(),
+        ident: p.ident(),
+        more_frags: p.more_frags(),
+        frag_offset: p.frag_offset(),
+        src: p.src_octets(),
+        dst: p.dst_octets(),
+    };
+    if inner.protocol == proto::ICMP
+        && inner.frag_offset == 0
+        && q.len() > header_len
+        && icmpv4::is_error(q[header_len])
+    {
+        return Err(DropReason::IcmpNestedError);
+    }
+    if inner.protocol == proto::ICMPV6 {
+        return Err(DropReason::IcmpWrongFamily);
+    }
+    Ok(inner)
+}
+
+/// Translates the ICMPv6 error whose ICMPv6 header is at `buf[icmp_at..]`
+/// (the outer IPv6 header at `l3_start`, ending at `end`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn v6_to_v4(
+    buf: &mut [u8],
+    l3_start: usize,
+    icmp_at: usize,
+    end: usize,
+    hop_limit: u8,
+    traffic_class: u8,
+    map: &V6ToV4,
+    cfg: &XlatConfig,
+) -> Result<Outcome, DropReason> {
+    let _ = l3_start;
+    if end - icmp_at < icmpv6::HEADER_LEN {
+        return Err(DropReason::L4Truncated);
+    }
+    let (t, c) = (buf[icmp_at], buf[icmp_at + 1]);
+    let word = be32(buf, icmp_at + 4);
+    let (t4, c4, rest) = match icmp_map::v6_to_v4(t, c) {
+        Action::Drop | Action::NextHeaderProblem => return Err(DropReason::IcmpUntranslatable),
+        Action::To(t4, c4) => (t4, c4, [0u8; 4]),
+        Action::Mtu(t4, c4) => {
+            let m = mtu::frag_needed_mtu(word, cfg).to_be_bytes();
+            (t4, c4, [0, 0, m[0], m[1]])
+        }
+        Action::Pointer(t4, c4) => {
+            let p =
+                icmp_map::pointer_v6_to_v4(word).ok_or(DropReason::IcmpPointerUntranslatable)?;
+            (t4, c4, [p, 0, 0, 0])
+        }
+    };
+    // RFC 4884 extensions are not carried over: the quote ends where the
+    // length attribute says the original datagram does.
+    let len_attr = if matches!(
+        t,
+        icmpv6::msg_type::DEST_UNREACHABLE | icmpv6::msg_type::TIME_EXCEEDED
+    ) {
+        buf[icmp_at + 4] as usize * 8
+    } else {
+        0
+    };
+    let q_at = icmp_at + icmpv6::HEADER_LEN;
+    let q_end = if len_attr != 0 {
+        (q_at + len_attr).min(end)
+    } else {
+        end
+    };
+    let inner = parse_inner6(&buf[q_at..q_end])?;
+    let ch = inner.chain;
+    let il4_at = q_at + ipv6::HEADER_LEN + ch.upper_offset;
+    let il4_end = q_end.max(il4_at);
+    let first = ch.fragment.is_none_or(|(_, f)| f.offset == 0);
+    let upper_len = (inner.payload_len as usize).saturating_sub(ch.upper_offset);
+
+    if first {
+        let im = &map.inner;
+        let q = &mut buf[il4_at..il4_end];
+        match ch.upper_proto {
+            proto::TCP | proto::UDP => {
+                let old = checksum::addrs_v6(&inner.src, &inner.dst);
+                let new = checksum::addrs_v4(im.src.octets(), im.dst.octets());
+                l4::transport(q, ch.upper_proto, im.src_port, im.dst_port, old, new);
+            }
+            proto::ICMPV6 => {
+                if q.len() < icmpv6::HEADER_LEN {
+                    return Err(DropReason::IcmpInnerMalformed);
+                }
+                let (it, ic) = (q[0], q[1]);
+                let Action::To(t4, c4) = icmp_map::v6_to_v4(it, ic) else {
+                    return Err(DropReason::IcmpUntranslatable);
+                };
+                let ident = l4::query_ident(
+                    it == icmpv6::msg_type::ECHO_REQUEST,
+                    im.src_port,
+                    im.dst_port,
+                );
+                let ph =
+                    checksum::pseudo_v6(&inner.src, &inner.dst, proto::ICMPV6, upper_len as u32);
+                l4::icmp_query(q, t4, c4, ident, ph, 0)?;
+            }
+            _ => {}
+        }
+    }
+
+    // Headers: outer IPv4 (20), ICMPv4 (8), inner IPv4 (20), then the
+    // quoted transport bytes, cut so the error stays within 576 bytes.
+    const HDRS: usize = ipv4::MIN_HEADER_LEN * 2 + icmpv4::HEADER_LEN;
+    let max = ICMPV4_ERROR_MAX.min(cfg.ipv4_mtu as usize);
+    let quoted = (il4_end - il4_at).min(max - HDRS);
+    let start = il4_at - HDRS;
+    let total = HDRS + quoted;
+    let inner_total = ipv4::MIN_HEADER_LEN + upper_len;
+    let (ident, df, mf, off) = match ch.fragment {
+        Some((_, f)) => (f.ident as u16, false, f.more, f.offset),
+        None => (0, cfg.df_over_1260 && inner_total > DF_THRESHOLD, false, 0),
+    };
+    let tc = |v: u8| if cfg.copy_traffic_class { v } else { 0 };
+    ipv4::Repr {
+        src: map.inner.src,
+        dst: map.inner.dst,
+        protocol: if ch.upper_proto == proto::ICMPV6 {
+            proto::ICMP
+        } else {
+            ch.upper_proto
+        },
+        tos: tc(inner.traffic_class),
+        // RFC 7915 5.3: "the TTL/Hop Limit value of the inner IPv4/IPv6
+        // packet are not decremented".
+        ttl: inner.hop_limit,
+        ident,
+        dont_frag: df,
+        more_frags: mf,
+        frag_offset: off,
+        payload_len: upper_len.min(u16::MAX as usize - ipv4::MIN_HEADER_LEN),
+    }
+    .emit(&mut buf[start + 28..start + 48]);
+    {
+        let msg = &mut buf[start + 20..start + total];
+        icmpv4::Repr {
+            msg_type: t4,
+            code: c4,
+            rest,
+        }
+        .emit(msg);
+        let cs = checksum::finish(checksum::sum(msg));
+        msg[2..4].copy_from_slice(&cs.to_be_bytes());
+    }
+    // RFC 7915 5.3: "the Total Length field in the outer IPv4 header MUST
+    // be updated."
+    ipv4::Repr {
+        src: map.outer.src,
+        dst: map.outer.dst,
+        protocol: proto::ICMP,
+        tos: tc(traffic_class),
+        ttl: hop_limit - 1,
+        ident: map.ipv4_id,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+        payload_len: total - ipv4::MIN_HEADER_LEN,
+    }
+    .emit(&mut buf[start..start + 20]);
+    Ok(Outcome::Forward {
+        l3_start: start,
+        l3_len: total,
+    })
+}
+
+/// Translates the ICMPv4 error at `buf[l3_start + hlen..end]`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn v4_to_v6(
+    buf: &mut [u8],
+    l3_start: usize,
+    hlen: usize,
+    end: usize,
+    ttl: u8,
+    tos: u8,
+    map: &V4ToV6,
+    cfg: &XlatConfig,
+) -> Result<Outcome, DropReason> {
+    let icmp_at = l3_start + hlen;
+    if end - icmp_at < icmpv4::HEADER_LEN {
+        return Err(DropReason::L4Truncated);
+    }
+    let (t, c) = (buf[icmp_at], buf[icmp_at + 1]);
+    let q_at = icmp_at + icmpv4::HEADER_LEN;
+    // RFC 4884: the length attribute (32-bit words) of Destination
+    // Unreachable, Time Exceeded and Parameter Problem; extensions after it
+    // are not carried over.
+    let len_attr = if matches!(
+        t,
+        icmpv4::msg_type::DEST_UNREACHABLE
+            | icmpv4::msg_type::TIME_EXCEEDED
+            | icmpv4::msg_type::PARAMETER_PROBLEM
+    ) {
+        buf[icmp_at + 5] as usize * 4
+    } else {
+        0
+    };
+    let q_end = if len_attr != 0 {
+        (q_at + len_attr).min(end)
+    } else {
+        end
+    };
+    let inner = parse_inner4(&buf[q_at..q_end])?;
+    let (t6, c6, rest) = match icmp_map::v4_to_v6(t, c) {
+        Action::Drop => return Err(DropReason::IcmpUntranslatable),
+        Action::To(t6, c6) => (t6, c6, [0u8; 4]),
+        Action::Mtu(t6, c6) => {
+            let m = mtu::packet_too_big_mtu(be16(buf, icmp_at + 6), inner.total_len, cfg);
+            (t6, c6, m.to_be_bytes())
+        }
+        Action::Pointer(t6, c6) => {
+            let p = icmp_map::pointer_v4_to_v6(buf[icmp_at + 4])
+                .ok_or(DropReason::IcmpPointerUntranslatable)?;
+            (t6, c6, (p as u32).to_be_bytes())
+        }
+        // RFC 7915 4.2: "make the Pointer point to the IPv6 Next Header
+        // field (which is 6)".
+        Action::NextHeaderProblem => (
+            icmpv6::msg_type::PARAMETER_PROBLEM,
+            icmpv6::param::UNRECOGNIZED_NEXT_HEADER,
+            (ipv6::OFFSET_NEXT_HEADER as u32).to_be_bytes(),
+        ),
+    };
+
+    let il4_at = q_at + inner.header_len;
+    let il4_end = q_end.max(il4_at);
+    let upper_len = (inner.total_len as usize).saturating_sub(inner.header_len);
+    let first = inner.frag_offset == 0;
+    let inner_upper = if inner.protocol == proto::ICMP {
+        proto::ICMPV6
+    } else {
+        inner.protocol
+    };
+    let im = &map.inner;
+    let (isrc, idst) = (im.src.octets(), im.dst.octets());
+    let frag_hdr = if inner.is_fragment() {
+        FRAGMENT_HEADER_LEN
+    } else {
+        0
+    };
+    const FIXED: usize = ipv6::HEADER_LEN * 2 + icmpv6::HEADER_LEN;
+    let hdrs = FIXED + frag_hdr;
+    if il4_at < hdrs {
+        return Err(DropReason::NoHeadroom);
+    }
+
+    if first {
+        let q = &mut buf[il4_at..il4_end];
+        match inner.protocol {
+            proto::TCP | proto::UDP => {
+                let old = checksum::addrs_v4(inner.src, inner.dst);
+                let new = checksum::addrs_v6(&isrc, &idst);
+                l4::transport(q, inner.protocol, im.src_port, im.dst_port, old, new);
+            }
+            proto::ICMP => {
+                if q.len() < icmpv4::HEADER_LEN {
+                    return Err(DropReason::IcmpInnerMalformed);
+                }
+                let (it, ic) = (q[0], q[1]);
+                let Action::To(t6, c6) = icmp_map::v4_to_v6(it, ic) else {
+                    return Err(DropReason::IcmpUntranslatable);
+                };
+                let ident = l4::query_ident(
+                    it == icmpv4::msg_type::ECHO_REQUEST,
+                    im.src_port,
+                    im.dst_port,
+                );
+                let ph = checksum::pseudo_v6(&isrc, &idst, proto::ICMPV6, upper_len as u32);
+                l4::icmp_query(q, t6, c6, ident, 0, ph)?;
+            }
+            _ => {}
+        }
+    }
+
+    // RFC 4443 2.4 (c): the error must not exceed the minimum IPv6 MTU.
+    let max = ICMPV6_ERROR_MAX.min(cfg.ipv6_mtu as usize);
+    let quoted = (il4_end - il4_at).min(max - hdrs);
+    let start = il4_at - hdrs;
+    let total = hdrs + quoted;
+    let tc = |v: u8| if cfg.copy_traffic_class { v } else { 0 };
+    // Inner header (and Fragment header), translated as a normal packet
+    // but for the TTL (RFC 7915 4.3).
+    let ih = start + ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
+    ipv6::Repr {
+        src: im.src,
+        dst: im.dst,
+        next_header: if frag_hdr != 0 {
+            proto::IPV6_FRAG
+        } else {
+            inner_upper
+        },
+        hop_limit: inner.ttl,
+        traffic_class: tc(inner.tos),
+        flow_label: 0,
+        payload_len: (frag_hdr + upper_len).min(u16::MAX as usize),
+    }
+    .emit(&mut buf[ih..ih + ipv6::HEADER_LEN]);
+    if frag_hdr != 0 {
+        FragmentHeader::new_unchecked(&mut buf[ih + ipv6::HEADER_LEN..il4_at]).emit(
+            inner_upper,
+            inner.frag_offset,
+            inner.more_frags,
+            inner.ident as u32,
+        );
+    }
+    // RFC 7915 4.3: "If the translation of this "packet in error" changes
+    // the length of the datagram, the Total Length field in the outer IPv6
+    // header MUST be updated."
+    let outer = ipv6::Repr {
+        src: map.outer.src,
+        dst: map.outer.dst,
+        next_header: proto::ICMPV6,
+        hop_limit: ttl - 1,
+        traffic_class: tc(tos),
+        flow_label: 0,
+        payload_len: total - ipv6::HEADER_LEN,
+    };
+    outer.emit(&mut buf[start..start + ipv6::HEADER_LEN]);
+    let msg = &mut buf[start + ipv6::HEADER_LEN..start + total];
+    icmpv6::Repr {
+        msg_type: t6,
+        code: c6,
+        rest,
+    }
+    .emit(msg);
+    icmpv6::Packet::new_unchecked(msg)
+        .fill_checksum(&map.outer.src.octets(), &map.outer.dst.octets());
+    Ok(Outcome::Forward {
+        l3_start: start,
+        l3_len: total,
+    })
+}

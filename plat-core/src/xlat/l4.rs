@@ -1,0 +1,91 @@
+//! Transport and ICMP query header rewriting shared by both directions,
+//! outer packets and the packets quoted in ICMP errors.
+
+use super::DropReason;
+use crate::wire::checksum::{add, update};
+use crate::wire::{be16, proto, put16, tcp, udp};
+
+/// Rewrites the ports of a TCP or UDP header and updates its checksum for
+/// the new ports and the new pseudo-header addresses (RFC 7915 4.5/5.5:
+/// "the recalculation and updating of the transport-layer headers that
+/// contain pseudo-headers need to be performed"). Length and protocol of
+/// the two pseudo-headers are equal, so only the addresses enter the
+/// incremental update (RFC 1624).
+///
+/// `l4` may be a quote cut short: what is there is fixed. A UDP checksum of
+/// zero (none) stays zero.
+#[inline(always)]
+pub(super) fn transport(
+    l4: &mut [u8],
+    protocol: u8,
+    src_port: u16,
+    dst_port: u16,
+    old_addrs: u16,
+    new_addrs: u16,
+) {
+    if l4.len() < 4 {
+        return;
+    }
+    let old_ports = add(be16(l4, 0), be16(l4, 2));
+    put16(l4, 0, src_port);
+    put16(l4, 2, dst_port);
+    let new_ports = add(src_port, dst_port);
+    let (at, is_udp) = if protocol == proto::TCP {
+        (tcp::OFFSET_CHECKSUM, false)
+    } else {
+        (udp::OFFSET_CHECKSUM, true)
+    };
+    if l4.len() < at + 2 {
+        return;
+    }
+    let c = be16(l4, at);
+    if is_udp && c == 0 {
+        return;
+    }
+    let mut n = update(c, add(old_addrs, old_ports), add(new_addrs, new_ports));
+    // RFC 768: "If the computed checksum is zero, it is transmitted as all
+    // ones". Zero would read as "no checksum".
+    if is_udp && n == 0 {
+        n = 0xffff;
+    }
+    put16(l4, at, n);
+}
+
+/// Rewrites an ICMP Echo Request/Reply header: type, code, identifier, and
+/// the checksum, which gains (`new_extra`) or loses (`old_extra`) the
+/// ICMPv6 pseudo-header sum (RFC 7915 4.2/5.2: "adjust the ICMP checksum
+/// both to take the type change into account and to include [exclude] the
+/// ICMPv6 pseudo-header").
+#[inline(always)]
+pub(super) fn icmp_query(
+    l4: &mut [u8],
+    msg_type: u8,
+    code: u8,
+    ident: u16,
+    old_extra: u16,
+    new_extra: u16,
+) -> Result<(), DropReason> {
+    if l4.len() < 8 {
+        return Err(DropReason::L4Truncated);
+    }
+    let old = add(add(old_extra, be16(l4, 0)), be16(l4, 4));
+    let tc = u16::from_be_bytes([msg_type, code]);
+    l4[0] = msg_type;
+    l4[1] = code;
+    put16(l4, 4, ident);
+    let new = add(add(new_extra, tc), ident);
+    let c = update(be16(l4, 2), old, new);
+    put16(l4, 2, c);
+    Ok(())
+}
+
+/// The identifier an ICMP query gets: the requester's, which plays the
+/// source port in a request and the destination port in a reply.
+#[inline(always)]
+pub(super) fn query_ident(is_request: bool, src_port: u16, dst_port: u16) -> u16 {
+    if is_request {
+        src_port
+    } else {
+        dst_port
+    }
+}

@@ -1,0 +1,286 @@
+//! IPv4 to IPv6 (RFC 7915 4).
+
+use super::reply::{self, Icmp};
+use super::{frag, icmp_error, icmp_map, l4};
+use super::{DropReason, Outcome, Sink, V4ToV6, XlatConfig};
+use crate::wire::checksum;
+use crate::wire::icmpv4::{self, msg_type as t4};
+use crate::wire::ipv6_ext::{FragmentHeader, FRAGMENT_HEADER_LEN};
+use crate::wire::{ipv4, ipv6, proto, tcp, udp};
+
+/// Translates the IPv4 packet at `buf[l3_start..l3_start + l3_len]` into
+/// IPv6 in place, with the addresses and ports of `map`.
+///
+/// The IPv6 packet ends where the IPv4 one did and starts earlier: the
+/// buffer needs 20 bytes of headroom before `l3_start` (28 with a Fragment
+/// header, [`HEADROOM`](super::HEADROOM) for ICMP errors). `l3_len` may
+/// include link padding after the IPv4 Total Length. Fragments, when
+/// lowest-ipv6-mtu calls for them, go to `sink`.
+pub fn v4_to_v6<S: Sink + ?Sized>(
+    buf: &mut [u8],
+    l3_start: usize,
+    l3_len: usize,
+    map: &V4ToV6,
+    cfg: &XlatConfig,
+    sink: &mut S,
+) -> Outcome {
+    match translate(buf, l3_start, l3_len, map, cfg, sink) {
+        Ok(o) => o,
+        Err(r) => Outcome::Drop(r),
+    }
+}
+
+#[inline(always)]
+fn translate<S: Sink + ?Sized>(
+    buf: &mut [u8],
+    l3_start: usize,
+    l3_len: usize,
+    map: &V4ToV6,
+    cfg: &XlatConfig,
+    sink: &mut S,
+) -> Result<Outcome, DropReason> {
+    let end = l3_start
+        .checked_add(l3_len)
+        .filter(|&e| e <= buf.len())
+        .ok_or(DropReason::Malformed)?;
+    let ip = ipv4::Packet::new_checked(&buf[l3_start..end])?;
+    if cfg.verify_ipv4_checksum && !ip.verify_checksum() {
+        return Err(DropReason::BadIpv4Checksum);
+    }
+    let hlen = ip.header_len();
+    let len = ip.total_len() as usize;
+    let tos = ip.tos();
+    let ttl = ip.ttl();
+    let protocol = ip.protocol();
+    let ident = ip.ident();
+    let dont_frag = ip.dont_frag();
+    let more_frags = ip.more_frags();
+    let frag_offset = ip.frag_offset();
+    let is_fragment = ip.is_fragment();
+    let source_route = hlen > ipv4::MIN_HEADER_LEN && ip.has_unexpired_source_route();
+    let (src4, dst4) = (ip.src_octets(), ip.dst_octets());
+
+    let l4_at = l3_start + hlen;
+    let l4_end = l3_start + len;
+    let first = frag_offset == 0;
+    let is_icmp = protocol == proto::ICMP;
+    let is_icmp_error = is_icmp && first && l4_end > l4_at && icmpv4::is_error(buf[l4_at]);
+
+    if protocol == proto::ICMPV6 {
+        return Err(DropReason::IcmpWrongFamily);
+    }
+    // RFC 7915 4.1: "Hop Limit: TTL value copied from the IPv4 header.
+    // Since the translator is a router, as part of forwarding the packet
+    // it needs to decrement either the IPv4 TTL (before the translation)
+    // or the IPv6 Hop Limit (after the translation). As part of
+    // decrementing the TTL or Hop Limit, the translator (as any router)
+    // MUST check for zero and send the ICMPv4 "TTL Exceeded" or ICMPv6
+    // "Hop Limit Exceeded" error."
+    if ttl <= 1 {
+        let icmp = Icmp::new(t4::TIME_EXCEEDED, 0);
+        return reply::v4(
+            buf,
+            l3_start,
+            len,
+            icmp,
+            DropReason::HopLimitExceeded,
+            is_icmp_error,
+            cfg,
+        );
+    }
+    // RFC 7915 4.1: "If any IPv4 options are present in the IPv4 packet,
+    // they MUST be ignored and the packet translated normally [...].
+    // However, if an unexpired source route option is present, then the
+    // packet MUST instead be discarded, and an ICMPv4 "Destination
+    // Unreachable, Source Route Failed" (Type 3, Code 5) error message
+    // SHOULD be returned to the sender."
+    if source_route {
+        let icmp = Icmp::new(t4::DEST_UNREACHABLE, icmpv4::unreach::SOURCE_ROUTE_FAILED);
+        return reply::v4(
+            buf,
+            l3_start,
+            len,
+            icmp,
+            DropReason::Ipv4SourceRoute,
+            is_icmp_error,
+            cfg,
+        );
+    }
+    // RFC 7915 1.2: "Fragmented ICMP/ICMPv6 packets will not be translated".
+    if is_icmp && is_fragment {
+        return Err(DropReason::FragmentedIcmp);
+    }
+    if is_icmp_error {
+        return icmp_error::v4_to_v6(buf, l3_start, hlen, l4_end, ttl, tos, map, cfg);
+    }
+
+    // RFC 7915 4.5: "For UDP packets that do not contain a UDP checksum
+    // (i.e., the UDP checksum field is zero), the translator SHOULD
+    // provide a configuration function to allow: 1. Dropping the packet
+    // [...] 2. Calculating an IPv6 checksum and forwarding the packet".
+    // "A stateless translator cannot compute the UDP checksum of
+    // fragmented packets, so when a stateless translator receives the
+    // first fragment of a fragmented UDP IPv4 packet and the checksum
+    // field is zero, the translator SHOULD drop the packet". 4.4 makes the
+    // error Type 3 Code 13.
+    let udp_zero = protocol == proto::UDP
+        && first
+        && l4_end - l4_at >= udp::HEADER_LEN
+        && udp::Packet::new_unchecked(&buf[l4_at..l4_end]).checksum() == 0;
+    if udp_zero {
+        let refuse = if is_fragment {
+            cfg.drop_udp_zero_checksum_fragments
+                .then_some(DropReason::UdpZeroChecksumFragment)
+        } else {
+            (!cfg.compute_udp_zero_checksum).then_some(DropReason::UdpZeroChecksum)
+        };
+        if let Some(reason) = refuse {
+            let icmp = Icmp::new(t4::DEST_UNREACHABLE, icmpv4::unreach::ADMIN_PROHIBITED);
+            return reply::v4(buf, l3_start, len, icmp, reason, false, cfg);
+        }
+    }
+
+    let frag_hdr = if is_fragment { FRAGMENT_HEADER_LEN } else { 0 };
+    let payload_len = l4_end - l4_at;
+    let v6_len = ipv6::HEADER_LEN + frag_hdr + payload_len;
+    // RFC 7915 4.1: "If the DF bit is set and the MTU of the next-hop
+    // interface is less than the total length value of the IPv4 packet
+    // plus 20, the translator MUST send an ICMPv4 "Fragmentation Needed"
+    // error message to the IPv4 source address." The MTU reported is what
+    // an IPv4 packet may be to fit once translated (28 more bytes with a
+    // Fragment header; IPv4 options are not carried over).
+    if dont_frag && v6_len > cfg.ipv6_mtu as usize {
+        let growth = ipv6::HEADER_LEN + frag_hdr - ipv4::MIN_HEADER_LEN;
+        let mtu = (cfg.ipv6_mtu as usize).saturating_sub(growth) as u32;
+        let icmp = Icmp::with_word(t4::DEST_UNREACHABLE, icmpv4::unreach::FRAG_NEEDED, mtu);
+        return reply::v4(
+            buf,
+            l3_start,
+            len,
+            icmp,
+            DropReason::FragmentationNeeded,
+            false,
+            cfg,
+        );
+    }
+    // RFC 7915 4.1: "If the DF flag is not set and the IPv4 packet will
+    // result in an IPv6 packet larger than a user-defined length
+    // (hereinafter referred to as "lowest-ipv6-mtu", and which defaults to
+    // 1280 bytes), the packet SHOULD be fragmented so that the resulting
+    // IPv6 packet (with Fragment Header added to each fragment) will be
+    // less than or equal to lowest-ipv6-mtu".
+    let limit = if dont_frag {
+        cfg.ipv6_mtu
+    } else {
+        cfg.ipv6_mtu.min(cfg.lowest_ipv6_mtu)
+    } as usize;
+    let fragment_it = v6_len > limit;
+    let hdr_len = ipv6::HEADER_LEN + frag_hdr;
+    if !fragment_it && l4_at < hdr_len {
+        return Err(DropReason::NoHeadroom);
+    }
+
+    let out = &map.outer;
+    let (src6, dst6) = (out.src.octets(), out.dst.octets());
+    if first {
+        let l4 = &mut buf[l4_at..l4_end];
+        match protocol {
+            proto::TCP | proto::UDP => {
+                let min = if protocol == proto::TCP {
+                    tcp::MIN_HEADER_LEN
+                } else {
+                    udp::HEADER_LEN
+                };
+                if l4.len() < min {
+                    return Err(DropReason::L4Truncated);
+                }
+                let old = checksum::addrs_v4(src4, dst4);
+                let new = checksum::addrs_v6(&src6, &dst6);
+                l4::transport(l4, protocol, out.src_port, out.dst_port, old, new);
+                if udp_zero && !is_fragment {
+                    // The whole datagram is here: compute it afresh.
+                    let ph = checksum::pseudo_v6(&src6, &dst6, proto::UDP, l4.len() as u32);
+                    let mut c = checksum::finish(checksum::add(ph, checksum::sum(l4)));
+                    if c == 0 {
+                        c = 0xffff;
+                    }
+                    udp::Packet::new_unchecked(l4).set_checksum(c);
+                }
+            }
+            proto::ICMP => {
+                if l4.len() < icmpv4::HEADER_LEN {
+                    return Err(DropReason::L4Truncated);
+                }
+                let (t, c) = (l4[0], l4[1]);
+                let icmp_map::Action::To(t6, c6) = icmp_map::v4_to_v6(t, c) else {
+                    return Err(DropReason::IcmpUntranslatable);
+                };
+                let ident = l4::query_ident(t == t4::ECHO_REQUEST, out.src_port, out.dst_port);
+                let pseudo = checksum::pseudo_v6(&src6, &dst6, proto::ICMPV6, l4.len() as u32);
+                l4::icmp_query(l4, t6, c6, ident, 0, pseudo)?;
+            }
+            _ => {}
+        }
+    }
+
+    // RFC 7915 4.1: "Version: 6. Traffic Class: By default, copied from
+    // the IP Type Of Service (TOS) octet. Flow Label: 0 (all zero bits).
+    // Payload Length: Total length value from the IPv4 header, minus the
+    // size of the IPv4 header and IPv4 options, if present. Next Header:
+    // For ICMPv4 (1), it is changed to ICMPv6 (58); otherwise, the
+    // protocol field MUST be copied from the IPv4 header. Hop Limit: TTL
+    // value copied from the IPv4 header [and decremented]. Source Address
+    // and Destination Address: Mapped".
+    let upper = if protocol == proto::ICMP {
+        proto::ICMPV6
+    } else {
+        protocol
+    };
+    let mut hdr = ipv6::Repr {
+        src: out.src,
+        dst: out.dst,
+        next_header: upper,
+        hop_limit: ttl - 1,
+        traffic_class: if cfg.copy_traffic_class { tos } else { 0 },
+        flow_label: 0,
+        payload_len: frag_hdr + payload_len,
+    };
+    if fragment_it {
+        // RFC 7915 4.1 Fragment Header: "Identification: Copied from the
+        // Identification field in the IPv4 header" (zero-extended).
+        let count = frag::to_v6(
+            &hdr,
+            ident as u32,
+            frag_offset,
+            more_frags,
+            &buf[l4_at..l4_end],
+            limit,
+            sink,
+        );
+        return Ok(Outcome::Fragmented { count });
+    }
+    let start = l4_at - hdr_len;
+    if is_fragment {
+        // RFC 7915 4.1: "As a result, an IPv6 Fragment Header is only
+        // included if the IPv4 packet is already fragmented." Its fields:
+        // "Next Header: For ICMPv4 (1), it is changed to ICMPv6 (58);
+        // otherwise, the protocol field MUST be copied from the IPv4
+        // header. Fragment Offset: Copied from the Fragment Offset field of
+        // the IPv4 header. M flag: Copied from the More Fragments (MF) flag
+        // of the IPv4 header. Identification: The low-order 16 bits are
+        // copied from the Identification field in the IPv4 header. The
+        // high-order 16 bits are set to zero."
+        hdr.next_header = proto::IPV6_FRAG;
+        FragmentHeader::new_unchecked(&mut buf[start + ipv6::HEADER_LEN..l4_at]).emit(
+            upper,
+            frag_offset,
+            more_frags,
+            ident as u32,
+        );
+    }
+    hdr.emit(&mut buf[start..start + ipv6::HEADER_LEN]);
+    Ok(Outcome::Forward {
+        l3_start: start,
+        l3_len: v6_len,
+    })
+}

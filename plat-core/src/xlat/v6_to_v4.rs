@@ -1,0 +1,254 @@
+//! IPv6 to IPv4 (RFC 7915 5).
+
+use super::reply::{self, Icmp};
+use super::{frag, icmp_error, icmp_map, l4};
+use super::{DropReason, Outcome, Sink, V6ToV4, XlatConfig, DF_THRESHOLD, IPV6_MIN_MTU};
+use crate::wire::checksum;
+use crate::wire::icmpv6::{self, msg_type as t6};
+use crate::wire::ipv6_ext::{self, Chain};
+use crate::wire::{ipv4, ipv6, proto, tcp, udp};
+
+/// Translates the IPv6 packet at `buf[l3_start..l3_start + l3_len]` into
+/// IPv4 in place, with the addresses and ports of `map`.
+///
+/// The IPv4 packet ends where the IPv6 one did and starts later (the
+/// header shrinks by 20 bytes plus the extension headers), so the common
+/// path needs no headroom; an ICMPv6 error sent back needs
+/// [`HEADROOM`](super::HEADROOM). Fragments, when the IPv4 MTU calls for
+/// them, go to `sink`.
+pub fn v6_to_v4<S: Sink + ?Sized>(
+    buf: &mut [u8],
+    l3_start: usize,
+    l3_len: usize,
+    map: &V6ToV4,
+    cfg: &XlatConfig,
+    sink: &mut S,
+) -> Outcome {
+    match translate(buf, l3_start, l3_len, map, cfg, sink) {
+        Ok(o) => o,
+        Err(r) => Outcome::Drop(r),
+    }
+}
+
+#[inline(always)]
+fn translate<S: Sink + ?Sized>(
+    buf: &mut [u8],
+    l3_start: usize,
+    l3_len: usize,
+    map: &V6ToV4,
+    cfg: &XlatConfig,
+    sink: &mut S,
+) -> Result<Outcome, DropReason> {
+    let end = l3_start
+        .checked_add(l3_len)
+        .filter(|&e| e <= buf.len())
+        .ok_or(DropReason::Malformed)?;
+    let ip = ipv6::Packet::new_checked(&buf[l3_start..end])?;
+    let payload_len = ip.payload_len() as usize;
+    let len = ipv6::HEADER_LEN + payload_len;
+    let next_header = ip.next_header();
+    let hop_limit = ip.hop_limit();
+    let traffic_class = ip.traffic_class();
+    let (src6, dst6) = (ip.src_octets(), ip.dst_octets());
+
+    // The common packet has no extension header: skip the walk.
+    let chain = if matches!(next_header, proto::TCP | proto::UDP | proto::ICMPV6) {
+        Chain {
+            upper_proto: next_header,
+            upper_offset: 0,
+            fragment: None,
+            routing_segments_left_at: None,
+            ext_after_fragment: false,
+        }
+    } else {
+        ipv6_ext::walk(ip.payload(), next_header)?
+    };
+    let upper = chain.upper_proto;
+    let l4_at = l3_start + ipv6::HEADER_LEN + chain.upper_offset;
+    let l4_end = l3_start + len;
+    let first = chain.fragment.is_none_or(|(_, f)| f.offset == 0);
+    let is_icmp = upper == proto::ICMPV6;
+    let is_icmp_error = is_icmp && first && l4_end > l4_at && icmpv6::is_error(buf[l4_at]);
+
+    if upper == proto::ICMP {
+        return Err(DropReason::IcmpWrongFamily);
+    }
+    // RFC 7915 5.1: "Time to Live: Hop Limit value copied from the IPv6
+    // header. Since the translator is a router, as part of forwarding the
+    // packet it needs to decrement either the IPv6 Hop Limit (before the
+    // translation) or the IPv4 TTL (after the translation). As part of
+    // decrementing the TTL or Hop Limit, the translator (as any router)
+    // MUST check for zero and send the ICMPv4 "TTL Exceeded" or ICMPv6
+    // "Hop Limit Exceeded" error."
+    if hop_limit <= 1 {
+        let icmp = Icmp::new(t6::TIME_EXCEEDED, 0);
+        return reply::v6(
+            buf,
+            l3_start,
+            len,
+            icmp,
+            DropReason::HopLimitExceeded,
+            is_icmp_error,
+            cfg,
+        );
+    }
+    // RFC 7915 5.1: "If a Routing header with a non-zero Segments Left
+    // field is present, then the packet MUST NOT be translated, and an
+    // ICMPv6 "parameter problem/erroneous header field encountered" (Type
+    // 4, Code 0) error message, with the Pointer field indicating the
+    // first byte of the Segments Left field, SHOULD be returned to the
+    // sender."
+    if let Some(at) = chain.routing_segments_left_at {
+        let pointer = (ipv6::HEADER_LEN + at) as u32;
+        let icmp = Icmp::with_word(
+            t6::PARAMETER_PROBLEM,
+            icmpv6::param::ERRONEOUS_FIELD,
+            pointer,
+        );
+        return reply::v6(
+            buf,
+            l3_start,
+            len,
+            icmp,
+            DropReason::RoutingSegmentsLeft,
+            is_icmp_error,
+            cfg,
+        );
+    }
+    // RFC 7915 5.1.1: "If the Next Header field of the Fragment Header is
+    // an extension header (except ESP, but including the Authentication
+    // Header (AH)), then the packet SHOULD be dropped and logged." 5.4
+    // makes the error Type 1 Code 1.
+    if chain.ext_after_fragment {
+        let icmp = Icmp::new(t6::DEST_UNREACHABLE, icmpv6::unreach::ADMIN_PROHIBITED);
+        return reply::v6(
+            buf,
+            l3_start,
+            len,
+            icmp,
+            DropReason::ExtHeaderAfterFragment,
+            is_icmp_error,
+            cfg,
+        );
+    }
+    // RFC 7915 1.2: "Fragmented ICMP/ICMPv6 packets will not be translated
+    // by IP/ICMP translators."
+    if is_icmp && chain.fragment.is_some() {
+        return Err(DropReason::FragmentedIcmp);
+    }
+    if is_icmp_error {
+        return icmp_error::v6_to_v4(
+            buf,
+            l3_start,
+            l4_at,
+            l4_end,
+            hop_limit,
+            traffic_class,
+            map,
+            cfg,
+        );
+    }
+
+    let v4_len = ipv4::MIN_HEADER_LEN + (l4_end - l4_at);
+    // RFC 7915 5.1.1: "Identification: Copied from the low-order 16 bits
+    // in the Identification field in the Fragment Header. Flags: The IPv4
+    // More Fragments (MF) flag is copied from the M flag in the IPv6
+    // Fragment Header. The IPv4 Don't Fragment (DF) flag is cleared".
+    // 5.1 for the rest: DF only over 1260 bytes, MF and offset zero.
+    let (ident, dont_frag, more_frags, frag_offset) = match chain.fragment {
+        Some((_, f)) => (f.ident as u16, false, f.more, f.offset),
+        None => (
+            map.ipv4_id,
+            cfg.df_over_1260 && v4_len > DF_THRESHOLD,
+            false,
+            0,
+        ),
+    };
+    let too_big = v4_len > cfg.ipv4_mtu as usize;
+    if too_big && dont_frag {
+        // The IPv6 sender can shrink to the IPv4 MTU plus the 20 bytes the
+        // header loses, but never below 1280.
+        let mtu = (cfg.ipv4_mtu as u32 + 20).max(IPV6_MIN_MTU as u32);
+        let icmp = Icmp::with_word(t6::PACKET_TOO_BIG, 0, mtu);
+        return reply::v6(
+            buf,
+            l3_start,
+            len,
+            icmp,
+            DropReason::PacketTooBig,
+            false,
+            cfg,
+        );
+    }
+
+    let protocol = if is_icmp { proto::ICMP } else { upper };
+    let out = &map.outer;
+    if first {
+        let l4 = &mut buf[l4_at..l4_end];
+        match upper {
+            proto::TCP | proto::UDP => {
+                let min = if upper == proto::TCP {
+                    tcp::MIN_HEADER_LEN
+                } else {
+                    udp::HEADER_LEN
+                };
+                if l4.len() < min {
+                    return Err(DropReason::L4Truncated);
+                }
+                let old = checksum::addrs_v6(&src6, &dst6);
+                let new = checksum::addrs_v4(out.src.octets(), out.dst.octets());
+                l4::transport(l4, upper, out.src_port, out.dst_port, old, new);
+            }
+            proto::ICMPV6 => {
+                if l4.len() < icmpv6::HEADER_LEN {
+                    return Err(DropReason::L4Truncated);
+                }
+                let (t, c) = (l4[0], l4[1]);
+                let icmp_map::Action::To(t4, c4) = icmp_map::v6_to_v4(t, c) else {
+                    return Err(DropReason::IcmpUntranslatable);
+                };
+                let ident = l4::query_ident(t == t6::ECHO_REQUEST, out.src_port, out.dst_port);
+                let pseudo = checksum::pseudo_v6(&src6, &dst6, proto::ICMPV6, l4.len() as u32);
+                l4::icmp_query(l4, t4, c4, ident, pseudo, 0)?;
+            }
+            _ => {}
+        }
+    }
+
+    // RFC 7915 5.1: "Version: 4. Internet Header Length: 5 (no IPv4
+    // options). Type of Service (TOS) Octets: By default, copied from the
+    // IPv6 Traffic Class (all 8 bits). [...] Total Length: Payload length
+    // value from the IPv6 header, plus the size of the IPv4 header [minus
+    // the extension headers]. Protocol: The IPv6-Frag (44) header is
+    // handled as discussed in Section 5.1.1. ICMPv6 (58) is changed to
+    // ICMPv4 (1), and the payload is translated as discussed in Section
+    // 5.2. The IPv6 headers HOPOPT (0), IPv6-Route (43), and IPv6-Opts
+    // (60) are skipped over during processing [...] Source Address and
+    // Destination Address: Mapped".
+    let hdr = ipv4::Repr {
+        src: out.src,
+        dst: out.dst,
+        protocol,
+        tos: if cfg.copy_traffic_class {
+            traffic_class
+        } else {
+            0
+        },
+        ttl: hop_limit - 1,
+        ident,
+        dont_frag,
+        more_frags,
+        frag_offset,
+        payload_len: l4_end - l4_at,
+    };
+    if too_big {
+        let count = frag::to_v4(&hdr, &buf[l4_at..l4_end], cfg.ipv4_mtu as usize, sink);
+        return Ok(Outcome::Fragmented { count });
+    }
+    let start = l4_at - ipv4::MIN_HEADER_LEN;
+    hdr.emit(&mut buf[start..l4_at]);
+    Ok(Outcome::Forward {
+        l3_start: start,
+        l3_len: v4_len,
+    })
+}
