@@ -1,19 +1,50 @@
 #!/usr/bin/env bash
-# The README's demo command: sets up the host, builds platd and shows it
-# running on real DPDK with virtual ports.
+# The README's demo command: sets up the host, builds platd, and runs it
+# between an IPv6-only client and an IPv4-only server in the namespace lab
+# (deploy/lab/lab.sh): curl by name through DNS64 and by literal, ping -6
+# to an IPv4 host, then the appliance's counters. Tears the lab down on
+# exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source deploy/setup-host.sh
+source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3
 
 cargo build --release --locked --bin platd
-platd=target/release/platd
+export PLATD=target/release/platd LAB_DIR=${LAB_DIR:-/tmp/plat-lab}
+lab=deploy/lab/lab.sh
+trap 'bash $lab down' EXIT
 
-echo
-echo "==> $platd --version"
-"$platd" --version
+step() { printf '\n==> %s\n' "$*"; }
 
-echo
-echo "==> platd probe: DPDK without hugepages or NICs, on virtual ports"
-"$platd" probe -- -l 0 --no-huge -m 256 --no-pci --no-shconf --iova-mode=va \
-  --no-telemetry --log-level=lib.eal:warning --file-prefix="plat-demo-$$" \
-  --vdev=net_null0 --vdev=net_ring0 --vdev=net_null1
+step "$PLATD --version"
+"$PLATD" --version
+
+step "lab: IPv6-only client, platd on DPDK net_af_packet, IPv4-only server"
+bash $lab up
+bash $lab start-platd 1
+prefix=2001:db8:64::
+server6=${prefix}cb00:7102   # 203.0.113.2 embedded (RFC 6052, /96)
+
+step "client: dig AAAA www.lab.example (BIND 9 dns64 synthesises it)"
+bash $lab client dig +short AAAA www.lab.example
+
+step "client: curl http://www.lab.example/ (by name, through DNS64 and NAT64)"
+bash $lab client curl -sS --max-time 10 http://www.lab.example/
+
+step "client: curl http://[$server6]/ (by literal)"
+bash $lab client curl -sS --max-time 10 "http://[$server6]/"
+
+step "client: ping -6 $server6 (an IPv4-only host)"
+bash $lab client ping -6 -c 3 -i 0.3 "$server6"
+
+step "server: the connections came from the pool"
+tail -n 2 "$LAB_DIR/nginx/access.log"
+
+step "platd counters (non-zero)"
+sleep 1.2
+python3 - "$LAB_DIR/stats.json" <<'PY'
+import json, sys
+stats = json.load(open(sys.argv[1]))
+for name, value in stats["counters"].items():
+    if value:
+        print(f"  {name:<34} {value}")
+PY

@@ -9,8 +9,10 @@
 #   platd: inside 2001:db8:6::1, outside 203.0.113.1, NAT64 prefix
 #   2001:db8:64::/96, pool4 198.51.100.0/29. Only documentation ranges.
 #
-# Usage: lab.sh up | down | status | client CMD... | server CMD...
+# Usage: lab.sh up | down | status | client CMD... | server CMD... |
+#        start-platd [WORKERS] [OUTSIDE_MTU] | stop-platd
 # `up` leaves the lab running; callers trap `down` to tear it down.
+# PLATD names the platd binary (default: target/release/platd).
 set -euo pipefail
 
 LAB_DIR=${LAB_DIR:-/tmp/plat-lab}
@@ -135,6 +137,65 @@ CONF
   wait_for "BIND dns64" in_ns $NS_CLIENT dig +short +time=1 +tries=1 @::1 AAAA www.lab.example
 }
 
+# platd's configuration for the lab: DPDK net_af_packet on the veth ends,
+# lcores laid over this machine's two CPUs so the kernel-side test hosts
+# keep a CPU (workers back off when idle: a lab switch, not production's).
+write_platd_config() {
+  local workers=$1 out_mtu=$2 lcores
+  if ((workers == 1)); then lcores="0@0,1@1"; else lcores="0@0,(1-$workers)@1"; fi
+  cat > "$LAB_DIR/platd.toml" <<CONF
+[eal]
+args = ["--lcores=$lcores", "--no-huge", "-m", "512", "--no-pci", "--no-shconf",
+        "--iova-mode=va", "--no-telemetry", "--file-prefix=plat-lab",
+        "--log-level=lib.eal:warning",
+        "--vdev=net_af_packet0,iface=a6,qpairs=$workers",
+        "--vdev=net_af_packet1,iface=a4,qpairs=$workers"]
+
+[inside]
+port = "net_af_packet0"
+addresses = ["$INSIDE6/64"]
+
+[outside]
+port = "net_af_packet1"
+addresses = ["$OUTSIDE4/24"]
+mtu = $out_mtu
+
+[nat64]
+prefix = "${NAT64_PREFIX}/96"
+pool4 = ["$POOL4"]
+
+[workers]
+steering = "${STEERING:-auto}"
+idle_sleep_us = 100
+CONF
+}
+
+start_platd() {
+  local workers=${1:-1} out_mtu=${2:-1500}
+  local platd=${PLATD:-target/release/platd}
+  [[ -x $platd ]] || { log "no platd at $platd (build it, or set PLATD)"; return 1; }
+  stop_platd
+  write_platd_config "$workers" "$out_mtu"
+  # The server's link gets the outside MTU too, as a real segment would.
+  in_ns $NS_SERVER ip link set s0 mtu "$out_mtu"
+  rm -f "$LAB_DIR/stats.json"
+  in_ns $NS_APPL "$platd" --config "$LAB_DIR/platd.toml" --stats-file "$LAB_DIR/stats.json" \
+    >"$LAB_DIR/platd.log" 2>&1 &
+  echo $! > "$LAB_DIR/run/platd.pid"
+  wait_for "platd" test -s "$LAB_DIR/stats.json" || { cat "$LAB_DIR/platd.log" >&2; return 1; }
+  log "platd up: $workers worker(s), outside MTU $out_mtu"
+}
+
+stop_platd() {
+  local f="$LAB_DIR/run/platd.pid"
+  [[ -f $f ]] || return 0
+  local pid; pid=$(cat "$f")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$f"
+}
+
 wait_for() {
   local what=$1; shift
   for _ in $(seq 50); do
@@ -145,6 +206,7 @@ wait_for() {
 }
 
 down() {
+  stop_platd
   for f in "$LAB_DIR"/run/*.pid "$LAB_DIR"/run/*.launcher; do
     [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true
   done
@@ -172,5 +234,7 @@ case ${1:-} in
   client) shift; in_ns $NS_CLIENT "$@" ;;
   server) shift; in_ns $NS_SERVER "$@" ;;
   appl) shift; in_ns $NS_APPL "$@" ;;
-  *) echo "usage: $0 up|down|status|client CMD...|server CMD...|appl CMD..." >&2; exit 2 ;;
+  start-platd) shift; start_platd "$@" ;;
+  stop-platd) stop_platd ;;
+  *) echo "usage: $0 up|down|status|client CMD...|server CMD...|appl CMD...|start-platd [WORKERS] [OUTSIDE_MTU]|stop-platd" >&2; exit 2 ;;
 esac

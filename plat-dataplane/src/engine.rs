@@ -87,7 +87,7 @@ pub trait PacketEngine: Send {
     fn owner_v4(&self, l3: &[u8], workers: usize) -> usize;
 
     /// Handles an IPv6 packet from the inside link.
-    fn from_v6(
+    fn handle_v6(
         &mut self,
         buf: &mut [u8],
         l3_start: usize,
@@ -97,7 +97,7 @@ pub trait PacketEngine: Send {
     ) -> Step;
 
     /// Handles an IPv4 packet from the outside link.
-    fn from_v4(
+    fn handle_v4(
         &mut self,
         buf: &mut [u8],
         l3_start: usize,
@@ -111,7 +111,7 @@ pub trait PacketEngine: Send {
     fn expire(&mut self, now_ms: u64, budget: usize, released: &mut Vec<Released>) -> usize;
 
     /// Turns a held IPv4 packet being rejected into the ICMP error to send
-    /// back out of the outside link (in place, like `from_v4`).
+    /// back out of the outside link (in place, like `handle_v4`).
     fn reply_to_held(&mut self, buf: &mut [u8], l3_start: usize, l3_len: usize) -> Step;
 
     /// Whether the worker addresses forwarded frames (next-hop MAC from
@@ -143,7 +143,7 @@ impl PacketEngine for ForwardEngine {
     fn owner_v4(&self, _l3: &[u8], _workers: usize) -> usize {
         0
     }
-    fn from_v6(
+    fn handle_v6(
         &mut self,
         _buf: &mut [u8],
         l3_start: usize,
@@ -153,7 +153,7 @@ impl PacketEngine for ForwardEngine {
     ) -> Step {
         Step::Forward { l3_start, l3_len }
     }
-    fn from_v4(
+    fn handle_v4(
         &mut self,
         _buf: &mut [u8],
         l3_start: usize,

@@ -403,7 +403,7 @@ impl<E: PacketEngine> Worker<E> {
             (Link::Inside, ethertype::IPV6) => self.on_ipv6(m, steer),
             (Link::Inside, _) => self.s.counters.inc(Counter::InsideNotIpv6 as usize),
             (Link::Outside, ethertype::IPV4) => self.on_ipv4(m, steer),
-            (Link::Outside, ethertype::ARP) => self.to_host(m),
+            (Link::Outside, ethertype::ARP) => self.pass_to_host(m),
             (Link::Outside, _) => self
                 .s
                 .counters
@@ -421,7 +421,7 @@ impl<E: PacketEngine> Worker<E> {
         let mut dst = [0u8; 16];
         dst.copy_from_slice(&l3[24..40]);
         if !self.s.engine.takes_v6(Ipv6Addr::from(dst)) {
-            return self.to_host(m);
+            return self.pass_to_host(m);
         }
         if steer && self.s.handoff.is_some() {
             let owner = self.s.engine.owner_v6(l3, self.s.workers);
@@ -435,10 +435,10 @@ impl<E: PacketEngine> Worker<E> {
             made: MbufBurst::new(),
             lost: 0,
         };
-        let step = self
-            .s
-            .engine
-            .from_v6(buf, off + ETH_LEN, len - ETH_LEN, self.now_ms, &mut sink);
+        let step =
+            self.s
+                .engine
+                .handle_v6(buf, off + ETH_LEN, len - ETH_LEN, self.now_ms, &mut sink);
         let FragmentSink { made, lost, .. } = sink;
         self.collect_fragments(made, lost, Link::Outside);
         if let Step::Hairpin { l3_start, l3_len } = step {
@@ -470,7 +470,7 @@ impl<E: PacketEngine> Worker<E> {
         }
         let dst = Ipv4Addr::new(l3[16], l3[17], l3[18], l3[19]);
         if !self.s.engine.takes_v4(dst) {
-            return self.to_host(m);
+            return self.pass_to_host(m);
         }
         if steer && self.s.handoff.is_some() {
             let owner = self.s.engine.owner_v4(l3, self.s.workers);
@@ -484,10 +484,10 @@ impl<E: PacketEngine> Worker<E> {
             made: MbufBurst::new(),
             lost: 0,
         };
-        let step = self
-            .s
-            .engine
-            .from_v4(buf, off + ETH_LEN, len - ETH_LEN, self.now_ms, &mut sink);
+        let step =
+            self.s
+                .engine
+                .handle_v4(buf, off + ETH_LEN, len - ETH_LEN, self.now_ms, &mut sink);
         let FragmentSink { made, lost, .. } = sink;
         self.collect_fragments(made, lost, Link::Inside);
         if matches!(step, Step::Forward { .. }) {
@@ -653,7 +653,7 @@ impl<E: PacketEngine> Worker<E> {
         }
     }
 
-    fn to_host(&mut self, m: Mbuf) {
+    fn pass_to_host(&mut self, m: Mbuf) {
         push_ring(
             m,
             &self.s.to_host,

@@ -1,0 +1,339 @@
+//! The appliance between real Linux hosts: an IPv6-only client and an
+//! IPv4-only server in network namespaces (deploy/lab/lab.sh), platd on
+//! DPDK `net_af_packet` ports in between. curl, ping, iperf3, socat and
+//! BIND are the peers.
+//!
+//! The lab's namespaces have fixed names, so the scenarios run one after
+//! another inside one test per worker count.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static LAB_LOCK: Mutex<()> = Mutex::new(());
+
+const SERVER_V6: &str = "2001:db8:64::cb00:7102"; // 203.0.113.2 in the lab prefix
+const LAB_DIR: &str = "/tmp/plat-lab-test";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The lab, torn down when dropped (also when a test fails).
+struct Lab;
+
+impl Lab {
+    fn script(args: &[&str]) -> Output {
+        Command::new("bash")
+            .arg(repo().join("deploy/lab/lab.sh"))
+            .args(args)
+            .env("LAB_DIR", LAB_DIR)
+            .env("PLATD", env!("CARGO_BIN_EXE_platd"))
+            .env("BIG_FILE_MB", "10")
+            .output()
+            .expect("run lab.sh")
+    }
+
+    fn up() -> Lab {
+        let out = Self::script(&["up"]);
+        assert!(
+            out.status.success(),
+            "lab up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Lab
+    }
+
+    fn start_platd(&self, workers: usize, outside_mtu: u16, steering: &str) {
+        let out = Command::new("bash")
+            .arg(repo().join("deploy/lab/lab.sh"))
+            .args([
+                "start-platd",
+                &workers.to_string(),
+                &outside_mtu.to_string(),
+            ])
+            .env("LAB_DIR", LAB_DIR)
+            .env("PLATD", env!("CARGO_BIN_EXE_platd"))
+            .env("STEERING", steering)
+            .output()
+            .expect("run lab.sh");
+        assert!(
+            out.status.success(),
+            "start platd: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(Path::new(LAB_DIR).join("platd.log")).unwrap_or_default()
+        );
+    }
+
+    fn stop_platd(&self) {
+        Self::script(&["stop-platd"]);
+    }
+
+    /// Runs a command in the client namespace.
+    fn client(&self, args: &[&str]) -> Output {
+        Self::script(&[&["client"], args].concat())
+    }
+
+    /// Runs a command in the server namespace.
+    fn server(&self, args: &[&str]) -> Output {
+        Self::script(&[&["server"], args].concat())
+    }
+
+    fn platd_alive(&self) -> bool {
+        let pid =
+            std::fs::read_to_string(Path::new(LAB_DIR).join("run/platd.pid")).unwrap_or_default();
+        !pid.trim().is_empty() && Path::new(&format!("/proc/{}", pid.trim())).exists()
+    }
+
+    /// platd's counter totals, as its stats file shows them now.
+    fn counters(&self) -> HashMap<String, u64> {
+        let text =
+            std::fs::read_to_string(Path::new(LAB_DIR).join("stats.json")).expect("stats file");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("stats json");
+        v["counters"]
+            .as_object()
+            .expect("counters object")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+            .collect()
+    }
+
+    /// Waits until platd's stats file has been rewritten at least once.
+    fn fresh_counters(&self) -> HashMap<String, u64> {
+        let path = Path::new(LAB_DIR).join("stats.json");
+        let before = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let now = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+            if now != before {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.counters()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "platd log:\n{}",
+                std::fs::read_to_string(Path::new(LAB_DIR).join("platd.log")).unwrap_or_default()
+            );
+        }
+        Self::script(&["down"]);
+    }
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha256(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Every traffic check of acceptance 1, against a running platd.
+fn traffic_checks(lab: &Lab) {
+    // ICMP echo through the translator, by literal.
+    ok(
+        &lab.client(&["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", SERVER_V6]),
+        "ping -6 through NAT64",
+    );
+
+    // TCP: a 10 MB file, byte-exact, by literal and by name via DNS64.
+    let want = sha256(&lab.server(&["sha256sum", &format!("{LAB_DIR}/www/big.bin")]));
+    assert_eq!(want.len(), 64);
+    let by_literal = lab.client(&[
+        "sh",
+        "-c",
+        &format!("curl -sf --max-time 60 'http://[{SERVER_V6}]/big.bin' | sha256sum"),
+    ]);
+    assert_eq!(sha256(&by_literal), want, "10 MB by literal");
+    let by_name = lab.client(&[
+        "sh",
+        "-c",
+        "curl -sf --max-time 60 http://www.lab.example/big.bin | sha256sum",
+    ]);
+    assert_eq!(sha256(&by_name), want, "10 MB by name through DNS64");
+
+    // UDP request/response against the echo service.
+    let echo = ok(
+        &lab.client(&[
+            "sh",
+            "-c",
+            &format!("echo plat-udp-check | socat -T 3 - 'UDP6:[{SERVER_V6}]:7'"),
+        ]),
+        "UDP echo",
+    );
+    assert_eq!(echo.trim(), "plat-udp-check");
+
+    // iperf3 UDP both ways (-R: server to client).
+    for reverse in [false, true] {
+        let mut args = vec![
+            "iperf3", "-6", "-c", SERVER_V6, "-u", "-b", "20M", "-t", "2", "-J",
+        ];
+        if reverse {
+            args.push("-R");
+        }
+        let out = ok(&lab.client(&args), "iperf3 -u");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("iperf3 json");
+        let sum = &v["end"]["sum"];
+        let packets = sum["packets"].as_u64().unwrap_or(0);
+        let lost = sum["lost_packets"].as_u64().unwrap_or(u64::MAX);
+        assert!(
+            packets > 1000,
+            "iperf3 reverse={reverse}: {packets} packets"
+        );
+        assert!(
+            lost * 100 <= packets,
+            "iperf3 reverse={reverse}: {lost} of {packets} lost"
+        );
+    }
+
+    // A UDP datagram to a closed port: the server's ICMPv4 port
+    // unreachable comes back as ICMPv6 port unreachable, which the client's
+    // socket reports as "connection refused".
+    let refused = lab.client(&[
+        "python3",
+        "-c",
+        &format!(
+            "import socket,sys\n\
+             s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n\
+             s.settimeout(3)\n\
+             s.connect(('{SERVER_V6}',9))\n\
+             s.send(b'x')\n\
+             try:\n  s.recv(10)\nexcept ConnectionRefusedError:\n  print('refused'); sys.exit(0)\n\
+             except Exception as e:\n  print(type(e).__name__); sys.exit(1)\n"
+        ),
+    ]);
+    assert_eq!(ok(&refused, "ICMP error translation").trim(), "refused");
+}
+
+fn run_lab(workers: usize) {
+    let _guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::up();
+    lab.start_platd(workers, 1500, "auto");
+    traffic_checks(&lab);
+    let c = lab.fresh_counters();
+    assert!(
+        c["xlat_v6_to_v4"] > 1000 && c["xlat_v4_to_v6"] > 1000,
+        "{c:?}"
+    );
+    if workers > 1 {
+        assert!(
+            c["handoff_out"] > 0,
+            "2 workers on af_packet hand off: {c:?}"
+        );
+        assert_eq!(
+            c["handoff_out"],
+            c["handoff_in"] + c["drop_handoff_full"],
+            "{c:?}"
+        );
+        assert_eq!(
+            c.get("session_not_found_v4").copied().unwrap_or(0),
+            0,
+            "{c:?}"
+        );
+    }
+    lab.stop_platd();
+}
+
+#[test]
+fn lab_one_worker_tcp_udp_icmp_and_icmp_errors() {
+    run_lab(1);
+}
+
+#[test]
+fn lab_two_workers_with_handoff() {
+    run_lab(2);
+}
+
+#[test]
+fn lab_path_mtu_smaller_ipv4_side() {
+    let _guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::up();
+    lab.start_platd(1, 1400, "auto");
+    // The client sends full-size segments: over the 1400-byte IPv4 link
+    // they need Packet Too Big (MTU 1420) before the upload completes.
+    let out = ok(
+        &lab.client(&["iperf3", "-6", "-c", SERVER_V6, "-n", "20M", "-J"]),
+        "iperf3 TCP upload over a smaller IPv4 MTU",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("iperf3 json");
+    let bytes = v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
+    assert!(bytes >= 20 * 1024 * 1024, "received {bytes}");
+    let c = lab.fresh_counters();
+    assert!(
+        c.get("packet_too_big").copied().unwrap_or(0) + c["icmp_errors_sent"] > 0,
+        "{c:?}"
+    );
+    let pmtu = ok(
+        &lab.client(&["ip", "-6", "route", "get", SERVER_V6]),
+        "route get",
+    );
+    assert!(
+        pmtu.contains("mtu 1420"),
+        "client learned the path MTU: {pmtu}"
+    );
+    lab.stop_platd();
+}
+
+/// Sum of every drop counter (the dataplane's, the engine's and the slow
+/// path's all start with `drop_` or `host_drop_`).
+fn drops(c: &HashMap<String, u64>) -> u64 {
+    c.iter()
+        .filter(|(k, _)| k.starts_with("drop_") || k.starts_with("host_drop_"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+#[test]
+fn lab_hostile_frames_are_dropped_counted_and_survived() {
+    let _guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::up();
+    lab.start_platd(1, 1500, "auto");
+    let before = drops(&lab.fresh_counters());
+    let script = repo().join("tests/support/hostile_frames.py");
+    let script = script.to_str().unwrap();
+    let inside: u64 = ok(
+        &lab.client(&["python3", script, "inside", "c0"]),
+        "inject inside",
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    let outside: u64 = ok(
+        &lab.server(&["python3", script, "outside", "s0"]),
+        "inject outside",
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    assert!(inside >= 8 && outside >= 8, "sent {inside} + {outside}");
+    std::thread::sleep(Duration::from_millis(300));
+    let c = lab.fresh_counters();
+    assert!(lab.platd_alive(), "platd survived the hostile frames");
+    assert!(
+        drops(&c) - before >= inside + outside,
+        "{} hostile frames, {} drops counted: {c:?}",
+        inside + outside,
+        drops(&c) - before
+    );
+    traffic_checks(&lab);
+    lab.stop_platd();
+}
