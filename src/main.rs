@@ -1,7 +1,15 @@
-//! platd: the plat NAT64 appliance daemon.
+//! platd: the plat NAT64 appliance daemon. Reads the configuration,
+//! starts the dataplane, stops it cleanly on SIGINT/SIGTERM.
 
-use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use plat_core::config::Config;
+use plat_dataplane::appliance::{Appliance, HostExtras};
+use plat_dataplane::counters::CounterBoard;
+use plat_dataplane::engine::ForwardEngine;
 use plat_dataplane::{Eal, Port};
 
 /// `platd --version`: plat version, git commit, DPDK built against.
@@ -17,8 +25,17 @@ const LONG_VERSION: &str = concat!(
 #[derive(Parser, Debug)]
 #[command(name = "platd", version = LONG_VERSION, about = "plat: a DPDK carrier-grade NAT64 PLAT")]
 struct Cli {
+    /// Configuration file (TOML) to run the appliance with.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check the configuration and exit without starting anything.
+    #[arg(long, requires = "config")]
+    check: bool,
+    /// Write the counters as JSON to this file every second and on exit.
+    #[arg(long, value_name = "FILE", requires = "config")]
+    stats_file: Option<PathBuf>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -60,9 +77,93 @@ fn probe(eal_args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The counters as JSON: totals, and each worker's row.
+fn counters_json(board: &CounterBoard) -> serde_json::Value {
+    let names = board.names();
+    let totals: serde_json::Map<String, serde_json::Value> = board
+        .totals()
+        .into_iter()
+        .map(|(k, v)| (k, v.into()))
+        .collect();
+    let rows: Vec<serde_json::Value> = (0..board.workers())
+        .map(|w| {
+            names
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| board.get(w, *i) != 0)
+                .map(|(i, n)| (n.clone(), board.get(w, i).into()))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        })
+        .collect();
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    serde_json::json!({ "unix_ms": unix_ms, "counters": totals, "per_thread": rows })
+}
+
+/// Replaces `path` atomically, so readers never see half a file.
+fn write_stats(path: &Path, board: &CounterBoard) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&counters_json(board))?)?;
+    std::fs::rename(tmp, path)
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Config::from_toml(&text).with_context(|| format!("refusing {}", path.display()))
+}
+
+fn run(cfg: &Config, stats_file: Option<&Path>) -> anyhow::Result<()> {
+    let app = if cfg.workers.forward_only {
+        Appliance::start(cfg, HostExtras::default(), |_, _| ForwardEngine)?
+    } else {
+        bail!("the NAT64 engine is not wired yet")
+    };
+    let stop = app.stop_flag();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    let board = app.counters();
+    eprintln!(
+        "platd: running, {} worker(s), steering {:?}",
+        board.workers() - 1,
+        app.steering()
+    );
+    app.run(|b| {
+        if let Some(p) = stats_file {
+            if let Err(e) = write_stats(p, b) {
+                eprintln!("platd: writing {}: {e}", p.display());
+            }
+        }
+    })?;
+    if let Some(p) = stats_file {
+        write_stats(p, &board).with_context(|| format!("writing {}", p.display()))?;
+    }
+    eprintln!(
+        "platd: stopped ({})",
+        if stop.load(Ordering::Relaxed) {
+            "signal"
+        } else {
+            "done"
+        }
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Probe { eal_args } => probe(&eal_args),
+    match (cli.command, cli.config) {
+        (Some(Command::Probe { eal_args }), _) => probe(&eal_args),
+        (None, Some(path)) => {
+            let cfg = load_config(&path)?;
+            if cli.check {
+                println!("{}: ok", path.display());
+                return Ok(());
+            }
+            run(&cfg, cli.stats_file.as_deref())
+        }
+        (None, None) => bail!("nothing to do: give --config FILE (or `platd probe -- EAL-ARGS`)"),
     }
 }

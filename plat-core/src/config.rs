@@ -206,6 +206,9 @@ pub struct LinkConfig<C, A> {
     pub routes: Vec<Route<C, A>>,
     /// Neighbors with fixed MACs.
     pub neighbors: Vec<StaticNeighbor<A>>,
+    /// MAC to give the port (replays and testers that send to a fixed
+    /// MAC); `None` keeps the device's.
+    pub mac: Option<MacAddr>,
 }
 
 /// The inside (IPv6) link.
@@ -224,6 +227,13 @@ pub struct WorkersConfig {
     /// the production setting; labs sharing cores with test hosts want
     /// some).
     pub idle_sleep_us: u32,
+    /// Pass frames through untranslated (an I/O-ceiling benchmark mode,
+    /// never for production).
+    pub forward_only: bool,
+    /// Packet buffers in the pool; `None` sizes it from the queues and
+    /// rings. Replays that preload a capture (`net_pcap` `infinite_rx`)
+    /// need one per captured frame on top.
+    pub mbufs: Option<u32>,
 }
 
 /// Where the management socket listens.
@@ -277,6 +287,7 @@ struct RawLink {
     routes: Vec<RawRoute>,
     #[serde(default)]
     neighbors: Vec<RawNeighbor>,
+    mac: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -287,6 +298,9 @@ struct RawWorkers {
     burst: Option<u16>,
     #[serde(default)]
     idle_sleep_us: u32,
+    #[serde(default)]
+    forward_only: bool,
+    mbufs: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -364,12 +378,18 @@ where
             mac: parse_field(&format!("{side}.neighbors[{i}].mac"), &n.mac)?,
         });
     }
+    let mac = raw
+        .mac
+        .as_deref()
+        .map(|m| parse_field(&format!("{side}.mac"), m))
+        .transpose()?;
     Ok(LinkConfig {
         port: raw.port,
         addresses,
         mtu,
         routes,
         neighbors,
+        mac,
     })
 }
 
@@ -427,6 +447,8 @@ impl Config {
                 steering: raw.workers.steering,
                 burst,
                 idle_sleep_us: raw.workers.idle_sleep_us,
+                forward_only: raw.workers.forward_only,
+                mbufs: raw.workers.mbufs,
             },
             mgmt: MgmtConfig {
                 socket: raw

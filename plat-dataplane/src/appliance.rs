@@ -180,16 +180,23 @@ impl Appliance {
             &eal,
             &MempoolConfig::new(
                 "plat_pkts",
-                pool_size(
-                    workers,
-                    port_cfg.rx_descriptors,
-                    port_cfg.tx_descriptors,
-                    handoff,
-                ),
+                cfg.workers.mbufs.unwrap_or_else(|| {
+                    pool_size(
+                        workers,
+                        port_cfg.rx_descriptors,
+                        port_cfg.tx_descriptors,
+                        handoff,
+                    )
+                }),
             ),
         )?);
         let inside = Port::start(&eal, inside_id, &port_cfg, &pool)?;
         let outside = Port::start(&eal, outside_id, &port_cfg, &pool)?;
+        for (port, mac) in [(&inside, cfg.inside.mac), (&outside, cfg.outside.mac)] {
+            if let Some(mac) = mac {
+                port.set_mac(mac.0)?;
+            }
+        }
         let inside_mac = inside.mac()?;
         let outside_mac = outside.mac()?;
 
