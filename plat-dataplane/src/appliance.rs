@@ -138,6 +138,21 @@ impl Appliance {
         let mut args = vec!["platd".to_owned()];
         args.extend(cfg.eal.args.iter().cloned());
         let eal = Eal::init(&args)?;
+        Self::start_on(eal, cfg, extras, make_engine)
+    }
+
+    /// As [`Appliance::start`], on an EAL the caller started (and may have
+    /// created ports on, such as `net_ring` ports it drives itself).
+    pub fn start_on<E, F>(
+        eal: Eal,
+        cfg: &Config,
+        extras: HostExtras,
+        make_engine: F,
+    ) -> Result<Appliance, StartError>
+    where
+        E: PacketEngine + 'static,
+        F: Fn(usize, usize) -> E,
+    {
         let lcores = lcore::worker_lcores(&eal);
         if lcores.is_empty() {
             return Err(StartError::Config {
@@ -155,18 +170,14 @@ impl Appliance {
             reason: format!("no DPDK port `{}` ({e})", cfg.outside.port),
         })?;
 
+        // With one worker nothing needs steering. `rss` trusts the NICs to
+        // deliver each flow to its owner's queue (programmed from the rss
+        // plan where the device allows it); `handoff` fixes it up in
+        // software; `auto` picks rss only where both ports can be
+        // programmed, which none of the virtual devices can.
         let steering = match (cfg.workers.steering, workers) {
             (_, 1) => Steering::Auto,
-            // RSS programming of the outside port follows the rss plan;
-            // the virtual devices here cannot do it, so Auto hands off.
-            (Steering::Rss, _) => {
-                return Err(StartError::Config {
-                    field: "workers.steering",
-                    reason:
-                        "rss steering needs NICs with a programmable RETA; these ports hand off"
-                            .into(),
-                })
-            }
+            (Steering::Rss, _) => Steering::Rss,
             (_, _) => Steering::Handoff,
         };
         let handoff = steering == Steering::Handoff;
