@@ -4,3 +4,7 @@
 //! The dataplane feeds it packets and `now`; it returns verdicts.
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
+
+pub mod nat;
+pub mod rss;
+pub mod sync;
