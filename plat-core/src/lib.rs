@@ -7,5 +7,8 @@
 
 pub mod addr;
 pub mod config;
+pub mod nat;
+pub mod rss;
+pub mod sync;
 pub mod wire;
 pub mod xlat;

@@ -1,0 +1,147 @@
+//! Subscribers: the IPv6 source masked to the configured prefix length,
+//! with their session and port counts (RFC 6888 REQ-4/REQ-5), their paired
+//! pool4 address (RFC 6888 REQ-2) and, in port-block mode, their blocks.
+
+use super::config::MAX_BLOCKS_PER_PROTO;
+use super::session::NIL;
+use super::table::{hash2, IndexTable};
+use super::Proto;
+
+pub(crate) const NO_POOL: u16 = u16::MAX;
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Subscriber {
+    pub prefix: [u8; 16],
+    pub sessions: u32,
+    pub ports: [u32; Proto::COUNT],
+    /// Paired pool4 index, chosen once and kept while the subscriber lives.
+    pub pool: u16,
+    pub live: bool,
+    pub nblocks: [u8; Proto::COUNT],
+    /// (pool index, block number) per protocol.
+    pub blocks: [[(u16, u32); MAX_BLOCKS_PER_PROTO]; Proto::COUNT],
+    pub next_free: u32,
+}
+
+impl Subscriber {
+    const EMPTY: Subscriber = Subscriber {
+        prefix: [0; 16],
+        sessions: 0,
+        ports: [0; Proto::COUNT],
+        pool: NO_POOL,
+        live: false,
+        nblocks: [0; Proto::COUNT],
+        blocks: [[(0, 0); MAX_BLOCKS_PER_PROTO]; Proto::COUNT],
+        next_free: NIL,
+    };
+
+    fn idle(&self) -> bool {
+        self.sessions == 0 && self.ports == [0; Proto::COUNT] && self.nblocks == [0; Proto::COUNT]
+    }
+
+    /// Drops block `k` of `pool` from the list; true if it was there.
+    pub(crate) fn remove_block(&mut self, proto: Proto, pool: u16, k: u32) -> bool {
+        let p = proto.index();
+        let n = usize::from(self.nblocks[p]);
+        if let Some(j) = self.blocks[p][..n].iter().position(|&b| b == (pool, k)) {
+            self.blocks[p][j] = self.blocks[p][n - 1];
+            self.nblocks[p] -= 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Subscribers {
+    pub slab: Vec<Subscriber>,
+    free: u32,
+    pub len: u32,
+    table: IndexTable,
+    prefix_len: u8,
+    seed: u64,
+}
+
+impl Subscribers {
+    pub(crate) fn new(capacity: u32, prefix_len: u8, seed: u64) -> Self {
+        let mut slab = vec![Subscriber::EMPTY; capacity as usize];
+        for (i, s) in slab.iter_mut().enumerate() {
+            s.next_free = if i + 1 < capacity as usize {
+                i as u32 + 1
+            } else {
+                NIL
+            };
+        }
+        Subscribers {
+            slab,
+            free: if capacity > 0 { 0 } else { NIL },
+            len: 0,
+            table: IndexTable::with_capacity(capacity),
+            prefix_len,
+            seed: seed ^ 0x5b5b_5b5b,
+        }
+    }
+
+    pub(crate) fn prefix_len(&self) -> u8 {
+        self.prefix_len
+    }
+
+    /// The subscriber an IPv6 source address belongs to.
+    #[inline]
+    pub(crate) fn key(&self, src: &[u8; 16]) -> [u8; 16] {
+        let v = u128::from_be_bytes(*src);
+        let mask = if self.prefix_len >= 128 {
+            !0
+        } else {
+            !0u128 << (128 - u32::from(self.prefix_len))
+        };
+        (v & mask).to_be_bytes()
+    }
+
+    #[inline]
+    fn hash(&self, key: &[u8; 16]) -> u32 {
+        let v = u128::from_le_bytes(*key);
+        hash2(self.seed, v as u64, (v >> 64) as u64)
+    }
+
+    pub(crate) fn find(&self, src: &[u8; 16]) -> Option<u32> {
+        let key = self.key(src);
+        self.table
+            .find(self.hash(&key), |i| self.slab[i as usize].prefix == key)
+    }
+
+    pub(crate) fn get_or_create(&mut self, src: &[u8; 16]) -> Option<u32> {
+        let key = self.key(src);
+        let h = self.hash(&key);
+        if let Some(i) = self.table.find(h, |i| self.slab[i as usize].prefix == key) {
+            return Some(i);
+        }
+        let i = self.free;
+        if i == NIL || !self.table.insert(h, i) {
+            return None;
+        }
+        let s = &mut self.slab[i as usize];
+        self.free = s.next_free;
+        *s = Subscriber::EMPTY;
+        s.prefix = key;
+        s.live = true;
+        self.len += 1;
+        Some(i)
+    }
+
+    /// Frees the subscriber if nothing refers to it any more.
+    pub(crate) fn release_if_idle(&mut self, i: u32) {
+        let s = self.slab[i as usize];
+        if !s.live || !s.idle() {
+            return;
+        }
+        let h = self.hash(&s.prefix);
+        self.table.remove(h, i);
+        let s = &mut self.slab[i as usize];
+        *s = Subscriber::EMPTY;
+        s.next_free = self.free;
+        self.free = i;
+        self.len -= 1;
+    }
+}

@@ -1,0 +1,327 @@
+//! RFC 6146 state: pool4, BIB, sessions, the TCP state machine, timers,
+//! EIF/ADF filtering, hairpinning and the carrier limits of RFC 6888.
+//!
+//! A [`Shard`] is everything one worker owns. It works on flow tuples, not
+//! packets: the caller parses the tuple, asks the shard for a [`Verdict`]
+//! and then translates the packet with the endpoints the verdict names.
+//! Time is whatever the caller passes as `now`; timers expire only when the
+//! caller runs [`Shard::expire`], a bounded slice at a time.
+
+pub mod config;
+mod limits;
+pub mod pool4;
+mod prefetch;
+mod session;
+mod shard;
+mod table;
+pub mod tcp_state;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+pub use config::{ConfigError, Filtering, Limits, NatConfig, Timeouts};
+pub use pool4::{Pool4Entry, Pool4Error, PortRange};
+pub use shard::{
+    BibInfo, HeldTimeout, SessionFilter, SessionInfo, Shard, ShardError, ShardStats, MAX_SESSIONS,
+};
+pub use tcp_state::TcpState;
+pub use timers::TimerClass;
+
+/// The three protocols RFC 6146 keeps BIBs for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Proto {
+    Tcp = 0,
+    Udp = 1,
+    /// ICMP query messages (echo); the identifier plays the role of a port.
+    Icmp = 2,
+}
+
+impl Proto {
+    pub const COUNT: usize = 3;
+    pub const ALL: [Proto; Proto::COUNT] = [Proto::Tcp, Proto::Udp, Proto::Icmp];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Icmp => "icmp",
+        }
+    }
+
+    #[inline]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    pub const fn from_u8(v: u8) -> Option<Proto> {
+        match v {
+            0 => Some(Proto::Tcp),
+            1 => Some(Proto::Udp),
+            2 => Some(Proto::Icmp),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The caller's clock: milliseconds since an epoch the caller chooses
+/// (the UNIX epoch if binding logs are to carry wall-clock time).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Time(u64);
+
+impl Time {
+    pub const fn from_millis(ms: u64) -> Time {
+        Time(ms)
+    }
+    pub const fn from_secs(s: u64) -> Time {
+        Time(s * 1000)
+    }
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+    /// Whole seconds, the resolution sessions are stamped with.
+    #[inline]
+    pub(crate) const fn secs(self) -> u32 {
+        (self.0 / 1000) as u32
+    }
+}
+
+/// An IPv4 transport address (for ICMP query, `port` is the identifier).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint4 {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+}
+
+impl Endpoint4 {
+    pub const fn new(addr: Ipv4Addr, port: u16) -> Self {
+        Endpoint4 { addr, port }
+    }
+}
+
+impl fmt::Display for Endpoint4 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.addr, self.port)
+    }
+}
+
+/// An IPv6 transport address (for ICMP query, `port` is the identifier).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint6 {
+    pub addr: Ipv6Addr,
+    pub port: u16,
+}
+
+impl Endpoint6 {
+    pub const fn new(addr: Ipv6Addr, port: u16) -> Self {
+        Endpoint6 { addr, port }
+    }
+}
+
+impl fmt::Display for Endpoint6 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}]:{}", self.addr, self.port)
+    }
+}
+
+/// The flow tuple of a packet received on the IPv6 side.
+///
+/// `dst` is the IPv4 address the caller extracted from the destination
+/// IPv6 address with the RFC 6052 prefix. For ICMP query messages both
+/// `sport` and `dport` are the identifier (`dport` is ignored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tuple6 {
+    pub proto: Proto,
+    pub src: Ipv6Addr,
+    pub sport: u16,
+    pub dst: Ipv4Addr,
+    pub dport: u16,
+}
+
+/// The flow tuple of a packet received on the IPv4 side: `src` is the
+/// remote host (Z,z), `dst` the pool4 transport address (T,t). For ICMP
+/// query messages both ports are the identifier (`sport` is ignored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tuple4 {
+    pub proto: Proto,
+    pub src: Ipv4Addr,
+    pub sport: u16,
+    pub dst: Ipv4Addr,
+    pub dport: u16,
+}
+
+/// The TCP flags the state machine looks at (the byte at TCP offset 13).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    pub const NONE: TcpFlags = TcpFlags(0);
+    pub const FIN: TcpFlags = TcpFlags(0x01);
+    pub const SYN: TcpFlags = TcpFlags(0x02);
+    pub const RST: TcpFlags = TcpFlags(0x04);
+    pub const ACK: TcpFlags = TcpFlags(0x10);
+    pub const SYN_ACK: TcpFlags = TcpFlags(0x12);
+
+    #[inline]
+    pub const fn syn(self) -> bool {
+        self.0 & 0x02 != 0
+    }
+    #[inline]
+    pub const fn fin(self) -> bool {
+        self.0 & 0x01 != 0
+    }
+    #[inline]
+    pub const fn rst(self) -> bool {
+        self.0 & 0x04 != 0
+    }
+}
+
+/// Which side a packet arrived on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    V6 = 0,
+    V4 = 1,
+}
+
+/// A session's handle inside its shard (a slab index; reused after the
+/// session is deleted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u32);
+
+/// What to do with the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Translate to IPv4 with source `src` (T,t) and destination `dst` (Z,z).
+    ToV4 { src: Endpoint4, dst: Endpoint4 },
+    /// Translate to IPv6: the source is `src` (Z,z) with `src.addr` embedded
+    /// in the RFC 6052 prefix, the destination is `dst` (X',x).
+    ToV6 { src: Endpoint4, dst: Endpoint6 },
+    /// RFC 6146 3.8 hairpin whose destination (T2,t2) belongs to another
+    /// worker: translate to IPv4 (`src` = T1:t1, `dst` = T2:t2) and hand the
+    /// packet to that worker as if it had arrived on the IPv4 side.
+    HairpinHandoff { src: Endpoint4, dst: Endpoint4 },
+    /// An IPv4 SYN the NAT64 holds (RFC 6146 3.5.2.2): the caller keeps the
+    /// packet; [`Shard::expire`] reports it with the ICMP error to send if
+    /// no IPv6 SYN completes the connection in time.
+    Hold,
+}
+
+/// The shard's answer for one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub session: SessionId,
+    pub outcome: Outcome,
+    /// The packet completed a connection whose IPv4 SYN the caller held
+    /// under `session`: RFC 6146 3.5.2.2 says to drop the stored packet.
+    pub release_held: bool,
+}
+
+/// The ICMP error RFC 6146 (or RFC 6888) names for a drop, as data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpError {
+    /// Drop silently.
+    None,
+    /// ICMPv6 Destination Unreachable, code 3 (Address Unreachable).
+    V6AddressUnreachable,
+    /// ICMPv4 Destination Unreachable, code 3 (Port Unreachable).
+    V4PortUnreachable,
+    /// ICMPv4 Destination Unreachable, code 13 (Communication
+    /// Administratively Prohibited).
+    V4AdminProhibited,
+}
+
+impl IcmpError {
+    /// (type, code) on the wire, or `None` for a silent drop.
+    pub const fn type_code(self) -> Option<(u8, u8)> {
+        match self {
+            IcmpError::None => None,
+            IcmpError::V6AddressUnreachable => Some((1, 3)),
+            IcmpError::V4PortUnreachable => Some((3, 3)),
+            IcmpError::V4AdminProhibited => Some((3, 13)),
+        }
+    }
+}
+
+macro_rules! nat_drops {
+    ($($(#[$doc:meta])* $name:ident = $text:literal, $icmp:expr;)*) => {
+        /// Why the shard dropped a packet. Each reason is a counter.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum NatDrop {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl NatDrop {
+            pub const ALL: &'static [NatDrop] = &[$(NatDrop::$name,)*];
+            pub const COUNT: usize = NatDrop::ALL.len();
+
+            /// The counter name.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(NatDrop::$name => $text,)*
+                }
+            }
+
+            /// The ICMP error to send back to the packet's source.
+            pub const fn icmp(self) -> IcmpError {
+                match self {
+                    $(NatDrop::$name => $icmp,)*
+                }
+            }
+        }
+    };
+}
+
+nat_drops! {
+    /// No free port (or identifier) in this shard's share of pool4.
+    // RFC 6146 3.5.1.1: "If it is not possible to allocate an appropriate
+    // IPv4 transport address or create a BIB entry, then the packet is
+    // discarded. The NAT64 SHOULD send an ICMPv6 Destination Unreachable
+    // error message with Code 3 (Address Unreachable)."
+    PoolExhausted = "pool4_exhausted", IcmpError::V6AddressUnreachable;
+    /// The session or BIB table of this shard is full.
+    TableFull = "table_full", IcmpError::V6AddressUnreachable;
+    /// The subscriber table of this shard is full.
+    SubscriberTableFull = "subscriber_table_full", IcmpError::V6AddressUnreachable;
+    /// The subscriber reached its session cap.
+    // RFC 6888 REQ-11: "When a CGN is unable to create a dynamic mapping due
+    // to resource constraints or administrative restrictions (i.e., quotas):
+    // a. it MUST drop the original packet; b. it SHOULD send an ICMP
+    // Destination Unreachable message ..."; on the IPv6 side that is the
+    // RFC 6146 3.5.1.1 error.
+    SubscriberSessionLimit = "subscriber_session_limit", IcmpError::V6AddressUnreachable;
+    /// The subscriber reached its port (or port block) cap.
+    SubscriberPortLimit = "subscriber_port_limit", IcmpError::V6AddressUnreachable;
+    /// An IPv4 packet for a pool4 transport address with no BIB entry.
+    NoBib = "no_bib", IcmpError::None;
+    /// Address-dependent filtering rejected an IPv4-initiated flow.
+    Filtered = "adf_filtered", IcmpError::V4AdminProhibited;
+    /// TCP without a session that is not a SYN.
+    // RFC 6146 3.5.2.2 (CLOSED state): packets other than a SYN create no
+    // state and are silently discarded.
+    TcpNotSyn = "tcp_not_syn", IcmpError::None;
+    /// Policy: IPv4-initiated TCP is disabled.
+    V4TcpPolicy = "v4_tcp_policy", IcmpError::V4AdminProhibited;
+    /// Too many IPv4 SYNs are already held.
+    HeldSynLimit = "held_syn_limit", IcmpError::None;
+    /// A further IPv4 packet for a connection whose SYN is held.
+    HeldSyn = "held_syn", IcmpError::None;
+    /// The IPv4 destination is not a (pool4 address, port) this shard owns.
+    NotOwned = "not_owned", IcmpError::None;
+}
+
+impl fmt::Display for NatDrop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,226 @@
+//! A flat open-addressing index: hash -> u32 slab index.
+//!
+//! Robin Hood linear probing over one `u32` per slot: the low 24 bits hold
+//! `index + 1` (0 is an empty slot), the high 8 bits the probe distance
+//! from the entry's home slot. The distance lets a lookup compare keys only
+//! for entries that share its home slot and lets a delete shift the run
+//! back without reloading any key. Homes are `hash * len >> 32`, so the
+//! table can be sized at exactly 4/3 of its capacity.
+
+use super::prefetch::prefetch;
+
+const IDX_MASK: u32 = 0x00ff_ffff;
+const DIST_SHIFT: u32 = 24;
+const MAX_DIST: u32 = 255;
+/// The largest index a table can hold.
+pub(crate) const MAX_INDEX: u32 = IDX_MASK - 1;
+
+#[derive(Debug)]
+pub(crate) struct IndexTable {
+    slots: Box<[u32]>,
+}
+
+impl IndexTable {
+    /// A table for up to `entries` entries (load factor at most 3/4).
+    pub(crate) fn with_capacity(entries: u32) -> Self {
+        let n = (u64::from(entries) * 4 / 3 + 16).next_multiple_of(16) as usize;
+        IndexTable {
+            slots: vec![0u32; n].into_boxed_slice(),
+        }
+    }
+
+    #[inline(always)]
+    fn home(&self, h: u32) -> usize {
+        ((u64::from(h) * self.slots.len() as u64) >> 32) as usize
+    }
+
+    #[inline(always)]
+    fn next(&self, p: usize) -> usize {
+        if p + 1 == self.slots.len() {
+            0
+        } else {
+            p + 1
+        }
+    }
+
+    /// Prefetches the home slot of `h`.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, h: u32) {
+        prefetch(&self.slots[self.home(h)]);
+    }
+
+    /// The index at the home slot of `h`, if an entry lives there (a hint
+    /// for prefetching the entry; no key is compared).
+    #[inline(always)]
+    pub(crate) fn home_index(&self, h: u32) -> Option<u32> {
+        let s = self.slots[self.home(h)];
+        (s != 0 && s >> DIST_SHIFT == 0).then(|| (s & IDX_MASK) - 1)
+    }
+
+    /// Finds the entry with hash `h` for which `eq(index)` holds.
+    #[inline(always)]
+    pub(crate) fn find(&self, h: u32, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        let mut p = self.home(h);
+        let mut d = 0u32;
+        loop {
+            let s = self.slots[p];
+            if s == 0 || s >> DIST_SHIFT < d {
+                return None;
+            }
+            if s >> DIST_SHIFT == d {
+                let idx = (s & IDX_MASK) - 1;
+                if eq(idx) {
+                    return Some(idx);
+                }
+            }
+            p = self.next(p);
+            d += 1;
+        }
+    }
+
+    /// Inserts `idx` under hash `h` (the caller knows the key is absent).
+    /// Fails, changing nothing, only when a probe run would exceed 255.
+    pub(crate) fn insert(&mut self, h: u32, idx: u32) -> bool {
+        debug_assert!(idx <= MAX_INDEX);
+        let start = self.home(h);
+        // Pre-check that no entry is pushed past the largest distance.
+        let mut p = start;
+        let mut run = 0u32;
+        loop {
+            let s = self.slots[p];
+            if s == 0 {
+                break;
+            }
+            if s >> DIST_SHIFT == MAX_DIST || run == MAX_DIST {
+                return false;
+            }
+            p = self.next(p);
+            run += 1;
+        }
+        let mut p = start;
+        let mut cur = idx + 1;
+        loop {
+            let s = self.slots[p];
+            if s == 0 {
+                self.slots[p] = cur;
+                return true;
+            }
+            if s >> DIST_SHIFT < cur >> DIST_SHIFT {
+                self.slots[p] = cur;
+                cur = s;
+            }
+            p = self.next(p);
+            cur += 1 << DIST_SHIFT;
+        }
+    }
+
+    /// Removes `idx`, stored under hash `h`. Returns whether it was there.
+    pub(crate) fn remove(&mut self, h: u32, idx: u32) -> bool {
+        let mut p = self.home(h);
+        let mut d = 0u32;
+        loop {
+            let s = self.slots[p];
+            if s == 0 || s >> DIST_SHIFT < d {
+                return false;
+            }
+            if s & IDX_MASK == idx + 1 {
+                break;
+            }
+            p = self.next(p);
+            d += 1;
+        }
+        // Backward shift: pull the rest of the run one slot closer to home.
+        loop {
+            let q = self.next(p);
+            let s = self.slots[q];
+            if s == 0 || s >> DIST_SHIFT == 0 {
+                self.slots[p] = 0;
+                return true;
+            }
+            self.slots[p] = s - (1 << DIST_SHIFT);
+            p = q;
+        }
+    }
+
+}
+
+// Hashing: a folded 64x64->128 multiply (the wyhash/foldhash mixer).
+const P0: u64 = 0x243f_6a88_85a3_08d3;
+const P1: u64 = 0x1319_8a2e_0370_7344;
+const P2: u64 = 0xa409_3822_299f_31d0;
+const P3: u64 = 0x082e_fa98_ec4e_6c89;
+
+#[inline(always)]
+pub(crate) fn fold(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+/// Hash of two words and a seed, reduced to the 32 bits a table uses.
+#[inline(always)]
+pub(crate) fn hash2(seed: u64, a: u64, b: u64) -> u32 {
+    (fold(fold(a ^ seed ^ P0, b ^ P1), seed ^ P2) >> 32) as u32
+}
+
+/// Hash of three words and a seed.
+#[inline(always)]
+pub(crate) fn hash3(seed: u64, a: u64, b: u64, c: u64) -> u32 {
+    let x = fold(a ^ seed ^ P0, b ^ P1);
+    (fold(x ^ c ^ P3, seed ^ P2) >> 32) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn h(k: u64) -> u32 {
+        hash2(7, k, 0)
+    }
+
+    #[test]
+    fn insert_find_remove_against_a_model() {
+        let mut t = IndexTable::with_capacity(1000);
+        let mut keys = vec![0u64; 1000];
+        let mut model: HashMap<u64, u32> = HashMap::new();
+        let mut rng = 0x1234_5678_u64;
+        for step in 0..20_000u32 {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let idx = ((rng >> 33) % 1000) as u32;
+            let key = rng >> 40;
+            if let Some((&k, _)) = model.iter().find(|(_, &v)| v == idx) {
+                assert!(t.remove(h(k), idx), "step {step}");
+                model.remove(&k);
+            } else if !model.contains_key(&key) {
+                assert!(t.insert(h(key), idx));
+                keys[idx as usize] = key;
+                model.insert(key, idx);
+            }
+            if step % 97 == 0 {
+                for (&k, &v) in &model {
+                    assert_eq!(t.find(h(k), |i| keys[i as usize] == k), Some(v));
+                }
+            }
+        }
+        for (&k, &v) in &model {
+            assert_eq!(t.find(h(k), |i| keys[i as usize] == k), Some(v));
+            assert!(t.remove(h(k), v));
+            assert_eq!(t.find(h(k), |i| keys[i as usize] == k), None);
+        }
+        assert!(t.slots.iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn colliding_hashes_are_told_apart_by_key() {
+        let mut t = IndexTable::with_capacity(64);
+        for i in 0..40 {
+            assert!(t.insert(42, i));
+        }
+        for i in 0..40 {
+            assert_eq!(t.find(42, |j| j == i), Some(i));
+        }
+        assert!(t.remove(42, 17));
+        assert_eq!(t.find(42, |j| j == 17), None);
+        assert_eq!(t.find(42, |j| j == 39), Some(39));
+    }
+}
