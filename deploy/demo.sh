@@ -6,7 +6,7 @@
 # exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3
+source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3 iputils-ping
 
 cargo build --release --locked --bin platd
 export PLATD=target/release/platd LAB_DIR=${LAB_DIR:-/tmp/plat-lab}

@@ -4,7 +4,7 @@
 # (the DPDK ones included, which need root for namespaces and veths).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3
+source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3 iputils-ping
 
 export CARGO_TERM_COLOR=never
 step() { printf '\n==> %s\n' "$*"; }

@@ -6,10 +6,11 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use plat_core::config::Config;
+use plat_core::config::{Config, Ipv4Cidr};
 use plat_dataplane::appliance::{Appliance, HostExtras};
 use plat_dataplane::counters::CounterBoard;
 use plat_dataplane::engine::ForwardEngine;
+use plat_dataplane::nat64_engine::{default_plan, Nat64Engine};
 use plat_dataplane::{Eal, Port};
 
 /// `platd --version`: plat version, git commit, DPDK built against.
@@ -115,11 +116,38 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
     Config::from_toml(&text).with_context(|| format!("refusing {}", path.display()))
 }
 
+/// Starts the appliance with one NAT64 engine per worker. The engines are
+/// built (and their config checked) before any worker starts.
+fn start_nat64(cfg: &Config, extras: HostExtras) -> anyhow::Result<Appliance> {
+    let mut args = vec!["platd".to_owned()];
+    args.extend(cfg.eal.args.iter().cloned());
+    let eal = Eal::init(&args).context("starting the DPDK EAL")?;
+    let workers = plat_dataplane::lcore::worker_lcores(&eal).len().max(1);
+    let plan = default_plan(workers)?;
+    let engines = (0..workers)
+        .map(|w| Nat64Engine::new(cfg, &plan, w))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Appliance::start_on(eal, cfg, extras, engines)?)
+}
+
 fn run(cfg: &Config, stats_file: Option<&Path>) -> anyhow::Result<()> {
+    // The appliance answers ARP for every pool4 address, so an upstream
+    // router needs no static route to the pool.
+    let extras = HostExtras {
+        arp_proxy: cfg
+            .nat64
+            .pool4
+            .iter()
+            .map(|e| Ipv4Cidr {
+                addr: e.prefix,
+                len: e.prefix_len,
+            })
+            .collect(),
+    };
     let app = if cfg.workers.forward_only {
-        Appliance::start(cfg, HostExtras::default(), |_, _| ForwardEngine)?
+        Appliance::start(cfg, extras, |_, _| ForwardEngine)?
     } else {
-        bail!("the NAT64 engine is not wired yet")
+        start_nat64(cfg, extras)?
     };
     let stop = app.stop_flag();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -9,6 +9,12 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+use crate::addr::Prefix6052;
+use crate::nat::{
+    Endpoint4, Endpoint6, Filtering, Limits, NatConfig, Pool4Entry, PortRange, Proto, Timeouts,
+};
+use crate::xlat::XlatConfig;
+
 /// A refused configuration: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("config field `{field}`: {reason}")]
@@ -255,6 +261,33 @@ pub const MAX_BURST: u16 = 64;
 /// Default management socket.
 pub const DEFAULT_MGMT_SOCKET: &str = "/run/plat/platd.sock";
 
+/// A static BIB entry: IPv4-initiated traffic to `v4` reaches `v6`
+/// (port forwarding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticBib {
+    /// Protocol.
+    pub proto: Proto,
+    /// The IPv6 host and port.
+    pub v6: Endpoint6,
+    /// The pool4 address and port it is reached at.
+    pub v4: Endpoint4,
+}
+
+/// The NAT64 itself: prefix, pool4, state and translation settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nat64Config {
+    /// The RFC 6052 prefix IPv4 addresses are embedded in.
+    pub prefix: Prefix6052,
+    /// IPv4 transport addresses the NAT64 allocates from.
+    pub pool4: Vec<Pool4Entry>,
+    /// Port forwardings.
+    pub static_bib: Vec<StaticBib>,
+    /// Timeouts, filtering, limits (each worker's shard gets these).
+    pub nat: NatConfig,
+    /// RFC 7915 translation switches, with the links' MTUs.
+    pub xlat: XlatConfig,
+}
+
 /// The file's `[eal]` table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -309,6 +342,54 @@ struct RawMgmt {
     socket: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawPool4 {
+    Prefix(String),
+    Detailed {
+        prefix: String,
+        tcp: Option<String>,
+        udp: Option<String>,
+        icmp: Option<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStaticBib {
+    proto: String,
+    v6: String,
+    v4: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTranslation {
+    lowest_ipv6_mtu: Option<u16>,
+    df_over_1260: Option<bool>,
+    compute_udp_zero_checksum: Option<bool>,
+    drop_udp_zero_checksum_fragments: Option<bool>,
+    copy_traffic_class: Option<bool>,
+    send_icmp_errors: Option<bool>,
+    verify_ipv4_checksum: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNat64 {
+    prefix: String,
+    pool4: Vec<RawPool4>,
+    #[serde(default)]
+    static_bib: Vec<RawStaticBib>,
+    filtering: Option<Filtering>,
+    port_block: Option<u16>,
+    v4_initiated_tcp: Option<bool>,
+    timeouts: Option<Timeouts>,
+    limits: Option<Limits>,
+    #[serde(default)]
+    translation: RawTranslation,
+}
+
 /// The file as written, before validation.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -316,6 +397,7 @@ struct RawConfig {
     eal: EalConfig,
     inside: RawLink,
     outside: RawLink,
+    nat64: RawNat64,
     #[serde(default)]
     workers: RawWorkers,
     #[serde(default)]
@@ -393,6 +475,157 @@ where
     })
 }
 
+fn port_range(field: &str, s: &str) -> Result<PortRange, ConfigError> {
+    let bad = || ConfigError::new(field, format!("`{s}` is not a port range FIRST-LAST"));
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (first, last): (u16, u16) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if first > last {
+        return Err(ConfigError::new(
+            field,
+            format!("`{s}`: {first} is above {last}"),
+        ));
+    }
+    Ok(PortRange::new(first, last))
+}
+
+fn endpoint6(field: &str, s: &str) -> Result<Endpoint6, ConfigError> {
+    s.parse::<std::net::SocketAddrV6>()
+        .map(|a| Endpoint6::new(*a.ip(), a.port()))
+        .map_err(|_| ConfigError::new(field, format!("`{s}` is not [IPv6]:port")))
+}
+
+fn endpoint4(field: &str, s: &str) -> Result<Endpoint4, ConfigError> {
+    s.parse::<std::net::SocketAddrV4>()
+        .map(|a| Endpoint4::new(*a.ip(), a.port()))
+        .map_err(|_| ConfigError::new(field, format!("`{s}` is not IPv4:port")))
+}
+
+fn nat64(raw: RawNat64, inside_mtu: u16, outside_mtu: u16) -> Result<Nat64Config, ConfigError> {
+    let p: Ipv6Cidr = parse_field("nat64.prefix", &raw.prefix)?;
+    let prefix = Prefix6052::new(p.addr, p.len)
+        .map_err(|e| ConfigError::new("nat64.prefix", e.to_string()))?;
+    if raw.pool4.is_empty() {
+        return Err(ConfigError::new(
+            "nat64.pool4",
+            "needs at least one IPv4 prefix",
+        ));
+    }
+    let mut pool4 = Vec::with_capacity(raw.pool4.len());
+    for (i, e) in raw.pool4.iter().enumerate() {
+        let field = format!("nat64.pool4[{i}]");
+        let (pfx, ranges) = match e {
+            RawPool4::Prefix(p) => (p.as_str(), [None, None, None]),
+            RawPool4::Detailed {
+                prefix,
+                tcp,
+                udp,
+                icmp,
+            } => (
+                prefix.as_str(),
+                [tcp.as_deref(), udp.as_deref(), icmp.as_deref()],
+            ),
+        };
+        let c: Ipv4Cidr = parse_field(&field, pfx)?;
+        if c.addr != c.network() {
+            return Err(ConfigError::new(
+                &field,
+                format!("`{pfx}` has host bits set"),
+            ));
+        }
+        let mut entry = Pool4Entry::new(c.network(), c.len);
+        for (proto, r) in [Proto::Tcp, Proto::Udp, Proto::Icmp]
+            .into_iter()
+            .zip(ranges)
+        {
+            if let Some(r) = r {
+                entry = entry.with_range(proto, port_range(&format!("{field}.{proto}"), r)?);
+            }
+        }
+        pool4.push(entry);
+    }
+    let mut static_bib = Vec::with_capacity(raw.static_bib.len());
+    for (i, b) in raw.static_bib.iter().enumerate() {
+        let field = format!("nat64.static_bib[{i}]");
+        let proto = match b.proto.as_str() {
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            "icmp" => Proto::Icmp,
+            other => {
+                return Err(ConfigError::new(
+                    format!("{field}.proto"),
+                    format!("`{other}` is not tcp, udp or icmp"),
+                ))
+            }
+        };
+        let v4 = endpoint4(&format!("{field}.v4"), &b.v4)?;
+        if !pool4.iter().any(|e| {
+            Ipv4Cidr {
+                addr: e.prefix,
+                len: e.prefix_len,
+            }
+            .contains(v4.addr)
+        }) {
+            return Err(ConfigError::new(
+                format!("{field}.v4"),
+                format!("{} is not a pool4 address", v4.addr),
+            ));
+        }
+        static_bib.push(StaticBib {
+            proto,
+            v6: endpoint6(&format!("{field}.v6"), &b.v6)?,
+            v4,
+        });
+    }
+    let defaults = NatConfig::default();
+    let nat = NatConfig {
+        timeouts: raw.timeouts.unwrap_or(defaults.timeouts),
+        filtering: raw.filtering.unwrap_or(defaults.filtering),
+        limits: raw.limits.unwrap_or(defaults.limits),
+        port_block: raw.port_block.unwrap_or(defaults.port_block),
+        v4_initiated_tcp: raw.v4_initiated_tcp.unwrap_or(defaults.v4_initiated_tcp),
+        ..defaults
+    };
+    nat.validate()
+        .map_err(|e| ConfigError::new(format!("nat64.{}", e.field), e.reason))?;
+    let t = raw.translation;
+    let d = XlatConfig::default();
+    let xlat = XlatConfig {
+        ipv6_mtu: inside_mtu,
+        ipv4_mtu: outside_mtu,
+        lowest_ipv6_mtu: t.lowest_ipv6_mtu.unwrap_or(d.lowest_ipv6_mtu),
+        df_over_1260: t.df_over_1260.unwrap_or(d.df_over_1260),
+        compute_udp_zero_checksum: t
+            .compute_udp_zero_checksum
+            .unwrap_or(d.compute_udp_zero_checksum),
+        drop_udp_zero_checksum_fragments: t
+            .drop_udp_zero_checksum_fragments
+            .unwrap_or(d.drop_udp_zero_checksum_fragments),
+        copy_traffic_class: t.copy_traffic_class.unwrap_or(d.copy_traffic_class),
+        send_icmp_errors: t.send_icmp_errors.unwrap_or(d.send_icmp_errors),
+        verify_ipv4_checksum: t.verify_ipv4_checksum.unwrap_or(d.verify_ipv4_checksum),
+        ..d
+    };
+    if xlat.lowest_ipv6_mtu < MIN_MTU || xlat.lowest_ipv6_mtu > inside_mtu {
+        return Err(ConfigError::new(
+            "nat64.translation.lowest_ipv6_mtu",
+            format!(
+                "{} is outside {MIN_MTU}..={inside_mtu} (the inside MTU)",
+                xlat.lowest_ipv6_mtu
+            ),
+        ));
+    }
+    Ok(Nat64Config {
+        prefix,
+        pool4,
+        static_bib,
+        nat,
+        xlat,
+    })
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -402,6 +635,8 @@ pub struct Config {
     pub inside: InsideConfig,
     /// The IPv4 side.
     pub outside: OutsideConfig,
+    /// The NAT64.
+    pub nat64: Nat64Config,
     /// Workers.
     pub workers: WorkersConfig,
     /// Management socket.
@@ -432,6 +667,7 @@ impl Config {
                 format!("`{}` is also the inside port", outside.port),
             ));
         }
+        let nat64 = nat64(raw.nat64, inside.mtu, outside.mtu)?;
         let burst = raw.workers.burst.unwrap_or(DEFAULT_BURST);
         if burst == 0 || burst > MAX_BURST {
             return Err(ConfigError::new(
@@ -443,6 +679,7 @@ impl Config {
             eal: raw.eal,
             inside,
             outside,
+            nat64,
             workers: WorkersConfig {
                 steering: raw.workers.steering,
                 burst,
@@ -479,6 +716,15 @@ port = "net_af_packet1"
 addresses = ["203.0.113.1/24"]
 mtu = 1400
 routes = [{ prefix = "0.0.0.0/0", via = "203.0.113.254" }]
+
+[nat64]
+prefix = "2001:db8:64::/96"
+pool4 = ["198.51.100.0/29", { prefix = "198.51.100.8/30", tcp = "2000-2999" }]
+static_bib = [{ proto = "tcp", v6 = "[2001:db8:6::80]:80", v4 = "198.51.100.1:8080" }]
+filtering = "eif"
+
+[nat64.timeouts]
+udp = 600
 
 [workers]
 steering = "handoff"
@@ -572,6 +818,69 @@ idle_sleep_us = 50
         assert!(e.reason.contains("magic"), "{e}");
         let e = with("mtu = 1400", "mtu = \"big\"").unwrap_err();
         assert!(e.reason.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn nat64_section_becomes_prefix_pool4_static_bib_and_state_config() {
+        let c = Config::from_toml(LAB).unwrap();
+        let n = &c.nat64;
+        assert_eq!(n.prefix.prefix_len(), 96);
+        assert_eq!(n.pool4.len(), 2);
+        assert_eq!(
+            n.pool4[1].ranges[Proto::Tcp.index()],
+            PortRange::new(2000, 2999)
+        );
+        assert_eq!(n.pool4[1].ranges[Proto::Udp.index()], PortRange::PORTS);
+        assert_eq!(
+            n.static_bib[0].v4,
+            Endpoint4::new(Ipv4Addr::new(198, 51, 100, 1), 8080)
+        );
+        assert_eq!(n.nat.filtering, Filtering::Eif);
+        assert_eq!(n.nat.timeouts.udp, 600);
+        assert_eq!(n.nat.timeouts.icmp, Timeouts::default().icmp);
+        assert_eq!((n.xlat.ipv6_mtu, n.xlat.ipv4_mtu), (DEFAULT_MTU, 1400));
+    }
+
+    #[test]
+    fn bad_nat64_values_are_refused_naming_field_and_reason() {
+        let cases = [
+            ("2001:db8:64::/96", "2001:db8:64::/80", "nat64.prefix", ""),
+            (
+                "\"198.51.100.0/29\"",
+                "\"198.51.100.1/29\"",
+                "nat64.pool4[0]",
+                "host bits",
+            ),
+            (
+                "tcp = \"2000-2999\"",
+                "tcp = \"2999-2000\"",
+                "nat64.pool4[1].tcp",
+                "above",
+            ),
+            (
+                "198.51.100.1:8080",
+                "192.0.2.1:8080",
+                "nat64.static_bib[0].v4",
+                "not a pool4 address",
+            ),
+            (
+                "proto = \"tcp\"",
+                "proto = \"sctp\"",
+                "nat64.static_bib[0].proto",
+                "not tcp",
+            ),
+            ("udp = 600", "udp = 60", "nat64.timeouts.udp", "minimum"),
+        ];
+        for (from, to, field, reason) in cases {
+            let e = with(from, to).expect_err(to);
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.reason.contains(reason), "{e}");
+        }
+        let e = with("udp = 600", "udp_timeout = 600").unwrap_err();
+        assert!(
+            e.reason.contains("udp_timeout"),
+            "unknown timeout key refused: {e}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod addr;
 pub mod config;
 pub mod nat;
+pub mod nat64;
 pub mod rss;
 pub mod sync;
 pub mod wire;

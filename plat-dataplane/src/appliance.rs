@@ -138,20 +138,22 @@ impl Appliance {
         let mut args = vec!["platd".to_owned()];
         args.extend(cfg.eal.args.iter().cloned());
         let eal = Eal::init(&args)?;
-        Self::start_on(eal, cfg, extras, make_engine)
+        let workers = lcore::worker_lcores(&eal).len();
+        let engines = (0..workers).map(|w| make_engine(w, workers)).collect();
+        Self::start_on(eal, cfg, extras, engines)
     }
 
     /// As [`Appliance::start`], on an EAL the caller started (and may have
-    /// created ports on, such as `net_ring` ports it drives itself).
-    pub fn start_on<E, F>(
+    /// created ports on, such as `net_ring` ports it drives itself), with
+    /// one engine per worker lcore, in lcore order.
+    pub fn start_on<E>(
         eal: Eal,
         cfg: &Config,
         extras: HostExtras,
-        make_engine: F,
+        engines: Vec<E>,
     ) -> Result<Appliance, StartError>
     where
         E: PacketEngine + 'static,
-        F: Fn(usize, usize) -> E,
     {
         let lcores = lcore::worker_lcores(&eal);
         if lcores.is_empty() {
@@ -239,8 +241,13 @@ impl Appliance {
         let forwarding = table.shared();
         let stop = Arc::new(AtomicBool::new(false));
 
-        let engine0 = make_engine(0, workers);
-        let engine_names = engine0.counter_names();
+        if engines.len() != workers {
+            return Err(StartError::Config {
+                field: "eal.args",
+                reason: format!("{workers} worker lcores but {} engines", engines.len()),
+            });
+        }
+        let engine_names = engines[0].counter_names();
         let mut names: Vec<String> = Counter::ALL.iter().map(|c| c.name().to_owned()).collect();
         names.extend(engine_names.iter().cloned());
         let control_base = names.len();
@@ -248,8 +255,6 @@ impl Appliance {
         // One row per worker plus the control thread's.
         let counters = CounterBoard::new(names, workers + 1);
 
-        let mut engines = vec![engine0];
-        engines.extend((1..workers).map(|w| make_engine(w, workers)));
         let mut jobs = Vec::with_capacity(workers);
         for (w, (engine, lcore)) in engines.into_iter().zip(lcores.iter()).enumerate() {
             let setup = WorkerSetup {

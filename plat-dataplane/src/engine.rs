@@ -110,9 +110,11 @@ pub trait PacketEngine: Send {
     /// is decided go to `released`. Returns how many entries expired.
     fn expire(&mut self, now_ms: u64, budget: usize, released: &mut Vec<Released>) -> usize;
 
-    /// Turns a held IPv4 packet being rejected into the ICMP error to send
-    /// back out of the outside link (in place, like `handle_v4`).
-    fn reply_to_held(&mut self, buf: &mut [u8], l3_start: usize, l3_len: usize) -> Step;
+    /// Turns the held IPv4 packet `token`, being rejected, into the ICMP
+    /// error to send back out of the outside link (in place, like
+    /// `handle_v4`).
+    fn reply_to_held(&mut self, token: u32, buf: &mut [u8], l3_start: usize, l3_len: usize)
+        -> Step;
 
     /// Whether the worker addresses forwarded frames (next-hop MAC from
     /// the neighbor table). An engine that returns false has its frames
@@ -166,7 +168,13 @@ impl PacketEngine for ForwardEngine {
     fn expire(&mut self, _now_ms: u64, _budget: usize, _released: &mut Vec<Released>) -> usize {
         0
     }
-    fn reply_to_held(&mut self, _buf: &mut [u8], _l3_start: usize, _l3_len: usize) -> Step {
+    fn reply_to_held(
+        &mut self,
+        _token: u32,
+        _buf: &mut [u8],
+        _l3_start: usize,
+        _l3_len: usize,
+    ) -> Step {
         Step::Drop(0)
     }
     fn rewrites_l2(&self) -> bool {

@@ -14,6 +14,7 @@ pub mod handoff;
 pub mod lcore;
 pub mod mbuf;
 pub mod mempool;
+pub mod nat64_engine;
 pub mod neighbor;
 pub mod port;
 pub mod ring;

@@ -362,6 +362,9 @@ routes = [{ prefix = "2001:db8:100::/40", via = "2001:db8:6::2" }]
 port = "out"
 addresses = ["203.0.113.1/24"]
 routes = [{ prefix = "0.0.0.0/0", via = "203.0.113.254" }, { prefix = "192.0.2.0/24", via = "203.0.113.7" }]
+[nat64]
+prefix = "2001:db8:64::/96"
+pool4 = ["198.51.100.0/29"]
 "#;
 
     fn table() -> NeighborTable {

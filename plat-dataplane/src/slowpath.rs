@@ -467,6 +467,9 @@ addresses = ["2001:db8:6::1/64"]
 [outside]
 port = "out"
 addresses = ["203.0.113.1/24"]
+[nat64]
+prefix = "2001:db8:64::/96"
+pool4 = ["198.51.100.0/29"]
 "#,
         )
         .unwrap()

@@ -370,10 +370,10 @@ impl<E: PacketEngine> Worker<E> {
                 Released::Reject(token) => {
                     if let Some(mut m) = self.held.remove(&token) {
                         let (buf, off, len) = m.whole_buffer_mut();
-                        let step = self
-                            .s
-                            .engine
-                            .reply_to_held(buf, off + ETH_LEN, len - ETH_LEN);
+                        let step =
+                            self.s
+                                .engine
+                                .reply_to_held(token, buf, off + ETH_LEN, len - ETH_LEN);
                         self.apply(m, step, Link::Outside);
                     }
                 }

@@ -6,7 +6,7 @@ use super::shard::MAX_SESSIONS;
 
 /// Idle timeouts in seconds, named as operators (and Jool) name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Timeouts {
     // RFC 6146 3.5.1: "The UDP session lifetime ... MUST NOT be less than 2
     // minutes ... The default value ... SHOULD be 5 minutes."
@@ -57,7 +57,7 @@ pub enum Filtering {
 
 /// Capacities and per-subscriber caps (RFC 6888 REQ-4, REQ-5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Session table capacity of this shard.
     pub sessions: u32,
@@ -265,7 +265,10 @@ mod tests {
     #[test]
     fn rfc6146_defaults() {
         let t = Timeouts::default();
-        assert_eq!((t.tcp_est, t.tcp_trans, t.icmp, t.tcp_syn), (7440, 240, 60, 6));
+        assert_eq!(
+            (t.tcp_est, t.tcp_trans, t.icmp, t.tcp_syn),
+            (7440, 240, 60, 6)
+        );
         NatConfig::default().validate().unwrap();
         assert_eq!(NatConfig::default().filtering, Filtering::Adf);
     }

@@ -197,6 +197,67 @@ pub enum Outcome {
     Drop(DropReason),
 }
 
+/// Builds, in place in front of the IPv6 packet at
+/// `buf[l3_start..l3_start + len]`, the ICMPv6 error (`msg_type`, `code`,
+/// `rest` word) that answers it: for drops decided outside the translator
+/// (the stateful NAT's). Returns where the error is, or `None` when the
+/// packet may not be answered (RFC 4443 2.4 (e): errors, multicast and
+/// unspecified sources) or there is no headroom.
+pub fn icmpv6_error(
+    buf: &mut [u8],
+    l3_start: usize,
+    len: usize,
+    msg_type: u8,
+    code: u8,
+    rest: u32,
+    cfg: &XlatConfig,
+) -> Option<(usize, usize)> {
+    let is_error = FlowV6::parse(buf.get(l3_start..l3_start.checked_add(len)?)?)
+        .map_or(true, |f| f.is_icmp_error());
+    match reply::v6(
+        buf,
+        l3_start,
+        len,
+        reply::Icmp::with_word(msg_type, code, rest),
+        DropReason::Malformed,
+        is_error,
+        cfg,
+    ) {
+        Ok(Outcome::Reply {
+            l3_start, l3_len, ..
+        }) => Some((l3_start, l3_len)),
+        _ => None,
+    }
+}
+
+/// The IPv4 counterpart of [`icmpv6_error`] (RFC 1812 4.3.2.7 limits).
+pub fn icmpv4_error(
+    buf: &mut [u8],
+    l3_start: usize,
+    len: usize,
+    msg_type: u8,
+    code: u8,
+    rest: u32,
+    cfg: &XlatConfig,
+) -> Option<(usize, usize)> {
+    let is_error = FlowV4::parse(buf.get(l3_start..l3_start.checked_add(len)?)?)
+        .map_or(true, |f| f.is_icmp_error());
+    match reply::v4(
+        buf,
+        l3_start,
+        len,
+        reply::Icmp::with_word(msg_type, code, rest),
+        DropReason::Malformed,
+        is_error,
+        cfg,
+    ) {
+        Ok(Outcome::Reply {
+            l3_start, l3_len, ..
+        }) => Some((l3_start, l3_len)),
+        _ => None,
+    }
+}
+
 /// Receives the extra packets fragmentation makes. Each packet is `header`
 /// followed by `payload` (L3 bytes); the dataplane copies them into new
 /// mbufs. Only fragmentation calls it: the common path never does.

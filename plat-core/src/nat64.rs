@@ -1,0 +1,554 @@
+//! The stateful NAT64 of one worker: the RFC 6146 state of a
+//! [`Shard`](crate::nat::Shard) composed with the RFC 7915 translator.
+//! Packets in, verdicts out; the dataplane only moves bytes.
+//!
+//! The shard works on flow tuples so every state rule is a plain unit
+//! test; this layer parses the tuple ([`FlowV6`]/[`FlowV4`]), maps the
+//! destination through the RFC 6052 prefix, asks the shard, and translates
+//! in place with the endpoints the shard chose. ICMP errors are looked up
+//! by the packet they quote, without refreshing the session.
+
+use std::net::Ipv4Addr;
+
+use crate::addr::Prefix6052;
+use crate::nat::{
+    Endpoint4, IcmpError, NatDrop, Outcome as NatOutcome, Proto, SessionId, Shard, TcpFlags, Time,
+    Tuple4 as NatTuple4, Tuple6 as NatTuple6,
+};
+use crate::wire::{icmpv4, icmpv6, proto};
+use crate::xlat::{self, DropReason, FlowV4, FlowV6, Outcome, Sink, V4ToV6, V6ToV4, XlatConfig};
+
+macro_rules! nat64_drops {
+    ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
+        /// Drops this layer decides itself (the translator's and the
+        /// shard's have their own enums).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Nat64Drop { $($(#[$doc])* $name,)* }
+
+        impl Nat64Drop {
+            /// Every reason, in index order.
+            pub const ALL: &'static [Nat64Drop] = &[$(Nat64Drop::$name,)*];
+            /// Number of reasons.
+            pub const COUNT: usize = Nat64Drop::ALL.len();
+            /// Counter name.
+            pub const fn name(self) -> &'static str {
+                match self { $(Nat64Drop::$name => $text,)* }
+            }
+        }
+    };
+}
+
+nat64_drops! {
+    /// RFC 6146 3.5: only TCP, UDP and ICMP have BIBs; other protocols are
+    /// not translated.
+    UnsupportedProtocol = "unsupported_protocol";
+    /// ICMP informational messages other than echo (RFC 6146 3.5: "If the
+    /// incoming packet is an ICMP message other than ... Query, it is
+    /// silently discarded").
+    IcmpNotQuery = "icmp_not_query";
+    /// A non-first fragment: its ports are in the first fragment, which
+    /// plat does not reassemble or track yet.
+    FragmentWithoutPorts = "fragment_without_ports";
+    /// An ICMP error quoting a packet of no session of this worker.
+    IcmpErrorNoSession = "icmp_error_no_session";
+}
+
+/// Why a packet was not forwarded, from any of the three layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The translator (RFC 7915).
+    Xlat(DropReason),
+    /// The state (RFC 6146).
+    Nat(NatDrop),
+    /// This layer.
+    Nat64(Nat64Drop),
+}
+
+impl Reason {
+    /// Number of reasons, for a counter array.
+    pub const COUNT: usize = DropReason::COUNT + NatDrop::COUNT + Nat64Drop::COUNT;
+
+    /// Index in a counter array: translator reasons, then state, then this
+    /// layer's.
+    pub fn index(self) -> usize {
+        match self {
+            Reason::Xlat(r) => r.index(),
+            Reason::Nat(r) => DropReason::COUNT + r as usize,
+            Reason::Nat64(r) => DropReason::COUNT + NatDrop::COUNT + r as usize,
+        }
+    }
+
+    /// Every counter name, in index order.
+    pub fn names() -> Vec<&'static str> {
+        DropReason::ALL
+            .iter()
+            .map(|r| r.name())
+            .chain(NatDrop::ALL.iter().map(|r| r.name()))
+            .chain(Nat64Drop::ALL.iter().map(|r| r.name()))
+            .collect()
+    }
+}
+
+/// What to do with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Translated in place: send `buf[l3_start..l3_start + l3_len]` out
+    /// of the other family's side.
+    Forward { l3_start: usize, l3_len: usize },
+    /// Translated into fragments, all given to the sink; this buffer is
+    /// spent.
+    Fragmented { count: usize },
+    /// `buf[l3_start..l3_start + l3_len]` is now an ICMP error for the
+    /// sender: send it back out of the side the packet came in on.
+    Reply {
+        l3_start: usize,
+        l3_len: usize,
+        reason: Reason,
+    },
+    /// RFC 6146 3.8 hairpin: the IPv6 packet is now the IPv4 packet at
+    /// `buf[l3_start..l3_start + l3_len]`, to be handled by `from_v4` of
+    /// the worker that owns its destination.
+    Hairpin { l3_start: usize, l3_len: usize },
+    /// An IPv4 SYN the caller must keep under `session` (RFC 6146
+    /// 3.5.2.2) until [`Nat64::expire`] says what became of it.
+    Hold { session: SessionId },
+    /// Dropped.
+    Drop(Reason),
+}
+
+/// The fate of a held IPv4 SYN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldFate {
+    /// A matching IPv6 SYN arrived: RFC 6146 3.5.2.2 says to drop the
+    /// stored packet.
+    Release(SessionId),
+    /// The hold timed out: answer the stored packet with this error
+    /// ([`Nat64::reject_held`]).
+    Reject(SessionId, IcmpError),
+}
+
+/// One worker's NAT64: state plus translation settings.
+#[derive(Debug)]
+pub struct Nat64 {
+    shard: Shard,
+    prefix: Prefix6052,
+    xlat: XlatConfig,
+    next_ipv4_id: u16,
+    fates: Vec<HeldFate>,
+}
+
+fn proto6(flow: &FlowV6) -> Result<Proto, Reason> {
+    match flow.proto {
+        proto::TCP => Ok(Proto::Tcp),
+        proto::UDP => Ok(Proto::Udp),
+        proto::ICMPV6 => match flow.icmp.map(|i| i.msg_type) {
+            Some(icmpv6::msg_type::ECHO_REQUEST | icmpv6::msg_type::ECHO_REPLY) => Ok(Proto::Icmp),
+            _ => Err(Reason::Nat64(Nat64Drop::IcmpNotQuery)),
+        },
+        _ => Err(Reason::Nat64(Nat64Drop::UnsupportedProtocol)),
+    }
+}
+
+fn proto4(flow: &FlowV4) -> Result<Proto, Reason> {
+    match flow.proto {
+        proto::TCP => Ok(Proto::Tcp),
+        proto::UDP => Ok(Proto::Udp),
+        proto::ICMP => match flow.icmp.map(|i| i.msg_type) {
+            Some(icmpv4::msg_type::ECHO_REQUEST | icmpv4::msg_type::ECHO_REPLY) => Ok(Proto::Icmp),
+            _ => Err(Reason::Nat64(Nat64Drop::IcmpNotQuery)),
+        },
+        _ => Err(Reason::Nat64(Nat64Drop::UnsupportedProtocol)),
+    }
+}
+
+/// Inner-packet protocol numbers map to the shard's protocols the same
+/// way in both families (ICMP query only; errors are never quoted twice).
+fn inner_proto(p: u8) -> Option<Proto> {
+    match p {
+        proto::TCP => Some(Proto::Tcp),
+        proto::UDP => Some(Proto::Udp),
+        proto::ICMP | proto::ICMPV6 => Some(Proto::Icmp),
+        _ => None,
+    }
+}
+
+fn from_xlat(o: Outcome) -> Verdict {
+    match o {
+        Outcome::Forward { l3_start, l3_len } => Verdict::Forward { l3_start, l3_len },
+        Outcome::Fragmented { count } => Verdict::Fragmented { count },
+        Outcome::Reply {
+            l3_start,
+            l3_len,
+            reason,
+        } => Verdict::Reply {
+            l3_start,
+            l3_len,
+            reason: Reason::Xlat(reason),
+        },
+        Outcome::Drop(r) => Verdict::Drop(Reason::Xlat(r)),
+    }
+}
+
+impl Nat64 {
+    /// A worker's NAT64 over `shard`, translating with `prefix`.
+    pub fn new(shard: Shard, prefix: Prefix6052, xlat: XlatConfig) -> Nat64 {
+        Nat64 {
+            shard,
+            prefix,
+            xlat,
+            next_ipv4_id: 1,
+            fates: Vec::new(),
+        }
+    }
+
+    /// The state, for listings and control-plane changes.
+    pub fn shard(&self) -> &Shard {
+        &self.shard
+    }
+
+    /// The state, mutable (pool4 and static BIB changes).
+    pub fn shard_mut(&mut self) -> &mut Shard {
+        &mut self.shard
+    }
+
+    /// The RFC 6052 prefix.
+    pub fn prefix(&self) -> &Prefix6052 {
+        &self.prefix
+    }
+
+    /// RFC 7915 5.1 leaves the Identification of unfragmented packets to
+    /// the translator; a per-worker counter never repeats within 2^16
+    /// packets.
+    #[inline]
+    fn ipv4_id(&mut self) -> u16 {
+        self.next_ipv4_id = self.next_ipv4_id.wrapping_add(1);
+        self.next_ipv4_id
+    }
+
+    /// Handles the IPv6 packet at `buf[l3_start..l3_start + l3_len]`
+    /// (headroom before it; see [`xlat::HEADROOM`]).
+    pub fn from_v6<S: Sink + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        now: Time,
+        sink: &mut S,
+    ) -> Verdict {
+        let Some(l3) = buf.get(l3_start..l3_start.saturating_add(l3_len)) else {
+            return Verdict::Drop(Reason::Xlat(DropReason::Malformed));
+        };
+        let flow = match FlowV6::parse(l3) {
+            Ok(f) => f,
+            Err(r) => return Verdict::Drop(Reason::Xlat(r)),
+        };
+        // RFC 6146 3.5: the destination is an IPv4-embedded address.
+        let dst4 = match self.prefix.extract_checked(flow.dst) {
+            Ok(a) => a,
+            Err(e) => return Verdict::Drop(Reason::Xlat(e.into())),
+        };
+        if flow.is_icmp_error() {
+            return self.icmp_error_from_v6(buf, l3_start, l3_len, &flow, dst4, sink);
+        }
+        let proto = match proto6(&flow) {
+            Ok(p) => p,
+            Err(r) => return Verdict::Drop(r),
+        };
+        if !flow.has_ports() {
+            return Verdict::Drop(Reason::Nat64(Nat64Drop::FragmentWithoutPorts));
+        }
+        let t = NatTuple6 {
+            proto,
+            src: flow.src,
+            sport: flow.src_port,
+            dst: dst4,
+            dport: flow.dst_port,
+        };
+        let v = match self.shard.v6_session(&t, TcpFlags(flow.tcp_flags), now) {
+            Ok(v) => v,
+            Err(d) => return self.nat_drop_v6(buf, l3_start, l3_len, d),
+        };
+        if v.release_held {
+            self.fates.push(HeldFate::Release(v.session));
+        }
+        let (src, dst, hairpin) = match v.outcome {
+            NatOutcome::ToV4 { src, dst } => (src, dst, false),
+            NatOutcome::HairpinHandoff { src, dst } => (src, dst, true),
+            // The shard answers an IPv6 packet with an IPv4 mapping only.
+            NatOutcome::ToV6 { .. } | NatOutcome::Hold => {
+                return Verdict::Drop(Reason::Xlat(DropReason::Malformed))
+            }
+        };
+        let map = V6ToV4::new(tuple4(proto, src, dst), self.ipv4_id());
+        match from_xlat(xlat::v6_to_v4(
+            buf, l3_start, l3_len, &map, &self.xlat, sink,
+        )) {
+            Verdict::Forward { l3_start, l3_len } if hairpin => {
+                Verdict::Hairpin { l3_start, l3_len }
+            }
+            other => other,
+        }
+    }
+
+    /// Handles the IPv4 packet at `buf[l3_start..l3_start + l3_len]`.
+    pub fn from_v4<S: Sink + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        now: Time,
+        sink: &mut S,
+    ) -> Verdict {
+        let Some(l3) = buf.get(l3_start..l3_start.saturating_add(l3_len)) else {
+            return Verdict::Drop(Reason::Xlat(DropReason::Malformed));
+        };
+        let flow = match FlowV4::parse(l3) {
+            Ok(f) => f,
+            Err(r) => return Verdict::Drop(Reason::Xlat(r)),
+        };
+        if flow.is_icmp_error() {
+            return self.icmp_error_from_v4(buf, l3_start, l3_len, &flow, sink);
+        }
+        let proto = match proto4(&flow) {
+            Ok(p) => p,
+            Err(r) => return Verdict::Drop(r),
+        };
+        if !flow.has_ports() {
+            return Verdict::Drop(Reason::Nat64(Nat64Drop::FragmentWithoutPorts));
+        }
+        let t = NatTuple4 {
+            proto,
+            src: flow.src,
+            sport: flow.src_port,
+            dst: flow.dst,
+            dport: flow.dst_port,
+        };
+        let v = match self.shard.v4_session(&t, TcpFlags(flow.tcp_flags), now) {
+            Ok(v) => v,
+            Err(d) => return self.nat_drop_v4(buf, l3_start, l3_len, d),
+        };
+        match v.outcome {
+            NatOutcome::ToV6 { src, dst } => {
+                let src6 = self.prefix.embed(src.addr);
+                // ICMP queries carry the identifier, which is x on this side.
+                let map = V4ToV6::new(xlat::Tuple6 {
+                    src: src6,
+                    dst: dst.addr,
+                    src_port: if proto == Proto::Icmp {
+                        dst.port
+                    } else {
+                        src.port
+                    },
+                    dst_port: dst.port,
+                });
+                from_xlat(xlat::v4_to_v6(
+                    buf, l3_start, l3_len, &map, &self.xlat, sink,
+                ))
+            }
+            NatOutcome::Hold => Verdict::Hold { session: v.session },
+            NatOutcome::ToV4 { .. } | NatOutcome::HairpinHandoff { .. } => {
+                Verdict::Drop(Reason::Xlat(DropReason::Malformed))
+            }
+        }
+    }
+
+    /// RFC 6146 3.5.1.1 and friends: the ICMPv6 error the shard names for
+    /// a drop, or a silent drop.
+    fn nat_drop_v6(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        d: NatDrop,
+    ) -> Verdict {
+        let reason = Reason::Nat(d);
+        match d.icmp().type_code() {
+            Some((t, c)) if d.icmp() == IcmpError::V6AddressUnreachable => {
+                match xlat::icmpv6_error(buf, l3_start, l3_len, t, c, 0, &self.xlat) {
+                    Some((l3_start, l3_len)) => Verdict::Reply {
+                        l3_start,
+                        l3_len,
+                        reason,
+                    },
+                    None => Verdict::Drop(reason),
+                }
+            }
+            _ => Verdict::Drop(reason),
+        }
+    }
+
+    /// The ICMPv4 error the shard names for a drop, or a silent drop.
+    fn nat_drop_v4(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        d: NatDrop,
+    ) -> Verdict {
+        let reason = Reason::Nat(d);
+        match d.icmp() {
+            e @ (IcmpError::V4PortUnreachable | IcmpError::V4AdminProhibited) => {
+                let (t, c) = e.type_code().unwrap_or((3, 3));
+                match xlat::icmpv4_error(buf, l3_start, l3_len, t, c, 0, &self.xlat) {
+                    Some((l3_start, l3_len)) => Verdict::Reply {
+                        l3_start,
+                        l3_len,
+                        reason,
+                    },
+                    None => Verdict::Drop(reason),
+                }
+            }
+            _ => Verdict::Drop(reason),
+        }
+    }
+
+    /// An ICMPv6 error from an IPv6 host about a packet that came from the
+    /// IPv4 side: the quoted packet went (prefix::Z):z -> X':x, so the
+    /// session is the one of (X', x, Z, z).
+    fn icmp_error_from_v6<S: Sink + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        flow: &FlowV6,
+        dst4: Ipv4Addr,
+        sink: &mut S,
+    ) -> Verdict {
+        let no_session = Verdict::Drop(Reason::Nat64(Nat64Drop::IcmpErrorNoSession));
+        let Some(inner) = flow.icmp.and_then(|i| i.inner) else {
+            return no_session;
+        };
+        let (Some(proto), Ok(remote)) = (inner_proto(inner.proto), self.prefix.extract(inner.src))
+        else {
+            return no_session;
+        };
+        let t = NatTuple6 {
+            proto,
+            src: inner.dst,
+            sport: inner.dst_port,
+            dst: remote,
+            dport: inner.src_port,
+        };
+        let Some(s) = self.shard.peek_v6(&t) else {
+            return no_session;
+        };
+        // Outer: from the session's pool address to the host the error is
+        // about (RFC 6146 3.5.4: the translated error goes to Z).
+        let outer = xlat::Tuple4 {
+            src: s.v4.addr,
+            dst: dst4,
+            src_port: 0,
+            dst_port: 0,
+        };
+        let inner4 = tuple4(proto, s.remote, s.v4);
+        let map = V6ToV4 {
+            outer,
+            inner: inner4,
+            ipv4_id: self.ipv4_id(),
+        };
+        from_xlat(xlat::v6_to_v4(
+            buf, l3_start, l3_len, &map, &self.xlat, sink,
+        ))
+    }
+
+    /// An ICMPv4 error from the IPv4 side about a packet plat sent: the
+    /// quoted packet went T:t -> Z:z.
+    fn icmp_error_from_v4<S: Sink + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        flow: &FlowV4,
+        sink: &mut S,
+    ) -> Verdict {
+        let no_session = Verdict::Drop(Reason::Nat64(Nat64Drop::IcmpErrorNoSession));
+        let Some(inner) = flow.icmp.and_then(|i| i.inner) else {
+            return no_session;
+        };
+        let Some(proto) = inner_proto(inner.proto) else {
+            return no_session;
+        };
+        let t = NatTuple4 {
+            proto,
+            src: inner.dst,
+            sport: inner.dst_port,
+            dst: inner.src,
+            dport: inner.src_port,
+        };
+        let Some(s) = self.shard.peek_v4(&t) else {
+            return no_session;
+        };
+        let remote6 = self.prefix.embed(s.remote.addr);
+        let outer = xlat::Tuple6 {
+            src: self.prefix.embed(flow.src),
+            dst: s.v6.addr,
+            src_port: 0,
+            dst_port: 0,
+        };
+        let inner6 = xlat::Tuple6 {
+            src: s.v6.addr,
+            dst: remote6,
+            src_port: s.v6.port,
+            dst_port: if proto == Proto::Icmp {
+                s.v6.port
+            } else {
+                s.remote.port
+            },
+        };
+        let map = V4ToV6 {
+            outer,
+            inner: inner6,
+        };
+        from_xlat(xlat::v4_to_v6(
+            buf, l3_start, l3_len, &map, &self.xlat, sink,
+        ))
+    }
+
+    /// Expires at most `budget` sessions; fates of held SYNs go to `out`.
+    /// Returns how many sessions expired.
+    pub fn expire(&mut self, now: Time, budget: usize, out: &mut Vec<HeldFate>) -> usize {
+        out.append(&mut self.fates);
+        self.shard.expire(now, budget, |h| {
+            out.push(HeldFate::Reject(h.session, h.error))
+        })
+    }
+
+    /// Turns a held IPv4 SYN that timed out into its ICMPv4 error, in
+    /// place (RFC 6146 3.5.2.2: Port Unreachable containing the SYN).
+    pub fn reject_held(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        error: IcmpError,
+    ) -> Verdict {
+        let reason = Reason::Nat(NatDrop::HeldSyn);
+        match error.type_code() {
+            Some((t, c)) => match xlat::icmpv4_error(buf, l3_start, l3_len, t, c, 0, &self.xlat) {
+                Some((l3_start, l3_len)) => Verdict::Reply {
+                    l3_start,
+                    l3_len,
+                    reason,
+                },
+                None => Verdict::Drop(reason),
+            },
+            None => Verdict::Drop(reason),
+        }
+    }
+}
+
+/// The translator's view of a (source, destination) pair; ICMP queries
+/// carry the identifier as both ports.
+fn tuple4(proto: Proto, src: Endpoint4, dst: Endpoint4) -> xlat::Tuple4 {
+    xlat::Tuple4 {
+        src: src.addr,
+        dst: dst.addr,
+        src_port: src.port,
+        dst_port: if proto == Proto::Icmp {
+            src.port
+        } else {
+            dst.port
+        },
+    }
+}

@@ -1,0 +1,307 @@
+//! The production engine: plat-core's stateful NAT64 ([`Nat64`]) behind
+//! the worker's [`PacketEngine`] interface, with the rss plan deciding
+//! which worker owns a subscriber and a pool port.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use plat_core::config::{Config, Ipv4Cidr};
+use plat_core::nat::{Endpoint6, IcmpError, Shard, ShardError, Time};
+use plat_core::nat64::{HeldFate, Nat64, Reason, Verdict};
+use plat_core::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortShare, DEFAULT_KEY};
+use plat_core::wire::proto;
+use plat_core::xlat::Sink;
+
+use crate::engine::{PacketEngine, PacketSink, Released, Step};
+
+/// Redirection-table size the plan assumes (the common NIC size; with
+/// software handoff any size works as long as both sides agree).
+pub const PLAN_RETA_SIZE: usize = 128;
+
+/// Why the NAT64 could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The shard refused its configuration or a pool4/static BIB entry.
+    #[error("worker {worker}: {source}")]
+    Shard {
+        /// The worker.
+        worker: usize,
+        /// What the shard said.
+        source: ShardError,
+    },
+    /// The rss plan could not be built.
+    #[error("rss plan: {0}")]
+    Plan(String),
+    /// A static BIB entry whose IPv4 port returns to another worker than
+    /// its IPv6 host's traffic arrives on.
+    #[error(
+        "nat64.static_bib: {v4} returns to worker {port_worker} but {v6} sends on worker \
+         {host_worker}; pick a port of worker {host_worker}'s share"
+    )]
+    StaticBibSplit {
+        /// The IPv6 host.
+        v6: Endpoint6,
+        /// The pool4 endpoint.
+        v4: plat_core::nat::Endpoint4,
+        /// Worker of the IPv4 port.
+        port_worker: usize,
+        /// Worker of the IPv6 host.
+        host_worker: usize,
+    },
+}
+
+/// The plan every worker of a run shares: the default Toeplitz key and a
+/// round-robin redirection table, hashing the outside L4 destination port.
+pub fn default_plan(workers: usize) -> Result<Arc<Plan>, EngineError> {
+    Plan::new(
+        &DEFAULT_KEY,
+        round_robin_reta(PLAN_RETA_SIZE, workers),
+        workers,
+        OutsideFields::L4Dst,
+        InputLayout::Compact,
+    )
+    .map(Arc::new)
+    .map_err(|e| EngineError::Plan(e.to_string()))
+}
+
+/// One worker's NAT64 engine.
+#[derive(Debug)]
+pub struct Nat64Engine {
+    nat: Nat64,
+    plan: Arc<Plan>,
+    pool4: Vec<Ipv4Cidr>,
+    subscriber_prefix_len: u8,
+    /// Errors owed to held SYNs whose hold timed out, until the worker
+    /// asks for them.
+    rejections: HashMap<u32, IcmpError>,
+    fates: Vec<HeldFate>,
+}
+
+impl Nat64Engine {
+    /// Builds worker `worker`'s engine (of `workers`) from the
+    /// configuration, with its share of the pool and its static BIBs.
+    pub fn new(cfg: &Config, plan: &Arc<Plan>, worker: usize) -> Result<Nat64Engine, EngineError> {
+        let n = &cfg.nat64;
+        let share = if plan.workers() == 1 {
+            PortShare::All
+        } else {
+            plan.share(worker)
+        };
+        let shard_err = |source| EngineError::Shard { worker, source };
+        let mut shard = Shard::new(n.nat, share).map_err(|e| shard_err(e.into()))?;
+        for e in &n.pool4 {
+            shard.add_pool4(*e).map_err(shard_err)?;
+        }
+        let prefix_len = n.nat.limits.subscriber_prefix_len;
+        for b in &n.static_bib {
+            let host_worker = plan.inside_worker(b.v6.addr, prefix_len);
+            if plan.workers() > 1 {
+                let port_worker = plan.worker_of(b.v4.addr, b.v4.port);
+                if port_worker != host_worker {
+                    return Err(EngineError::StaticBibSplit {
+                        v6: b.v6,
+                        v4: b.v4,
+                        port_worker,
+                        host_worker,
+                    });
+                }
+            }
+            if host_worker == worker || plan.workers() == 1 {
+                shard
+                    .add_static_bib(b.proto, b.v6, b.v4, Time::from_millis(0))
+                    .map_err(shard_err)?;
+            }
+        }
+        Ok(Nat64Engine {
+            nat: Nat64::new(shard, n.prefix, n.xlat),
+            plan: Arc::clone(plan),
+            pool4: n
+                .pool4
+                .iter()
+                .map(|e| Ipv4Cidr {
+                    addr: e.prefix,
+                    len: e.prefix_len,
+                })
+                .collect(),
+            subscriber_prefix_len: prefix_len,
+            rejections: HashMap::new(),
+            fates: Vec::new(),
+        })
+    }
+
+    /// The NAT64 state (listings, tests).
+    pub fn nat(&self) -> &Nat64 {
+        &self.nat
+    }
+}
+
+/// Lets the translator hand fragments to the worker's sink.
+struct SinkAdapter<'a>(&'a mut dyn PacketSink);
+
+impl Sink for SinkAdapter<'_> {
+    fn emit(&mut self, header: &[u8], payload: &[u8]) {
+        self.0.emit(header, payload);
+    }
+}
+
+fn step(v: Verdict) -> Step {
+    match v {
+        Verdict::Forward { l3_start, l3_len } => Step::Forward { l3_start, l3_len },
+        Verdict::Fragmented { .. } => Step::Fragmented,
+        Verdict::Reply {
+            l3_start,
+            l3_len,
+            reason,
+        } => Step::Reply {
+            l3_start,
+            l3_len,
+            reason: reason.index(),
+        },
+        Verdict::Hairpin { l3_start, l3_len } => Step::Hairpin { l3_start, l3_len },
+        Verdict::Hold { session } => Step::Hold { token: session.0 },
+        Verdict::Drop(r) => Step::Drop(r.index()),
+    }
+}
+
+/// The port (or ICMP identifier) of the pool4 transport address an IPv4
+/// packet is for: what decides its owner. For an ICMP error it is the
+/// source port of the packet it quotes (which plat sent from the pool).
+fn pool_port_v4(l3: &[u8]) -> u16 {
+    let be16 = |b: &[u8], at: usize| {
+        b.get(at..at + 2)
+            .map_or(0, |x| u16::from_be_bytes([x[0], x[1]]))
+    };
+    let Some(&vihl) = l3.first() else { return 0 };
+    let ihl = usize::from(vihl & 0x0f) * 4;
+    let frag_offset = be16(l3, 6) & 0x1fff;
+    if frag_offset != 0 || l3.len() < ihl {
+        return 0;
+    }
+    let l4 = &l3[ihl..];
+    match l3.get(9).copied() {
+        Some(proto::TCP | proto::UDP) => be16(l4, 2),
+        Some(proto::ICMP) => match l4.first().copied() {
+            // Echo request/reply: the identifier.
+            Some(0 | 8) => be16(l4, 4),
+            // An error: the quoted packet's source port (or identifier).
+            Some(_) => {
+                let inner = l4.get(8..).unwrap_or(&[]);
+                let Some(&ivihl) = inner.first() else {
+                    return 0;
+                };
+                let iihl = usize::from(ivihl & 0x0f) * 4;
+                let il4 = inner.get(iihl..).unwrap_or(&[]);
+                match inner.get(9).copied() {
+                    Some(proto::ICMP) => be16(il4, 4),
+                    _ => be16(il4, 0),
+                }
+            }
+            None => 0,
+        },
+        _ => 0,
+    }
+}
+
+impl PacketEngine for Nat64Engine {
+    fn counter_names(&self) -> Vec<String> {
+        Reason::names()
+            .into_iter()
+            .map(|n| format!("drop_{n}"))
+            .collect()
+    }
+
+    #[inline]
+    fn takes_v6(&self, dst: Ipv6Addr) -> bool {
+        self.nat.prefix().contains(&dst.octets())
+    }
+
+    #[inline]
+    fn takes_v4(&self, dst: Ipv4Addr) -> bool {
+        self.pool4.iter().any(|p| p.contains(dst))
+    }
+
+    #[inline]
+    fn owner_v6(&self, l3: &[u8], _workers: usize) -> usize {
+        let mut src = [0u8; 16];
+        if let Some(s) = l3.get(8..24) {
+            src.copy_from_slice(s);
+        }
+        self.plan
+            .inside_worker(Ipv6Addr::from(src), self.subscriber_prefix_len)
+    }
+
+    #[inline]
+    fn owner_v4(&self, l3: &[u8], _workers: usize) -> usize {
+        let dst = l3.get(16..20).map_or(Ipv4Addr::UNSPECIFIED, |d| {
+            Ipv4Addr::new(d[0], d[1], d[2], d[3])
+        });
+        self.plan.worker_of(dst, pool_port_v4(l3))
+    }
+
+    #[inline]
+    fn handle_v6(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        now_ms: u64,
+        sink: &mut dyn PacketSink,
+    ) -> Step {
+        step(self.nat.from_v6(
+            buf,
+            l3_start,
+            l3_len,
+            Time::from_millis(now_ms),
+            &mut SinkAdapter(sink),
+        ))
+    }
+
+    #[inline]
+    fn handle_v4(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        now_ms: u64,
+        sink: &mut dyn PacketSink,
+    ) -> Step {
+        step(self.nat.from_v4(
+            buf,
+            l3_start,
+            l3_len,
+            Time::from_millis(now_ms),
+            &mut SinkAdapter(sink),
+        ))
+    }
+
+    fn expire(&mut self, now_ms: u64, budget: usize, released: &mut Vec<Released>) -> usize {
+        let n = self
+            .nat
+            .expire(Time::from_millis(now_ms), budget, &mut self.fates);
+        for f in self.fates.drain(..) {
+            released.push(match f {
+                HeldFate::Release(s) => Released::Drop(s.0),
+                HeldFate::Reject(s, e) => {
+                    self.rejections.insert(s.0, e);
+                    Released::Reject(s.0)
+                }
+            });
+        }
+        n
+    }
+
+    fn reply_to_held(
+        &mut self,
+        token: u32,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+    ) -> Step {
+        let error = self
+            .rejections
+            .remove(&token)
+            .unwrap_or(IcmpError::V4PortUnreachable);
+        step(self.nat.reject_held(buf, l3_start, l3_len, error))
+    }
+}
