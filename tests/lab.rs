@@ -268,19 +268,36 @@ fn lab_path_mtu_smaller_ipv4_side() {
     let _guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::up();
     lab.start_platd(1, 1400, "auto");
-    // The client sends full-size segments: over the 1400-byte IPv4 link
-    // they need Packet Too Big (MTU 1420) before the upload completes.
-    let out = ok(
-        &lab.client(&["iperf3", "-6", "-c", SERVER_V6, "-n", "20M", "-J"]),
-        "iperf3 TCP upload over a smaller IPv4 MTU",
+    // The client uploads 10 MB in full-size segments: over the 1400-byte
+    // IPv4 link they need Packet Too Big (MTU 1420) before it completes.
+    let upload = format!("{LAB_DIR}/upload.bin");
+    let _ = std::fs::remove_file(&upload);
+    let mut sink = Command::new("ip")
+        .args(["netns", "exec", "plat-server", "socat", "-u"])
+        .arg("TCP4-LISTEN:9000,bind=203.0.113.2,reuseaddr")
+        .arg(format!("CREATE:{upload}"))
+        .spawn()
+        .expect("socat sink on the server");
+    std::thread::sleep(Duration::from_millis(300));
+    ok(
+        &lab.client(&[
+            "timeout",
+            "60",
+            "socat",
+            "-u",
+            &format!("FILE:{LAB_DIR}/www/big.bin"),
+            &format!("TCP6:[{SERVER_V6}]:9000"),
+        ]),
+        "10 MB upload over a smaller IPv4 MTU",
     );
-    let v: serde_json::Value = serde_json::from_str(&out).expect("iperf3 json");
-    let bytes = v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
-    assert!(bytes >= 20 * 1024 * 1024, "received {bytes}");
+    let _ = sink.wait();
+    let sent = sha256(&lab.server(&["sha256sum", &format!("{LAB_DIR}/www/big.bin")]));
+    let got = sha256(&lab.server(&["sha256sum", &upload]));
+    assert_eq!(got, sent, "upload arrived byte-exact");
     let c = lab.fresh_counters();
     assert!(
-        c.get("packet_too_big").copied().unwrap_or(0) + c["icmp_errors_sent"] > 0,
-        "{c:?}"
+        c["drop_packet_too_big"] > 0,
+        "Packet Too Big was sent: {c:?}"
     );
     let pmtu = ok(
         &lab.client(&["ip", "-6", "route", "get", SERVER_V6]),

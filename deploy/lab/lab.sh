@@ -176,8 +176,9 @@ start_platd() {
   [[ -x $platd ]] || { log "no platd at $platd (build it, or set PLATD)"; return 1; }
   stop_platd
   write_platd_config "$workers" "$out_mtu"
-  # The server's link gets the outside MTU too, as a real segment would.
-  in_ns $NS_SERVER ip link set s0 mtu "$out_mtu"
+  # A smaller outside MTU stands for a narrower IPv4 path beyond platd:
+  # the server keeps its 1500-byte link and MSS, so the client's full-size
+  # segments must be cut down by Packet Too Big.
   rm -f "$LAB_DIR/stats.json"
   in_ns $NS_APPL "$platd" --config "$LAB_DIR/platd.toml" --stats-file "$LAB_DIR/stats.json" \
     >"$LAB_DIR/platd.log" 2>&1 &

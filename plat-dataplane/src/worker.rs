@@ -369,12 +369,13 @@ impl<E: PacketEngine> Worker<E> {
                 }
                 Released::Reject(token) => {
                     if let Some(mut m) = self.held.remove(&token) {
+                        let peer = peer_mac(&m);
                         let (buf, off, len) = m.whole_buffer_mut();
                         let step =
                             self.s
                                 .engine
                                 .reply_to_held(token, buf, off + ETH_LEN, len - ETH_LEN);
-                        self.apply(m, step, Link::Outside);
+                        self.apply(m, step, Link::Outside, peer);
                     }
                 }
             }
@@ -429,6 +430,7 @@ impl<E: PacketEngine> Worker<E> {
                 return self.hand_off(m, owner);
             }
         }
+        let peer = peer_mac(&m);
         let (buf, off, len) = m.whole_buffer_mut();
         let mut sink = FragmentSink {
             pool: &self.s.pool,
@@ -458,7 +460,7 @@ impl<E: PacketEngine> Worker<E> {
         if matches!(step, Step::Forward { .. }) {
             self.s.counters.inc(Counter::XlatV6ToV4 as usize);
         }
-        self.apply(m, step, Link::Inside);
+        self.apply(m, step, Link::Inside, peer);
     }
 
     #[inline]
@@ -478,6 +480,7 @@ impl<E: PacketEngine> Worker<E> {
                 return self.hand_off(m, owner);
             }
         }
+        let peer = peer_mac(&m);
         let (buf, off, len) = m.whole_buffer_mut();
         let mut sink = FragmentSink {
             pool: &self.s.pool,
@@ -493,7 +496,7 @@ impl<E: PacketEngine> Worker<E> {
         if matches!(step, Step::Forward { .. }) {
             self.s.counters.inc(Counter::XlatV4ToV6 as usize);
         }
-        self.apply(m, step, Link::Outside);
+        self.apply(m, step, Link::Outside, peer);
     }
 
     fn collect_fragments(&mut self, mut made: MbufBurst<64>, lost: u64, out: Link) {
@@ -507,7 +510,10 @@ impl<E: PacketEngine> Worker<E> {
     /// Carries out the engine's decision for a frame that came in on
     /// `from`.
     #[inline]
-    fn apply(&mut self, mut m: Mbuf, step: Step, from: Link) {
+    /// `peer` is the source MAC of the frame as it arrived (read before
+    /// the engine rewrote the buffer: a reply is built over the old
+    /// Ethernet header).
+    fn apply(&mut self, mut m: Mbuf, step: Step, from: Link, peer: [u8; 6]) {
         let other = match from {
             Link::Inside => Link::Outside,
             Link::Outside => Link::Inside,
@@ -527,9 +533,7 @@ impl<E: PacketEngine> Worker<E> {
             } => {
                 self.count_engine(reason);
                 self.s.counters.inc(Counter::IcmpErrorsSent as usize);
-                // Back to the sender: its MAC is the frame's source.
-                let mut src = [0u8; 6];
-                src.copy_from_slice(&m.data()[6..12]);
+                // Back to the sender: its MAC was the frame's source.
                 let own = self.own_mac(from);
                 if m.set_data_range(l3_start - ETH_LEN, l3_len + ETH_LEN)
                     .is_none()
@@ -538,7 +542,7 @@ impl<E: PacketEngine> Worker<E> {
                     return;
                 }
                 let et = self.ethertype_of(from);
-                write_eth(m.data_mut(), src, own, et);
+                write_eth(m.data_mut(), peer, own, et);
                 self.send(from, m);
             }
             Step::Hold { token } => {
@@ -690,6 +694,17 @@ fn push_ring(m: Mbuf, ring: &Ring, counters: &mut LocalCounters, ok: Counter, fu
     } else {
         counters.inc(full as usize);
     }
+}
+
+/// Source MAC of a received frame (its data starts at the Ethernet
+/// header, which the classifier checked is there).
+#[inline]
+fn peer_mac(m: &Mbuf) -> [u8; 6] {
+    let mut mac = [0u8; 6];
+    if let Some(src) = m.data().get(6..12) {
+        mac.copy_from_slice(src);
+    }
+    mac
 }
 
 fn write_eth(d: &mut [u8], dst: [u8; 6], src: [u8; 6], et: u16) {
