@@ -41,6 +41,10 @@ pub(super) fn parse_inner6(q: &[u8]) -> Result<Inner6, DropReason> {
     let payload = &q[ipv6::HEADER_LEN..ipv6::HEADER_LEN + avail];
     let chain =
         ipv6_ext::walk(payload, p.next_header()).map_err(|_| DropReason::IcmpInnerMalformed)?;
+    // Translated like an outer packet (RFC 7915 5.3), so refused like one.
+    if chain.ext_after_fragment || chain.routing_segments_left_at.is_some() {
+        return Err(DropReason::IcmpInnerMalformed);
+    }
     let first = chain.fragment.is_none_or(|(_, f)| f.offset == 0);
     if chain.upper_proto == proto::ICMPV6
         && first
@@ -114,6 +118,11 @@ pub(super) fn parse_inner4(q: &[u8]) -> Result<Inner4, DropReason> {
     }
     if inner.protocol == proto::ICMPV6 {
         return Err(DropReason::IcmpWrongFamily);
+    }
+    if super::v4_to_v6::is_ipv6_ext_number(inner.protocol)
+        || (inner.is_fragment() && ipv6_ext::is_extension_header(inner.protocol))
+    {
+        return Err(DropReason::IcmpInnerMalformed);
     }
     Ok(inner)
 }
@@ -207,7 +216,7 @@ pub(super) fn v6_to_v4(
     // quoted transport bytes, cut so the error stays within 576 bytes.
     const HDRS: usize = ipv4::MIN_HEADER_LEN * 2 + icmpv4::HEADER_LEN;
     let max = ICMPV4_ERROR_MAX.min(cfg.ipv4_mtu as usize);
-    let quoted = (il4_end - il4_at).min(max - HDRS);
+    let quoted = (il4_end - il4_at).min(max.saturating_sub(HDRS));
     let start = il4_at - HDRS;
     let total = HDRS + quoted;
     let inner_total = ipv4::MIN_HEADER_LEN + upper_len;
@@ -377,7 +386,7 @@ pub(super) fn v4_to_v6(
 
     // RFC 4443 2.4 (c): the error must not exceed the minimum IPv6 MTU.
     let max = ICMPV6_ERROR_MAX.min(cfg.ipv6_mtu as usize);
-    let quoted = (il4_end - il4_at).min(max - hdrs);
+    let quoted = (il4_end - il4_at).min(max.saturating_sub(hdrs));
     let start = il4_at - hdrs;
     let total = hdrs + quoted;
     let tc = |v: u8| if cfg.copy_traffic_class { v } else { 0 };

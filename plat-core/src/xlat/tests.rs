@@ -1199,6 +1199,18 @@ fn rfc7915_4_5_fragmented_udp_zero_checksum_dropped() {
 }
 
 #[test]
+fn rfc7915_4_1_ipv6_extension_numbers_as_ipv4_protocol_dropped() {
+    for protocol in [0u8, 43, 44, 60] {
+        let mut p = udp4(64, 1, 2, b"abcd");
+        set_v4(&mut p, |h| h.protocol = IpNumber(protocol));
+        assert_eq!(
+            run4(&p, &cfg()).outcome,
+            Outcome::Drop(DropReason::ExtHeaderProtocolInIpv4)
+        );
+    }
+}
+
+#[test]
 fn rfc7915_4_1_bad_header_checksum_and_truncation() {
     let mut p = udp4(64, 1, 2, b"abc");
     p[10] ^= 0xff;
@@ -1490,6 +1502,36 @@ fn flow_v4_tuple_for_the_nat() {
     assert_eq!(
         (i.src, i.dst, i.proto, i.src_port, i.dst_port),
         (H4, R4, proto::UDP, 1111, 53)
+    );
+}
+
+#[test]
+fn config_defaults_and_validation() {
+    let c = XlatConfig::default();
+    assert_eq!(c.validate(), Ok(()));
+    assert_eq!(
+        (c.ipv4_mtu, c.ipv6_mtu, c.lowest_ipv6_mtu),
+        (1500, 1500, 1280)
+    );
+    assert_eq!(
+        XlatConfig { ipv4_mtu: 67, ..c }.validate(),
+        Err(ConfigError::Ipv4MtuTooSmall(67))
+    );
+    assert_eq!(
+        XlatConfig {
+            ipv6_mtu: 1279,
+            ..c
+        }
+        .validate(),
+        Err(ConfigError::Ipv6MtuTooSmall(1279))
+    );
+    assert_eq!(
+        XlatConfig {
+            lowest_ipv6_mtu: 576,
+            ..c
+        }
+        .validate(),
+        Err(ConfigError::LowestIpv6MtuTooSmall(576))
     );
 }
 
