@@ -178,7 +178,9 @@ pub(super) fn v6_to_v4(
     let inner = parse_inner6(&buf[q_at..q_end])?;
     let ch = inner.chain;
     let il4_at = q_at + ipv6::HEADER_LEN + ch.upper_offset;
-    let il4_end = q_end.max(il4_at);
+    // Bytes past the quoted packet's own length are not part of it.
+    let declared = q_at + ipv6::HEADER_LEN + inner.payload_len as usize;
+    let il4_end = q_end.min(declared).max(il4_at);
     let first = ch.fragment.is_none_or(|(_, f)| f.offset == 0);
     let upper_len = (inner.payload_len as usize).saturating_sub(ch.upper_offset);
 
@@ -196,6 +198,9 @@ pub(super) fn v6_to_v4(
                     return Err(DropReason::IcmpInnerMalformed);
                 }
                 let (it, ic) = (q[0], q[1]);
+                if icmpv6::is_error(it) {
+                    return Err(DropReason::IcmpNestedError);
+                }
                 let Action::To(t4, c4) = icmp_map::v6_to_v4(it, ic) else {
                     return Err(DropReason::IcmpUntranslatable);
                 };
@@ -335,7 +340,8 @@ pub(super) fn v4_to_v6(
     };
 
     let il4_at = q_at + inner.header_len;
-    let il4_end = q_end.max(il4_at);
+    let declared = q_at + inner.total_len as usize;
+    let il4_end = q_end.min(declared).max(il4_at);
     let upper_len = (inner.total_len as usize).saturating_sub(inner.header_len);
     let first = inner.frag_offset == 0;
     let inner_upper = if inner.protocol == proto::ICMP {
@@ -369,6 +375,9 @@ pub(super) fn v4_to_v6(
                     return Err(DropReason::IcmpInnerMalformed);
                 }
                 let (it, ic) = (q[0], q[1]);
+                if icmpv4::is_error(it) {
+                    return Err(DropReason::IcmpNestedError);
+                }
                 let Action::To(t6, c6) = icmp_map::v4_to_v6(it, ic) else {
                     return Err(DropReason::IcmpUntranslatable);
                 };
