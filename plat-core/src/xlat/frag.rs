@@ -17,7 +17,7 @@ pub(super) fn to_v4<S: Sink + ?Sized>(
     sink: &mut S,
 ) -> usize {
     // RFC 791: every fragment but the last carries a multiple of 8 bytes.
-    let chunk = ((mtu - ipv4::MIN_HEADER_LEN) / 8 * 8).max(8);
+    let chunk = (mtu.saturating_sub(ipv4::MIN_HEADER_LEN) / 8 * 8).max(8);
     let mut count = 0;
     let mut at = 0;
     loop {
@@ -58,7 +58,7 @@ pub(super) fn to_v6<S: Sink + ?Sized>(
     sink: &mut S,
 ) -> usize {
     const HLEN: usize = ipv6::HEADER_LEN + FRAGMENT_HEADER_LEN;
-    let chunk = ((mtu - HLEN) / 8 * 8).max(8);
+    let chunk = (mtu.saturating_sub(HLEN) / 8 * 8).max(8);
     let mut count = 0;
     let mut at = 0;
     loop {

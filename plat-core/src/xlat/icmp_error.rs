@@ -41,6 +41,10 @@ pub(super) fn parse_inner6(q: &[u8]) -> Result<Inner6, DropReason> {
     let payload = &q[ipv6::HEADER_LEN..ipv6::HEADER_LEN + avail];
     let chain =
         ipv6_ext::walk(payload, p.next_header()).map_err(|_| DropReason::IcmpInnerMalformed)?;
+    // Translated like an outer packet (RFC 7915 5.3), so refused like one.
+    if chain.ext_after_fragment || chain.routing_segments_left_at.is_some() {
+        return Err(DropReason::IcmpInnerMalformed);
+    }
     let first = chain.fragment.is_none_or(|(_, f)| f.offset == 0);
     if chain.upper_proto == proto::ICMPV6
         && first
@@ -115,6 +119,11 @@ pub(super) fn parse_inner4(q: &[u8]) -> Result<Inner4, DropReason> {
     if inner.protocol == proto::ICMPV6 {
         return Err(DropReason::IcmpWrongFamily);
     }
+    if super::v4_to_v6::is_ipv6_ext_number(inner.protocol)
+        || (inner.is_fragment() && ipv6_ext::is_extension_header(inner.protocol))
+    {
+        return Err(DropReason::IcmpInnerMalformed);
+    }
     Ok(inner)
 }
 
@@ -169,7 +178,9 @@ pub(super) fn v6_to_v4(
     let inner = parse_inner6(&buf[q_at..q_end])?;
     let ch = inner.chain;
     let il4_at = q_at + ipv6::HEADER_LEN + ch.upper_offset;
-    let il4_end = q_end.max(il4_at);
+    // Bytes past the quoted packet's own length are not part of it.
+    let declared = q_at + ipv6::HEADER_LEN + inner.payload_len as usize;
+    let il4_end = q_end.min(declared).max(il4_at);
     let first = ch.fragment.is_none_or(|(_, f)| f.offset == 0);
     let upper_len = (inner.payload_len as usize).saturating_sub(ch.upper_offset);
 
@@ -187,6 +198,9 @@ pub(super) fn v6_to_v4(
                     return Err(DropReason::IcmpInnerMalformed);
                 }
                 let (it, ic) = (q[0], q[1]);
+                if icmpv6::is_error(it) {
+                    return Err(DropReason::IcmpNestedError);
+                }
                 let Action::To(t4, c4) = icmp_map::v6_to_v4(it, ic) else {
                     return Err(DropReason::IcmpUntranslatable);
                 };
@@ -207,7 +221,7 @@ pub(super) fn v6_to_v4(
     // quoted transport bytes, cut so the error stays within 576 bytes.
     const HDRS: usize = ipv4::MIN_HEADER_LEN * 2 + icmpv4::HEADER_LEN;
     let max = ICMPV4_ERROR_MAX.min(cfg.ipv4_mtu as usize);
-    let quoted = (il4_end - il4_at).min(max - HDRS);
+    let quoted = (il4_end - il4_at).min(max.saturating_sub(HDRS));
     let start = il4_at - HDRS;
     let total = HDRS + quoted;
     let inner_total = ipv4::MIN_HEADER_LEN + upper_len;
@@ -326,7 +340,8 @@ pub(super) fn v4_to_v6(
     };
 
     let il4_at = q_at + inner.header_len;
-    let il4_end = q_end.max(il4_at);
+    let declared = q_at + inner.total_len as usize;
+    let il4_end = q_end.min(declared).max(il4_at);
     let upper_len = (inner.total_len as usize).saturating_sub(inner.header_len);
     let first = inner.frag_offset == 0;
     let inner_upper = if inner.protocol == proto::ICMP {
@@ -360,6 +375,9 @@ pub(super) fn v4_to_v6(
                     return Err(DropReason::IcmpInnerMalformed);
                 }
                 let (it, ic) = (q[0], q[1]);
+                if icmpv4::is_error(it) {
+                    return Err(DropReason::IcmpNestedError);
+                }
                 let Action::To(t6, c6) = icmp_map::v4_to_v6(it, ic) else {
                     return Err(DropReason::IcmpUntranslatable);
                 };
@@ -377,7 +395,7 @@ pub(super) fn v4_to_v6(
 
     // RFC 4443 2.4 (c): the error must not exceed the minimum IPv6 MTU.
     let max = ICMPV6_ERROR_MAX.min(cfg.ipv6_mtu as usize);
-    let quoted = (il4_end - il4_at).min(max - hdrs);
+    let quoted = (il4_end - il4_at).min(max.saturating_sub(hdrs));
     let start = il4_at - hdrs;
     let total = hdrs + quoted;
     let tc = |v: u8| if cfg.copy_traffic_class { v } else { 0 };

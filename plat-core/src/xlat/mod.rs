@@ -98,11 +98,14 @@ pub enum DropReason {
     NotInPrefix,
     /// Not enough bytes before `l3_start` to grow the packet.
     NoHeadroom,
+    /// IPv4 protocol 0, 43, 44 or 60: copied into Next Header it would
+    /// read as a (bogus) IPv6 extension header.
+    ExtHeaderProtocolInIpv4,
 }
 
 impl DropReason {
     /// Number of variants, for a counter array.
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 21;
 
     /// Every reason in discriminant order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -126,6 +129,7 @@ impl DropReason {
         DropReason::WkpNonGlobal,
         DropReason::NotInPrefix,
         DropReason::NoHeadroom,
+        DropReason::ExtHeaderProtocolInIpv4,
     ];
 
     /// Index in a counter array.
@@ -156,6 +160,7 @@ impl DropReason {
             DropReason::WkpNonGlobal => "wkp_non_global",
             DropReason::NotInPrefix => "not_in_prefix",
             DropReason::NoHeadroom => "no_headroom",
+            DropReason::ExtHeaderProtocolInIpv4 => "ext_header_protocol_in_ipv4",
         }
     }
 }
@@ -312,6 +317,39 @@ pub struct XlatConfig {
     pub icmpv4_error_source: Option<Ipv4Addr>,
     /// Hop limit / TTL of originated ICMP errors. Default 64.
     pub icmp_error_hop_limit: u8,
+}
+
+/// A setting out of the range the RFCs allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// RFC 791: "Every internet module must be able to forward a datagram
+    /// of 68 octets without further fragmentation."
+    #[error("IPv4 MTU {0} is below the IPv4 minimum of 68")]
+    Ipv4MtuTooSmall(u16),
+    /// RFC 8200 5: "every link in the Internet [must] have an MTU of 1280
+    /// octets or greater".
+    #[error("IPv6 MTU {0} is below the IPv6 minimum of 1280")]
+    Ipv6MtuTooSmall(u16),
+    /// RFC 7915 4.1 allows raising lowest-ipv6-mtu above 1280, not lowering it.
+    #[error("lowest-ipv6-mtu {0} is below 1280")]
+    LowestIpv6MtuTooSmall(u16),
+}
+
+impl XlatConfig {
+    /// Checks the MTUs. The translator never panics on other values, but
+    /// what it sends with them breaks the RFCs.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.ipv4_mtu < 68 {
+            return Err(ConfigError::Ipv4MtuTooSmall(self.ipv4_mtu));
+        }
+        if self.ipv6_mtu < IPV6_MIN_MTU {
+            return Err(ConfigError::Ipv6MtuTooSmall(self.ipv6_mtu));
+        }
+        if self.lowest_ipv6_mtu < IPV6_MIN_MTU {
+            return Err(ConfigError::LowestIpv6MtuTooSmall(self.lowest_ipv6_mtu));
+        }
+        Ok(())
+    }
 }
 
 impl Default for XlatConfig {

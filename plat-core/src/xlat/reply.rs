@@ -126,7 +126,11 @@ pub(super) fn v4(
     if l3_start < V4_HEADERS {
         return Err(DropReason::NoHeadroom);
     }
-    let quote = len.min(ICMPV4_ERROR_MAX.min(cfg.ipv4_mtu as usize) - V4_HEADERS);
+    let quote = len.min(
+        ICMPV4_ERROR_MAX
+            .min(cfg.ipv4_mtu as usize)
+            .saturating_sub(V4_HEADERS),
+    );
     let start = l3_start - V4_HEADERS;
     let total = V4_HEADERS + quote;
     let out = &mut buf[start..start + total];

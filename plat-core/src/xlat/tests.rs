@@ -1133,6 +1133,64 @@ fn rfc7915_4_1_no_df_fragmented_to_lowest_ipv6_mtu() {
 }
 
 #[test]
+fn rfc7915_4_1_large_fragment_refragmented_keeping_offset_and_id() {
+    // A middle fragment (offset 100, MF) too big for lowest-ipv6-mtu.
+    let mut p = udp4(64, 53, 1111, &[4u8; 1392]);
+    set_v4(&mut p, |h| {
+        h.more_fragments = true;
+        h.fragment_offset = etherparse::IpFragOffset::try_new(100).unwrap();
+        h.identification = 0x7777;
+    });
+    let r = run4(&p, &cfg());
+    assert_eq!(r.outcome, Outcome::Fragmented { count: 2 });
+    let (_, f0, _, l0) = check_v6(&r.sink[0]);
+    let (_, f1, _, l1) = check_v6(&r.sink[1]);
+    let (f0, f1) = (f0.unwrap(), f1.unwrap());
+    assert_eq!((f0.offset, f0.more, f0.ident), (100, true, 0x7777));
+    assert_eq!(
+        (f1.offset, f1.more, f1.ident),
+        (100 + 1232 / 8, true, 0x7777),
+        "MF kept on the last piece"
+    );
+    assert_eq!(l0.len() + l1.len(), 1400);
+    assert_eq!(&[l0, l1].concat()[..], &p[20..], "payload untouched");
+}
+
+#[test]
+fn rfc7915_5_1_1_large_fragment_refragmented_for_ipv4_mtu() {
+    let c = XlatConfig {
+        ipv4_mtu: 576,
+        ..cfg()
+    };
+    let mut p = udp6(64, 7, 8, &[]);
+    p.truncate(40);
+    p.extend_from_slice(&[6u8; 1000]);
+    let p = insert_ext(
+        &p,
+        proto::IPV6_FRAG,
+        &frag_ext(proto::UDP, 40, false, 0xabcd_0102),
+    );
+    let r = run6(&p, &c);
+    assert_eq!(r.outcome, Outcome::Fragmented { count: 2 });
+    let (h0, l0) = check_v4(&r.sink[0]);
+    let (h1, l1) = check_v4(&r.sink[1]);
+    assert_eq!(
+        (
+            h0.fragment_offset.value(),
+            h0.more_fragments,
+            h0.identification
+        ),
+        (40, true, 0x0102)
+    );
+    assert_eq!(
+        (h1.fragment_offset.value(), h1.more_fragments),
+        (40 + 552 / 8, false)
+    );
+    assert!(!df(&h0) && !df(&h1));
+    assert_eq!(l0.len() + l1.len(), 1000);
+}
+
+#[test]
 fn rfc7915_4_1_no_df_small_packet_has_no_fragment_header() {
     let p = udp4(64, 53, 1111, &[0u8; 1232]); // 1260 bytes -> 1280
     let r = run4(&p, &cfg());
@@ -1196,6 +1254,18 @@ fn rfc7915_4_5_fragmented_udp_zero_checksum_dropped() {
     let (_, ext, _, l4) = check_v6(r.packet());
     assert!(ext.is_some());
     assert_eq!(&l4[6..8], &[0, 0]);
+}
+
+#[test]
+fn rfc7915_4_1_ipv6_extension_numbers_as_ipv4_protocol_dropped() {
+    for protocol in [0u8, 43, 44, 60] {
+        let mut p = udp4(64, 1, 2, b"abcd");
+        set_v4(&mut p, |h| h.protocol = IpNumber(protocol));
+        assert_eq!(
+            run4(&p, &cfg()).outcome,
+            Outcome::Drop(DropReason::ExtHeaderProtocolInIpv4)
+        );
+    }
 }
 
 #[test]
@@ -1490,6 +1560,36 @@ fn flow_v4_tuple_for_the_nat() {
     assert_eq!(
         (i.src, i.dst, i.proto, i.src_port, i.dst_port),
         (H4, R4, proto::UDP, 1111, 53)
+    );
+}
+
+#[test]
+fn config_defaults_and_validation() {
+    let c = XlatConfig::default();
+    assert_eq!(c.validate(), Ok(()));
+    assert_eq!(
+        (c.ipv4_mtu, c.ipv6_mtu, c.lowest_ipv6_mtu),
+        (1500, 1500, 1280)
+    );
+    assert_eq!(
+        XlatConfig { ipv4_mtu: 67, ..c }.validate(),
+        Err(ConfigError::Ipv4MtuTooSmall(67))
+    );
+    assert_eq!(
+        XlatConfig {
+            ipv6_mtu: 1279,
+            ..c
+        }
+        .validate(),
+        Err(ConfigError::Ipv6MtuTooSmall(1279))
+    );
+    assert_eq!(
+        XlatConfig {
+            lowest_ipv6_mtu: 576,
+            ..c
+        }
+        .validate(),
+        Err(ConfigError::LowestIpv6MtuTooSmall(576))
     );
 }
 

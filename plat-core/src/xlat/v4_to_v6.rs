@@ -69,6 +69,14 @@ fn translate<S: Sink + ?Sized>(
     if protocol == proto::ICMPV6 {
         return Err(DropReason::IcmpWrongFamily);
     }
+    // RFC 7915 4.1 copies the protocol into Next Header; for these numbers
+    // the IPv6 receiver would parse the payload as an extension header
+    // (and behind a Fragment header, RFC 7915 5.1.1 would drop it).
+    if is_ipv6_ext_number(protocol)
+        || (is_fragment && crate::wire::ipv6_ext::is_extension_header(protocol))
+    {
+        return Err(DropReason::ExtHeaderProtocolInIpv4);
+    }
     // RFC 7915 4.1: "Hop Limit: TTL value copied from the IPv4 header.
     // Since the translator is a router, as part of forwarding the packet
     // it needs to decrement either the IPv4 TTL (before the translation)
@@ -283,4 +291,12 @@ fn translate<S: Sink + ?Sized>(
         l3_start: start,
         l3_len: v6_len,
     })
+}
+
+/// IPv6 extension header numbers with no meaning as an IPv4 protocol.
+pub(super) fn is_ipv6_ext_number(protocol: u8) -> bool {
+    matches!(
+        protocol,
+        proto::HOPOPT | proto::IPV6_ROUTE | proto::IPV6_FRAG | proto::IPV6_OPTS
+    )
 }

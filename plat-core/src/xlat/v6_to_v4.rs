@@ -49,7 +49,8 @@ fn translate<S: Sink + ?Sized>(
     let next_header = ip.next_header();
     let hop_limit = ip.hop_limit();
     let traffic_class = ip.traffic_class();
-    let (src6, dst6) = (ip.src_octets(), ip.dst_octets());
+    // The pseudo-header addresses, summed straight from the packet.
+    let old_addrs = checksum::sum(&buf[l3_start + ipv6::OFFSET_SRC..l3_start + ipv6::HEADER_LEN]);
 
     // The common packet has no extension header: skip the walk.
     let chain = if matches!(next_header, proto::TCP | proto::UDP | proto::ICMPV6) {
@@ -195,9 +196,8 @@ fn translate<S: Sink + ?Sized>(
                 if l4.len() < min {
                     return Err(DropReason::L4Truncated);
                 }
-                let old = checksum::addrs_v6(&src6, &dst6);
                 let new = checksum::addrs_v4(out.src.octets(), out.dst.octets());
-                l4::transport(l4, upper, out.src_port, out.dst_port, old, new);
+                l4::transport(l4, upper, out.src_port, out.dst_port, old_addrs, new);
             }
             proto::ICMPV6 => {
                 if l4.len() < icmpv6::HEADER_LEN {
@@ -208,7 +208,8 @@ fn translate<S: Sink + ?Sized>(
                     return Err(DropReason::IcmpUntranslatable);
                 };
                 let ident = l4::query_ident(t == t6::ECHO_REQUEST, out.src_port, out.dst_port);
-                let pseudo = checksum::pseudo_v6(&src6, &dst6, proto::ICMPV6, l4.len() as u32);
+                let len = l4.len() as u64;
+                let pseudo = checksum::fold(old_addrs as u64 + proto::ICMPV6 as u64 + len);
                 l4::icmp_query(l4, t4, c4, ident, pseudo, 0)?;
             }
             _ => {}
