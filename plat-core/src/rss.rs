@@ -296,15 +296,64 @@ mod tests {
     // The Microsoft RSS verification suite, which DPDK's test_thash.c uses
     // for rte_softrss: (src, dst, sport, dport, L3 hash, L3+L4 hash).
     const V4: [(&str, &str, u16, u16, u32, u32); 5] = [
-        ("66.9.149.187", "161.142.100.80", 2794, 1766, 0x323e8fc2, 0x51ccc178),
-        ("199.92.111.2", "65.69.140.83", 14230, 4739, 0xd718262a, 0xc626b0ea),
-        ("24.19.198.95", "12.22.207.184", 12898, 38024, 0xd2d0a5de, 0x5c2b394a),
-        ("38.27.205.30", "209.142.163.6", 48228, 2217, 0x82989176, 0xafc7327f),
-        ("153.39.163.191", "202.188.127.2", 44251, 1303, 0x5d1809c5, 0x10e828a2),
+        (
+            "66.9.149.187",
+            "161.142.100.80",
+            2794,
+            1766,
+            0x323e8fc2,
+            0x51ccc178,
+        ),
+        (
+            "199.92.111.2",
+            "65.69.140.83",
+            14230,
+            4739,
+            0xd718262a,
+            0xc626b0ea,
+        ),
+        (
+            "24.19.198.95",
+            "12.22.207.184",
+            12898,
+            38024,
+            0xd2d0a5de,
+            0x5c2b394a,
+        ),
+        (
+            "38.27.205.30",
+            "209.142.163.6",
+            48228,
+            2217,
+            0x82989176,
+            0xafc7327f,
+        ),
+        (
+            "153.39.163.191",
+            "202.188.127.2",
+            44251,
+            1303,
+            0x5d1809c5,
+            0x10e828a2,
+        ),
     ];
     const V6: [(&str, &str, u16, u16, u32, u32); 3] = [
-        ("3ffe:2501:200:1fff::7", "3ffe:2501:200:3::1", 2794, 1766, 0x2cc18cd5, 0x40207d3d),
-        ("3ffe:501:8::260:97ff:fe40:efab", "ff02::1", 14230, 4739, 0x0f0c461c, 0xdde51bbf),
+        (
+            "3ffe:2501:200:1fff::7",
+            "3ffe:2501:200:3::1",
+            2794,
+            1766,
+            0x2cc18cd5,
+            0x40207d3d,
+        ),
+        (
+            "3ffe:501:8::260:97ff:fe40:efab",
+            "ff02::1",
+            14230,
+            4739,
+            0x0f0c461c,
+            0xdde51bbf,
+        ),
         (
             "3ffe:1900:4545:3:200:f8ff:fe21:67cf",
             "fe80::200:f8ff:fe21:67cf",
@@ -359,10 +408,7 @@ mod tests {
             for a in addrs {
                 // Every port of every address goes to exactly one worker.
                 for p in 0..=u16::MAX {
-                    let owners = shares
-                        .iter()
-                        .filter(|s| s.owns(Proto::Udp, a, p))
-                        .count();
+                    let owners = shares.iter().filter(|s| s.owns(Proto::Udp, a, p)).count();
                     assert_eq!(owners, 1, "{a}:{p} with {workers} workers");
                 }
                 let n = plan.shares(a, 1024, 65535);
@@ -424,10 +470,10 @@ mod tests {
         let host: Ipv6Addr = "2001:db8:1:2::99".parse().unwrap();
         let w = plan.inside_worker(host, 128);
         let t = Toeplitz::new(&DEFAULT_KEY, 36);
-        for dst in ["64:ff9b::c000:201", "64:ff9b::cb00:7101"] {
-            let v = v6_tuple("2001:db8:1:2::99", dst, 0, 0);
-            assert_eq!(plan.queue(t.hash(&v)), w, "zeroed fields after src add nothing");
-        }
+        // A NIC that keeps the full tuple layout with only the source
+        // selected zeroes the rest, which adds nothing to the hash.
+        let v = v6_tuple("2001:db8:1:2::99", "::", 0, 0);
+        assert_eq!(plan.queue(t.hash(&v)), w);
         // /64 subscribers with a prefix hash: every host of the /64 agrees.
         let w64 = plan.inside_worker("2001:db8:1:2::1".parse().unwrap(), 64);
         for h in 2..200u16 {
@@ -445,11 +491,24 @@ mod tests {
     #[test]
     fn plan_rejects_bad_input() {
         assert_eq!(
-            Plan::new(&[0; 8], vec![0], 1, OutsideFields::L4Dst, InputLayout::Compact).unwrap_err(),
+            Plan::new(
+                &[0; 8],
+                vec![0],
+                1,
+                OutsideFields::L4Dst,
+                InputLayout::Compact
+            )
+            .unwrap_err(),
             RssError::ShortKey(8)
         );
         assert!(matches!(
-            Plan::new(&DEFAULT_KEY, vec![0, 3], 2, OutsideFields::L4Dst, InputLayout::Compact),
+            Plan::new(
+                &DEFAULT_KEY,
+                vec![0, 3],
+                2,
+                OutsideFields::L4Dst,
+                InputLayout::Compact
+            ),
             Err(RssError::BadQueue { index: 1, .. })
         ));
     }

@@ -204,6 +204,7 @@ impl PortSet {
             let (lo, hi) = if want < 1024 { (0, 16) } else { (16, WORDS) };
             self.scan(lo, hi, parity)
                 .or_else(|| self.scan(lo, hi, !0))
+                .or_else(|| self.scan(0, WORDS, parity))
                 .or_else(|| self.scan(0, WORDS, !0))
         }?;
         self.take(p);
@@ -376,11 +377,15 @@ impl Pool4 {
     }
 
     pub(crate) fn addr(&self, i: u16) -> Ipv4Addr {
-        self.get(i).map(|pa| pa.addr).unwrap_or(Ipv4Addr::UNSPECIFIED)
+        self.get(i)
+            .map(|pa| pa.addr)
+            .unwrap_or(Ipv4Addr::UNSPECIFIED)
     }
 
     pub(crate) fn free_ports(&self, i: u16, proto: Proto) -> u32 {
-        self.get(i).map(|pa| pa.sets[proto.index()].free).unwrap_or(0)
+        self.get(i)
+            .map(|pa| pa.sets[proto.index()].free)
+            .unwrap_or(0)
     }
 
     /// RFC 6888 REQ-2 / RFC 4787 REQ-2 paired pooling: the address a
@@ -389,7 +394,10 @@ impl Pool4 {
     /// worker must pick the same address for the same subscriber.
     pub(crate) fn paired(&self, subscriber: &[u8; 16]) -> Option<u16> {
         let v = u128::from_le_bytes(*subscriber);
-        let s = fold(v as u64 ^ 0x9e37_79b9_7f4a_7c15, (v >> 64) as u64 ^ 0xc2b2_ae3d_27d4_eb4f);
+        let s = fold(
+            v as u64 ^ 0x9e37_79b9_7f4a_7c15,
+            (v >> 64) as u64 ^ 0xc2b2_ae3d_27d4_eb4f,
+        );
         self.index
             .iter()
             .max_by_key(|&&(a, _)| fold(s ^ u64::from(a), 0xff51_afd7_ed55_8ccd ^ u64::from(a)))
@@ -402,7 +410,10 @@ impl Pool4 {
         let a = u32::from(self.addr(i));
         let pos = self.index.partition_point(|&(x, _)| x <= a);
         let (l, r) = self.index.split_at(pos);
-        r.iter().chain(l.iter()).map(|&(_, j)| j).filter(move |&j| j != i)
+        r.iter()
+            .chain(l.iter())
+            .map(|&(_, j)| j)
+            .filter(move |&j| j != i)
     }
 
     pub(crate) fn alloc(&mut self, i: u16, proto: Proto, want: u16) -> Option<u16> {
@@ -483,7 +494,13 @@ impl Pool4 {
 
     /// A free port inside block `k`: `want` itself, else the same parity,
     /// else any.
-    pub(crate) fn alloc_in_block(&mut self, i: u16, proto: Proto, k: u32, want: u16) -> Option<u16> {
+    pub(crate) fn alloc_in_block(
+        &mut self,
+        i: u16,
+        proto: Proto,
+        k: u32,
+        want: u16,
+    ) -> Option<u16> {
         let size = usize::from(self.block);
         let s = self.set(i, proto)?;
         let b = s.blocks.as_ref()?;

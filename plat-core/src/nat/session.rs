@@ -101,7 +101,14 @@ fn halves(a: &[u8; 16]) -> (u64, u64) {
 
 /// Hash of the IPv6-side session key (proto, X', x, Z, z).
 #[inline(always)]
-pub(crate) fn h_sess6(seed: u64, proto: Proto, src6: &[u8; 16], sport: u16, dst4: u32, dport: u16) -> u32 {
+pub(crate) fn h_sess6(
+    seed: u64,
+    proto: Proto,
+    src6: &[u8; 16],
+    sport: u16,
+    dst4: u32,
+    dport: u16,
+) -> u32 {
     let (a, b) = halves(src6);
     let c = (u64::from(dst4) << 32) | (u64::from(sport) << 16) | u64::from(dport);
     hash3(seed, a, b, c ^ ((proto as u64) << 61))
@@ -109,7 +116,14 @@ pub(crate) fn h_sess6(seed: u64, proto: Proto, src6: &[u8; 16], sport: u16, dst4
 
 /// Hash of the IPv4-side session key (proto, Z, z, T, t).
 #[inline(always)]
-pub(crate) fn h_sess4(seed: u64, proto: Proto, remote: u32, rport: u16, local: u32, lport: u16) -> u32 {
+pub(crate) fn h_sess4(
+    seed: u64,
+    proto: Proto,
+    remote: u32,
+    rport: u16,
+    local: u32,
+    lport: u16,
+) -> u32 {
     let a = (u64::from(remote) << 32) | u64::from(local);
     let b = (u64::from(rport) << 32) | (u64::from(lport) << 8) | proto as u64;
     hash2(seed ^ 0x55, a, b)
@@ -125,7 +139,11 @@ pub(crate) fn h_bib6(seed: u64, proto: Proto, src6: &[u8; 16], sport: u16) -> u3
 /// Hash of the IPv4-side BIB key (proto, T, t).
 #[inline(always)]
 pub(crate) fn h_bib4(seed: u64, proto: Proto, addr4: u32, port4: u16) -> u32 {
-    hash2(seed ^ 0x5a5a, u64::from(addr4), (u64::from(port4) << 8) | proto as u64)
+    hash2(
+        seed ^ 0x5a5a,
+        u64::from(addr4),
+        (u64::from(port4) << 8) | proto as u64,
+    )
 }
 
 impl Session {
@@ -140,11 +158,25 @@ impl Session {
     }
     #[inline(always)]
     pub(crate) fn h6(&self, seed: u64) -> u32 {
-        h_sess6(seed, self.proto(), &self.src6, self.sport, self.dst4, self.dport)
+        h_sess6(
+            seed,
+            self.proto(),
+            &self.src6,
+            self.sport,
+            self.dst4,
+            self.dport,
+        )
     }
     #[inline(always)]
     pub(crate) fn h4(&self, seed: u64) -> u32 {
-        h_sess4(seed, self.proto(), self.dst4, self.dport, self.addr4, self.port4)
+        h_sess4(
+            seed,
+            self.proto(),
+            self.dst4,
+            self.dport,
+            self.addr4,
+            self.port4,
+        )
     }
 }
 

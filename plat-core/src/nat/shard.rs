@@ -148,11 +148,19 @@ impl Shard {
         let bcap = cfg.bib_capacity();
         let mut s = vec![Session::EMPTY; cap as usize];
         for (i, x) in s.iter_mut().enumerate() {
-            x.t_next = if i + 1 < cap as usize { i as u32 + 1 } else { NIL };
+            x.t_next = if i + 1 < cap as usize {
+                i as u32 + 1
+            } else {
+                NIL
+            };
         }
         let mut b = vec![Bib::EMPTY; bcap as usize];
         for (i, x) in b.iter_mut().enumerate() {
-            x.head = if i + 1 < bcap as usize { i as u32 + 1 } else { NIL };
+            x.head = if i + 1 < bcap as usize {
+                i as u32 + 1
+            } else {
+                NIL
+            };
         }
         let seed = cfg.hash_seed;
         let t = &cfg.timeouts;
@@ -438,8 +446,19 @@ impl Shard {
     /// The table hash of an IPv6-side tuple (for prefetching).
     #[inline(always)]
     pub fn hash6(&self, t: &Tuple6) -> u32 {
-        let dport = if t.proto == Proto::Icmp { t.sport } else { t.dport };
-        h_sess6(self.seed, t.proto, &t.src.octets(), t.sport, u32::from(t.dst), dport)
+        let dport = if t.proto == Proto::Icmp {
+            t.sport
+        } else {
+            t.dport
+        };
+        h_sess6(
+            self.seed,
+            t.proto,
+            &t.src.octets(),
+            t.sport,
+            u32::from(t.dst),
+            dport,
+        )
     }
 
     /// Stage 1 of a burst: prefetch the hash bucket.
@@ -458,7 +477,12 @@ impl Shard {
 
     /// Lookup or creation for a packet from the IPv6 side.
     #[inline]
-    pub fn v6_session(&mut self, t: &Tuple6, flags: TcpFlags, now: Time) -> Result<Verdict, NatDrop> {
+    pub fn v6_session(
+        &mut self,
+        t: &Tuple6,
+        flags: TcpFlags,
+        now: Time,
+    ) -> Result<Verdict, NatDrop> {
         let h = self.hash6(t);
         self.v6_session_hashed(h, t, flags, now)
     }
@@ -474,12 +498,20 @@ impl Shard {
     ) -> Result<Verdict, NatDrop> {
         let src = t.src.octets();
         let dst = u32::from(t.dst);
-        let dport = if t.proto == Proto::Icmp { t.sport } else { t.dport };
+        let dport = if t.proto == Proto::Icmp {
+            t.sport
+        } else {
+            t.dport
+        };
         let proto = t.proto as u8;
         let s = &self.s;
         let found = self.sess6.find(h, |i| {
             let x = &s[i as usize];
-            x.src6 == src && x.sport == t.sport && x.dst4 == dst && x.dport == dport && x.proto == proto
+            x.src6 == src
+                && x.sport == t.sport
+                && x.dst4 == dst
+                && x.dport == dport
+                && x.proto == proto
         });
         let r = match found {
             Some(i) => self.v6_hit(i, flags, now),
@@ -681,7 +713,11 @@ impl Shard {
         let (addr4, port4) = (self.b[bi as usize].addr4, self.b[bi as usize].port4);
         let dst = u32::from(t.dst);
         let h4 = h_sess4(self.seed, proto, dst, dport, addr4, port4);
-        let hairpin = if self.pool.contains(t.dst) { F_HAIRPIN } else { 0 };
+        let hairpin = if self.pool.contains(t.dst) {
+            F_HAIRPIN
+        } else {
+            0
+        };
 
         if proto == Proto::Tcp {
             let s = &self.s;
@@ -972,8 +1008,19 @@ impl Shard {
     /// The table hash of an IPv4-side tuple (for prefetching).
     #[inline(always)]
     pub fn hash4(&self, t: &Tuple4) -> u32 {
-        let sport = if t.proto == Proto::Icmp { t.dport } else { t.sport };
-        h_sess4(self.seed, t.proto, u32::from(t.src), sport, u32::from(t.dst), t.dport)
+        let sport = if t.proto == Proto::Icmp {
+            t.dport
+        } else {
+            t.sport
+        };
+        h_sess4(
+            self.seed,
+            t.proto,
+            u32::from(t.src),
+            sport,
+            u32::from(t.dst),
+            t.dport,
+        )
     }
 
     #[inline(always)]
@@ -990,7 +1037,12 @@ impl Shard {
 
     /// Lookup or creation for a packet from the IPv4 side.
     #[inline]
-    pub fn v4_session(&mut self, t: &Tuple4, flags: TcpFlags, now: Time) -> Result<Verdict, NatDrop> {
+    pub fn v4_session(
+        &mut self,
+        t: &Tuple4,
+        flags: TcpFlags,
+        now: Time,
+    ) -> Result<Verdict, NatDrop> {
         let h = self.hash4(t);
         self.v4_session_hashed(h, t, flags, now)
     }
@@ -1036,10 +1088,20 @@ impl Shard {
     }
 
     #[inline]
-    fn v4_inner(&mut self, h: u32, t: &Tuple4, flags: TcpFlags, now: Time) -> Result<Verdict, NatDrop> {
+    fn v4_inner(
+        &mut self,
+        h: u32,
+        t: &Tuple4,
+        flags: TcpFlags,
+        now: Time,
+    ) -> Result<Verdict, NatDrop> {
         let remote = u32::from(t.src);
         let local = u32::from(t.dst);
-        let rport = if t.proto == Proto::Icmp { t.dport } else { t.sport };
+        let rport = if t.proto == Proto::Icmp {
+            t.dport
+        } else {
+            t.sport
+        };
         let proto = t.proto as u8;
         let s = &self.s;
         let found = self.sess4.find(h, |i| {
@@ -1128,7 +1190,11 @@ impl Shard {
             if !self.cfg.v4_initiated_tcp {
                 return Err(NatDrop::V4TcpPolicy);
             }
-            let allowed = bib.is_some_and(|bi| eif || self.adf_allows(bi, remote));
+            // A static BIB entry is the operator's explicit permission for
+            // IPv4-initiated traffic, so filtering does not apply to it.
+            let allowed = bib.is_some_and(|bi| {
+                eif || self.b[bi as usize].is_static || self.adf_allows(bi, remote)
+            });
             if !allowed {
                 // RFC 6146 3.5.2.2: with no BIB entry, or when the
                 // filtering policy rejects it, the V4 SYN is kept "for at
@@ -1141,7 +1207,7 @@ impl Shard {
             // RFC 6146 3.5.1.2: without a BIB entry for (T,t) the packet
             // is discarded.
             let bi = bib.ok_or(NatDrop::NoBib)?;
-            if !eif && !self.adf_allows(bi, remote) {
+            if !eif && !self.b[bi as usize].is_static && !self.adf_allows(bi, remote) {
                 return Err(NatDrop::Filtered);
             }
         }
@@ -1162,7 +1228,11 @@ impl Shard {
             return Err(NatDrop::SubscriberSessionLimit);
         }
         let b = self.b[bi as usize];
-        let hairpin = if self.pool.contains(t.src) { F_HAIRPIN } else { 0 };
+        let hairpin = if self.pool.contains(t.src) {
+            F_HAIRPIN
+        } else {
+            0
+        };
         let i = self.s_free;
         self.s_free = self.s[i as usize].t_next;
         let (state, class) = if proto == Proto::Tcp {
@@ -1266,7 +1336,11 @@ impl Shard {
         if let Some(bi) = bib {
             self.bib_link(bi, i);
         }
-        push_back(&mut self.timers[TimerClass::TcpSyn as usize], &mut self.s, i);
+        push_back(
+            &mut self.timers[TimerClass::TcpSyn as usize],
+            &mut self.s,
+            i,
+        );
         self.stats.held_syns += 1;
         self.stats.sessions += 1;
         Ok(Verdict {
@@ -1281,7 +1355,11 @@ impl Shard {
     pub fn peek_v6(&self, t: &Tuple6) -> Option<SessionInfo> {
         let h = self.hash6(t);
         let (src, dst) = (t.src.octets(), u32::from(t.dst));
-        let dport = if t.proto == Proto::Icmp { t.sport } else { t.dport };
+        let dport = if t.proto == Proto::Icmp {
+            t.sport
+        } else {
+            t.dport
+        };
         self.sess6
             .find(h, |i| {
                 let x = &self.s[i as usize];
@@ -1297,7 +1375,11 @@ impl Shard {
     /// Read-only lookup by the IPv4-side tuple.
     pub fn peek_v4(&self, t: &Tuple4) -> Option<SessionInfo> {
         let h = self.hash4(t);
-        let rport = if t.proto == Proto::Icmp { t.dport } else { t.sport };
+        let rport = if t.proto == Proto::Icmp {
+            t.dport
+        } else {
+            t.sport
+        };
         self.sess4
             .find(h, |i| {
                 let x = &self.s[i as usize];
@@ -1425,7 +1507,10 @@ impl Shard {
         if self.find_bib4(hb4, proto, v4).is_some() {
             return Err(ShardError::BibExists(v4.to_string(), proto));
         }
-        let pi = self.pool.idx(v4.addr).ok_or(ShardError::NotInPool(v4.addr))?;
+        let pi = self
+            .pool
+            .idx(v4.addr)
+            .ok_or(ShardError::NotInPool(v4.addr))?;
         if self.b_free == NIL {
             return Err(ShardError::BibFull);
         }

@@ -141,7 +141,6 @@ impl IndexTable {
             p = q;
         }
     }
-
 }
 
 // Hashing: a folded 64x64->128 multiply (the wyhash/foldhash mixer).
@@ -185,16 +184,18 @@ mod tests {
         let mut model: HashMap<u64, u32> = HashMap::new();
         let mut rng = 0x1234_5678_u64;
         for step in 0..20_000u32 {
-            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let idx = ((rng >> 33) % 1000) as u32;
             let key = rng >> 40;
             if let Some((&k, _)) = model.iter().find(|(_, &v)| v == idx) {
                 assert!(t.remove(h(k), idx), "step {step}");
                 model.remove(&k);
-            } else if !model.contains_key(&key) {
+            } else if let std::collections::hash_map::Entry::Vacant(e) = model.entry(key) {
                 assert!(t.insert(h(key), idx));
                 keys[idx as usize] = key;
-                model.insert(key, idx);
+                e.insert(idx);
             }
             if step % 97 == 0 {
                 for (&k, &v) in &model {

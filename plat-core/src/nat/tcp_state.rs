@@ -110,13 +110,23 @@ pub(crate) const TABLE: [Row; 8] = [
     // TCP_TRANS." Other packets are translated; state and lifetime stay.
     [
         [(V6Init, T), (V6Init, Keep), (V6Init, Keep), (V6Init, Keep)],
-        [(Established, Est), (V6Init, Keep), (V6Init, Keep), (V6Init, Keep)],
+        [
+            (Established, Est),
+            (V6Init, Keep),
+            (V6Init, Keep),
+            (V6Init, Keep),
+        ],
     ],
     // V4 INIT. "If a V6 SYN packet is received ... the state is moved to
     // ESTABLISHED. The lifetime ... is set to TCP_EST." Other packets are
     // translated; state and lifetime stay.
     [
-        [(Established, Est), (V4Init, Keep), (V4Init, Keep), (V4Init, Keep)],
+        [
+            (Established, Est),
+            (V4Init, Keep),
+            (V4Init, Keep),
+            (V4Init, Keep),
+        ],
         same(V4Init, Keep),
     ],
     // ESTABLISHED. "If a V4 FIN packet is received ... the state is moved
@@ -125,21 +135,51 @@ pub(crate) const TABLE: [Row; 8] = [
     // TRANS." "If any other packet is received ... the lifetime ... is set
     // to TCP_EST."
     [
-        [(Established, Est), (V6FinRcv, Keep), (Trans, T), (Established, Est)],
-        [(Established, Est), (V4FinRcv, Keep), (Trans, T), (Established, Est)],
+        [
+            (Established, Est),
+            (V6FinRcv, Keep),
+            (Trans, T),
+            (Established, Est),
+        ],
+        [
+            (Established, Est),
+            (V4FinRcv, Keep),
+            (Trans, T),
+            (Established, Est),
+        ],
     ],
     // V4 FIN RCV. "If a V6 FIN packet is received ... the lifetime ... is
     // set to TCP_TRANS. The state is moved to V6 FIN + V4 FIN RCV." Other
     // packets set the lifetime to TCP_EST. RST: RFC 7857 2.2, "the NAT
     // SHOULD wait for 4 minutes before deleting the session", i.e. TRANS.
     [
-        [(V4FinRcv, Est), (V6FinV4FinRcv, T), (Trans, T), (V4FinRcv, Est)],
-        [(V4FinRcv, Est), (V4FinRcv, Est), (Trans, T), (V4FinRcv, Est)],
+        [
+            (V4FinRcv, Est),
+            (V6FinV4FinRcv, T),
+            (Trans, T),
+            (V4FinRcv, Est),
+        ],
+        [
+            (V4FinRcv, Est),
+            (V4FinRcv, Est),
+            (Trans, T),
+            (V4FinRcv, Est),
+        ],
     ],
     // V6 FIN RCV: the mirror image.
     [
-        [(V6FinRcv, Est), (V6FinRcv, Est), (Trans, T), (V6FinRcv, Est)],
-        [(V6FinRcv, Est), (V6FinV4FinRcv, T), (Trans, T), (V6FinRcv, Est)],
+        [
+            (V6FinRcv, Est),
+            (V6FinRcv, Est),
+            (Trans, T),
+            (V6FinRcv, Est),
+        ],
+        [
+            (V6FinRcv, Est),
+            (V6FinV4FinRcv, T),
+            (Trans, T),
+            (V6FinRcv, Est),
+        ],
     ],
     // V6 FIN + V4 FIN RCV: "All packets are translated and forwarded"; only
     // the TCP_TRANS timer moves the state on (to CLOSED).
@@ -147,8 +187,18 @@ pub(crate) const TABLE: [Row; 8] = [
     // TRANS. "If a packet other than a RST packet is received, the lifetime
     // ... is set to TCP_EST, and the state is moved to ESTABLISHED."
     [
-        [(Established, Est), (Established, Est), (Trans, Keep), (Established, Est)],
-        [(Established, Est), (Established, Est), (Trans, Keep), (Established, Est)],
+        [
+            (Established, Est),
+            (Established, Est),
+            (Trans, Keep),
+            (Established, Est),
+        ],
+        [
+            (Established, Est),
+            (Established, Est),
+            (Trans, Keep),
+            (Established, Est),
+        ],
     ],
 ];
 
