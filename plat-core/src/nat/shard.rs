@@ -129,6 +129,9 @@ pub struct Shard {
     events: Vec<Record>,
     drops: [u64; NatDrop::COUNT],
     stats: ShardStats,
+    /// Timer class the next sweep starts at, so that a class with a
+    /// backlog cannot starve the others.
+    sweep_from: usize,
 }
 
 #[inline(always)]
@@ -184,6 +187,7 @@ impl Shard {
             events: Vec::with_capacity(cfg.event_capacity as usize),
             drops: [0; NatDrop::COUNT],
             stats: ShardStats::default(),
+            sweep_from: 0,
             seed,
             cfg,
         })
@@ -395,7 +399,9 @@ impl Shard {
     ) -> usize {
         let now_s = now.secs();
         let mut n = 0;
-        for c in 0..TimerClass::COUNT {
+        let from = self.sweep_from;
+        self.sweep_from = (from + 1) % TimerClass::COUNT;
+        for c in (from..TimerClass::COUNT).chain(0..from) {
             let timeout = self.timeouts[c];
             while n < budget {
                 let i = self.timers[c].head;
@@ -1310,6 +1316,9 @@ impl Shard {
         s.state = TcpState::V4Init as u8;
         s.class = TimerClass::TcpSyn as u8;
         s.flags = F_HELD;
+        if self.pool.contains(t.src) {
+            s.flags |= F_HAIRPIN;
+        }
         s.stamp = now_s;
         if let Some(bi) = bib {
             s.src6 = self.b[bi as usize].src6;

@@ -1188,3 +1188,59 @@ fn nat_drop_reasons_are_counters() {
         assert_eq!(*d as usize, i);
     }
 }
+
+#[test]
+fn expiry_slices_do_not_starve_a_timer_class() {
+    let mut s = shard();
+    for k in 0..50u16 {
+        s.v6_session(&t6(Proto::Udp, "2001:db8::1", 1000 + k, Z, 53), NO, at(0))
+            .unwrap();
+    }
+    let echo = t6(Proto::Icmp, "2001:db8::1", 9, Z, 0);
+    s.v6_session(&echo, NO, at(0)).unwrap();
+    s.expire(at(1000), 10, |_| {});
+    s.expire(at(1000), 10, |_| {});
+    assert!(s.peek_v6(&echo).is_none(), "the ICMP session got its turn");
+}
+
+#[test]
+fn rfc6146_3_8_hairpinned_tcp_simultaneous_open_under_adf() {
+    let mut s = shard();
+    // B has a TCP mapping from a connection to Z.
+    let b = out4(s.v6_session(&t6(Proto::Tcp, "2001:db8::b", 6000, Z, 80), SYN, at(0)));
+    // A's SYN to T:tb hairpins; B never talked to T, so it is held.
+    let va = s
+        .v6_session(
+            &t6(Proto::Tcp, "2001:db8::a", 7000, b.addr, b.port),
+            SYN,
+            at(1),
+        )
+        .unwrap();
+    assert_eq!(va.outcome, Outcome::Hold);
+    let ta = s
+        .sessions(SessionFilter {
+            v6: Some(a6("2001:db8::a")),
+            ..Default::default()
+        })
+        .next()
+        .unwrap()
+        .v4;
+    // B's SYN to T:ta completes both halves.
+    let vb = s
+        .v6_session(
+            &t6(Proto::Tcp, "2001:db8::b", 6000, ta.addr, ta.port),
+            SYN,
+            at(2),
+        )
+        .unwrap();
+    assert!(vb.release_held);
+    assert_eq!(
+        vb.outcome,
+        Outcome::ToV6 {
+            src: b,
+            dst: Endpoint6::new(a6("2001:db8::a"), 7000)
+        }
+    );
+    let a = t6(Proto::Tcp, "2001:db8::a", 7000, b.addr, b.port);
+    assert_eq!(state6(&s, &a), TcpState::Established);
+}
