@@ -470,14 +470,10 @@ mod tests {
         let host: Ipv6Addr = "2001:db8:1:2::99".parse().unwrap();
         let w = plan.inside_worker(host, 128);
         let t = Toeplitz::new(&DEFAULT_KEY, 36);
-        for dst in ["64:ff9b::c000:201", "64:ff9b::cb00:7101"] {
-            let v = v6_tuple("2001:db8:1:2::99", dst, 0, 0);
-            assert_eq!(
-                plan.queue(t.hash(&v)),
-                w,
-                "zeroed fields after src add nothing"
-            );
-        }
+        // A NIC that keeps the full tuple layout with only the source
+        // selected zeroes the rest, which adds nothing to the hash.
+        let v = v6_tuple("2001:db8:1:2::99", "::", 0, 0);
+        assert_eq!(plan.queue(t.hash(&v)), w);
         // /64 subscribers with a prefix hash: every host of the /64 agrees.
         let w64 = plan.inside_worker("2001:db8:1:2::1".parse().unwrap(), 64);
         for h in 2..200u16 {

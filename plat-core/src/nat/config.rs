@@ -130,7 +130,7 @@ impl Default for NatConfig {
             v4_initiated_tcp: true,
             sync_refresh_interval: 60,
             event_capacity: 4096,
-            hash_seed: 0x5eed_0f_91a7,
+            hash_seed: 0x5eed_0f91_a7c3,
         }
     }
 }
@@ -278,8 +278,10 @@ mod tests {
         let mut c = NatConfig::default();
         c.limits.sessions = 0;
         assert_eq!(c.validate().unwrap_err().field, "limits.sessions");
-        let mut c = NatConfig::default();
-        c.port_block = 64;
+        let mut c = NatConfig {
+            port_block: 64,
+            ..Default::default()
+        };
         assert_eq!(c.validate().unwrap_err().field, "port_block");
         c.limits.ports_per_subscriber = 1024;
         assert_eq!(c.validate().unwrap_err().field, "port_block");

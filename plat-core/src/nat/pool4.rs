@@ -204,6 +204,7 @@ impl PortSet {
             let (lo, hi) = if want < 1024 { (0, 16) } else { (16, WORDS) };
             self.scan(lo, hi, parity)
                 .or_else(|| self.scan(lo, hi, !0))
+                .or_else(|| self.scan(0, WORDS, parity))
                 .or_else(|| self.scan(0, WORDS, !0))
         }?;
         self.take(p);

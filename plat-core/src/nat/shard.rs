@@ -129,6 +129,9 @@ pub struct Shard {
     events: Vec<Record>,
     drops: [u64; NatDrop::COUNT],
     stats: ShardStats,
+    /// Timer class the next sweep starts at, so that a class with a
+    /// backlog cannot starve the others.
+    sweep_from: usize,
 }
 
 #[inline(always)]
@@ -184,6 +187,7 @@ impl Shard {
             events: Vec::with_capacity(cfg.event_capacity as usize),
             drops: [0; NatDrop::COUNT],
             stats: ShardStats::default(),
+            sweep_from: 0,
             seed,
             cfg,
         })
@@ -395,7 +399,9 @@ impl Shard {
     ) -> usize {
         let now_s = now.secs();
         let mut n = 0;
-        for c in 0..TimerClass::COUNT {
+        let from = self.sweep_from;
+        self.sweep_from = (from + 1) % TimerClass::COUNT;
+        for c in (from..TimerClass::COUNT).chain(0..from) {
             let timeout = self.timeouts[c];
             while n < budget {
                 let i = self.timers[c].head;
@@ -1190,7 +1196,11 @@ impl Shard {
             if !self.cfg.v4_initiated_tcp {
                 return Err(NatDrop::V4TcpPolicy);
             }
-            let allowed = bib.is_some_and(|bi| eif || self.adf_allows(bi, remote));
+            // A static BIB entry is the operator's explicit permission for
+            // IPv4-initiated traffic, so filtering does not apply to it.
+            let allowed = bib.is_some_and(|bi| {
+                eif || self.b[bi as usize].is_static || self.adf_allows(bi, remote)
+            });
             if !allowed {
                 // RFC 6146 3.5.2.2: with no BIB entry, or when the
                 // filtering policy rejects it, the V4 SYN is kept "for at
@@ -1203,7 +1213,7 @@ impl Shard {
             // RFC 6146 3.5.1.2: without a BIB entry for (T,t) the packet
             // is discarded.
             let bi = bib.ok_or(NatDrop::NoBib)?;
-            if !eif && !self.adf_allows(bi, remote) {
+            if !eif && !self.b[bi as usize].is_static && !self.adf_allows(bi, remote) {
                 return Err(NatDrop::Filtered);
             }
         }
@@ -1306,6 +1316,9 @@ impl Shard {
         s.state = TcpState::V4Init as u8;
         s.class = TimerClass::TcpSyn as u8;
         s.flags = F_HELD;
+        if self.pool.contains(t.src) {
+            s.flags |= F_HAIRPIN;
+        }
         s.stamp = now_s;
         if let Some(bi) = bib {
             s.src6 = self.b[bi as usize].src6;

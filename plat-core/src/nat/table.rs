@@ -192,10 +192,10 @@ mod tests {
             if let Some((&k, _)) = model.iter().find(|(_, &v)| v == idx) {
                 assert!(t.remove(h(k), idx), "step {step}");
                 model.remove(&k);
-            } else if !model.contains_key(&key) {
+            } else if let std::collections::hash_map::Entry::Vacant(e) = model.entry(key) {
                 assert!(t.insert(h(key), idx));
                 keys[idx as usize] = key;
-                model.insert(key, idx);
+                e.insert(idx);
             }
             if step % 97 == 0 {
                 for (&k, &v) in &model {

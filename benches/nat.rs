@@ -1,0 +1,209 @@
+//! NAT64 state benches: established-flow lookup in bursts of 32 with the
+//! two prefetch stages a DPDK worker uses (1 thousand, 1 million and 10
+//! million sessions in one shard), new-session creation and expiry. Memory
+//! per session is measured with a counting global allocator and printed.
+//!
+//! The translate half of "lookup + translate" arrives with the xlat merge;
+//! these numbers are the state lookup and the mapping it returns.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use plat_core::nat::{NatConfig, NatDrop, Pool4Entry, Proto, Shard, Time, Tuple6, Verdict};
+use plat_core::rss::PortShare;
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to the system allocator unchanged and only
+// adds bookkeeping of the sizes it was asked for.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new, Ordering::Relaxed);
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const Z: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+const FLOWS_PER_SUBSCRIBER: u32 = 256;
+
+/// Flow `i`: subscriber `i / 256`, its own source port (so one BIB entry
+/// per session, the worst case for memory).
+fn flow(i: u32) -> Tuple6 {
+    let sub = i / FLOWS_PER_SUBSCRIBER;
+    Tuple6 {
+        proto: Proto::Udp,
+        src: Ipv6Addr::new(0x2001, 0xdb8, (sub >> 16) as u16, sub as u16, 0, 0, 0, 1),
+        sport: 1024 + (i % FLOWS_PER_SUBSCRIBER) as u16 * 7,
+        dst: Z,
+        dport: 53,
+    }
+}
+
+fn config(sessions: u32) -> NatConfig {
+    let mut c = NatConfig::default();
+    c.limits.sessions = sessions;
+    c.limits.static_bibs = 0;
+    c.limits.subscribers = sessions / FLOWS_PER_SUBSCRIBER + 64;
+    c.event_capacity = 0;
+    c.sync_refresh_interval = 0;
+    c
+}
+
+fn pool(s: &mut Shard, sessions: u32) {
+    // About 40 000 ports used per address: room for paired pooling's
+    // uneven spread.
+    let addrs = sessions / 40_000 + 1;
+    for a in 0..addrs {
+        s.add_pool4(Pool4Entry::new(Ipv4Addr::from(0x0a00_0000 + a), 32))
+            .unwrap();
+    }
+}
+
+/// A shard holding `n` established UDP sessions, and the bytes it took.
+fn filled(n: u32) -> (Shard, usize, Duration) {
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut s = Shard::new(config(n), PortShare::All).unwrap();
+    pool(&mut s, n);
+    let t = Instant::now();
+    for i in 0..n {
+        s.v6_session(&flow(i), Default::default(), Time::from_secs(0))
+            .unwrap();
+    }
+    let took = t.elapsed();
+    let bytes = LIVE.load(Ordering::Relaxed) - before;
+    (s, bytes, took)
+}
+
+fn lookup(c: &mut Criterion) {
+    let mut g = c.benchmark_group("nat_udp_established_burst32");
+    g.throughput(Throughput::Elements(32));
+    g.sample_size(20);
+    g.warm_up_time(Duration::from_secs(2));
+    g.measurement_time(Duration::from_secs(4));
+    for (label, n) in [("1k", 1_000u32), ("1M", 1_000_000), ("10M", 10_000_000)] {
+        let (mut s, bytes, took) = filled(n);
+        eprintln!(
+            "nat/{label}: {n} sessions, {} bytes allocated = {:.1} bytes/session \
+             (BIB + session + indexes + timers + pool4 + subscribers); filled in {:.2?} \
+             = {:.2} M sessions/s",
+            bytes,
+            bytes as f64 / f64::from(n),
+            took,
+            f64::from(n) / took.as_secs_f64() / 1e6
+        );
+        // Random order over up to 1 M flows, so the big tables are cold.
+        let m = n.min(1 << 20);
+        let mut x = 0x9e37_79b9u32;
+        let sample: Vec<Tuple6> = (0..m)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                flow(x % n)
+            })
+            .collect();
+        let mut out: Vec<Result<Verdict, NatDrop>> = vec![Err(NatDrop::NoBib); 32];
+        let mut pos = 0usize;
+        let now = Time::from_secs(1);
+        g.bench_function(BenchmarkId::from_parameter(label), |b| {
+            b.iter(|| {
+                s.v6_burst(&sample[pos..pos + 32], &[], now, &mut out);
+                pos = (pos + 32) % (sample.len() - 32);
+                black_box(&out);
+            })
+        });
+        assert!(out.iter().all(|v| v.is_ok()));
+        drop(s);
+    }
+    g.finish();
+}
+
+fn create(c: &mut Criterion) {
+    const CAP: u32 = 1 << 20;
+    let mut g = c.benchmark_group("nat_create");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(4));
+    g.bench_function("udp_session_new_bib", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let mut s = Shard::new(config(CAP), PortShare::All).unwrap();
+                pool(&mut s, CAP);
+                let k = left.min(u64::from(CAP)) as u32;
+                let t = Instant::now();
+                for i in 0..k {
+                    black_box(s.v6_session(&flow(i), Default::default(), Time::from_secs(0)))
+                        .unwrap();
+                }
+                total += t.elapsed();
+                left -= u64::from(k);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+fn expire(c: &mut Criterion) {
+    const CAP: u32 = 1 << 20;
+    let mut g = c.benchmark_group("nat_expire");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(4));
+    g.bench_function("udp_session_and_bib", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            let mut s = Shard::new(config(CAP), PortShare::All).unwrap();
+            pool(&mut s, CAP);
+            while left > 0 {
+                let k = left.min(u64::from(CAP)) as u32;
+                for i in 0..k {
+                    s.v6_session(&flow(i), Default::default(), Time::from_secs(0))
+                        .unwrap();
+                }
+                let t = Instant::now();
+                // Slices of 64, as a worker would run between bursts.
+                let mut done = 0;
+                while done < k as usize {
+                    done += s.expire(Time::from_secs(1000), 64, |_| {});
+                }
+                total += t.elapsed();
+                left -= u64::from(k);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, lookup, create, expire);
+criterion_main!(benches);
