@@ -128,6 +128,19 @@ impl Port {
         Ok(id)
     }
 
+    /// The device name of port `id` (what configurations name it by).
+    pub fn name_of(id: u16) -> Result<String, DpdkError> {
+        let mut buf = [0 as std::ffi::c_char; dpdk_sys::RTE_ETH_NAME_MAX_LEN as usize];
+        // SAFETY: buf has RTE_ETH_NAME_MAX_LEN bytes, as DPDK requires.
+        check("rte_eth_dev_get_name_by_port", unsafe {
+            dpdk_sys::rte_eth_dev_get_name_by_port(id, buf.as_mut_ptr())
+        })?;
+        // SAFETY: DPDK wrote a NUL-terminated name into buf.
+        Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned())
+    }
+
     /// Number of usable ports.
     pub fn count(_eal: &Eal) -> u16 {
         // SAFETY: EAL initialised (the argument proves it).

@@ -404,7 +404,7 @@ impl<E: PacketEngine> Worker<E> {
             (Link::Inside, ethertype::IPV6) => self.on_ipv6(m, steer),
             (Link::Inside, _) => self.s.counters.inc(Counter::InsideNotIpv6 as usize),
             (Link::Outside, ethertype::IPV4) => self.on_ipv4(m, steer),
-            (Link::Outside, ethertype::ARP) => self.pass_to_host(m),
+            (Link::Outside, ethertype::ARP) => self.pass_to_host(m, Link::Outside),
             (Link::Outside, _) => self
                 .s
                 .counters
@@ -422,12 +422,12 @@ impl<E: PacketEngine> Worker<E> {
         let mut dst = [0u8; 16];
         dst.copy_from_slice(&l3[24..40]);
         if !self.s.engine.takes_v6(Ipv6Addr::from(dst)) {
-            return self.pass_to_host(m);
+            return self.pass_to_host(m, Link::Inside);
         }
         if steer && self.s.handoff.is_some() {
             let owner = self.s.engine.owner_v6(l3, self.s.workers);
             if owner != self.s.index {
-                return self.hand_off(m, owner);
+                return self.hand_off(m, owner, Link::Inside);
             }
         }
         let peer = peer_mac(&m);
@@ -472,12 +472,12 @@ impl<E: PacketEngine> Worker<E> {
         }
         let dst = Ipv4Addr::new(l3[16], l3[17], l3[18], l3[19]);
         if !self.s.engine.takes_v4(dst) {
-            return self.pass_to_host(m);
+            return self.pass_to_host(m, Link::Outside);
         }
         if steer && self.s.handoff.is_some() {
             let owner = self.s.engine.owner_v4(l3, self.s.workers);
             if owner != self.s.index {
-                return self.hand_off(m, owner);
+                return self.hand_off(m, owner, Link::Outside);
             }
         }
         let peer = peer_mac(&m);
@@ -557,6 +557,13 @@ impl<E: PacketEngine> Worker<E> {
             Step::Drop(reason) => self.count_engine(reason),
             // Only IPv6 packets hairpin; on_ipv6 handles it.
             Step::Hairpin { .. } => self.count_engine(0),
+        }
+    }
+
+    fn port_of(&self, link: Link) -> u16 {
+        match link {
+            Link::Inside => self.s.inside.port,
+            Link::Outside => self.s.outside.port,
         }
     }
 
@@ -641,11 +648,7 @@ impl<E: PacketEngine> Worker<E> {
             }
             None => {
                 // The control thread resolves the next hop and sends it.
-                let port = match out {
-                    Link::Inside => self.s.inside.port,
-                    Link::Outside => self.s.outside.port,
-                };
-                m.set_port(port);
+                m.set_port(self.port_of(out));
                 push_ring(
                     m,
                     &self.s.to_resolve,
@@ -657,7 +660,8 @@ impl<E: PacketEngine> Worker<E> {
         }
     }
 
-    fn pass_to_host(&mut self, m: Mbuf) {
+    fn pass_to_host(&mut self, mut m: Mbuf, link: Link) {
+        m.set_port(self.port_of(link));
         push_ring(
             m,
             &self.s.to_host,
@@ -667,7 +671,10 @@ impl<E: PacketEngine> Worker<E> {
         );
     }
 
-    fn hand_off(&mut self, m: Mbuf, owner: usize) {
+    fn hand_off(&mut self, mut m: Mbuf, owner: usize, link: Link) {
+        // The owner learns the link from the port field, which not every
+        // PMD fills in (net_ring leaves it unset).
+        m.set_port(self.port_of(link));
         let m = match self.handoff_out[owner].push(m) {
             Ok(()) => return,
             Err(m) => m,

@@ -1,0 +1,258 @@
+//! Return-traffic steering with 2 workers, over `net_ring` ports whose
+//! queues this test fills itself.
+//!
+//! - rss: the test places every packet on the queue the Toeplitz plan says
+//!   (as an RSS NIC programmed from the plan would): no packet is handed
+//!   between workers, and every reply finds its session.
+//! - handoff: the test places packets on the wrong queue half the time (as
+//!   a device that cannot steer would): workers hand them to the owner,
+//!   and still every reply finds its session.
+//!
+//! One EAL per process: both modes run in this one test, one after the
+//! other, each on its own ports.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use plat_core::config::Config;
+use plat_dataplane::appliance::{Appliance, HostExtras};
+use plat_dataplane::nat64_engine::{default_plan, Nat64Engine};
+use plat_dataplane::{Eal, MbufBurst, Mempool, MempoolConfig, Port, Ring, RingSync};
+
+const WORKERS: usize = 2;
+const SUBSCRIBERS: u16 = 64;
+const FLOWS_PER_SUBSCRIBER: u16 = 4;
+const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+const SERVER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x44];
+const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+
+/// Both ends of a net_ring port: the test writes rx, reads tx.
+struct RingPort {
+    name: String,
+    rx: Vec<Arc<Ring>>,
+    tx: Vec<Arc<Ring>>,
+}
+
+fn ring_port(eal: &Eal, tag: &str) -> RingPort {
+    let mk = |dir: &str, q: usize| {
+        Arc::new(
+            Ring::new(
+                eal,
+                &format!("{tag}_{dir}{q}"),
+                4096,
+                RingSync::MultiProducerMultiConsumer,
+            )
+            .unwrap(),
+        )
+    };
+    let rx: Vec<_> = (0..WORKERS).map(|q| mk("rx", q)).collect();
+    let tx: Vec<_> = (0..WORKERS).map(|q| mk("tx", q)).collect();
+    let rx_refs: Vec<&Ring> = rx.iter().map(|r| r.as_ref()).collect();
+    let tx_refs: Vec<&Ring> = tx.iter().map(|r| r.as_ref()).collect();
+    let id = Port::create_from_rings(eal, tag, &rx_refs, &tx_refs).unwrap();
+    RingPort {
+        name: Port::name_of(id).unwrap(),
+        rx,
+        tx,
+    }
+}
+
+fn config(inside: &str, outside: &str, steering: &str) -> Config {
+    Config::from_toml(&format!(
+        r#"
+[eal]
+args = []
+[inside]
+port = "{inside}"
+addresses = ["2001:db8:6::1/64"]
+routes = [{{ prefix = "2001:db8:100::/40", via = "2001:db8:6::2" }}]
+neighbors = [{{ ip = "2001:db8:6::2", mac = "02:00:00:00:00:02" }}]
+[outside]
+port = "{outside}"
+addresses = ["203.0.113.1/24"]
+neighbors = [{{ ip = "203.0.113.2", mac = "02:00:00:00:00:44" }}]
+[nat64]
+prefix = "2001:db8:64::/96"
+pool4 = ["198.51.100.0/29"]
+[workers]
+steering = "{steering}"
+idle_sleep_us = 20
+"#
+    ))
+    .expect("test config")
+}
+
+fn subscriber(i: u16) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, 0x100, i, 0, 0, 0, 1)
+}
+
+fn put(ring: &Ring, pool: &Mempool, frame: &[u8]) {
+    let mut m = pool.alloc().expect("mbuf");
+    m.write_packet(frame).expect("frame fits");
+    let mut one: MbufBurst<1> = MbufBurst::new();
+    one.push(m).unwrap();
+    assert_eq!(ring.enqueue_burst(&mut one), 1, "rx ring has room");
+}
+
+/// Reads frames from every tx ring until `n` arrived or 10 s passed.
+fn collect(rings: &[Arc<Ring>], n: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut burst: MbufBurst = MbufBurst::new();
+    while out.len() < n && Instant::now() < deadline {
+        for r in rings {
+            r.dequeue_burst(&mut burst);
+            out.extend(burst.drain().map(|m| m.data().to_vec()));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    out
+}
+
+/// Runs one steering mode; returns (handoffs, replies received, counters).
+fn run_mode(eal: &Eal, steering: &str, tag: &str) -> (u64, usize, Vec<(String, u64)>) {
+    let inside = ring_port(eal, &format!("{tag}in"));
+    let outside = ring_port(eal, &format!("{tag}out"));
+    let cfg = config(&inside.name, &outside.name, steering);
+    let plan = default_plan(WORKERS).unwrap();
+    let engines = (0..WORKERS)
+        .map(|w| Nat64Engine::new(&cfg, &plan, w).unwrap())
+        .collect();
+    let app = Appliance::start_on(eal.clone(), &cfg, HostExtras::default(), engines).unwrap();
+    let board = app.counters();
+    let stop = app.stop_flag();
+    let pool =
+        Arc::new(Mempool::new(eal, &MempoolConfig::new(&format!("{tag}_gen"), 4095)).unwrap());
+    let rss = steering == "rss";
+
+    let traffic = {
+        let pool = Arc::clone(&pool);
+        std::thread::spawn(move || {
+            let mut sent = HashSet::new();
+            let mut n = 0usize;
+            for i in 0..SUBSCRIBERS {
+                for j in 0..FLOWS_PER_SUBSCRIBER {
+                    let (src, sport) = (subscriber(i), 10_000 + j);
+                    let dst: Ipv6Addr = format!("2001:db8:64::{:x}:{:x}", 0xcb00, 0x7102)
+                        .parse()
+                        .unwrap();
+                    let mut f = Vec::new();
+                    PacketBuilder::ethernet2(CLIENT_MAC, [2, 0, 0, 0, 0, 0xa6])
+                        .ipv6(src.octets(), dst.octets(), 64)
+                        .udp(sport, 7)
+                        .write(&mut f, b"steer")
+                        .unwrap();
+                    let q = if rss {
+                        plan.inside_worker(src, 128)
+                    } else {
+                        n % WORKERS
+                    };
+                    n += 1;
+                    put(&inside.rx[q], &pool, &f);
+                    sent.insert((src, sport));
+                }
+            }
+            let total = sent.len();
+            let translated = collect(&outside.tx, total);
+            assert_eq!(translated.len(), total, "every IPv6 packet left as IPv4");
+            for (k, f) in translated.iter().enumerate() {
+                let p = SlicedPacket::from_ethernet(f).unwrap();
+                let Some(NetSlice::Ipv4(ip)) = &p.net else {
+                    panic!("not IPv4")
+                };
+                let h = ip.header();
+                let (pool_addr, remote) = (h.source_addr(), h.destination_addr());
+                assert_eq!(remote, SERVER);
+                let Some(TransportSlice::Udp(u)) = &p.transport else {
+                    panic!("not UDP")
+                };
+                let pool_port = u.source_port();
+                let mut reply = Vec::new();
+                PacketBuilder::ethernet2(SERVER_MAC, [2, 0, 0, 0, 0, 0xa4])
+                    .ipv4(remote.octets(), pool_addr.octets(), 64)
+                    .udp(7, pool_port)
+                    .write(&mut reply, b"reply")
+                    .unwrap();
+                let q = if rss {
+                    plan.worker_of(pool_addr, pool_port)
+                } else {
+                    k % WORKERS
+                };
+                put(&outside.rx[q], &pool, &reply);
+            }
+            let back = collect(&inside.tx, total);
+            let mut seen = HashSet::new();
+            for f in &back {
+                let p = SlicedPacket::from_ethernet(f).unwrap();
+                let Some(NetSlice::Ipv6(ip)) = &p.net else {
+                    panic!("not IPv6")
+                };
+                let Some(TransportSlice::Udp(u)) = &p.transport else {
+                    panic!("not UDP")
+                };
+                assert_eq!(u.payload(), b"reply");
+                seen.insert((ip.header().destination_addr(), u.destination_port()));
+            }
+            assert_eq!(
+                seen, sent,
+                "every reply reached the subscriber and port that sent"
+            );
+            back.len()
+        })
+    };
+
+    let runner = std::thread::spawn(move || {
+        let joined = traffic.join();
+        stop.store(true, Ordering::Relaxed);
+        joined
+    });
+    app.run(|_| {}).unwrap();
+    let replies = runner.join().unwrap().expect("traffic checks passed");
+    let handoffs = board.total_of("handoff_out");
+    (handoffs, replies, board.totals())
+}
+
+#[test]
+fn steering_rss_never_hands_off_and_handoff_fixes_up_wrong_queues() {
+    let eal = common::shared_eal_with(&["--lcores=0@0,1@1,2@1"], &[]);
+    let (handoffs, replies, totals) = run_mode(&eal, "rss", "r");
+    let get = |name: &str| {
+        totals
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, v)| *v)
+    };
+    println!("rss: {replies} replies, {handoffs} handoffs");
+    assert_eq!(replies, usize::from(SUBSCRIBERS * FLOWS_PER_SUBSCRIBER));
+    assert_eq!(
+        handoffs, 0,
+        "an RSS-steered run hands nothing off: {totals:?}"
+    );
+    assert_eq!(get("drop_no_bib") + get("drop_not_owned"), 0, "{totals:?}");
+
+    let (handoffs, replies, totals) = run_mode(&eal, "handoff", "h");
+    let get = |name: &str| {
+        totals
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, v)| *v)
+    };
+    println!("handoff: {replies} replies, {handoffs} handoffs");
+    assert_eq!(replies, usize::from(SUBSCRIBERS * FLOWS_PER_SUBSCRIBER));
+    assert!(
+        handoffs > 0,
+        "misplaced packets are handed to their owner: {totals:?}"
+    );
+    assert_eq!(get("handoff_in"), handoffs, "{totals:?}");
+    assert_eq!(
+        get("drop_no_bib") + get("drop_not_owned"),
+        0,
+        "no session missed on the wrong worker: {totals:?}"
+    );
+}
