@@ -29,7 +29,6 @@ args = ["-l", "0-1", "--no-huge", "-m", "10240", "--no-pci", "--no-shconf",
 
 [inside]
 port = "net_pcap0"
-mac = "02:00:00:00:00:a6"
 addresses = ["2001:db8:6::1/64"]
 
 [outside]

@@ -8,7 +8,7 @@
 //! in place with the endpoints the shard chose. ICMP errors are looked up
 //! by the packet they quote, without refreshing the session.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::addr::Prefix6052;
 use crate::nat::{
@@ -224,6 +224,82 @@ impl Nat64 {
     fn ipv4_id(&mut self) -> u16 {
         self.next_ipv4_id = self.next_ipv4_id.wrapping_add(1);
         self.next_ipv4_id
+    }
+
+    /// Prefetches the session-table bucket of the IPv6 packet `l3`, so that
+    /// a worker can touch the buckets of a whole burst before it handles
+    /// the first packet. Only the common case (no extension header) is
+    /// looked at; anything else is simply not prefetched.
+    #[inline]
+    pub fn prefetch_v6(&self, l3: &[u8]) {
+        if l3.len() < 48 || l3[0] >> 4 != 6 {
+            return;
+        }
+        let proto = match l3[6] {
+            proto::TCP => Proto::Tcp,
+            proto::UDP => Proto::Udp,
+            proto::ICMPV6 => Proto::Icmp,
+            _ => return,
+        };
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&l3[24..40]);
+        let Ok(dst) = self.prefix.extract_octets(&a) else {
+            return;
+        };
+        a.copy_from_slice(&l3[8..24]);
+        let l4 = &l3[40..];
+        let (sport, dport) = if proto == Proto::Icmp {
+            let id = u16::from_be_bytes([l4[4], l4[5]]);
+            (id, id)
+        } else {
+            (
+                u16::from_be_bytes([l4[0], l4[1]]),
+                u16::from_be_bytes([l4[2], l4[3]]),
+            )
+        };
+        let t = NatTuple6 {
+            proto,
+            src: Ipv6Addr::from(a),
+            sport,
+            dst: Ipv4Addr::from(dst),
+            dport,
+        };
+        self.shard.prefetch6(self.shard.hash6(&t));
+    }
+
+    /// The IPv4 counterpart of [`Nat64::prefetch_v6`].
+    #[inline]
+    pub fn prefetch_v4(&self, l3: &[u8]) {
+        if l3.len() < 28 || l3[0] >> 4 != 4 {
+            return;
+        }
+        let ihl = usize::from(l3[0] & 0x0f) * 4;
+        let Some(l4) = l3.get(ihl..ihl + 8) else {
+            return;
+        };
+        let proto = match l3[9] {
+            proto::TCP => Proto::Tcp,
+            proto::UDP => Proto::Udp,
+            proto::ICMP => Proto::Icmp,
+            _ => return,
+        };
+        let (sport, dport) = if proto == Proto::Icmp {
+            let id = u16::from_be_bytes([l4[4], l4[5]]);
+            (id, id)
+        } else {
+            (
+                u16::from_be_bytes([l4[0], l4[1]]),
+                u16::from_be_bytes([l4[2], l4[3]]),
+            )
+        };
+        let t = NatTuple4 {
+            proto,
+            src: Ipv4Addr::new(l3[12], l3[13], l3[14], l3[15]),
+            sport,
+            dst: Ipv4Addr::new(l3[16], l3[17], l3[18], l3[19]),
+            dport,
+        };
+        self.shard.prefetch4(self.shard.hash4(&t));
     }
 
     /// Handles the IPv6 packet at `buf[l3_start..l3_start + l3_len]`

@@ -205,9 +205,15 @@ impl Appliance {
         )?);
         let inside = Port::start(&eal, inside_id, &port_cfg, &pool)?;
         let outside = Port::start(&eal, outside_id, &port_cfg, &pool)?;
-        for (port, mac) in [(&inside, cfg.inside.mac), (&outside, cfg.outside.mac)] {
+        for (port, mac, field) in [
+            (&inside, cfg.inside.mac, "inside.mac"),
+            (&outside, cfg.outside.mac, "outside.mac"),
+        ] {
             if let Some(mac) = mac {
-                port.set_mac(mac.0)?;
+                port.set_mac(mac.0).map_err(|e| StartError::Config {
+                    field,
+                    reason: format!("the port cannot take MAC {mac}: {e}"),
+                })?;
             }
         }
         let inside_mac = inside.mac()?;

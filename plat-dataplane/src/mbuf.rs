@@ -306,6 +306,23 @@ impl<const N: usize> MbufBurst<N> {
         }
     }
 
+    /// The packet data (first segment) of every mbuf held, in order: for
+    /// a look at a whole burst (prefetching) before it is drained.
+    #[inline]
+    pub fn data_iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.slots[..self.len].iter().map(|&p| {
+            // SAFETY: slots[..len] are owned, valid mbufs; the slice lives
+            // no longer than the shared borrow of the burst that owns them.
+            let h = unsafe { &*p };
+            unsafe {
+                std::slice::from_raw_parts(
+                    (h.buf_addr as *const u8).add(usize::from(h.data_off)),
+                    usize::from(h.data_len),
+                )
+            }
+        })
+    }
+
     /// Raw room for DPDK to fill: pointer to the first free slot and how
     /// many are free.
     #[inline]

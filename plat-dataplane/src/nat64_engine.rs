@@ -240,6 +240,16 @@ impl PacketEngine for Nat64Engine {
     }
 
     #[inline]
+    fn prefetch_v6(&self, l3: &[u8]) {
+        self.nat.prefetch_v6(l3);
+    }
+
+    #[inline]
+    fn prefetch_v4(&self, l3: &[u8]) {
+        self.nat.prefetch_v4(l3);
+    }
+
+    #[inline]
     fn handle_v6(
         &mut self,
         buf: &mut [u8],

@@ -100,6 +100,12 @@ impl<C: RoutePrefix<A> + Copy, A: Copy + Eq + Hash> LinkView<C, A> {
             .map(|(_, via)| via.unwrap_or(dst))
     }
 
+    /// The MAC of next hop `hop`, when known.
+    #[inline]
+    pub fn mac_of(&self, hop: A) -> Option<[u8; 6]> {
+        self.macs.get(&hop).copied()
+    }
+
     /// Where a frame for `dst` goes.
     #[inline]
     pub fn resolve(&self, dst: A) -> NextHop<A> {
@@ -116,6 +122,9 @@ impl<C: RoutePrefix<A> + Copy, A: Copy + Eq + Hash> LinkView<C, A> {
 /// What workers read: both links' routes and known MACs.
 #[derive(Debug, Clone)]
 pub struct ForwardingSnapshot {
+    /// Counts publications: equal generations mean equal contents, so a
+    /// worker may cache what it looked up in one.
+    pub generation: u64,
     /// The inside (IPv6) link.
     pub inside: LinkView<Ipv6Cidr, Ipv6Addr>,
     /// The outside (IPv4) link.
@@ -268,6 +277,7 @@ impl NeighborTable {
             v4.entries.insert(n.ip, State::Static(n.mac.0));
         }
         let base = ForwardingSnapshot {
+            generation: 0,
             inside: LinkView::from_link(&cfg.inside),
             outside: LinkView::from_link(&cfg.outside),
         };
@@ -288,6 +298,7 @@ impl NeighborTable {
     }
 
     fn publish(&mut self) {
+        self.base.generation += 1;
         let mut snap = self.base.clone();
         snap.inside.macs = self.v6.known();
         snap.outside.macs = self.v4.known();

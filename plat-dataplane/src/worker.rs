@@ -9,7 +9,7 @@
 //! held SYNs) leave the hot path through rings or the slow branches.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ use crate::engine::{PacketEngine, PacketSink, Released, Step};
 use crate::handoff::HandoffMesh;
 use crate::mbuf::{Mbuf, MbufBurst};
 use crate::mempool::Mempool;
-use crate::neighbor::{ForwardingSnapshot, NextHop, SharedForwarding};
+use crate::neighbor::{ForwardingSnapshot, SharedForwarding};
 use crate::port::PortQueue;
 use crate::ring::Ring;
 
@@ -185,7 +185,7 @@ impl TxQueue {
 /// Collects fragments into new mbufs for the other link.
 struct FragmentSink<'a> {
     pool: &'a Mempool,
-    made: MbufBurst<64>,
+    made: &'a mut MbufBurst<64>,
     lost: u64,
 }
 
@@ -208,6 +208,15 @@ impl PacketSink for FragmentSink<'_> {
     }
 }
 
+/// The last next hop a worker addressed a frame to, valid for one
+/// forwarding snapshot generation.
+#[derive(Debug, Clone, Copy)]
+struct HopCache {
+    generation: u64,
+    hop: IpAddr,
+    mac: [u8; 6],
+}
+
 /// Which link a frame arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
@@ -223,9 +232,13 @@ pub struct Worker<E: PacketEngine> {
     /// Per destination worker, packets to hand over this iteration.
     handoff_out: Vec<MbufBurst<64>>,
     held: HashMap<u32, Mbuf>,
+    /// Fragments the engine made of the packet in hand (kept here so the
+    /// hot path does not build a burst per packet).
+    fragments: MbufBurst<64>,
     released: Vec<Released>,
     clock: TscClock,
     now_ms: u64,
+    hop_cache: Option<HopCache>,
     fwd: Arc<ForwardingSnapshot>,
 }
 
@@ -254,9 +267,11 @@ impl<E: PacketEngine> Worker<E> {
             },
             handoff_out: (0..s.workers).map(|_| MbufBurst::new()).collect(),
             held: HashMap::with_capacity(MAX_HELD),
+            fragments: MbufBurst::new(),
             released: Vec::with_capacity(EXPIRE_BUDGET),
             clock: TscClock::new(),
             now_ms: 0,
+            hop_cache: None,
             fwd,
             s,
         }
@@ -434,15 +449,17 @@ impl<E: PacketEngine> Worker<E> {
         let (buf, off, len) = m.whole_buffer_mut();
         let mut sink = FragmentSink {
             pool: &self.s.pool,
-            made: MbufBurst::new(),
+            made: &mut self.fragments,
             lost: 0,
         };
         let step =
             self.s
                 .engine
                 .handle_v6(buf, off + ETH_LEN, len - ETH_LEN, self.now_ms, &mut sink);
-        let FragmentSink { made, lost, .. } = sink;
-        self.collect_fragments(made, lost, Link::Outside);
+        let lost = sink.lost;
+        if lost > 0 || !self.fragments.is_empty() {
+            self.collect_fragments(lost, Link::Outside);
+        }
         if let Step::Hairpin { l3_start, l3_len } = step {
             self.s.counters.inc(Counter::Hairpinned as usize);
             if m.set_data_range(l3_start - ETH_LEN, l3_len + ETH_LEN)
@@ -484,27 +501,32 @@ impl<E: PacketEngine> Worker<E> {
         let (buf, off, len) = m.whole_buffer_mut();
         let mut sink = FragmentSink {
             pool: &self.s.pool,
-            made: MbufBurst::new(),
+            made: &mut self.fragments,
             lost: 0,
         };
         let step =
             self.s
                 .engine
                 .handle_v4(buf, off + ETH_LEN, len - ETH_LEN, self.now_ms, &mut sink);
-        let FragmentSink { made, lost, .. } = sink;
-        self.collect_fragments(made, lost, Link::Inside);
+        let lost = sink.lost;
+        if lost > 0 || !self.fragments.is_empty() {
+            self.collect_fragments(lost, Link::Inside);
+        }
         if matches!(step, Step::Forward { .. }) {
             self.s.counters.inc(Counter::XlatV4ToV6 as usize);
         }
         self.apply(m, step, Link::Outside, peer);
     }
 
-    fn collect_fragments(&mut self, mut made: MbufBurst<64>, lost: u64, out: Link) {
+    #[cold]
+    fn collect_fragments(&mut self, lost: u64, out: Link) {
         self.s.counters.add(Counter::FragmentNoMbuf as usize, lost);
+        let mut made = std::mem::take(&mut self.fragments);
         for m in made.drain() {
             self.s.counters.inc(Counter::FragmentsSent as usize);
             self.frame_for(m, out);
         }
+        self.fragments = made;
     }
 
     /// Carries out the engine's decision for a frame that came in on
@@ -620,28 +642,23 @@ impl<E: PacketEngine> Worker<E> {
         let l3 = &m.data()[ETH_LEN..];
         let hop = match out {
             Link::Outside if l3.len() >= 20 => {
-                match self
-                    .fwd
-                    .outside
-                    .resolve(Ipv4Addr::new(l3[16], l3[17], l3[18], l3[19]))
-                {
-                    NextHop::Mac(mac) => Some(mac),
-                    NextHop::Unresolved(_) => None,
-                    NextHop::NoRoute => return self.s.counters.inc(Counter::NoRoute as usize),
-                }
+                let dst = Ipv4Addr::new(l3[16], l3[17], l3[18], l3[19]);
+                self.fwd.outside.next_hop_ip(dst).map(IpAddr::V4)
             }
             Link::Inside if l3.len() >= 40 => {
                 let mut a = [0u8; 16];
                 a.copy_from_slice(&l3[24..40]);
-                match self.fwd.inside.resolve(Ipv6Addr::from(a)) {
-                    NextHop::Mac(mac) => Some(mac),
-                    NextHop::Unresolved(_) => None,
-                    NextHop::NoRoute => return self.s.counters.inc(Counter::NoRoute as usize),
-                }
+                self.fwd
+                    .inside
+                    .next_hop_ip(Ipv6Addr::from(a))
+                    .map(IpAddr::V6)
             }
             _ => return self.s.counters.inc(Counter::Runt as usize),
         };
-        match hop {
+        let Some(hop) = hop else {
+            return self.s.counters.inc(Counter::NoRoute as usize);
+        };
+        match self.mac_of(hop) {
             Some(mac) => {
                 m.data_mut()[..6].copy_from_slice(&mac);
                 self.send(out, m);
@@ -658,6 +675,28 @@ impl<E: PacketEngine> Worker<E> {
                 );
             }
         }
+    }
+
+    /// The MAC of next hop `hop`, through a one-entry cache: most traffic
+    /// of a link goes to one gateway, and the cache spares a hash lookup.
+    #[inline]
+    fn mac_of(&mut self, hop: IpAddr) -> Option<[u8; 6]> {
+        let generation = self.fwd.generation;
+        if let Some(c) = &self.hop_cache {
+            if c.generation == generation && c.hop == hop {
+                return Some(c.mac);
+            }
+        }
+        let mac = match hop {
+            IpAddr::V4(a) => self.fwd.outside.mac_of(a),
+            IpAddr::V6(a) => self.fwd.inside.mac_of(a),
+        }?;
+        self.hop_cache = Some(HopCache {
+            generation,
+            hop,
+            mac,
+        });
+        Some(mac)
     }
 
     fn pass_to_host(&mut self, mut m: Mbuf, link: Link) {
