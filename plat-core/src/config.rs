@@ -884,6 +884,13 @@ idle_sleep_us = 50
     }
 
     #[test]
+    fn the_documented_example_config_is_valid() {
+        let c = Config::from_toml(include_str!("../../deploy/platd.example.toml")).unwrap();
+        assert_eq!(c.nat64.static_bib.len(), 1);
+        assert_eq!(c.workers.steering, Steering::Auto);
+    }
+
+    #[test]
     fn cidr_contains_and_network() {
         let p: Ipv4Cidr = "198.51.100.7/29".parse().unwrap();
         assert_eq!(p.network(), Ipv4Addr::new(198, 51, 100, 0));
