@@ -5,6 +5,8 @@ use std::io::{self, Write};
 
 /// Microsecond-resolution pcap magic.
 const MAGIC: u32 = 0xa1b2_c3d4;
+/// Nanosecond-resolution pcap magic (what DPDK's `tx_pcap` writes).
+const MAGIC_NANO: u32 = 0xa1b2_3c4d;
 /// LINKTYPE_ETHERNET.
 const LINKTYPE_ETHERNET: u32 = 1;
 /// Largest frame recorded whole.
@@ -58,12 +60,13 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// Reads a pcap written by [`Writer`] (or any little-endian microsecond
-/// pcap) back into frames.
+/// Reads a little-endian pcap (microsecond or nanosecond timestamps: the
+/// ones [`Writer`] and DPDK's `tx_pcap` write) back into frames.
 pub fn read_frames(bytes: &[u8]) -> io::Result<Vec<Vec<u8>>> {
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
-    if bytes.len() < 24 || bytes[..4] != MAGIC.to_le_bytes() {
-        return Err(bad("not a little-endian microsecond pcap"));
+    let magic = bytes.get(..4).map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+    if bytes.len() < 24 || !matches!(magic, Some(MAGIC | MAGIC_NANO)) {
+        return Err(bad("not a little-endian pcap"));
     }
     let mut at = 24;
     let mut out = Vec::new();
