@@ -10,7 +10,7 @@ use plat_core::config::{Config, Ipv4Cidr};
 use plat_dataplane::appliance::{Appliance, HostExtras};
 use plat_dataplane::counters::CounterBoard;
 use plat_dataplane::engine::ForwardEngine;
-use plat_dataplane::nat64_engine::{default_plan, Nat64Engine};
+use plat_dataplane::nat64_engine::{plan_for, Nat64Engine};
 use plat_dataplane::{Eal, Port};
 
 /// `platd --version`: plat version, git commit, DPDK built against.
@@ -123,7 +123,7 @@ fn start_nat64(cfg: &Config, extras: HostExtras) -> anyhow::Result<Appliance> {
     args.extend(cfg.eal.args.iter().cloned());
     let eal = Eal::init(&args).context("starting the DPDK EAL")?;
     let workers = plat_dataplane::lcore::worker_lcores(&eal).len().max(1);
-    let plan = default_plan(workers)?;
+    let plan = plan_for(cfg, workers)?;
     let engines = (0..workers)
         .map(|w| Nat64Engine::new(cfg, &plan, w))
         .collect::<Result<Vec<_>, _>>()?;

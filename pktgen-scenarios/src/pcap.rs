@@ -64,7 +64,9 @@ impl<W: Write> Writer<W> {
 /// ones [`Writer`] and DPDK's `tx_pcap` write) back into frames.
 pub fn read_frames(bytes: &[u8]) -> io::Result<Vec<Vec<u8>>> {
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
-    let magic = bytes.get(..4).map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+    let magic = bytes
+        .get(..4)
+        .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
     if bytes.len() < 24 || !matches!(magic, Some(MAGIC | MAGIC_NANO)) {
         return Err(bad("not a little-endian pcap"));
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use plat_core::config::{Config, Ipv4Cidr, Steering};
+use plat_core::rss::{round_robin_reta, DEFAULT_KEY};
 use plat_core::wire::ethernet::HEADER_LEN as ETH_LEN;
 
 use crate::counters::{CounterBoard, LocalCounters};
@@ -21,10 +22,28 @@ use crate::lcore::{self, LcoreJob};
 use crate::mbuf::{Mbuf, MbufBurst};
 use crate::mempool::{Mempool, MempoolConfig};
 use crate::neighbor::{NeighborTable, NextHop, SharedForwarding, Solicit};
-use crate::port::{Port, PortConfig};
+use crate::port::{Port, PortConfig, RssConfig};
 use crate::ring::{Ring, RingSync};
 use crate::slowpath::{Host, HostDrop, HostOutcome, MAX_FRAME};
 use crate::worker::{Counter, Worker, WorkerSetup};
+
+/// Inside RSS: IPv6 hashed on the source address only, so every flow of a
+/// subscriber lands on one worker.
+const INSIDE_RSS: u64 = dpdk_sys::RTE_ETH_RSS_IPV6 as u64
+    | dpdk_sys::RTE_ETH_RSS_NONFRAG_IPV6_TCP as u64
+    | dpdk_sys::RTE_ETH_RSS_NONFRAG_IPV6_UDP as u64
+    | dpdk_sys::RTE_ETH_RSS_L3_SRC_ONLY;
+/// Outside RSS: IPv4 TCP/UDP hashed on the L4 destination port only, the
+/// input of the rss plan's port partitioning.
+const OUTSIDE_RSS: u64 = dpdk_sys::RTE_ETH_RSS_NONFRAG_IPV4_TCP as u64
+    | dpdk_sys::RTE_ETH_RSS_NONFRAG_IPV4_UDP as u64
+    | dpdk_sys::RTE_ETH_RSS_L4_DST_ONLY;
+
+/// Whether `auto` steering may trust a device's RSS: a NIC (not one of
+/// DPDK's `net_*` virtual devices) with a redirection table.
+fn can_steer(info: &crate::port::DeviceInfo) -> bool {
+    !info.driver_name.starts_with("net_") && info.reta_size > 0 && info.flow_type_rss_offloads != 0
+}
 
 /// Slots of the rings between workers and the control thread.
 const CONTROL_RING_SLOTS: u32 = 4096;
@@ -173,21 +192,38 @@ impl Appliance {
         })?;
 
         // With one worker nothing needs steering. `rss` trusts the NICs to
-        // deliver each flow to its owner's queue (programmed from the rss
-        // plan where the device allows it); `handoff` fixes it up in
-        // software; `auto` picks rss only where both ports can be
-        // programmed, which none of the virtual devices can.
+        // deliver each flow to its owner's queue, programmed from the rss
+        // plan where the device has a redirection table; `handoff` fixes
+        // it up in software; `auto` picks rss only where both ports are
+        // NICs that can be programmed (virtual devices cannot steer).
+        let (inside_info, outside_info) = (Port::info_of(inside_id)?, Port::info_of(outside_id)?);
         let steering = match (cfg.workers.steering, workers) {
             (_, 1) => Steering::Auto,
             (Steering::Rss, _) => Steering::Rss,
+            (Steering::Auto, _) if can_steer(&inside_info) && can_steer(&outside_info) => {
+                Steering::Rss
+            }
             (_, _) => Steering::Handoff,
         };
         let handoff = steering == Steering::Handoff;
-
+        let rss = |info: &crate::port::DeviceInfo, hash_types: u64| {
+            (steering == Steering::Rss && info.reta_size > 0).then(|| RssConfig {
+                key: Some(DEFAULT_KEY.to_vec()),
+                hash_types,
+            })
+        };
         let port_cfg = PortConfig {
             rx_queues: workers as u16,
             tx_queues: workers as u16,
             ..PortConfig::default()
+        };
+        let inside_cfg = PortConfig {
+            rss: rss(&inside_info, INSIDE_RSS),
+            ..port_cfg.clone()
+        };
+        let outside_cfg = PortConfig {
+            rss: rss(&outside_info, OUTSIDE_RSS),
+            ..port_cfg.clone()
         };
         let pool = Arc::new(Mempool::new(
             &eal,
@@ -203,8 +239,18 @@ impl Appliance {
                 }),
             ),
         )?);
-        let inside = Port::start(&eal, inside_id, &port_cfg, &pool)?;
-        let outside = Port::start(&eal, outside_id, &port_cfg, &pool)?;
+        let inside = Port::start(&eal, inside_id, &inside_cfg, &pool)?;
+        let outside = Port::start(&eal, outside_id, &outside_cfg, &pool)?;
+        // The redirection tables the rss plan assumes (see
+        // `nat64_engine::plan_for`): entry i to queue i % workers.
+        for (port, info, c) in [
+            (&inside, &inside_info, &inside_cfg),
+            (&outside, &outside_info, &outside_cfg),
+        ] {
+            if c.rss.is_some() {
+                port.set_reta(&round_robin_reta(usize::from(info.reta_size), workers))?;
+            }
+        }
         for (port, mac, field) in [
             (&inside, cfg.inside.mac, "inside.mac"),
             (&outside, cfg.outside.mac, "outside.mac"),

@@ -54,9 +54,24 @@ pub enum EngineError {
 /// The plan every worker of a run shares: the default Toeplitz key and a
 /// round-robin redirection table, hashing the outside L4 destination port.
 pub fn default_plan(workers: usize) -> Result<Arc<Plan>, EngineError> {
+    plan_with_reta(workers, PLAN_RETA_SIZE)
+}
+
+/// The plan for a run on real ports: the redirection table has the outside
+/// device's size, as the appliance programs it (virtual devices without
+/// one get [`PLAN_RETA_SIZE`]).
+pub fn plan_for(cfg: &plat_core::config::Config, workers: usize) -> Result<Arc<Plan>, EngineError> {
+    let size = crate::port::Port::id_by_name(&cfg.outside.port)
+        .and_then(crate::port::Port::info_of)
+        .map(|i| usize::from(i.reta_size))
+        .unwrap_or(0);
+    plan_with_reta(workers, if size > 0 { size } else { PLAN_RETA_SIZE })
+}
+
+fn plan_with_reta(workers: usize, reta_size: usize) -> Result<Arc<Plan>, EngineError> {
     Plan::new(
         &DEFAULT_KEY,
-        round_robin_reta(PLAN_RETA_SIZE, workers),
+        round_robin_reta(reta_size, workers),
         workers,
         OutsideFields::L4Dst,
         InputLayout::Compact,

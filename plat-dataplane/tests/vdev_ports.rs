@@ -8,7 +8,7 @@ mod common;
 
 use std::os::fd::AsRawFd;
 
-use plat_dataplane::{Eal, MbufBurst, Mempool, MempoolConfig, Port, PortConfig};
+use plat_dataplane::{Eal, MbufBurst, Mempool, MempoolConfig, Port, PortConfig, RssConfig};
 
 /// A named network namespace that this process enters and that is deleted
 /// again when the guard drops (the veths inside go with it).
@@ -50,7 +50,8 @@ fn net_null_and_af_packet_open_with_two_queues() {
         common::run("ip", &["link", "set", dev, "up"]);
     }
 
-    let eal = Eal::init(&common::eal_args(&["--vdev=net_null0"])).expect("EAL init");
+    let eal =
+        Eal::init(&common::eal_args(&["--vdev=net_null0", "--vdev=net_null1"])).expect("EAL init");
     let afp = Port::attach_vdev(&eal, "net_af_packet0", "iface=pv0,qpairs=2").expect("af_packet");
     let null = Port::id_by_name("net_null0").expect("net_null0");
     let pool = Mempool::new(&eal, &MempoolConfig::new("vdev_pool", 8191)).expect("mempool");
@@ -88,6 +89,23 @@ fn net_null_and_af_packet_open_with_two_queues() {
     println!("net_null0 stats: {s:?}");
     assert_eq!(s.ipackets, got as u64);
     assert_eq!(s.opackets, 64);
+
+    // A device with a redirection table takes the rss plan's key, hash
+    // types and table.
+    let rss = PortConfig {
+        rss: Some(RssConfig {
+            key: Some(plat_core::rss::DEFAULT_KEY.to_vec()),
+            hash_types: dpdk_sys::RTE_ETH_RSS_NONFRAG_IPV4_UDP as u64
+                | dpdk_sys::RTE_ETH_RSS_NONFRAG_IPV4_TCP as u64,
+        }),
+        ..two.clone()
+    };
+    let null1 = Port::start(&eal, Port::id_by_name("net_null1").unwrap(), &rss, &pool)
+        .expect("net_null1 with RSS");
+    let reta = plat_core::rss::round_robin_reta(usize::from(null1.info().unwrap().reta_size), 2);
+    assert_eq!(reta.len(), 128);
+    null1.set_reta(&reta).expect("RETA programmed");
+    drop(null1);
 
     let afp = Port::start(&eal, afp, &two, &pool).expect("af_packet start");
     let info = afp.info().unwrap();
