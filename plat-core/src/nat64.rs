@@ -1,5 +1,5 @@
 //! The stateful NAT64 of one worker: the RFC 6146 state of a
-//! [`Shard`](crate::nat::Shard) composed with the RFC 7915 translator.
+//! [`Shard`] composed with the RFC 7915 translator.
 //! Packets in, verdicts out; the dataplane only moves bytes.
 //!
 //! The shard works on flow tuples so every state rule is a plain unit
