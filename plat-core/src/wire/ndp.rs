@@ -160,7 +160,9 @@ mod tests {
         let mut b = [0u8; 32];
         r.emit(&mut b);
         assert_eq!(Repr::parse(&Packet::new_checked(&b[..]).unwrap()), r);
-        let _ = arr16(&b, 8);
+        // RFC 4861 4.4 layout: target at 8, the option (type 2, length 1) at 24.
+        assert_eq!(&b[8..24], &r.target.octets());
+        assert_eq!(&b[24..26], &[2, 1]);
     }
 
     #[test]
