@@ -39,6 +39,15 @@ pub enum Step {
         /// Its length.
         l3_len: usize,
     },
+    /// The IPv6 packet hairpinned back to another IPv6 host through a pool
+    /// address, whole on this worker: send it back out of the inside link
+    /// (addressed to its destination's next hop).
+    HairpinReturn {
+        /// Where the IPv6 packet starts.
+        l3_start: usize,
+        /// Its length.
+        l3_len: usize,
+    },
     /// The engine keeps a reference to the packet by `token` (an IPv4 SYN
     /// held under address-dependent filtering): the worker stores it until
     /// the engine releases or expires it.

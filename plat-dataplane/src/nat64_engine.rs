@@ -174,6 +174,7 @@ fn step(v: Verdict) -> Step {
             reason: reason.index(),
         },
         Verdict::Hairpin { l3_start, l3_len } => Step::Hairpin { l3_start, l3_len },
+        Verdict::HairpinReturn { l3_start, l3_len } => Step::HairpinReturn { l3_start, l3_len },
         Verdict::Hold { session } => Step::Hold { token: session.0 },
         Verdict::Drop(r) => Step::Drop(r.index()),
     }

@@ -575,6 +575,10 @@ impl<E: PacketEngine> Worker<E> {
                     self.held.insert(token, m);
                 }
             }
+            Step::HairpinReturn { l3_start, l3_len } => {
+                self.s.counters.inc(Counter::Hairpinned as usize);
+                self.address_at(m, from, l3_start, l3_len);
+            }
             Step::Fragmented => {}
             Step::Drop(reason) => self.count_engine(reason),
             // Only IPv6 packets hairpin; on_ipv6 handles it.
