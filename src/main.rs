@@ -13,6 +13,10 @@ use plat_dataplane::engine::ForwardEngine;
 use plat_dataplane::nat64_engine::{plan_for, Nat64Engine};
 use plat_dataplane::{Eal, Port};
 
+/// The shards' session tables live on transparent huge pages.
+#[global_allocator]
+static ALLOC: plat_dataplane::hugealloc::HugePageAlloc = plat_dataplane::hugealloc::HugePageAlloc;
+
 /// `platd --version`: plat version, git commit, DPDK built against.
 const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),

@@ -230,26 +230,23 @@ impl Nat64 {
         self.next_ipv4_id
     }
 
-    /// Prefetches the session-table bucket of the IPv6 packet `l3`, so that
-    /// a worker can touch the buckets of a whole burst before it handles
-    /// the first packet. Only the common case (no extension header) is
-    /// looked at; anything else is simply not prefetched.
+    /// The session-table hash of the IPv6 packet `l3`, for prefetching.
+    /// Only the common case (no extension header) is looked at; anything
+    /// else is simply not prefetched.
     #[inline]
-    pub fn prefetch_v6(&self, l3: &[u8]) {
+    fn hash_v6(&self, l3: &[u8]) -> Option<u32> {
         if l3.len() < 48 || l3[0] >> 4 != 6 {
-            return;
+            return None;
         }
         let proto = match l3[6] {
             proto::TCP => Proto::Tcp,
             proto::UDP => Proto::Udp,
             proto::ICMPV6 => Proto::Icmp,
-            _ => return,
+            _ => return None,
         };
         let mut a = [0u8; 16];
         a.copy_from_slice(&l3[24..40]);
-        let Ok(dst) = self.prefix.extract_octets(&a) else {
-            return;
-        };
+        let dst = self.prefix.extract_octets(&a).ok()?;
         a.copy_from_slice(&l3[8..24]);
         let l4 = &l3[40..];
         let (sport, dport) = if proto == Proto::Icmp {
@@ -261,14 +258,32 @@ impl Nat64 {
                 u16::from_be_bytes([l4[2], l4[3]]),
             )
         };
-        let t = NatTuple6 {
+        Some(self.shard.hash6(&NatTuple6 {
             proto,
             src: Ipv6Addr::from(a),
             sport,
             dst: Ipv4Addr::from(dst),
             dport,
-        };
-        self.shard.prefetch6(self.shard.hash6(&t));
+        }))
+    }
+
+    /// Stage 1 of a burst: prefetch the session-table bucket of the IPv6
+    /// packet `l3`, so a worker can touch the buckets of a whole burst
+    /// before it handles the first packet.
+    #[inline]
+    pub fn prefetch_v6(&self, l3: &[u8]) {
+        if let Some(h) = self.hash_v6(l3) {
+            self.shard.prefetch6(h);
+        }
+    }
+
+    /// Stage 2 of a burst: prefetch the session the (now cached) bucket
+    /// of `l3` points at.
+    #[inline]
+    pub fn prefetch_v6_session(&self, l3: &[u8]) {
+        if let Some(h) = self.hash_v6(l3) {
+            self.shard.prefetch6_session(h);
+        }
     }
 
     /// The IPv4 counterpart of [`Nat64::prefetch_v6`].

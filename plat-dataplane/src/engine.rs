@@ -99,6 +99,11 @@ pub trait PacketEngine: Send {
     /// (a worker calls it for a whole burst first).
     fn prefetch_v6(&self, _l3: &[u8]) {}
 
+    /// Second prefetch stage for the IPv6 packet `l3`, after stage 1 ran
+    /// for the whole burst (the session entry, now that its bucket is in
+    /// cache).
+    fn prefetch_v6_session(&self, _l3: &[u8]) {}
+
     /// Warms the cache for the IPv4 packet `l3`.
     fn prefetch_v4(&self, _l3: &[u8]) {}
 

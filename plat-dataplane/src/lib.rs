@@ -11,6 +11,7 @@ pub mod eal;
 pub mod engine;
 pub mod error;
 pub mod handoff;
+pub mod hugealloc;
 pub mod lcore;
 pub mod mbuf;
 pub mod mempool;
