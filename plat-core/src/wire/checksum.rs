@@ -86,6 +86,18 @@ pub fn addrs_v6(src: &[u8; 16], dst: &[u8; 16]) -> u16 {
     fold(addr6_acc(src) + addr6_acc(dst))
 }
 
+/// Sum of the 32 bytes of an IPv6 packet's source and destination
+/// addresses as they sit in the header (bytes 8..40), without copying them.
+#[inline(always)]
+pub fn addrs_v6_in_place(addrs: &[u8; 32]) -> u16 {
+    let mut acc = 0u64;
+    for w in addrs.chunks_exact(8) {
+        let x = u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        acc += (x >> 32) + (x & 0xffff_ffff);
+    }
+    fold(acc)
+}
+
 /// Sum of the two addresses of an IPv4 pseudo-header.
 #[inline]
 pub fn addrs_v4(src: [u8; 4], dst: [u8; 4]) -> u16 {
@@ -167,6 +179,8 @@ mod tests {
         ph6[39] = 58;
         assert_eq!(pseudo_v6(&s6, &d6, 58, 70000), sum(&ph6));
         assert_eq!(add(addrs_v6(&s6, &d6), fold(70000 + 58)), sum(&ph6));
+        let both: [u8; 32] = ph6[..32].try_into().unwrap();
+        assert_eq!(addrs_v6_in_place(&both), addrs_v6(&s6, &d6));
     }
 
     #[test]

@@ -50,7 +50,10 @@ fn translate<S: Sink + ?Sized>(
     let hop_limit = ip.hop_limit();
     let traffic_class = ip.traffic_class();
     // The pseudo-header addresses, summed straight from the packet.
-    let old_addrs = checksum::sum(&buf[l3_start + ipv6::OFFSET_SRC..l3_start + ipv6::HEADER_LEN]);
+    let old_addrs = match buf[l3_start + ipv6::OFFSET_SRC..].first_chunk::<32>() {
+        Some(a) => checksum::addrs_v6_in_place(a),
+        None => return Err(DropReason::Malformed),
+    };
 
     // The common packet has no extension header: skip the walk.
     let chain = if matches!(next_header, proto::TCP | proto::UDP | proto::ICMPV6) {
