@@ -12,6 +12,36 @@
 //! only the headers. Rare cases live behind one slow path each: ICMP errors
 //! (translated with the packet they quote, or generated back to the sender
 //! in place), and fragmentation, whose extra packets go to a [`Sink`].
+//!
+//! How the stateful NAT drives it, per packet from the IPv6 side:
+//!
+//! ```
+//! use plat_core::xlat::{self, FlowV6, Outcome, Tuple4, V6ToV4, XlatConfig};
+//! # let prefix = plat_core::addr::Prefix6052::well_known();
+//! # let mut frame = vec![0u8; xlat::HEADROOM];
+//! # let mut pkt = vec![0x60, 0, 0, 0, 0, 8, 17, 64];
+//! # pkt.extend_from_slice(&"2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+//! # pkt.extend_from_slice(&prefix.embed("8.8.8.8".parse().unwrap()).octets());
+//! # pkt.extend_from_slice(&[0x9c, 0x40, 0, 53, 0, 8, 0, 0]);
+//! # frame.extend_from_slice(&pkt);
+//! # let (l3_start, l3_len) = (xlat::HEADROOM, pkt.len());
+//! let flow = FlowV6::parse(&frame[l3_start..l3_start + l3_len]).unwrap();
+//! // ... the session lookup picks the pool address and port ...
+//! let map = V6ToV4::new(
+//!     Tuple4 {
+//!         src: "203.0.113.1".parse().unwrap(),
+//!         dst: prefix.extract_checked(flow.dst).unwrap(),
+//!         src_port: 61000,
+//!         dst_port: flow.dst_port,
+//!     },
+//!     1, // IPv4 Identification
+//! );
+//! let mut extra: Vec<Vec<u8>> = Vec::new();
+//! match xlat::v6_to_v4(&mut frame, l3_start, l3_len, &map, &XlatConfig::default(), &mut extra) {
+//!     Outcome::Forward { l3_len, .. } => assert_eq!(l3_len, 28),
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
 
 mod flow;
 mod frag;
