@@ -191,4 +191,36 @@ mod tests {
             assert_eq!(sub(s, b) % 0xffff, a % 0xffff);
         }
     }
+
+    proptest::proptest! {
+        /// RFC 1624 3: updating for a changed word gives what a full
+        /// recomputation gives (up to the two zeros of ones' complement).
+        #[test]
+        fn rfc1624_3_incremental_equals_recompute(
+            mut data in proptest::collection::vec(proptest::prelude::any::<u8>(), 2..200),
+            at in proptest::prelude::any::<usize>(), new in proptest::prelude::any::<u16>(),
+        ) {
+            let i = (at % (data.len() / 2)) * 2;
+            let c0 = finish(sum(&data));
+            let old = u16::from_be_bytes([data[i], data[i + 1]]);
+            data[i..i + 2].copy_from_slice(&new.to_be_bytes());
+            let inc = update(c0, old, new);
+            let full = finish(sum(&data));
+            proptest::prop_assert!(inc == full || (inc, full) == (0, 0xffff) || (inc, full) == (0xffff, 0));
+        }
+
+        /// Summing in 32-bit words equals the RFC 1071 16-bit definition.
+        #[test]
+        fn rfc1071_sum_matches_16_bit_definition(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let mut acc = 0u32;
+            for c in data.chunks(2) {
+                acc += u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32;
+                acc = (acc & 0xffff) + (acc >> 16);
+            }
+            let s = sum(&data);
+            proptest::prop_assert!(s as u32 == acc || (s == 0 && acc == 0xffff) || (s == 0xffff && acc == 0));
+        }
+    }
 }
