@@ -175,8 +175,8 @@ impl Prefix6052 {
     }
 
     /// RFC 6052 3.1: "The Well-Known Prefix MUST NOT be used to represent
-    /// non-global IPv4 addresses, such as those defined in [RFC1918] or
-    /// listed in Section 3 of [RFC5735]."
+    /// non-global IPv4 addresses, such as those defined in \[RFC1918\] or
+    /// listed in Section 3 of \[RFC5735\]."
     #[inline]
     pub fn check_3_1(&self, v4: Ipv4Addr) -> Result<(), AddrError> {
         if self.is_well_known() && !is_global_v4(v4) {

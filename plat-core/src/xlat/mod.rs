@@ -295,7 +295,7 @@ pub enum ConfigError {
     /// of 68 octets without further fragmentation."
     #[error("IPv4 MTU {0} is below the IPv4 minimum of 68")]
     Ipv4MtuTooSmall(u16),
-    /// RFC 8200 5: "every link in the Internet [must] have an MTU of 1280
+    /// RFC 8200 5: "IPv6 requires that every link in the Internet have an MTU of 1280
     /// octets or greater".
     #[error("IPv6 MTU {0} is below the IPv6 minimum of 1280")]
     Ipv6MtuTooSmall(u16),

@@ -25,8 +25,8 @@ pub fn plateau_below(total_len: u16) -> u16 {
 /// not the packet in error includes a Fragment Header, i.e.,
 /// minimum(advertised MTU+20, MTU_of_IPv6_nexthop, (MTU_of_IPv4_nexthop)+20).
 /// Note that if the IPv4 router set the MTU field to zero, i.e., the router
-/// does not implement [RFC1191], then the translator MUST use the plateau
-/// values specified in [RFC1191] to determine a likely path MTU and include
+/// does not implement \[RFC1191\], then the translator MUST use the plateau
+/// values specified in \[RFC1191\] to determine a likely path MTU and include
 /// that path MTU in the ICMPv6 packet." RFC 7915 5: the indicated MTU
 /// "will never be set to a value lower than 1280".
 pub fn packet_too_big_mtu(advertised: u16, quoted_total_len: u16, cfg: &XlatConfig) -> u32 {
