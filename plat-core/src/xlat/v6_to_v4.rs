@@ -38,7 +38,7 @@ pub fn v6_to_v4<S: Sink + ?Sized>(
 /// odd) returns `None` for [`translate`], which applies the same rules to
 /// this case and handles every other one.
 #[inline(always)]
-fn fast(
+pub(super) fn fast(
     buf: &mut [u8],
     l3_start: usize,
     l3_len: usize,
@@ -103,7 +103,7 @@ fn fast(
 }
 
 #[inline(always)]
-fn translate<S: Sink + ?Sized>(
+pub(super) fn translate<S: Sink + ?Sized>(
     buf: &mut [u8],
     l3_start: usize,
     l3_len: usize,

@@ -219,6 +219,57 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 
+    /// The straight-line fast paths, when they take a packet, write exactly
+    /// what the general paths write.
+    #[test]
+    fn fast_paths_agree_with_general_paths(
+        v6 in any::<bool>(), tcp in any::<bool>(), hop in 0u8..4, len in 0usize..1400,
+        mtu in 1200u16..1600, flags in any::<u8>(), tc in any::<u8>(),
+    ) {
+        use super::{tcp4, tcp6, udp4, udp6, set_v4, map4, map6};
+        let payload = vec![0x33u8; len];
+        let mut p = match (v6, tcp) {
+            (true, true) => tcp6(hop, 1, 2, &payload),
+            (true, false) => udp6(hop, 1, 2, &payload),
+            (false, true) => tcp4(hop, 1, 2, &payload),
+            (false, false) => udp4(hop, 1, 2, &payload),
+        };
+        if v6 {
+            wire::ipv6::Packet::new_unchecked(&mut p[..]).set_ver_tc_flow(tc, 1);
+        } else {
+            set_v4(&mut p, |h| h.dont_fragment = flags & 64 != 0);
+        }
+        let cfg = XlatConfig {
+            ipv4_mtu: mtu,
+            ipv6_mtu: mtu.max(1280),
+            df_over_1260: flags & 1 != 0,
+            copy_traffic_class: flags & 2 != 0,
+            verify_ipv4_checksum: flags & 4 != 0,
+            ..XlatConfig::default()
+        };
+        let mut a = vec![0u8; ROOM];
+        a.extend_from_slice(&p);
+        let mut b = a.clone();
+        let mut sink: Vec<Vec<u8>> = Vec::new();
+        let (fast, slow) = if v6 {
+            let m = map6(&p);
+            (
+                super::super::v6_to_v4::fast(&mut a, ROOM, p.len(), &m, &cfg),
+                super::super::v6_to_v4::translate(&mut b, ROOM, p.len(), &m, &cfg, &mut sink),
+            )
+        } else {
+            let m = map4(&p);
+            (
+                super::super::v4_to_v6::fast(&mut a, ROOM, p.len(), &m, &cfg),
+                super::super::v4_to_v6::translate(&mut b, ROOM, p.len(), &m, &cfg, &mut sink),
+            )
+        };
+        if let Some(o) = fast {
+            prop_assert_eq!(Ok(o), slow);
+            prop_assert_eq!(a, b);
+        }
+    }
+
     /// Arbitrary bytes, headroom and settings never panic.
     #[test]
     fn random_bytes_never_panic(
