@@ -160,7 +160,6 @@ mod tests {
         let mut b = [0u8; 32];
         r.emit(&mut b);
         assert_eq!(Repr::parse(&Packet::new_checked(&b[..]).unwrap()), r);
-        let _ = arr16(&b, 8);
     }
 
     #[test]

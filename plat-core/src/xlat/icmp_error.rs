@@ -132,7 +132,6 @@ pub(super) fn parse_inner4(q: &[u8]) -> Result<Inner4, DropReason> {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn v6_to_v4(
     buf: &mut [u8],
-    l3_start: usize,
     icmp_at: usize,
     end: usize,
     hop_limit: u8,
@@ -140,7 +139,6 @@ pub(super) fn v6_to_v4(
     map: &V6ToV4,
     cfg: &XlatConfig,
 ) -> Result<Outcome, DropReason> {
-    let _ = l3_start;
     if end - icmp_at < icmpv6::HEADER_LEN {
         return Err(DropReason::L4Truncated);
     }

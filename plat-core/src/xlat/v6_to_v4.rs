@@ -213,16 +213,7 @@ pub(super) fn translate<S: Sink + ?Sized>(
         return Err(DropReason::FragmentedIcmp);
     }
     if is_icmp_error {
-        return icmp_error::v6_to_v4(
-            buf,
-            l3_start,
-            l4_at,
-            l4_end,
-            hop_limit,
-            traffic_class,
-            map,
-            cfg,
-        );
+        return icmp_error::v6_to_v4(buf, l4_at, l4_end, hop_limit, traffic_class, map, cfg);
     }
 
     let v4_len = ipv4::MIN_HEADER_LEN + (l4_end - l4_at);
