@@ -18,6 +18,39 @@ use plat_core::xlat::{v4_to_v6, v6_to_v4, Outcome, XlatConfig, HEADROOM};
 use std::time::{Duration, Instant};
 
 const ROOM: usize = HEADROOM + 80;
+
+/// Counts allocations, so the bench can check the common path makes none.
+struct CountingAlloc;
+
+static ALLOCS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged, only counting calls.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Runs `f` and asserts it allocated nothing.
+fn no_alloc<T>(f: impl FnOnce() -> T) -> T {
+    let before = ALLOCS.load(std::sync::atomic::Ordering::Relaxed);
+    let out = f();
+    assert_eq!(
+        ALLOCS.load(std::sync::atomic::Ordering::Relaxed),
+        before,
+        "the common path allocated"
+    );
+    out
+}
 const SLOT: usize = 256;
 const BURST: usize = 256;
 
@@ -98,7 +131,7 @@ fn bench(c: &mut Criterion) {
         let map = map6();
         let mut once = vec![0u8; SLOT];
         once[ROOM..ROOM + 64].copy_from_slice(&pkt);
-        let o = v6_to_v4(&mut once, ROOM, 64, &map, &cfg, &mut sink);
+        let o = no_alloc(|| v6_to_v4(&mut once, ROOM, 64, &map, &cfg, &mut sink));
         assert!(matches!(o, Outcome::Forward { l3_len: 44, .. }), "{o:?}");
         g.bench_function(format!("v6_to_v4_{name}_64"), |b| {
             b.iter_custom(|iters| {
@@ -112,7 +145,7 @@ fn bench(c: &mut Criterion) {
         let map = map4();
         let mut once = vec![0u8; SLOT];
         once[ROOM..ROOM + 64].copy_from_slice(&pkt);
-        let o = v4_to_v6(&mut once, ROOM, 64, &map, &cfg, &mut sink);
+        let o = no_alloc(|| v4_to_v6(&mut once, ROOM, 64, &map, &cfg, &mut sink));
         assert!(matches!(o, Outcome::Forward { l3_len: 84, .. }), "{o:?}");
         g.bench_function(format!("v4_to_v6_{name}_64"), |b| {
             b.iter_custom(|iters| {
