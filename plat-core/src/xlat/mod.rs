@@ -66,7 +66,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// error generated back to an IPv6 sender is 48 bytes of headers in front
 /// of the packet it quotes. The common path needs 20 (28 with a Fragment
 /// header); a call that lacks what it needs drops with
-/// [`DropReason::NoHeadroom`].
+/// [`DropReason::NoHeadroom`]. (An ICMPv4 error carrying an RFC 4884
+/// extension may need 4 bytes more to keep the extension; with less, the
+/// extension is dropped and the error still translated.)
 pub const HEADROOM: usize = 48;
 
 /// RFC 7915 5: "When the resulting IPv4 packet is smaller than or equal
