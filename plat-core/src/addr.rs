@@ -19,6 +19,8 @@ const U_OCTET: usize = 8;
 /// Why an IPv6 prefix cannot be used for RFC 6052 translation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PrefixError {
+    #[error("not an IPv6 prefix of the form ADDRESS/LENGTH")]
+    Syntax,
     #[error("prefix length /{0} is not one of 32, 40, 48, 56, 64, 96 (RFC 6052 2.2)")]
     BadLength(u8),
     #[error("prefix has bits set beyond its length")]
@@ -59,6 +61,18 @@ impl fmt::Debug for Prefix6052 {
 impl fmt::Display for Prefix6052 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
+    }
+}
+
+impl std::str::FromStr for Prefix6052 {
+    type Err = PrefixError;
+
+    /// Parses and validates `"64:ff9b::/96"`-style text (config, CLI).
+    fn from_str(s: &str) -> Result<Self, PrefixError> {
+        let (addr, len) = s.trim().split_once('/').ok_or(PrefixError::Syntax)?;
+        let addr: Ipv6Addr = addr.parse().map_err(|_| PrefixError::Syntax)?;
+        let len: u8 = len.parse().map_err(|_| PrefixError::Syntax)?;
+        Prefix6052::new(addr, len)
     }
 }
 
@@ -381,6 +395,24 @@ mod tests {
             let v4: Ipv4Addr = good.parse().unwrap();
             assert_eq!(p.extract_checked(p.embed(v4)), Ok(v4), "{good}");
         }
+    }
+
+    #[test]
+    fn prefix_parses_from_text() {
+        assert_eq!("64:ff9b::/96".parse(), Ok(Prefix6052::well_known()));
+        assert_eq!(
+            "64:ff9b:1::/48"
+                .parse::<Prefix6052>()
+                .map(|p| p.prefix_len()),
+            Ok(48)
+        );
+        assert_eq!("64:ff9b::".parse::<Prefix6052>(), Err(PrefixError::Syntax));
+        assert_eq!("nope/96".parse::<Prefix6052>(), Err(PrefixError::Syntax));
+        assert_eq!(
+            "2001:db8::/33".parse::<Prefix6052>(),
+            Err(PrefixError::BadLength(33))
+        );
+        assert_eq!(Prefix6052::well_known().to_string(), "64:ff9b::/96");
     }
 
     #[test]

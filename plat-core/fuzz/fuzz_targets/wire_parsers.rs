@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(p) = ipv4::Packet::new_checked(data) {
         let r = ipv4::Repr::parse(&p);
         assert_eq!(r.payload_len, p.payload().len());
-        let _ = (p.verify_checksum(), p.has_unexpired_source_route(), p.options().len());
+        let _ = (
+            p.verify_checksum(),
+            p.has_unexpired_source_route(),
+            p.options().len(),
+        );
     }
     if let Ok(p) = ipv6::Packet::new_checked(data) {
         assert_eq!(p.payload().len(), p.payload_len() as usize);
@@ -34,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = (icmpv4::Repr::parse(&p), p.payload().len());
     }
     if let Ok(p) = icmpv6::Packet::new_checked(data) {
-        let _ = (icmpv6::Repr::parse(&p), p.verify_checksum(&[0; 16], &[0; 16]));
+        let _ = (
+            icmpv6::Repr::parse(&p),
+            p.verify_checksum(&[0; 16], &[0; 16]),
+        );
     }
     if let Ok(p) = ndp::Packet::new_checked(data) {
         let _ = ndp::Repr::parse(&p);

@@ -5,7 +5,6 @@
 
 use libfuzzer_sys::fuzz_target;
 use plat_core::xlat::*;
-use std::net::Ipv4Addr;
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 4 {
@@ -25,8 +24,12 @@ fuzz_target!(|data: &[u8]| {
         copy_traffic_class: flags & 32 != 0,
         ..XlatConfig::default()
     };
-    let _ = Ipv4Addr::LOCALHOST;
-    let map = V4ToV6::new(Tuple6 { src: "2001:db8:64::c633:6401".parse().unwrap(), dst: "2001:db8:64::c000:201".parse().unwrap(), src_port: 3, dst_port: 4 });
+    let map = V4ToV6::new(Tuple6 {
+        src: "2001:db8:64::c633:6401".parse().unwrap(),
+        dst: "2001:db8:64::c000:201".parse().unwrap(),
+        src_port: 3,
+        dst_port: 4,
+    });
     let mut buf = vec![0u8; room];
     buf.extend_from_slice(pkt);
     let mut sink: Vec<Vec<u8>> = Vec::new();
@@ -36,7 +39,9 @@ fuzz_target!(|data: &[u8]| {
             let out = &buf[l3_start..l3_start + l3_len];
             assert!(FlowV4::parse(out).is_ok() || FlowV6::parse(out).is_ok());
         }
-        Outcome::Reply { l3_start, l3_len, .. } => {
+        Outcome::Reply {
+            l3_start, l3_len, ..
+        } => {
             // An error sent back may quote less than a header (tiny MTUs).
             assert!(l3_start + l3_len <= buf.len());
         }

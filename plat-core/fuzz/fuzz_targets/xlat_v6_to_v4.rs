@@ -25,8 +25,15 @@ fuzz_target!(|data: &[u8]| {
         copy_traffic_class: flags & 32 != 0,
         ..XlatConfig::default()
     };
-    let _ = Ipv4Addr::LOCALHOST;
-    let map = V6ToV4::new(Tuple4 { src: Ipv4Addr::new(192, 0, 2, 1), dst: Ipv4Addr::new(198, 51, 100, 1), src_port: 1, dst_port: 2 }, 9);
+    let map = V6ToV4::new(
+        Tuple4 {
+            src: Ipv4Addr::new(192, 0, 2, 1),
+            dst: Ipv4Addr::new(198, 51, 100, 1),
+            src_port: 1,
+            dst_port: 2,
+        },
+        9,
+    );
     let mut buf = vec![0u8; room];
     buf.extend_from_slice(pkt);
     let mut sink: Vec<Vec<u8>> = Vec::new();
@@ -36,7 +43,9 @@ fuzz_target!(|data: &[u8]| {
             let out = &buf[l3_start..l3_start + l3_len];
             assert!(FlowV4::parse(out).is_ok() || FlowV6::parse(out).is_ok());
         }
-        Outcome::Reply { l3_start, l3_len, .. } => {
+        Outcome::Reply {
+            l3_start, l3_len, ..
+        } => {
             // An error sent back may quote less than a header (tiny MTUs).
             assert!(l3_start + l3_len <= buf.len());
         }

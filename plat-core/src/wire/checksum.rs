@@ -86,6 +86,18 @@ pub fn addrs_v6(src: &[u8; 16], dst: &[u8; 16]) -> u16 {
     fold(addr6_acc(src) + addr6_acc(dst))
 }
 
+/// Sum of the 32 bytes of an IPv6 packet's source and destination
+/// addresses as they sit in the header (bytes 8..40), without copying them.
+#[inline(always)]
+pub fn addrs_v6_in_place(addrs: &[u8; 32]) -> u16 {
+    let mut acc = 0u64;
+    for w in addrs.chunks_exact(8) {
+        let x = u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        acc += (x >> 32) + (x & 0xffff_ffff);
+    }
+    fold(acc)
+}
+
 /// Sum of the two addresses of an IPv4 pseudo-header.
 #[inline]
 pub fn addrs_v4(src: [u8; 4], dst: [u8; 4]) -> u16 {
@@ -167,6 +179,8 @@ mod tests {
         ph6[39] = 58;
         assert_eq!(pseudo_v6(&s6, &d6, 58, 70000), sum(&ph6));
         assert_eq!(add(addrs_v6(&s6, &d6), fold(70000 + 58)), sum(&ph6));
+        let both: [u8; 32] = ph6[..32].try_into().unwrap();
+        assert_eq!(addrs_v6_in_place(&both), addrs_v6(&s6, &d6));
     }
 
     #[test]
@@ -175,6 +189,38 @@ mod tests {
             let s = add(a, b);
             // Ones' complement has two zeros; compare modulo 0xffff.
             assert_eq!(sub(s, b) % 0xffff, a % 0xffff);
+        }
+    }
+
+    proptest::proptest! {
+        /// RFC 1624 3: updating for a changed word gives what a full
+        /// recomputation gives (up to the two zeros of ones' complement).
+        #[test]
+        fn rfc1624_3_incremental_equals_recompute(
+            mut data in proptest::collection::vec(proptest::prelude::any::<u8>(), 2..200),
+            at in proptest::prelude::any::<usize>(), new in proptest::prelude::any::<u16>(),
+        ) {
+            let i = (at % (data.len() / 2)) * 2;
+            let c0 = finish(sum(&data));
+            let old = u16::from_be_bytes([data[i], data[i + 1]]);
+            data[i..i + 2].copy_from_slice(&new.to_be_bytes());
+            let inc = update(c0, old, new);
+            let full = finish(sum(&data));
+            proptest::prop_assert!(inc == full || (inc, full) == (0, 0xffff) || (inc, full) == (0xffff, 0));
+        }
+
+        /// Summing in 32-bit words equals the RFC 1071 16-bit definition.
+        #[test]
+        fn rfc1071_sum_matches_16_bit_definition(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let mut acc = 0u32;
+            for c in data.chunks(2) {
+                acc += u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32;
+                acc = (acc & 0xffff) + (acc >> 16);
+            }
+            let s = sum(&data);
+            proptest::prop_assert!(s as u32 == acc || (s == 0 && acc == 0xffff) || (s == 0xffff && acc == 0));
         }
     }
 }

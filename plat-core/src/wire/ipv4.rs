@@ -356,4 +356,24 @@ mod tests {
         assert!(!options::unexpired_source_route(&[131]));
         assert!(!options::unexpired_source_route(&[131, 0, 4]));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn rfc791_repr_round_trip(
+            src in proptest::prelude::any::<[u8; 4]>(), dst in proptest::prelude::any::<[u8; 4]>(),
+            protocol in proptest::prelude::any::<u8>(), tos in proptest::prelude::any::<u8>(),
+            ttl in proptest::prelude::any::<u8>(), ident in proptest::prelude::any::<u16>(),
+            dont_frag in proptest::prelude::any::<bool>(), more_frags in proptest::prelude::any::<bool>(),
+            frag_offset in 0u16..0x2000, payload_len in 0usize..100,
+        ) {
+            let r = Repr { src: src.into(), dst: dst.into(), protocol, tos, ttl, ident, dont_frag, more_frags, frag_offset, payload_len };
+            let mut b = vec![0u8; 20 + payload_len];
+            r.emit(&mut b);
+            let p = Packet::new_checked(&b[..]).unwrap();
+            proptest::prop_assert!(p.verify_checksum());
+            proptest::prop_assert_eq!(Repr::parse(&p), r);
+            let (h, _) = etherparse::Ipv4Header::from_slice(&b).unwrap();
+            proptest::prop_assert_eq!(h.header_checksum, h.calc_header_checksum());
+        }
+    }
 }

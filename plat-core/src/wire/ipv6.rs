@@ -178,4 +178,19 @@ mod tests {
         b[0] = 0x45;
         assert_eq!(Packet::new_checked(&b[..]), Err(WireError::Malformed));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn rfc8200_3_repr_round_trip(
+            src in proptest::prelude::any::<[u8; 16]>(), dst in proptest::prelude::any::<[u8; 16]>(),
+            next_header in proptest::prelude::any::<u8>(), hop_limit in proptest::prelude::any::<u8>(),
+            traffic_class in proptest::prelude::any::<u8>(), flow_label in 0u32..(1 << 20),
+            payload_len in 0usize..100,
+        ) {
+            let r = Repr { src: src.into(), dst: dst.into(), next_header, hop_limit, traffic_class, flow_label, payload_len };
+            let mut b = vec![0u8; 40 + payload_len];
+            r.emit(&mut b);
+            proptest::prop_assert_eq!(Repr::parse(&Packet::new_checked(&b[..]).unwrap()), r);
+        }
+    }
 }

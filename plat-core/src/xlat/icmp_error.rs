@@ -16,6 +16,66 @@ use super::{
 use crate::wire::ipv6_ext::{self, FragmentHeader, FRAGMENT_HEADER_LEN};
 use crate::wire::{be16, be32, checksum, icmpv4, icmpv6, ipv4, ipv6, proto};
 
+/// RFC 4884 4: with extensions, the "original datagram" field is at least
+/// 128 octets.
+const RFC4884_MIN_FIELD: usize = 128;
+
+/// Where an ICMP error with an RFC 4884 extension goes after translation.
+struct ExtLayout {
+    /// Start of the translated message (outer IP header).
+    start: usize,
+    /// Its total length.
+    total: usize,
+    /// Length of the "original datagram" field, padding included.
+    field: usize,
+}
+
+/// Lays out a translated error that keeps its RFC 4884 extension: outer IP
+/// and ICMP headers (`outer` bytes), the field (translated inner header of
+/// `inner_hdr` bytes, the quoted transport bytes, zero padding to a
+/// multiple of `unit` and at least 128 octets), then the extension, left
+/// where it is in the buffer. The quoted bytes at `il4_at..q_end` are moved
+/// (left to make room for padding, right when cut to fit `max`); `None`
+/// when the extension cannot fit, and it is then dropped.
+///
+/// RFC 7915 4.2/5.2: "the translation of the ICMPv4 packet will cause the
+/// ICMPv6 packet to change length. When this occurs, the ICMPv6 Extension
+/// length attribute MUST be adjusted accordingly".
+#[allow(clippy::too_many_arguments)]
+fn layout_with_extension(
+    buf: &mut [u8],
+    il4_at: usize,
+    q_end: usize,
+    ext_end: usize,
+    outer: usize,
+    inner_hdr: usize,
+    unit: usize,
+    max: usize,
+) -> Option<ExtLayout> {
+    let quoted = q_end - il4_at;
+    let ext_len = ext_end - q_end;
+    let field_max = max.checked_sub(outer + ext_len)? / unit * unit;
+    if field_max < RFC4884_MIN_FIELD || field_max < inner_hdr {
+        return None;
+    }
+    let natural = inner_hdr + quoted;
+    let (keep, pad) = if natural > field_max {
+        (field_max - inner_hdr, 0)
+    } else {
+        let field = natural.div_ceil(unit).max(RFC4884_MIN_FIELD / unit) * unit;
+        (quoted, field - natural)
+    };
+    let data_at = (q_end - pad).checked_sub(keep)?;
+    let start = data_at.checked_sub(inner_hdr + outer)?;
+    buf.copy_within(il4_at..il4_at + keep, data_at);
+    buf[q_end - pad..q_end].fill(0);
+    Some(ExtLayout {
+        start,
+        total: outer + inner_hdr + keep + pad + ext_len,
+        field: inner_hdr + keep + pad,
+    })
+}
+
 /// What the translator reads of a quoted IPv6 packet.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Inner6 {
@@ -132,7 +192,6 @@ pub(super) fn parse_inner4(q: &[u8]) -> Result<Inner4, DropReason> {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn v6_to_v4(
     buf: &mut [u8],
-    l3_start: usize,
     icmp_at: usize,
     end: usize,
     hop_limit: u8,
@@ -140,7 +199,6 @@ pub(super) fn v6_to_v4(
     map: &V6ToV4,
     cfg: &XlatConfig,
 ) -> Result<Outcome, DropReason> {
-    let _ = l3_start;
     if end - icmp_at < icmpv6::HEADER_LEN {
         return Err(DropReason::L4Truncated);
     }
@@ -159,8 +217,9 @@ pub(super) fn v6_to_v4(
             (t4, c4, [p, 0, 0, 0])
         }
     };
-    // RFC 4884 extensions are not carried over: the quote ends where the
-    // length attribute says the original datagram does.
+    // RFC 4884: Destination Unreachable and Time Exceeded may say how long
+    // the original datagram field is (64-bit words); what follows it is an
+    // extension, carried over as an opaque string.
     let len_attr = if matches!(
         t,
         icmpv6::msg_type::DEST_UNREACHABLE | icmpv6::msg_type::TIME_EXCEEDED
@@ -175,6 +234,7 @@ pub(super) fn v6_to_v4(
     } else {
         end
     };
+    let has_ext = len_attr >= RFC4884_MIN_FIELD && q_end < end;
     let inner = parse_inner6(&buf[q_at..q_end])?;
     let ch = inner.chain;
     let il4_at = q_at + ipv6::HEADER_LEN + ch.upper_offset;
@@ -220,10 +280,25 @@ pub(super) fn v6_to_v4(
     // Headers: outer IPv4 (20), ICMPv4 (8), inner IPv4 (20), then the
     // quoted transport bytes, cut so the error stays within 576 bytes.
     const HDRS: usize = ipv4::MIN_HEADER_LEN * 2 + icmpv4::HEADER_LEN;
+    const OUTER: usize = ipv4::MIN_HEADER_LEN + icmpv4::HEADER_LEN;
     let max = ICMPV4_ERROR_MAX.min(cfg.ipv4_mtu as usize);
-    let quoted = (il4_end - il4_at).min(max.saturating_sub(HDRS));
-    let start = il4_at - HDRS;
-    let total = HDRS + quoted;
+    let ext = if has_ext {
+        layout_with_extension(buf, il4_at, q_end, end, OUTER, ipv4::MIN_HEADER_LEN, 4, max)
+    } else {
+        None
+    };
+    let mut rest = rest;
+    let (start, total) = match ext {
+        Some(e) => {
+            // The ICMPv4 length attribute counts 32-bit words (RFC 4884 4.1).
+            rest[1] = (e.field / 4) as u8;
+            (e.start, e.total)
+        }
+        None => {
+            let quoted = (il4_end - il4_at).min(max.saturating_sub(HDRS));
+            (il4_at - HDRS, HDRS + quoted)
+        }
+    };
     let inner_total = ipv4::MIN_HEADER_LEN + upper_len;
     let (ident, df, mf, off) = match ch.fragment {
         Some((_, f)) => (f.ident as u16, false, f.more, f.offset),
@@ -317,6 +392,7 @@ pub(super) fn v4_to_v6(
     } else {
         end
     };
+    let has_ext = len_attr >= RFC4884_MIN_FIELD && q_end < end;
     let inner = parse_inner4(&buf[q_at..q_end])?;
     let (t6, c6, rest) = match icmp_map::v4_to_v6(t, c) {
         Action::Drop => return Err(DropReason::IcmpUntranslatable),
@@ -395,9 +471,30 @@ pub(super) fn v4_to_v6(
 
     // RFC 4443 2.4 (c): the error must not exceed the minimum IPv6 MTU.
     let max = ICMPV6_ERROR_MAX.min(cfg.ipv6_mtu as usize);
-    let quoted = (il4_end - il4_at).min(max.saturating_sub(hdrs));
-    let start = il4_at - hdrs;
-    let total = hdrs + quoted;
+    const OUTER: usize = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
+    // Only Destination Unreachable and Time Exceeded have a length
+    // attribute in ICMPv6 (RFC 4884 4.1); other results drop the extension.
+    let ext = if has_ext
+        && matches!(
+            t6,
+            icmpv6::msg_type::DEST_UNREACHABLE | icmpv6::msg_type::TIME_EXCEEDED
+        ) {
+        layout_with_extension(buf, il4_at, q_end, end, OUTER, hdrs - OUTER, 8, max)
+    } else {
+        None
+    };
+    let mut rest = rest;
+    let (start, total) = match ext {
+        Some(e) => {
+            // The ICMPv6 length attribute counts 64-bit words.
+            rest[0] = (e.field / 8) as u8;
+            (e.start, e.total)
+        }
+        None => {
+            let quoted = (il4_end - il4_at).min(max.saturating_sub(hdrs));
+            (il4_at - hdrs, hdrs + quoted)
+        }
+    };
     let tc = |v: u8| if cfg.copy_traffic_class { v } else { 0 };
     // Inner header (and Fragment header), translated as a normal packet
     // but for the TTL (RFC 7915 4.3).
@@ -417,7 +514,7 @@ pub(super) fn v4_to_v6(
     }
     .emit(&mut buf[ih..ih + ipv6::HEADER_LEN]);
     if frag_hdr != 0 {
-        FragmentHeader::new_unchecked(&mut buf[ih + ipv6::HEADER_LEN..il4_at]).emit(
+        FragmentHeader::new_unchecked(&mut buf[ih + ipv6::HEADER_LEN..start + hdrs]).emit(
             inner_upper,
             inner.frag_offset,
             inner.more_frags,

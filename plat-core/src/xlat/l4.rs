@@ -2,7 +2,7 @@
 //! outer packets and the packets quoted in ICMP errors.
 
 use super::DropReason;
-use crate::wire::checksum::{add, update};
+use crate::wire::checksum::{add, fold, update};
 use crate::wire::{be16, proto, put16, tcp, udp};
 
 /// Rewrites the ports of a TCP or UDP header and updates its checksum for
@@ -26,10 +26,9 @@ pub(super) fn transport(
     if l4.len() < 4 {
         return;
     }
-    let old_ports = add(be16(l4, 0), be16(l4, 2));
+    let (old_src, old_dst) = (be16(l4, 0), be16(l4, 2));
     put16(l4, 0, src_port);
     put16(l4, 2, dst_port);
-    let new_ports = add(src_port, dst_port);
     let (at, is_udp) = if protocol == proto::TCP {
         (tcp::OFFSET_CHECKSUM, false)
     } else {
@@ -42,7 +41,16 @@ pub(super) fn transport(
     if is_udp && c == 0 {
         return;
     }
-    let mut n = update(c, add(old_addrs, old_ports), add(new_addrs, new_ports));
+    // RFC 1624 eqn. 3 with every changed word at once: ones' complement
+    // negation distributes over the sum, so one fold does.
+    let acc = !c as u64
+        + !old_addrs as u64
+        + !old_src as u64
+        + !old_dst as u64
+        + new_addrs as u64
+        + src_port as u64
+        + dst_port as u64;
+    let mut n = !fold(acc);
     // RFC 768: "If the computed checksum is zero, it is transmitted as all
     // ones". Zero would read as "no checksum".
     if is_udp && n == 0 {

@@ -12,6 +12,36 @@
 //! only the headers. Rare cases live behind one slow path each: ICMP errors
 //! (translated with the packet they quote, or generated back to the sender
 //! in place), and fragmentation, whose extra packets go to a [`Sink`].
+//!
+//! How the stateful NAT drives it, per packet from the IPv6 side:
+//!
+//! ```
+//! use plat_core::xlat::{self, FlowV6, Outcome, Tuple4, V6ToV4, XlatConfig};
+//! # let prefix = plat_core::addr::Prefix6052::well_known();
+//! # let mut frame = vec![0u8; xlat::HEADROOM];
+//! # let mut pkt = vec![0x60, 0, 0, 0, 0, 8, 17, 64];
+//! # pkt.extend_from_slice(&"2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+//! # pkt.extend_from_slice(&prefix.embed("8.8.8.8".parse().unwrap()).octets());
+//! # pkt.extend_from_slice(&[0x9c, 0x40, 0, 53, 0, 8, 0, 0]);
+//! # frame.extend_from_slice(&pkt);
+//! # let (l3_start, l3_len) = (xlat::HEADROOM, pkt.len());
+//! let flow = FlowV6::parse(&frame[l3_start..l3_start + l3_len]).unwrap();
+//! // ... the session lookup picks the pool address and port ...
+//! let map = V6ToV4::new(
+//!     Tuple4 {
+//!         src: "203.0.113.1".parse().unwrap(),
+//!         dst: prefix.extract_checked(flow.dst).unwrap(),
+//!         src_port: 61000,
+//!         dst_port: flow.dst_port,
+//!     },
+//!     1, // IPv4 Identification
+//! );
+//! let mut extra: Vec<Vec<u8>> = Vec::new();
+//! match xlat::v6_to_v4(&mut frame, l3_start, l3_len, &map, &XlatConfig::default(), &mut extra) {
+//!     Outcome::Forward { l3_len, .. } => assert_eq!(l3_len, 28),
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
 
 mod flow;
 mod frag;
@@ -36,7 +66,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// error generated back to an IPv6 sender is 48 bytes of headers in front
 /// of the packet it quotes. The common path needs 20 (28 with a Fragment
 /// header); a call that lacks what it needs drops with
-/// [`DropReason::NoHeadroom`].
+/// [`DropReason::NoHeadroom`]. (An ICMPv4 error carrying an RFC 4884
+/// extension may need 4 bytes more to keep the extension; with less, the
+/// extension is dropped and the error still translated.)
 pub const HEADROOM: usize = 48;
 
 /// RFC 7915 5: "When the resulting IPv4 packet is smaller than or equal
@@ -326,7 +358,7 @@ pub enum ConfigError {
     /// of 68 octets without further fragmentation."
     #[error("IPv4 MTU {0} is below the IPv4 minimum of 68")]
     Ipv4MtuTooSmall(u16),
-    /// RFC 8200 5: "every link in the Internet \[must\] have an MTU of 1280
+    /// RFC 8200 5: "IPv6 requires that every link in the Internet have an MTU of 1280
     /// octets or greater".
     #[error("IPv6 MTU {0} is below the IPv6 minimum of 1280")]
     Ipv6MtuTooSmall(u16),

@@ -226,10 +226,18 @@ fn check_l4_v4(ip: &Ipv4Header, l4: &[u8]) {
             );
         }
         IpNumber::ICMP => {
+            // Checksummed over the raw header bytes: etherparse's typed
+            // variants would drop bytes it does not model (the RFC 4884
+            // length attribute).
             let s = Icmpv4Slice::from_slice(l4).unwrap();
+            let raw = etherparse::Icmpv4Type::Unknown {
+                type_u8: l4[0],
+                code_u8: l4[1],
+                bytes5to8: [l4[4], l4[5], l4[6], l4[7]],
+            };
             assert_eq!(
                 s.checksum(),
-                s.icmp_type().calc_checksum(s.payload()),
+                raw.calc_checksum(s.payload()),
                 "ICMPv4 checksum"
             );
         }
@@ -799,14 +807,10 @@ fn rfc7915_5_3_truncated_to_576() {
         panic!()
     };
     assert_eq!(l3_len, 576);
-    let (ip, _) = Ipv4Header::from_slice(r.packet()).unwrap();
-    assert_eq!(ip.header_checksum, ip.calc_header_checksum());
-    let icmp = &r.packet()[20..];
-    assert_eq!(
-        crate::wire::checksum::sum(icmp),
-        0xffff,
-        "ICMPv4 checksum over the cut message"
-    );
+    // The whole (cut) message checks out: header, lengths, ICMPv4 checksum.
+    let (ip, l4) = check_v4(r.packet());
+    assert_eq!(ip.total_len, 576);
+    assert_eq!(&l4[..2], &[3, 3]);
 }
 
 #[test]
@@ -1483,6 +1487,66 @@ fn rfc7915_4_3_time_exceeded_with_inner_fragment_and_echo() {
     assert_eq!(ext.unwrap().ident, 99);
 }
 
+/// An RFC 4884 extension: header (version 2) and one 8-byte object.
+const EXTENSION: [u8; 12] = [0x20, 0, 0x12, 0x34, 0, 8, 1, 1, 0xde, 0xad, 0xbe, 0xef];
+
+#[test]
+fn rfc7915_4_2_icmpv4_extension_carried_with_length_adjusted() {
+    let mut quoted = request4_quote(&[7u8; 100]); // 128 bytes
+    assert_eq!(quoted.len(), 128);
+    quoted.extend_from_slice(&EXTENSION);
+    let p = icmp4_error(R4, H4, 3, 3, [0, 32, 0, 0], &quoted); // length 32 words
+    let r = run4(&p, &cfg());
+    let (_, _, _, l4) = check_v6(r.packet());
+    assert_eq!(&l4[..2], &[1, 4]);
+    // 40 + 108 bytes of translated datagram, padded to 152 = 19 words.
+    assert_eq!(l4[4], 19, "ICMPv6 length attribute in 64-bit words");
+    assert_eq!(l4.len(), 8 + 152 + 12);
+    let (_, _, inh, il4) = check_v6(&l4[8..8 + 148]);
+    assert_eq!(inh, proto::UDP);
+    assert_eq!(&il4[8..], &[7u8; 100][..]);
+    assert_eq!(&l4[8 + 148..8 + 152], &[0; 4], "zero padding");
+    assert_eq!(
+        &l4[8 + 152..],
+        &EXTENSION,
+        "extension passed as opaque bytes"
+    );
+}
+
+#[test]
+fn rfc7915_5_2_icmpv6_extension_carried_with_length_adjusted() {
+    let mut quoted = reply6_quote(&[9u8; 80]); // 128 bytes
+    assert_eq!(quoted.len(), 128);
+    quoted.extend_from_slice(&EXTENSION);
+    let p = icmp6_error(h6(), r6(), 1, 4, 16 << 24, &quoted); // length 16 words
+    let r = run6(&p, &cfg());
+    let (ip, l4) = check_v4(r.packet());
+    assert_eq!(&l4[..2], &[3, 3]);
+    // 20 + 88 bytes of translated datagram, padded to the 128 minimum.
+    assert_eq!(l4[5], 32, "ICMPv4 length attribute in 32-bit words");
+    assert_eq!(ip.total_len as usize, 20 + 8 + 128 + 12);
+    let (inner, il4) = check_v4(&l4[8..8 + 108]);
+    assert_eq!(inner.source, R4.octets());
+    assert_eq!(&il4[8..], &[9u8; 80][..]);
+    assert_eq!(&l4[8 + 108..8 + 128], &[0; 20], "zero padding");
+    assert_eq!(
+        &l4[8 + 128..],
+        &EXTENSION,
+        "extension passed as opaque bytes"
+    );
+}
+
+#[test]
+fn rfc4884_extension_dropped_where_the_result_has_no_length_attribute() {
+    let mut quoted = request4_quote(&[7u8; 100]);
+    quoted.extend_from_slice(&EXTENSION);
+    // Fragmentation Needed becomes Packet Too Big, which has no length.
+    let p = icmp4_error(R4, H4, 3, 4, [0, 32, 0x05, 0xdc], &quoted);
+    let r = run4(&p, &cfg());
+    let (_, _, _, l4) = check_v6(r.packet());
+    assert_eq!(l4.len(), 8 + 40 + 108);
+}
+
 #[test]
 fn rfc7915_4_4_no_error_about_an_error_and_no_nesting() {
     let quoted = request4_quote(b"q");
@@ -1604,4 +1668,20 @@ fn drop_reason_names_are_unique_and_indexed() {
     assert_eq!(names.len(), DropReason::COUNT);
 }
 
+#[test]
+fn fast_paths_take_the_common_packets() {
+    let p = udp6(64, 1, 2, b"x");
+    let mut b = vec![0u8; ROOM];
+    b.extend_from_slice(&p);
+    assert!(super::v6_to_v4::fast(&mut b, ROOM, p.len(), &map6(&p), &cfg()).is_some());
+    let p = tcp4(64, 1, 2, b"x");
+    let mut b = vec![0u8; ROOM];
+    b.extend_from_slice(&p);
+    assert!(super::v4_to_v6::fast(&mut b, ROOM, p.len(), &map4(&p), &cfg()).is_some());
+    // Not the odd ones.
+    let p = udp6(1, 1, 2, b"x");
+    let mut b = vec![0u8; ROOM];
+    b.extend_from_slice(&p);
+    assert!(super::v6_to_v4::fast(&mut b, ROOM, p.len(), &map6(&p), &cfg()).is_none());
+}
 mod props;

@@ -24,14 +24,85 @@ pub fn v4_to_v6<S: Sink + ?Sized>(
     cfg: &XlatConfig,
     sink: &mut S,
 ) -> Outcome {
+    if let Some(o) = fast(buf, l3_start, l3_len, map, cfg) {
+        return o;
+    }
     match translate(buf, l3_start, l3_len, map, cfg, sink) {
         Ok(o) => o,
         Err(r) => Outcome::Drop(r),
     }
 }
 
+/// The common case in straight-line code: an unfragmented TCP or UDP
+/// (with checksum) packet without options, not expiring, fitting the IPv6
+/// side. Anything else returns `None` for [`translate`], which applies the
+/// same rules to this case and handles every other one.
 #[inline(always)]
-fn translate<S: Sink + ?Sized>(
+pub(super) fn fast(
+    buf: &mut [u8],
+    l3_start: usize,
+    l3_len: usize,
+    map: &V4ToV6,
+    cfg: &XlatConfig,
+) -> Option<Outcome> {
+    const HLEN: usize = ipv4::MIN_HEADER_LEN;
+    let end = l3_start.checked_add(l3_len)?;
+    let h = *buf.get(l3_start..end)?.first_chunk::<HLEN>()?;
+    let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+    let flags_frag = u16::from_be_bytes([h[6], h[7]]);
+    let (ttl, protocol) = (h[8], h[9]);
+    let min = match protocol {
+        proto::TCP => tcp::MIN_HEADER_LEN,
+        proto::UDP => udp::HEADER_LEN,
+        _ => return None,
+    };
+    let dont_frag = flags_frag & 0x4000 != 0;
+    let payload_len = total.checked_sub(HLEN)?;
+    let v6_len = ipv6::HEADER_LEN + payload_len;
+    let limit = if dont_frag {
+        cfg.ipv6_mtu
+    } else {
+        cfg.ipv6_mtu.min(cfg.lowest_ipv6_mtu)
+    } as usize;
+    let l4_at = l3_start + HLEN;
+    if h[0] != 0x45
+        || flags_frag & 0x3fff != 0
+        || ttl <= 1
+        || payload_len < min
+        || total > l3_len
+        || v6_len > limit
+        || l4_at < ipv6::HEADER_LEN
+        || (cfg.verify_ipv4_checksum && !checksum::is_valid(checksum::sum(&h)))
+    {
+        return None;
+    }
+    let l4 = &mut buf[l4_at..l4_at + payload_len];
+    if protocol == proto::UDP && udp::Packet::new_unchecked(&*l4).checksum() == 0 {
+        return None;
+    }
+    let out = &map.outer;
+    let old = checksum::addrs_v4([h[12], h[13], h[14], h[15]], [h[16], h[17], h[18], h[19]]);
+    let new = checksum::addrs_v6(&out.src.octets(), &out.dst.octets());
+    l4::transport(l4, protocol, out.src_port, out.dst_port, old, new);
+    let start = l4_at - ipv6::HEADER_LEN;
+    ipv6::Repr {
+        src: out.src,
+        dst: out.dst,
+        next_header: protocol,
+        hop_limit: ttl - 1,
+        traffic_class: if cfg.copy_traffic_class { h[1] } else { 0 },
+        flow_label: 0,
+        payload_len,
+    }
+    .emit(&mut buf[start..l4_at]);
+    Some(Outcome::Forward {
+        l3_start: start,
+        l3_len: v6_len,
+    })
+}
+
+#[inline(always)]
+pub(super) fn translate<S: Sink + ?Sized>(
     buf: &mut [u8],
     l3_start: usize,
     l3_len: usize,

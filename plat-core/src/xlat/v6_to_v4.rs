@@ -24,14 +24,86 @@ pub fn v6_to_v4<S: Sink + ?Sized>(
     cfg: &XlatConfig,
     sink: &mut S,
 ) -> Outcome {
+    if let Some(o) = fast(buf, l3_start, l3_len, map, cfg) {
+        return o;
+    }
     match translate(buf, l3_start, l3_len, map, cfg, sink) {
         Ok(o) => o,
         Err(r) => Outcome::Drop(r),
     }
 }
 
+/// The common case in straight-line code: TCP or UDP right after the fixed
+/// header, not expiring, fitting the IPv4 MTU. Anything else (or anything
+/// odd) returns `None` for [`translate`], which applies the same rules to
+/// this case and handles every other one.
 #[inline(always)]
-fn translate<S: Sink + ?Sized>(
+pub(super) fn fast(
+    buf: &mut [u8],
+    l3_start: usize,
+    l3_len: usize,
+    map: &V6ToV4,
+    cfg: &XlatConfig,
+) -> Option<Outcome> {
+    let end = l3_start.checked_add(l3_len)?;
+    let h = buf
+        .get(l3_start..end)?
+        .first_chunk::<{ ipv6::HEADER_LEN }>()?;
+    let (next_header, hop_limit) = (h[6], h[7]);
+    let payload_len = u16::from_be_bytes([h[4], h[5]]) as usize;
+    let min = match next_header {
+        proto::TCP => tcp::MIN_HEADER_LEN,
+        proto::UDP => udp::HEADER_LEN,
+        _ => return None,
+    };
+    let v4_len = ipv4::MIN_HEADER_LEN + payload_len;
+    if h[0] >> 4 != 6
+        || hop_limit <= 1
+        || payload_len < min
+        || ipv6::HEADER_LEN + payload_len > l3_len
+        || v4_len > cfg.ipv4_mtu as usize
+    {
+        return None;
+    }
+    let traffic_class = (u16::from_be_bytes([h[0], h[1]]) >> 4) as u8;
+    let old_addrs = checksum::addrs_v6_in_place(h[ipv6::OFFSET_SRC..].first_chunk::<32>()?);
+    let out = &map.outer;
+    let l4_at = l3_start + ipv6::HEADER_LEN;
+    let new = checksum::addrs_v4(out.src.octets(), out.dst.octets());
+    l4::transport(
+        &mut buf[l4_at..l4_at + payload_len],
+        next_header,
+        out.src_port,
+        out.dst_port,
+        old_addrs,
+        new,
+    );
+    let start = l4_at - ipv4::MIN_HEADER_LEN;
+    ipv4::Repr {
+        src: out.src,
+        dst: out.dst,
+        protocol: next_header,
+        tos: if cfg.copy_traffic_class {
+            traffic_class
+        } else {
+            0
+        },
+        ttl: hop_limit - 1,
+        ident: map.ipv4_id,
+        dont_frag: cfg.df_over_1260 && v4_len > DF_THRESHOLD,
+        more_frags: false,
+        frag_offset: 0,
+        payload_len,
+    }
+    .emit(&mut buf[start..l4_at]);
+    Some(Outcome::Forward {
+        l3_start: start,
+        l3_len: v4_len,
+    })
+}
+
+#[inline(always)]
+pub(super) fn translate<S: Sink + ?Sized>(
     buf: &mut [u8],
     l3_start: usize,
     l3_len: usize,
@@ -50,7 +122,10 @@ fn translate<S: Sink + ?Sized>(
     let hop_limit = ip.hop_limit();
     let traffic_class = ip.traffic_class();
     // The pseudo-header addresses, summed straight from the packet.
-    let old_addrs = checksum::sum(&buf[l3_start + ipv6::OFFSET_SRC..l3_start + ipv6::HEADER_LEN]);
+    let old_addrs = match buf[l3_start + ipv6::OFFSET_SRC..].first_chunk::<32>() {
+        Some(a) => checksum::addrs_v6_in_place(a),
+        None => return Err(DropReason::Malformed),
+    };
 
     // The common packet has no extension header: skip the walk.
     let chain = if matches!(next_header, proto::TCP | proto::UDP | proto::ICMPV6) {
@@ -138,16 +213,7 @@ fn translate<S: Sink + ?Sized>(
         return Err(DropReason::FragmentedIcmp);
     }
     if is_icmp_error {
-        return icmp_error::v6_to_v4(
-            buf,
-            l3_start,
-            l4_at,
-            l4_end,
-            hop_limit,
-            traffic_class,
-            map,
-            cfg,
-        );
+        return icmp_error::v6_to_v4(buf, l4_at, l4_end, hop_limit, traffic_class, map, cfg);
     }
 
     let v4_len = ipv4::MIN_HEADER_LEN + (l4_end - l4_at);

@@ -178,6 +178,98 @@ proptest! {
         prop_assert_eq!(norm(&back), norm(&orig));
     }
 
+    /// ICMPv6 errors quoting a packet survive IPv6 -> IPv4 -> IPv6 for the
+    /// type/codes whose mapping is one to one (RFC 7915 4.2 / 5.2): outer
+    /// hop limit minus two, the quoted packet's own hop limit untouched.
+    #[test]
+    fn rfc7915_4_3_5_3_error_round_trip(
+        kind in 0usize..6, mtu in 1280u32..=1500, hop in 3u8..=255, inner_hop in any::<u8>(),
+        sport in any::<u16>(), dport in any::<u16>(), tc in any::<u8>(),
+        payload in proptest::collection::vec(any::<u8>(), 0..400),
+    ) {
+        let (t, c, word) = [(1u8, 0u8, 0u32), (1, 1, 0), (1, 4, 0), (3, 0, 0), (3, 1, 0), (2, 0, mtu)][kind];
+        let p = nsp();
+        let (h, r) = (p.embed(Ipv4Addr::new(192, 0, 2, 1)), p.embed(Ipv4Addr::new(198, 51, 100, 7)));
+        // The packet R sent to H, which H's side answers with the error.
+        let mut quoted = Vec::new();
+        PacketBuilder::ipv6(r.octets(), h.octets(), inner_hop).udp(sport, dport).write(&mut quoted, &payload).unwrap();
+        wire::ipv6::Packet::new_unchecked(&mut quoted[..]).set_ver_tc_flow(tc, 0);
+        let mut msg = vec![t, c, 0, 0];
+        msg.extend_from_slice(&word.to_be_bytes());
+        msg.extend_from_slice(&quoted);
+        wire::icmpv6::Packet::new_unchecked(&mut msg[..]).fill_checksum(&h.octets(), &r.octets());
+        let mut orig = vec![0u8; 40];
+        wire::ipv6::Repr {
+            src: h, dst: r, next_header: wire::proto::ICMPV6, hop_limit: hop,
+            traffic_class: tc, flow_label: 0, payload_len: msg.len(),
+        }.emit(&mut orig);
+        orig.extend_from_slice(&msg);
+
+        let v4 = translate6(&orig);
+        check_v4(&v4);
+        let back = translate4(&v4);
+        check_v6(&back);
+        let mut want = orig.clone();
+        wire::ipv6::Packet::new_unchecked(&mut want[..]).set_hop_limit(hop - 2);
+        // The quoted UDP checksum may come back as the other zero.
+        let at = 40 + 8 + 40 + 6;
+        let mut got = back.clone();
+        got[at..at + 2].copy_from_slice(&want[at..at + 2]);
+        got[42..44].copy_from_slice(&want[42..44]);
+        prop_assert_eq!(got, want);
+    }
+
+    /// The straight-line fast paths, when they take a packet, write exactly
+    /// what the general paths write.
+    #[test]
+    fn fast_paths_agree_with_general_paths(
+        v6 in any::<bool>(), tcp in any::<bool>(), hop in 0u8..4, len in 0usize..1400,
+        mtu in 1200u16..1600, flags in any::<u8>(), tc in any::<u8>(),
+    ) {
+        use super::{tcp4, tcp6, udp4, udp6, set_v4, map4, map6};
+        let payload = vec![0x33u8; len];
+        let mut p = match (v6, tcp) {
+            (true, true) => tcp6(hop, 1, 2, &payload),
+            (true, false) => udp6(hop, 1, 2, &payload),
+            (false, true) => tcp4(hop, 1, 2, &payload),
+            (false, false) => udp4(hop, 1, 2, &payload),
+        };
+        if v6 {
+            wire::ipv6::Packet::new_unchecked(&mut p[..]).set_ver_tc_flow(tc, 1);
+        } else {
+            set_v4(&mut p, |h| h.dont_fragment = flags & 64 != 0);
+        }
+        let cfg = XlatConfig {
+            ipv4_mtu: mtu,
+            ipv6_mtu: mtu.max(1280),
+            df_over_1260: flags & 1 != 0,
+            copy_traffic_class: flags & 2 != 0,
+            verify_ipv4_checksum: flags & 4 != 0,
+            ..XlatConfig::default()
+        };
+        let mut a = vec![0u8; ROOM];
+        a.extend_from_slice(&p);
+        let mut b = a.clone();
+        let mut sink: Vec<Vec<u8>> = Vec::new();
+        let (fast, slow) = if v6 {
+            let m = map6(&p);
+            (
+                super::super::v6_to_v4::fast(&mut a, ROOM, p.len(), &m, &cfg),
+                super::super::v6_to_v4::translate(&mut b, ROOM, p.len(), &m, &cfg, &mut sink),
+            )
+        } else {
+            let m = map4(&p);
+            (
+                super::super::v4_to_v6::fast(&mut a, ROOM, p.len(), &m, &cfg),
+                super::super::v4_to_v6::translate(&mut b, ROOM, p.len(), &m, &cfg, &mut sink),
+            )
+        };
+        if let Some(o) = fast {
+            prop_assert_eq!(Ok(o), slow);
+            prop_assert_eq!(a, b);
+        }
+    }
+
     /// Arbitrary bytes, headroom and settings never panic.
     #[test]
     fn random_bytes_never_panic(
