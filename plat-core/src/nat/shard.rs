@@ -481,6 +481,19 @@ impl Shard {
         }
     }
 
+    /// Stage 2 for a burst that may create sessions: prefetch the session
+    /// the bucket points at or, when the bucket says the flow is new, the
+    /// BIB bucket its creation will probe.
+    #[inline(always)]
+    pub fn prefetch6_new(&self, h: u32, t: &Tuple6) {
+        match self.sess6.home_index(h) {
+            Some(i) => prefetch(&self.s[i as usize]),
+            None => self
+                .bib6
+                .prefetch(h_bib6(self.seed, t.proto, &t.src.octets(), t.sport)),
+        }
+    }
+
     /// Lookup or creation for a packet from the IPv6 side.
     #[inline]
     pub fn v6_session(
@@ -544,8 +557,8 @@ impl Shard {
                 *h = self.hash6(t);
                 self.sess6.prefetch(*h);
             }
-            for &h in &hs[..chunk.len()] {
-                self.prefetch6_session(h);
+            for (&h, t) in hs.iter().zip(chunk) {
+                self.prefetch6_new(h, t);
             }
             for (j, t) in chunk.iter().enumerate() {
                 let f = flags.get(k * BURST + j).copied().unwrap_or_default();

@@ -24,9 +24,13 @@ impl IndexTable {
     /// A table for up to `entries` entries (load factor at most 3/4).
     pub(crate) fn with_capacity(entries: u32) -> Self {
         let n = (u64::from(entries) * 4 / 3 + 16).next_multiple_of(16) as usize;
-        IndexTable {
-            slots: vec![0u32; n].into_boxed_slice(),
+        let mut slots = vec![0u32; n].into_boxed_slice();
+        // Fault every page in now rather than on the packet path (the
+        // zeroed allocation is mapped lazily).
+        for i in (0..n).step_by(1024) {
+            slots[i] = std::hint::black_box(0);
         }
+        IndexTable { slots }
     }
 
     #[inline(always)]
