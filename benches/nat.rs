@@ -20,29 +20,65 @@ struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
-// SAFETY: every method forwards to the system allocator unchanged and only
-// adds bookkeeping of the sizes it was asked for.
+/// Allocations this big are 2 MiB aligned and marked for transparent huge
+/// pages, as a DPDK worker's tables would sit in hugepage memory.
+const HUGE: usize = 4 << 20;
+
+fn huge(l: Layout) -> Layout {
+    if l.size() >= HUGE {
+        Layout::from_size_align(l.size(), 2 << 20).unwrap_or(l)
+    } else {
+        l
+    }
+}
+
+fn advise(p: *mut u8, l: Layout) {
+    if l.size() >= HUGE && !p.is_null() {
+        // SAFETY: `p` is a live allocation of `l.size()` bytes, 2 MiB
+        // aligned; MADV_HUGEPAGE only changes how the kernel backs it.
+        unsafe {
+            libc::madvise(p.cast(), l.size(), libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+// SAFETY: every method forwards to the system allocator with the same (or
+// a stricter-aligned) layout, and frees with the layout it allocated with.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        let l = huge(l);
         // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
+        let p = unsafe { System.alloc(l) };
+        advise(p, l);
+        p
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        let l = huge(l);
         // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(l) }
+        let p = unsafe { System.alloc_zeroed(l) };
+        advise(p, l);
+        p
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
+        // SAFETY: same contract as ours; `huge` gives the layout we
+        // allocated with.
+        unsafe { System.dealloc(p, huge(l)) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new, Ordering::Relaxed);
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: `new` is non-zero and fits isize per the caller.
+        let nl = unsafe { Layout::from_size_align_unchecked(new, l.align()) };
         // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, new) }
+        let q = unsafe { self.alloc(nl) };
+        if !q.is_null() {
+            // SAFETY: both blocks are live and at least min(old, new) long.
+            unsafe { std::ptr::copy_nonoverlapping(p, q, l.size().min(new)) };
+            // SAFETY: `p` was allocated by us with `l`.
+            unsafe { self.dealloc(p, l) };
+        }
+        q
     }
 }
 

@@ -26,6 +26,8 @@ pub const MAX_SESSIONS: u32 = MAX_INDEX;
 
 /// Burst size of [`Shard::v6_burst`] / [`Shard::v4_burst`].
 pub const BURST: usize = 32;
+/// How many packets the session prefetch runs ahead of the lookup.
+const LEAD: usize = 8;
 
 /// Control-plane errors (never returned for packets).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -476,7 +478,7 @@ impl Shard {
     /// Stage 2 of a burst: prefetch the session the bucket points at.
     #[inline(always)]
     pub fn prefetch6_session(&self, h: u32) {
-        if let Some(i) = self.sess6.home_index(h) {
+        if let Some(i) = self.sess6.first_candidate(h) {
             prefetch(&self.s[i as usize]);
         }
     }
@@ -486,7 +488,7 @@ impl Shard {
     /// BIB bucket its creation will probe.
     #[inline(always)]
     pub fn prefetch6_new(&self, h: u32, t: &Tuple6) {
-        match self.sess6.home_index(h) {
+        match self.sess6.first_candidate(h) {
             Some(i) => prefetch(&self.s[i as usize]),
             None => self
                 .bib6
@@ -557,12 +559,18 @@ impl Shard {
                 *h = self.hash6(t);
                 self.sess6.prefetch(*h);
             }
-            for (&h, t) in hs.iter().zip(chunk) {
-                self.prefetch6_new(h, t);
-            }
-            for (j, t) in chunk.iter().enumerate() {
-                let f = flags.get(k * BURST + j).copied().unwrap_or_default();
-                out[k * BURST + j] = self.v6_session_hashed(hs[j], t, f, now);
+            // Stage 2 runs LEAD packets ahead of stage 3, so each
+            // session's line has time to arrive before it is compared.
+            let n = chunk.len();
+            for j in 0..n + LEAD {
+                if j < n {
+                    self.prefetch6_new(hs[j], &chunk[j]);
+                }
+                if j >= LEAD {
+                    let j = j - LEAD;
+                    let f = flags.get(k * BURST + j).copied().unwrap_or_default();
+                    out[k * BURST + j] = self.v6_session_hashed(hs[j], &chunk[j], f, now);
+                }
             }
         }
     }
@@ -1049,7 +1057,7 @@ impl Shard {
 
     #[inline(always)]
     pub fn prefetch4_session(&self, h: u32) {
-        if let Some(i) = self.sess4.home_index(h) {
+        if let Some(i) = self.sess4.first_candidate(h) {
             prefetch(&self.s[i as usize]);
         }
     }
@@ -1096,12 +1104,16 @@ impl Shard {
                 *h = self.hash4(t);
                 self.sess4.prefetch(*h);
             }
-            for &h in &hs[..chunk.len()] {
-                self.prefetch4_session(h);
-            }
-            for (j, t) in chunk.iter().enumerate() {
-                let f = flags.get(k * BURST + j).copied().unwrap_or_default();
-                out[k * BURST + j] = self.v4_session_hashed(hs[j], t, f, now);
+            let n = chunk.len();
+            for j in 0..n + LEAD {
+                if j < n {
+                    self.prefetch4_session(hs[j]);
+                }
+                if j >= LEAD {
+                    let j = j - LEAD;
+                    let f = flags.get(k * BURST + j).copied().unwrap_or_default();
+                    out[k * BURST + j] = self.v4_session_hashed(hs[j], &chunk[j], f, now);
+                }
             }
         }
     }

@@ -53,12 +53,23 @@ impl IndexTable {
         prefetch(&self.slots[self.home(h)]);
     }
 
-    /// The index at the home slot of `h`, if an entry lives there (a hint
-    /// for prefetching the entry; no key is compared).
+    /// The first entry whose home is the home of `h`, the likely match (a
+    /// hint for prefetching the entry; no key is compared).
     #[inline(always)]
-    pub(crate) fn home_index(&self, h: u32) -> Option<u32> {
-        let s = self.slots[self.home(h)];
-        (s != 0 && s >> DIST_SHIFT == 0).then(|| (s & IDX_MASK) - 1)
+    pub(crate) fn first_candidate(&self, h: u32) -> Option<u32> {
+        let mut p = self.home(h);
+        let mut d = 0u32;
+        loop {
+            let s = self.slots[p];
+            if s == 0 || s >> DIST_SHIFT < d {
+                return None;
+            }
+            if s >> DIST_SHIFT == d {
+                return Some((s & IDX_MASK) - 1);
+            }
+            p = self.next(p);
+            d += 1;
+        }
     }
 
     /// Finds the entry with hash `h` for which `eq(index)` holds.
