@@ -202,9 +202,11 @@ pub struct SessionId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Translate to IPv4 with source `src` (T,t) and destination `dst` (Z,z).
+    /// ICMP query: both ports are the identifier to write.
     ToV4 { src: Endpoint4, dst: Endpoint4 },
     /// Translate to IPv6: the source is `src` (Z,z) with `src.addr` embedded
-    /// in the RFC 6052 prefix, the destination is `dst` (X',x).
+    /// in the RFC 6052 prefix, the destination is `dst` (X',x). ICMP query:
+    /// both ports are the identifier to write.
     ToV6 { src: Endpoint4, dst: Endpoint6 },
     /// RFC 6146 3.8 hairpin whose destination (T2,t2) belongs to another
     /// worker: translate to IPv4 (`src` = T1:t1, `dst` = T2:t2) and hand the

@@ -315,7 +315,7 @@ impl Shard {
             proto: s.proto(),
             v6: Endpoint6::new(Ipv6Addr::from(s.src6), s.sport),
             v4: Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4),
-            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport),
+            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port()),
             state: TcpState::from_u8(s.state).unwrap_or(TcpState::Closed),
         }
     }
@@ -325,7 +325,7 @@ impl Shard {
         Key4 {
             proto: s.proto(),
             v4: Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4),
-            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport),
+            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port()),
         }
     }
 
@@ -454,11 +454,7 @@ impl Shard {
     /// The table hash of an IPv6-side tuple (for prefetching).
     #[inline(always)]
     pub fn hash6(&self, t: &Tuple6) -> u32 {
-        let dport = if t.proto == Proto::Icmp {
-            t.sport
-        } else {
-            t.dport
-        };
+        let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
         h_sess6(
             self.seed,
             t.proto,
@@ -519,11 +515,7 @@ impl Shard {
     ) -> Result<Verdict, NatDrop> {
         let src = t.src.octets();
         let dst = u32::from(t.dst);
-        let dport = if t.proto == Proto::Icmp {
-            t.sport
-        } else {
-            t.dport
-        };
+        let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
         let proto = t.proto as u8;
         let s = &self.s;
         let found = self.sess6.find(h, |i| {
@@ -592,7 +584,7 @@ impl Shard {
             session: SessionId(i),
             outcome: Outcome::ToV4 {
                 src: Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4),
-                dst: Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport),
+                dst: Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port()),
             },
             release_held: false,
         })
@@ -651,7 +643,7 @@ impl Shard {
         }
         let s = &self.s[i as usize];
         let src = Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4);
-        let dst = Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport);
+        let dst = Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port());
         let outcome = if s.flags & F_HAIRPIN != 0 {
             self.hairpin(s.proto(), src, dst, flags, now)?
         } else {
@@ -833,7 +825,7 @@ impl Shard {
     ) -> Result<Verdict, NatDrop> {
         let s = &self.s[i as usize];
         let src = Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4);
-        let dst = Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport);
+        let dst = Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port());
         let outcome = if s.flags & F_HAIRPIN != 0 {
             self.hairpin(proto, src, dst, flags, now)?
         } else {
@@ -1035,11 +1027,7 @@ impl Shard {
     /// The table hash of an IPv4-side tuple (for prefetching).
     #[inline(always)]
     pub fn hash4(&self, t: &Tuple4) -> u32 {
-        let sport = if t.proto == Proto::Icmp {
-            t.dport
-        } else {
-            t.sport
-        };
+        let sport = if t.proto == Proto::Icmp { 0 } else { t.sport };
         h_sess4(
             self.seed,
             t.proto,
@@ -1128,11 +1116,7 @@ impl Shard {
     ) -> Result<Verdict, NatDrop> {
         let remote = u32::from(t.src);
         let local = u32::from(t.dst);
-        let rport = if t.proto == Proto::Icmp {
-            t.dport
-        } else {
-            t.sport
-        };
+        let rport = if t.proto == Proto::Icmp { 0 } else { t.sport };
         let proto = t.proto as u8;
         let s = &self.s;
         let found = self.sess4.find(h, |i| {
@@ -1167,7 +1151,14 @@ impl Shard {
         Ok(Verdict {
             session: SessionId(i),
             outcome: Outcome::ToV6 {
-                src: Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport),
+                src: Endpoint4::new(
+                    Ipv4Addr::from(s.dst4),
+                    if s.proto == Proto::Icmp as u8 {
+                        s.sport
+                    } else {
+                        s.dport
+                    },
+                ),
                 dst: Endpoint6::new(Ipv6Addr::from(s.src6), s.sport),
             },
             release_held: false,
@@ -1309,7 +1300,7 @@ impl Shard {
         Ok(Verdict {
             session: SessionId(i),
             outcome: Outcome::ToV6 {
-                src: Endpoint4::new(t.src, rport),
+                src: Endpoint4::new(t.src, if proto == Proto::Icmp { b.sport } else { rport }),
                 dst: Endpoint6::new(Ipv6Addr::from(src6), b.sport),
             },
             release_held: false,
@@ -1389,11 +1380,7 @@ impl Shard {
     pub fn peek_v6(&self, t: &Tuple6) -> Option<SessionInfo> {
         let h = self.hash6(t);
         let (src, dst) = (t.src.octets(), u32::from(t.dst));
-        let dport = if t.proto == Proto::Icmp {
-            t.sport
-        } else {
-            t.dport
-        };
+        let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
         self.sess6
             .find(h, |i| {
                 let x = &self.s[i as usize];
@@ -1409,11 +1396,7 @@ impl Shard {
     /// Read-only lookup by the IPv4-side tuple.
     pub fn peek_v4(&self, t: &Tuple4) -> Option<SessionInfo> {
         let h = self.hash4(t);
-        let rport = if t.proto == Proto::Icmp {
-            t.dport
-        } else {
-            t.sport
-        };
+        let rport = if t.proto == Proto::Icmp { 0 } else { t.sport };
         self.sess4
             .find(h, |i| {
                 let x = &self.s[i as usize];
@@ -1618,7 +1601,7 @@ impl Shard {
             proto: s.proto(),
             v6: Endpoint6::new(Ipv6Addr::from(s.src6), s.sport),
             v4: Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4),
-            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport),
+            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port()),
             state: TcpState::from_u8(s.state).unwrap_or(TcpState::Closed),
             timer,
             expires: s.stamp.saturating_add(self.timeouts[s.class as usize]),
