@@ -299,6 +299,11 @@ impl Shard {
         self.events.drain(..)
     }
 
+    #[inline(always)]
+    fn events_on(&self) -> bool {
+        self.cfg.event_capacity != 0
+    }
+
     #[inline]
     fn emit(&mut self, r: Record) {
         if self.events.len() < self.events.capacity() {
@@ -369,7 +374,7 @@ impl Shard {
             push_back(&mut self.timers[c], &mut self.s, i);
             self.s[i as usize].stamp = now_s;
             let r = self.cfg.sync_refresh_interval;
-            if r != 0 && old / r != now_s / r {
+            if r != 0 && old / r != now_s / r && self.events_on() {
                 let key = self.key4(i);
                 self.emit(Record::Refresh { time: now_s, key });
             }
@@ -597,12 +602,14 @@ impl Shard {
         let (next, life) = step(old, side, flags);
         if next != old {
             self.s[i as usize].state = next as u8;
-            let key = self.key4(i);
-            self.emit(Record::StateChange {
-                time: now_s,
-                key,
-                state: next,
-            });
+            if self.events_on() {
+                let key = self.key4(i);
+                self.emit(Record::StateChange {
+                    time: now_s,
+                    key,
+                    state: next,
+                });
+            }
         }
         match life {
             Life::Keep => {}
@@ -633,8 +640,10 @@ impl Shard {
                 self.stats.held_syns -= 1;
                 release_held = true;
                 self.tcp_step(i, Side::V6, flags, now_s);
-                let rec = self.session_rec(i, now_s);
-                self.emit(Record::SessionCreate(rec));
+                if self.events_on() {
+                    let rec = self.session_rec(i, now_s);
+                    self.emit(Record::SessionCreate(rec));
+                }
             }
         } else if self.s[i as usize].proto == Proto::Tcp as u8 {
             self.tcp_step(i, Side::V6, flags, now_s);
@@ -765,8 +774,10 @@ impl Shard {
                 self.stats.held_syns -= 1;
                 self.subs.slab[si as usize].sessions += 1;
                 self.tcp_step(j, Side::V6, flags, now_s);
-                let rec = self.session_rec(j, now_s);
-                self.emit(Record::SessionCreate(rec));
+                if self.events_on() {
+                    let rec = self.session_rec(j, now_s);
+                    self.emit(Record::SessionCreate(rec));
+                }
                 return self.outcome_v6(j, proto, flags, now, true);
             }
         }
@@ -810,8 +821,10 @@ impl Shard {
         self.subs.slab[si as usize].sessions += 1;
         self.stats.sessions += 1;
         self.stats.sessions_created += 1;
-        let rec = self.session_rec(i, now_s);
-        self.emit(Record::SessionCreate(rec));
+        if self.events_on() {
+            let rec = self.session_rec(i, now_s);
+            self.emit(Record::SessionCreate(rec));
+        }
         self.outcome_v6(i, proto, flags, now, false)
     }
 
@@ -890,8 +903,10 @@ impl Shard {
         self.subs.slab[si as usize].ports[proto.index()] += 1;
         self.stats.bibs += 1;
         self.stats.bibs_created += 1;
-        let rec = self.bib_rec(bi, now_s);
-        self.emit(Record::BibCreate(rec));
+        if self.events_on() {
+            let rec = self.bib_rec(bi, now_s);
+            self.emit(Record::BibCreate(rec));
+        }
         Ok(bi)
     }
 
@@ -980,8 +995,10 @@ impl Shard {
         let sub = &mut self.subs.slab[si as usize];
         sub.blocks[pi][usize::from(sub.nblocks[pi])] = (a, k);
         sub.nblocks[pi] += 1;
-        let rec = self.block_rec(si, proto, a, k, now_s);
-        self.emit(Record::BlockAlloc(rec));
+        if self.events_on() {
+            let rec = self.block_rec(si, proto, a, k, now_s);
+            self.emit(Record::BlockAlloc(rec));
+        }
         match self.pool.alloc_in_block(a, proto, k, want) {
             Some(p) => Ok((a, p)),
             None => {
@@ -1011,8 +1028,10 @@ impl Shard {
     fn release_port(&mut self, pi: u16, proto: Proto, port: u16, src6: &[u8; 16], now_s: u32) {
         if let Some((k, true)) = self.pool.release(pi, proto, port) {
             if let Some(si) = self.subs.find(src6) {
-                let rec = self.block_rec(si, proto, pi, k, now_s);
-                self.emit(Record::BlockFree(rec));
+                if self.events_on() {
+                    let rec = self.block_rec(si, proto, pi, k, now_s);
+                    self.emit(Record::BlockFree(rec));
+                }
                 self.subs.slab[si as usize].remove_block(proto, pi, k);
                 self.pool.free_block(pi, proto, k);
                 self.subs.release_if_idle(si);
@@ -1295,8 +1314,10 @@ impl Shard {
         self.subs.slab[si as usize].sessions += 1;
         self.stats.sessions += 1;
         self.stats.sessions_created += 1;
-        let rec = self.session_rec(i, now_s);
-        self.emit(Record::SessionCreate(rec));
+        if self.events_on() {
+            let rec = self.session_rec(i, now_s);
+            self.emit(Record::SessionCreate(rec));
+        }
         Ok(Verdict {
             session: SessionId(i),
             outcome: Outcome::ToV6 {
@@ -1450,8 +1471,10 @@ impl Shard {
         if s.flags & F_HELD != 0 {
             self.stats.held_syns -= 1;
         } else {
-            let rec = self.session_rec(i, now_s);
-            self.emit(Record::SessionDelete(rec));
+            if self.events_on() {
+                let rec = self.session_rec(i, now_s);
+                self.emit(Record::SessionDelete(rec));
+            }
             if let Some(si) = self.subs.find(&s.src6) {
                 let sub = &mut self.subs.slab[si as usize];
                 sub.sessions = sub.sessions.saturating_sub(1);
@@ -1482,8 +1505,10 @@ impl Shard {
         let b = self.b[bi as usize];
         self.bib6.remove(b.h6(self.seed), bi);
         self.bib4.remove(b.h4(self.seed), bi);
-        let rec = self.bib_rec(bi, now_s);
-        self.emit(Record::BibDelete(rec));
+        if self.events_on() {
+            let rec = self.bib_rec(bi, now_s);
+            self.emit(Record::BibDelete(rec));
+        }
         let proto = b.proto();
         if b.is_static {
             self.pool.release_static(b.pool, proto, b.port4);
@@ -1555,8 +1580,10 @@ impl Shard {
             return Err(ShardError::BibFull);
         }
         self.stats.bibs += 1;
-        let rec = self.bib_rec(bi, now.secs());
-        self.emit(Record::BibCreate(rec));
+        if self.events_on() {
+            let rec = self.bib_rec(bi, now.secs());
+            self.emit(Record::BibCreate(rec));
+        }
         Ok(())
     }
 
