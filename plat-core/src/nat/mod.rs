@@ -6,6 +6,20 @@
 //! and then translates the packet with the endpoints the verdict names.
 //! Time is whatever the caller passes as `now`; timers expire only when the
 //! caller runs [`Shard::expire`], a bounded slice at a time.
+//!
+//! The packet layer on top (`from_v6` / `from_v4`, once the translator is
+//! in) is thin: parse the flow tuple (for IPv6, extract Z from the
+//! destination with the RFC 6052 prefix; hairpinning falls out of Z being a
+//! pool4 address), call [`Shard::v6_session`] or [`Shard::v4_session`] (or
+//! the burst forms), then translate with the endpoints of the
+//! [`Outcome`]: `ToV4` rewrites to (T,t) -> (Z,z), `ToV6` to
+//! prefix(Z):z -> (X',x). On a [`NatDrop`], send what [`NatDrop::icmp`]
+//! names. ICMP errors are looked up by their inner packet with
+//! [`Shard::peek_v6`] / [`Shard::peek_v4`], which change no state.
+//!
+//! Memory: a session is one 64-byte line, a BIB entry 32 bytes, and each
+//! of the four indexes (sessions and BIB, by each side) one `u32` slot per
+//! 3/4 entry: about 120 bytes per session when each has its own BIB entry.
 
 pub mod config;
 mod limits;

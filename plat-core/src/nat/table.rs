@@ -98,19 +98,21 @@ impl IndexTable {
     pub(crate) fn insert(&mut self, h: u32, idx: u32) -> bool {
         debug_assert!(idx <= MAX_INDEX);
         let start = self.home(h);
-        // Pre-check that no entry is pushed past the largest distance.
+        // Dry run of the displacement chain: refuse, changing nothing, if
+        // it would push any entry past the largest distance.
         let mut p = start;
-        let mut run = 0u32;
+        let mut carried = 0u32;
         loop {
             let s = self.slots[p];
             if s == 0 {
                 break;
             }
-            if s >> DIST_SHIFT == MAX_DIST || run == MAX_DIST {
+            carried = carried.min(s >> DIST_SHIFT);
+            p = self.next(p);
+            carried += 1;
+            if carried > MAX_DIST {
                 return false;
             }
-            p = self.next(p);
-            run += 1;
         }
         let mut p = start;
         let mut cur = idx + 1;
@@ -224,6 +226,31 @@ mod tests {
             assert_eq!(t.find(h(k), |i| keys[i as usize] == k), None);
         }
         assert!(t.slots.iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn fills_to_capacity_without_refusal() {
+        let n = 300_000;
+        let mut t = IndexTable::with_capacity(n);
+        for i in 0..n {
+            assert!(t.insert(hash2(3, u64::from(i), 0), i), "{i}");
+        }
+    }
+
+    #[test]
+    fn a_run_longer_than_the_distance_field_is_refused_cleanly() {
+        let mut t = IndexTable::with_capacity(1024);
+        for i in 0..256 {
+            assert!(t.insert(9, i), "{i}");
+        }
+        assert!(!t.insert(9, 999));
+        for i in 0..256 {
+            assert_eq!(t.find(9, |j| j == i), Some(i));
+        }
+        assert_eq!(t.find(9, |j| j == 999), None);
+        // Other homes still insert past the long run.
+        assert!(t.insert(hash2(1, 2, 3), 1000));
+        assert_eq!(t.find(hash2(1, 2, 3), |j| j == 1000), Some(1000));
     }
 
     #[test]

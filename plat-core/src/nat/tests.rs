@@ -1423,3 +1423,29 @@ fn rfc6146_3_5_3_icmp_identifier_translated_when_taken() {
     assert_eq!(src, Endpoint4::new(Z, 7));
     assert_eq!(s.stats().sessions, 2);
 }
+
+#[test]
+fn timeouts_and_filtering_change_at_runtime() {
+    let mut s = shard();
+    let m = out4(s.v6_session(&t6(Proto::Udp, "2001:db8::1", 5000, Z, 53), NO, at(0)));
+    assert_eq!(
+        s.v4_session(&t4(Proto::Udp, Z2, 53, m), NO, at(1)),
+        Err(NatDrop::Filtered)
+    );
+    let mut c = *s.config();
+    c.filtering = Filtering::Eif;
+    c.timeouts.udp = 600;
+    s.reconfigure(c).unwrap();
+    to6(s.v4_session(&t4(Proto::Udp, Z2, 53, m), NO, at(1)));
+    assert_eq!(
+        expire_all(&mut s, at(400)),
+        0,
+        "the new udp timeout applies"
+    );
+    assert_eq!(expire_all(&mut s, at(602)), 2);
+    c.limits.sessions = 7;
+    assert_eq!(s.reconfigure(c).unwrap_err().field, "limits");
+    c = *s.config();
+    c.timeouts.udp = 60;
+    assert_eq!(s.reconfigure(c).unwrap_err().field, "timeouts.udp");
+}
