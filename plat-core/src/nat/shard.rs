@@ -182,6 +182,7 @@ impl Shard {
                 cfg.subscriber_capacity(),
                 cfg.limits.subscriber_prefix_len,
                 seed,
+                cfg.port_block != 0,
             ),
             timers: [Fifo::EMPTY; TimerClass::COUNT],
             timeouts: TimerClass::ALL.map(|c| c.timeout(t)),
@@ -991,7 +992,8 @@ impl Shard {
     ) -> Result<(u16, u16), NatDrop> {
         let pi = proto.index();
         let sub = self.subs.slab[si as usize];
-        for &(a, k) in &sub.blocks[pi][..usize::from(sub.nblocks[pi])] {
+        let list = self.subs.blocks[si as usize][pi];
+        for &(a, k) in &list[..usize::from(sub.nblocks[pi])] {
             if let Some(p) = self.pool.alloc_in_block(a, proto, k, want) {
                 return Ok((a, p));
             }
@@ -1018,8 +1020,9 @@ impl Shard {
             .alloc_block(a, proto, si)
             .ok_or(NatDrop::PoolExhausted)?;
         let sub = &mut self.subs.slab[si as usize];
-        sub.blocks[pi][usize::from(sub.nblocks[pi])] = (a, k);
+        let at = usize::from(sub.nblocks[pi]);
         sub.nblocks[pi] += 1;
+        self.subs.blocks[si as usize][pi][at] = (a, k);
         if self.events_on() {
             let rec = self.block_rec(si, proto, a, k, now_s);
             self.emit(Record::BlockAlloc(rec));
@@ -1028,7 +1031,7 @@ impl Shard {
             Some(p) => Ok((a, p)),
             None => {
                 // Every port of the fresh block is a static BIB entry.
-                self.subs.slab[si as usize].remove_block(proto, a, k);
+                self.subs.remove_block(si, proto, a, k);
                 self.pool.free_block(a, proto, k);
                 Err(NatDrop::PoolExhausted)
             }
@@ -1057,7 +1060,7 @@ impl Shard {
                     let rec = self.block_rec(si, proto, pi, k, now_s);
                     self.emit(Record::BlockFree(rec));
                 }
-                self.subs.slab[si as usize].remove_block(proto, pi, k);
+                self.subs.remove_block(si, proto, pi, k);
                 self.pool.free_block(pi, proto, k);
                 self.subs.release_if_idle(si);
             } else {
