@@ -1449,3 +1449,92 @@ fn timeouts_and_filtering_change_at_runtime() {
     c.timeouts.udp = 60;
     assert_eq!(s.reconfigure(c).unwrap_err().field, "timeouts.udp");
 }
+
+// ----- HA: a standby fed the event stream mirrors the active shard -----
+
+fn mirror_view(s: &Shard) -> Vec<(Proto, Endpoint6, Endpoint4, Endpoint4, TcpState, TimerClass)> {
+    let mut v: Vec<_> = s
+        .sessions(SessionFilter::default())
+        .map(|i| (i.proto, i.v6, i.v4, i.remote, i.state, i.timer))
+        .collect();
+    v.sort_by_key(|x| (x.0, x.2, x.3));
+    v
+}
+
+#[test]
+fn sync_stream_and_bulk_dump_rebuild_the_standby() {
+    let mut c = cfg();
+    c.filtering = Filtering::Eif;
+    c.sync_refresh_interval = 30;
+    let mut active = shard_with(c);
+    let mut standby = shard_with(c);
+    active
+        .add_static_bib(
+            Proto::Tcp,
+            Endpoint6::new(a6("2001:db8::80"), 80),
+            Endpoint4::new(T, 8080),
+            at(0),
+        )
+        .unwrap();
+    to6(active.v4_session(
+        &t4(Proto::Tcp, Z2, 5555, Endpoint4::new(T, 8080)),
+        SYN,
+        at(1),
+    ));
+    established(&mut active, at(2));
+    let m = out4(active.v6_session(&t6(Proto::Udp, "2001:db8::1", 5000, Z, 53), NO, at(3)));
+    to6(active.v4_session(&t4(Proto::Udp, Z2, 53, m), NO, at(4)));
+    active
+        .v6_session(&t6(Proto::Icmp, "2001:db8::2", 9, Z, 0), NO, at(5))
+        .unwrap();
+    active
+        .v6_session(&t6(Proto::Udp, "2001:db8::3", 1, Z, 53), NO, at(6))
+        .unwrap();
+    out4(active.v6_session(&tcp(), FIN, at(40)));
+    active.expire(at(100), usize::MAX, |_| {}); // the ICMP session goes
+
+    // Through the wire format, message by message.
+    let events: Vec<Record> = active.drain_events().collect();
+    let mut buf = Vec::new();
+    let mut i = 0;
+    while i < events.len() {
+        let n = crate::sync::encode_message(
+            i as u64,
+            0,
+            crate::sync::Kind::Events,
+            &events[i..],
+            256,
+            &mut buf,
+        );
+        for r in crate::sync::decode_message(&buf).unwrap().1 {
+            standby.apply(&r).unwrap();
+        }
+        i += n;
+    }
+    assert_eq!(mirror_view(&standby), mirror_view(&active));
+    assert_eq!(standby.stats().bibs, active.stats().bibs);
+    assert_eq!(
+        standby
+            .bib(SessionFilter::default())
+            .filter(|b| b.is_static)
+            .count(),
+        1
+    );
+    // The standby translates the mirrored sessions after a failover.
+    assert_eq!(
+        out4(standby.v6_session(&t6(Proto::Udp, "2001:db8::1", 5000, Z, 53), NO, at(101))),
+        m
+    );
+    // A joining standby gets the same from a bulk dump.
+    let mut late = shard_with(c);
+    let mut dump = Vec::new();
+    active.dump(at(100), &mut dump);
+    for r in &dump {
+        late.apply(r).unwrap();
+    }
+    assert_eq!(mirror_view(&late), mirror_view(&active));
+    // Both expire what the active expires.
+    active.expire(at(10_000), usize::MAX, |_| {});
+    late.expire(at(10_000), usize::MAX, |_| {});
+    assert_eq!(mirror_view(&late), mirror_view(&active));
+}
