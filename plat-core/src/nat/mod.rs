@@ -40,7 +40,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 pub use config::{ConfigError, Filtering, Limits, NatConfig, Timeouts};
 pub use pool4::{Pool4Entry, Pool4Error, PortRange};
 pub use shard::{
-    BibInfo, HeldTimeout, SessionFilter, SessionInfo, Shard, ShardError, ShardStats, MAX_SESSIONS,
+    BibInfo, HeldTimeout, SessionFilter, SessionInfo, Shard, ShardError, ShardStats, BURST,
+    MAX_SESSIONS,
 };
 pub use tcp_state::TcpState;
 pub use timers::TimerClass;
