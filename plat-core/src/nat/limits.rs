@@ -18,8 +18,6 @@ pub(crate) struct Subscriber {
     pub pool: u16,
     pub live: bool,
     pub nblocks: [u8; Proto::COUNT],
-    /// (pool index, block number) per protocol.
-    pub blocks: [[(u16, u32); MAX_BLOCKS_PER_PROTO]; Proto::COUNT],
     pub next_free: u32,
 }
 
@@ -31,31 +29,22 @@ impl Subscriber {
         pool: NO_POOL,
         live: false,
         nblocks: [0; Proto::COUNT],
-        blocks: [[(0, 0); MAX_BLOCKS_PER_PROTO]; Proto::COUNT],
         next_free: NIL,
     };
 
     fn idle(&self) -> bool {
         self.sessions == 0 && self.ports == [0; Proto::COUNT] && self.nblocks == [0; Proto::COUNT]
     }
-
-    /// Drops block `k` of `pool` from the list; true if it was there.
-    pub(crate) fn remove_block(&mut self, proto: Proto, pool: u16, k: u32) -> bool {
-        let p = proto.index();
-        let n = usize::from(self.nblocks[p]);
-        if let Some(j) = self.blocks[p][..n].iter().position(|&b| b == (pool, k)) {
-            self.blocks[p][j] = self.blocks[p][n - 1];
-            self.nblocks[p] -= 1;
-            true
-        } else {
-            false
-        }
-    }
 }
+
+/// A subscriber's port blocks: (pool index, block number) per protocol.
+pub(crate) type BlockList = [[(u16, u32); MAX_BLOCKS_PER_PROTO]; Proto::COUNT];
 
 #[derive(Debug)]
 pub(crate) struct Subscribers {
     pub slab: Vec<Subscriber>,
+    /// Per subscriber, in port-block mode only (empty otherwise).
+    pub blocks: Vec<BlockList>,
     free: u32,
     pub len: u32,
     table: IndexTable,
@@ -64,7 +53,7 @@ pub(crate) struct Subscribers {
 }
 
 impl Subscribers {
-    pub(crate) fn new(capacity: u32, prefix_len: u8, seed: u64) -> Self {
+    pub(crate) fn new(capacity: u32, prefix_len: u8, seed: u64, block_mode: bool) -> Self {
         let mut slab = vec![Subscriber::EMPTY; capacity as usize];
         for (i, s) in slab.iter_mut().enumerate() {
             s.next_free = if i + 1 < capacity as usize {
@@ -73,8 +62,14 @@ impl Subscribers {
                 NIL
             };
         }
+        let blocks = if block_mode {
+            vec![[[(0, 0); MAX_BLOCKS_PER_PROTO]; Proto::COUNT]; capacity as usize]
+        } else {
+            Vec::new()
+        };
         Subscribers {
             slab,
+            blocks,
             free: if capacity > 0 { 0 } else { NIL },
             len: 0,
             table: IndexTable::with_capacity(capacity),
@@ -130,6 +125,17 @@ impl Subscribers {
         Some(i)
     }
 
+    /// Drops block `k` of `pool` from subscriber `i`'s list.
+    pub(crate) fn remove_block(&mut self, i: u32, proto: Proto, pool: u16, k: u32) {
+        let p = proto.index();
+        let n = usize::from(self.slab[i as usize].nblocks[p]);
+        let list = &mut self.blocks[i as usize][p];
+        if let Some(j) = list[..n].iter().position(|&b| b == (pool, k)) {
+            list[j] = list[n - 1];
+            self.slab[i as usize].nblocks[p] -= 1;
+        }
+    }
+
     /// Frees the subscriber if nothing refers to it any more.
     pub(crate) fn release_if_idle(&mut self, i: u32) {
         let s = self.slab[i as usize];
@@ -145,3 +151,6 @@ impl Subscribers {
         self.len -= 1;
     }
 }
+
+// Default capacity is one subscriber per 4 sessions: keep the record small.
+const _: () = assert!(core::mem::size_of::<Subscriber>() <= 48);

@@ -6,6 +6,20 @@
 //! and then translates the packet with the endpoints the verdict names.
 //! Time is whatever the caller passes as `now`; timers expire only when the
 //! caller runs [`Shard::expire`], a bounded slice at a time.
+//!
+//! The packet layer on top (`from_v6` / `from_v4`, once the translator is
+//! in) is thin: parse the flow tuple (for IPv6, extract Z from the
+//! destination with the RFC 6052 prefix; hairpinning falls out of Z being a
+//! pool4 address), call [`Shard::v6_session`] or [`Shard::v4_session`] (or
+//! the burst forms), then translate with the endpoints of the
+//! [`Outcome`]: `ToV4` rewrites to (T,t) -> (Z,z), `ToV6` to
+//! prefix(Z):z -> (X',x). On a [`NatDrop`], send what [`NatDrop::icmp`]
+//! names. ICMP errors are looked up by their inner packet with
+//! [`Shard::peek_v6`] / [`Shard::peek_v4`], which change no state.
+//!
+//! Memory: a session is one 64-byte line, a BIB entry 32 bytes, and each
+//! of the four indexes (sessions and BIB, by each side) one `u32` slot per
+//! 3/4 entry: about 120 bytes per session when each has its own BIB entry.
 
 pub mod config;
 mod limits;
@@ -26,7 +40,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 pub use config::{ConfigError, Filtering, Limits, NatConfig, Timeouts};
 pub use pool4::{Pool4Entry, Pool4Error, PortRange};
 pub use shard::{
-    BibInfo, HeldTimeout, SessionFilter, SessionInfo, Shard, ShardError, ShardStats, MAX_SESSIONS,
+    BibInfo, HeldTimeout, SessionFilter, SessionInfo, Shard, ShardError, ShardStats, BURST,
+    MAX_SESSIONS,
 };
 pub use tcp_state::TcpState;
 pub use timers::TimerClass;
@@ -202,9 +217,11 @@ pub struct SessionId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Translate to IPv4 with source `src` (T,t) and destination `dst` (Z,z).
+    /// ICMP query: both ports are the identifier to write.
     ToV4 { src: Endpoint4, dst: Endpoint4 },
     /// Translate to IPv6: the source is `src` (Z,z) with `src.addr` embedded
-    /// in the RFC 6052 prefix, the destination is `dst` (X',x).
+    /// in the RFC 6052 prefix, the destination is `dst` (X',x). ICMP query:
+    /// both ports are the identifier to write.
     ToV6 { src: Endpoint4, dst: Endpoint6 },
     /// RFC 6146 3.8 hairpin whose destination (T2,t2) belongs to another
     /// worker: translate to IPv4 (`src` = T1:t1, `dst` = T2:t2) and hand the

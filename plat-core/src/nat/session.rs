@@ -21,7 +21,7 @@ pub(crate) struct Session {
     pub dst4: u32,      // Z
     pub addr4: u32,     // T
     pub sport: u16,     // x
-    pub dport: u16,     // z (ICMP: the identifier t)
+    pub dport: u16,     // z (ICMP: 0; the identifiers are x and t)
     pub port4: u16,     // t
     pub proto: u8,
     pub state: u8,
@@ -154,6 +154,15 @@ impl Session {
             0 => Proto::Tcp,
             1 => Proto::Udp,
             _ => Proto::Icmp,
+        }
+    }
+    /// z, the remote port; for ICMP query the identifier (T's side).
+    #[inline(always)]
+    pub(crate) fn remote_port(&self) -> u16 {
+        if self.proto == Proto::Icmp as u8 {
+            self.port4
+        } else {
+            self.dport
         }
     }
     #[inline(always)]

@@ -26,6 +26,8 @@ pub const MAX_SESSIONS: u32 = MAX_INDEX;
 
 /// Burst size of [`Shard::v6_burst`] / [`Shard::v4_burst`].
 pub const BURST: usize = 32;
+/// How many packets the session prefetch runs ahead of the lookup.
+const LEAD: usize = 8;
 
 /// Control-plane errors (never returned for packets).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -44,6 +46,8 @@ pub enum ShardError {
     NoStaticBib { proto: Proto, v4: Endpoint4 },
     #[error("the BIB table is full")]
     BibFull,
+    #[error("sync: no {proto} BIB entry for {v4}")]
+    NoBib { proto: Proto, v4: Endpoint4 },
 }
 
 /// An IPv4 SYN the caller held has timed out (RFC 6146 3.5.2.2, V4 INIT):
@@ -134,6 +138,18 @@ pub struct Shard {
     sweep_from: usize,
 }
 
+/// The timer class a session in `state` runs on (RFC 6146 3.5.2.2: the
+/// INIT states and the closing states run TCP_TRANS, the others TCP_EST).
+fn class_of_state(proto: Proto, state: TcpState) -> TimerClass {
+    match (proto, state) {
+        (Proto::Tcp, TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv) => {
+            TimerClass::TcpEst
+        }
+        (Proto::Tcp, _) => TimerClass::TcpTrans,
+        (p, _) => class_of(p),
+    }
+}
+
 #[inline(always)]
 fn class_of(proto: Proto) -> TimerClass {
     match proto {
@@ -180,6 +196,7 @@ impl Shard {
                 cfg.subscriber_capacity(),
                 cfg.limits.subscriber_prefix_len,
                 seed,
+                cfg.port_block != 0,
             ),
             timers: [Fifo::EMPTY; TimerClass::COUNT],
             timeouts: TimerClass::ALL.map(|c| c.timeout(t)),
@@ -297,6 +314,11 @@ impl Shard {
         self.events.drain(..)
     }
 
+    #[inline(always)]
+    fn events_on(&self) -> bool {
+        self.cfg.event_capacity != 0
+    }
+
     #[inline]
     fn emit(&mut self, r: Record) {
         if self.events.len() < self.events.capacity() {
@@ -313,7 +335,7 @@ impl Shard {
             proto: s.proto(),
             v6: Endpoint6::new(Ipv6Addr::from(s.src6), s.sport),
             v4: Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4),
-            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport),
+            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port()),
             state: TcpState::from_u8(s.state).unwrap_or(TcpState::Closed),
         }
     }
@@ -323,7 +345,7 @@ impl Shard {
         Key4 {
             proto: s.proto(),
             v4: Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4),
-            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport),
+            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port()),
         }
     }
 
@@ -367,7 +389,7 @@ impl Shard {
             push_back(&mut self.timers[c], &mut self.s, i);
             self.s[i as usize].stamp = now_s;
             let r = self.cfg.sync_refresh_interval;
-            if r != 0 && old / r != now_s / r {
+            if r != 0 && old / r != now_s / r && self.events_on() {
                 let key = self.key4(i);
                 self.emit(Record::Refresh { time: now_s, key });
             }
@@ -414,6 +436,7 @@ impl Shard {
                 if now_s <= s.stamp.saturating_add(timeout) {
                     break;
                 }
+                self.prefetch_expiry(s.t_next);
                 if s.flags & F_HELD != 0 {
                     // RFC 6146 3.5.2.2 (V4 INIT): "If the lifetime expires,
                     // an ICMP Port Unreachable error (Type 3, Code 3)
@@ -431,6 +454,30 @@ impl Shard {
             }
         }
         n
+    }
+
+    /// While deleting one session, warm up what deleting the next will
+    /// touch: its index slots and BIB entry (computed from its line, which
+    /// the previous step prefetched) and the line of the one after it.
+    #[inline(always)]
+    fn prefetch_expiry(&self, next: u32) {
+        if next == NIL {
+            return;
+        }
+        let s = &self.s[next as usize];
+        if s.t_next != NIL {
+            prefetch(&self.s[s.t_next as usize]);
+        }
+        self.sess4.prefetch(s.h4(self.seed));
+        if s.flags & F_IN_V6 != 0 {
+            self.sess6.prefetch(s.h6(self.seed));
+        }
+        if s.bib != NIL {
+            prefetch(&self.b[s.bib as usize]);
+            let p = s.proto();
+            self.bib6.prefetch(h_bib6(self.seed, p, &s.src6, s.sport));
+            self.bib4.prefetch(h_bib4(self.seed, p, s.addr4, s.port4));
+        }
     }
 
     /// The earliest time at which [`Shard::expire`] has work, if any.
@@ -452,11 +499,7 @@ impl Shard {
     /// The table hash of an IPv6-side tuple (for prefetching).
     #[inline(always)]
     pub fn hash6(&self, t: &Tuple6) -> u32 {
-        let dport = if t.proto == Proto::Icmp {
-            t.sport
-        } else {
-            t.dport
-        };
+        let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
         h_sess6(
             self.seed,
             t.proto,
@@ -476,8 +519,21 @@ impl Shard {
     /// Stage 2 of a burst: prefetch the session the bucket points at.
     #[inline(always)]
     pub fn prefetch6_session(&self, h: u32) {
-        if let Some(i) = self.sess6.home_index(h) {
+        if let Some(i) = self.sess6.first_candidate(h) {
             prefetch(&self.s[i as usize]);
+        }
+    }
+
+    /// Stage 2 for a burst that may create sessions: prefetch the session
+    /// the bucket points at or, when the bucket says the flow is new, the
+    /// BIB bucket its creation will probe.
+    #[inline(always)]
+    pub fn prefetch6_new(&self, h: u32, t: &Tuple6) {
+        match self.sess6.first_candidate(h) {
+            Some(i) => prefetch(&self.s[i as usize]),
+            None => self
+                .bib6
+                .prefetch(h_bib6(self.seed, t.proto, &t.src.octets(), t.sport)),
         }
     }
 
@@ -504,11 +560,7 @@ impl Shard {
     ) -> Result<Verdict, NatDrop> {
         let src = t.src.octets();
         let dst = u32::from(t.dst);
-        let dport = if t.proto == Proto::Icmp {
-            t.sport
-        } else {
-            t.dport
-        };
+        let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
         let proto = t.proto as u8;
         let s = &self.s;
         let found = self.sess6.find(h, |i| {
@@ -544,12 +596,18 @@ impl Shard {
                 *h = self.hash6(t);
                 self.sess6.prefetch(*h);
             }
-            for &h in &hs[..chunk.len()] {
-                self.prefetch6_session(h);
-            }
-            for (j, t) in chunk.iter().enumerate() {
-                let f = flags.get(k * BURST + j).copied().unwrap_or_default();
-                out[k * BURST + j] = self.v6_session_hashed(hs[j], t, f, now);
+            // Stage 2 runs LEAD packets ahead of stage 3, so each
+            // session's line has time to arrive before it is compared.
+            let n = chunk.len();
+            for j in 0..n + LEAD {
+                if j < n {
+                    self.prefetch6_new(hs[j], &chunk[j]);
+                }
+                if j >= LEAD {
+                    let j = j - LEAD;
+                    let f = flags.get(k * BURST + j).copied().unwrap_or_default();
+                    out[k * BURST + j] = self.v6_session_hashed(hs[j], &chunk[j], f, now);
+                }
             }
         }
     }
@@ -571,7 +629,7 @@ impl Shard {
             session: SessionId(i),
             outcome: Outcome::ToV4 {
                 src: Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4),
-                dst: Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport),
+                dst: Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port()),
             },
             release_held: false,
         })
@@ -584,12 +642,14 @@ impl Shard {
         let (next, life) = step(old, side, flags);
         if next != old {
             self.s[i as usize].state = next as u8;
-            let key = self.key4(i);
-            self.emit(Record::StateChange {
-                time: now_s,
-                key,
-                state: next,
-            });
+            if self.events_on() {
+                let key = self.key4(i);
+                self.emit(Record::StateChange {
+                    time: now_s,
+                    key,
+                    state: next,
+                });
+            }
         }
         match life {
             Life::Keep => {}
@@ -620,8 +680,10 @@ impl Shard {
                 self.stats.held_syns -= 1;
                 release_held = true;
                 self.tcp_step(i, Side::V6, flags, now_s);
-                let rec = self.session_rec(i, now_s);
-                self.emit(Record::SessionCreate(rec));
+                if self.events_on() {
+                    let rec = self.session_rec(i, now_s);
+                    self.emit(Record::SessionCreate(rec));
+                }
             }
         } else if self.s[i as usize].proto == Proto::Tcp as u8 {
             self.tcp_step(i, Side::V6, flags, now_s);
@@ -630,7 +692,7 @@ impl Shard {
         }
         let s = &self.s[i as usize];
         let src = Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4);
-        let dst = Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport);
+        let dst = Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port());
         let outcome = if s.flags & F_HAIRPIN != 0 {
             self.hairpin(s.proto(), src, dst, flags, now)?
         } else {
@@ -752,8 +814,10 @@ impl Shard {
                 self.stats.held_syns -= 1;
                 self.subs.slab[si as usize].sessions += 1;
                 self.tcp_step(j, Side::V6, flags, now_s);
-                let rec = self.session_rec(j, now_s);
-                self.emit(Record::SessionCreate(rec));
+                if self.events_on() {
+                    let rec = self.session_rec(j, now_s);
+                    self.emit(Record::SessionCreate(rec));
+                }
                 return self.outcome_v6(j, proto, flags, now, true);
             }
         }
@@ -797,8 +861,10 @@ impl Shard {
         self.subs.slab[si as usize].sessions += 1;
         self.stats.sessions += 1;
         self.stats.sessions_created += 1;
-        let rec = self.session_rec(i, now_s);
-        self.emit(Record::SessionCreate(rec));
+        if self.events_on() {
+            let rec = self.session_rec(i, now_s);
+            self.emit(Record::SessionCreate(rec));
+        }
         self.outcome_v6(i, proto, flags, now, false)
     }
 
@@ -812,7 +878,7 @@ impl Shard {
     ) -> Result<Verdict, NatDrop> {
         let s = &self.s[i as usize];
         let src = Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4);
-        let dst = Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport);
+        let dst = Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port());
         let outcome = if s.flags & F_HAIRPIN != 0 {
             self.hairpin(proto, src, dst, flags, now)?
         } else {
@@ -877,8 +943,10 @@ impl Shard {
         self.subs.slab[si as usize].ports[proto.index()] += 1;
         self.stats.bibs += 1;
         self.stats.bibs_created += 1;
-        let rec = self.bib_rec(bi, now_s);
-        self.emit(Record::BibCreate(rec));
+        if self.events_on() {
+            let rec = self.bib_rec(bi, now_s);
+            self.emit(Record::BibCreate(rec));
+        }
         Ok(bi)
     }
 
@@ -938,7 +1006,8 @@ impl Shard {
     ) -> Result<(u16, u16), NatDrop> {
         let pi = proto.index();
         let sub = self.subs.slab[si as usize];
-        for &(a, k) in &sub.blocks[pi][..usize::from(sub.nblocks[pi])] {
+        let list = self.subs.blocks[si as usize][pi];
+        for &(a, k) in &list[..usize::from(sub.nblocks[pi])] {
             if let Some(p) = self.pool.alloc_in_block(a, proto, k, want) {
                 return Ok((a, p));
             }
@@ -965,15 +1034,18 @@ impl Shard {
             .alloc_block(a, proto, si)
             .ok_or(NatDrop::PoolExhausted)?;
         let sub = &mut self.subs.slab[si as usize];
-        sub.blocks[pi][usize::from(sub.nblocks[pi])] = (a, k);
+        let at = usize::from(sub.nblocks[pi]);
         sub.nblocks[pi] += 1;
-        let rec = self.block_rec(si, proto, a, k, now_s);
-        self.emit(Record::BlockAlloc(rec));
+        self.subs.blocks[si as usize][pi][at] = (a, k);
+        if self.events_on() {
+            let rec = self.block_rec(si, proto, a, k, now_s);
+            self.emit(Record::BlockAlloc(rec));
+        }
         match self.pool.alloc_in_block(a, proto, k, want) {
             Some(p) => Ok((a, p)),
             None => {
                 // Every port of the fresh block is a static BIB entry.
-                self.subs.slab[si as usize].remove_block(proto, a, k);
+                self.subs.remove_block(si, proto, a, k);
                 self.pool.free_block(a, proto, k);
                 Err(NatDrop::PoolExhausted)
             }
@@ -998,9 +1070,11 @@ impl Shard {
     fn release_port(&mut self, pi: u16, proto: Proto, port: u16, src6: &[u8; 16], now_s: u32) {
         if let Some((k, true)) = self.pool.release(pi, proto, port) {
             if let Some(si) = self.subs.find(src6) {
-                let rec = self.block_rec(si, proto, pi, k, now_s);
-                self.emit(Record::BlockFree(rec));
-                self.subs.slab[si as usize].remove_block(proto, pi, k);
+                if self.events_on() {
+                    let rec = self.block_rec(si, proto, pi, k, now_s);
+                    self.emit(Record::BlockFree(rec));
+                }
+                self.subs.remove_block(si, proto, pi, k);
                 self.pool.free_block(pi, proto, k);
                 self.subs.release_if_idle(si);
             } else {
@@ -1014,11 +1088,7 @@ impl Shard {
     /// The table hash of an IPv4-side tuple (for prefetching).
     #[inline(always)]
     pub fn hash4(&self, t: &Tuple4) -> u32 {
-        let sport = if t.proto == Proto::Icmp {
-            t.dport
-        } else {
-            t.sport
-        };
+        let sport = if t.proto == Proto::Icmp { 0 } else { t.sport };
         h_sess4(
             self.seed,
             t.proto,
@@ -1036,7 +1106,7 @@ impl Shard {
 
     #[inline(always)]
     pub fn prefetch4_session(&self, h: u32) {
-        if let Some(i) = self.sess4.home_index(h) {
+        if let Some(i) = self.sess4.first_candidate(h) {
             prefetch(&self.s[i as usize]);
         }
     }
@@ -1083,12 +1153,16 @@ impl Shard {
                 *h = self.hash4(t);
                 self.sess4.prefetch(*h);
             }
-            for &h in &hs[..chunk.len()] {
-                self.prefetch4_session(h);
-            }
-            for (j, t) in chunk.iter().enumerate() {
-                let f = flags.get(k * BURST + j).copied().unwrap_or_default();
-                out[k * BURST + j] = self.v4_session_hashed(hs[j], t, f, now);
+            let n = chunk.len();
+            for j in 0..n + LEAD {
+                if j < n {
+                    self.prefetch4_session(hs[j]);
+                }
+                if j >= LEAD {
+                    let j = j - LEAD;
+                    let f = flags.get(k * BURST + j).copied().unwrap_or_default();
+                    out[k * BURST + j] = self.v4_session_hashed(hs[j], &chunk[j], f, now);
+                }
             }
         }
     }
@@ -1103,11 +1177,7 @@ impl Shard {
     ) -> Result<Verdict, NatDrop> {
         let remote = u32::from(t.src);
         let local = u32::from(t.dst);
-        let rport = if t.proto == Proto::Icmp {
-            t.dport
-        } else {
-            t.sport
-        };
+        let rport = if t.proto == Proto::Icmp { 0 } else { t.sport };
         let proto = t.proto as u8;
         let s = &self.s;
         let found = self.sess4.find(h, |i| {
@@ -1142,7 +1212,14 @@ impl Shard {
         Ok(Verdict {
             session: SessionId(i),
             outcome: Outcome::ToV6 {
-                src: Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport),
+                src: Endpoint4::new(
+                    Ipv4Addr::from(s.dst4),
+                    if s.proto == Proto::Icmp as u8 {
+                        s.sport
+                    } else {
+                        s.dport
+                    },
+                ),
                 dst: Endpoint6::new(Ipv6Addr::from(s.src6), s.sport),
             },
             release_held: false,
@@ -1279,12 +1356,14 @@ impl Shard {
         self.subs.slab[si as usize].sessions += 1;
         self.stats.sessions += 1;
         self.stats.sessions_created += 1;
-        let rec = self.session_rec(i, now_s);
-        self.emit(Record::SessionCreate(rec));
+        if self.events_on() {
+            let rec = self.session_rec(i, now_s);
+            self.emit(Record::SessionCreate(rec));
+        }
         Ok(Verdict {
             session: SessionId(i),
             outcome: Outcome::ToV6 {
-                src: Endpoint4::new(t.src, rport),
+                src: Endpoint4::new(t.src, if proto == Proto::Icmp { b.sport } else { rport }),
                 dst: Endpoint6::new(Ipv6Addr::from(src6), b.sport),
             },
             release_held: false,
@@ -1364,11 +1443,7 @@ impl Shard {
     pub fn peek_v6(&self, t: &Tuple6) -> Option<SessionInfo> {
         let h = self.hash6(t);
         let (src, dst) = (t.src.octets(), u32::from(t.dst));
-        let dport = if t.proto == Proto::Icmp {
-            t.sport
-        } else {
-            t.dport
-        };
+        let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
         self.sess6
             .find(h, |i| {
                 let x = &self.s[i as usize];
@@ -1384,11 +1459,7 @@ impl Shard {
     /// Read-only lookup by the IPv4-side tuple.
     pub fn peek_v4(&self, t: &Tuple4) -> Option<SessionInfo> {
         let h = self.hash4(t);
-        let rport = if t.proto == Proto::Icmp {
-            t.dport
-        } else {
-            t.sport
-        };
+        let rport = if t.proto == Proto::Icmp { 0 } else { t.sport };
         self.sess4
             .find(h, |i| {
                 let x = &self.s[i as usize];
@@ -1442,8 +1513,10 @@ impl Shard {
         if s.flags & F_HELD != 0 {
             self.stats.held_syns -= 1;
         } else {
-            let rec = self.session_rec(i, now_s);
-            self.emit(Record::SessionDelete(rec));
+            if self.events_on() {
+                let rec = self.session_rec(i, now_s);
+                self.emit(Record::SessionDelete(rec));
+            }
             if let Some(si) = self.subs.find(&s.src6) {
                 let sub = &mut self.subs.slab[si as usize];
                 sub.sessions = sub.sessions.saturating_sub(1);
@@ -1474,8 +1547,10 @@ impl Shard {
         let b = self.b[bi as usize];
         self.bib6.remove(b.h6(self.seed), bi);
         self.bib4.remove(b.h4(self.seed), bi);
-        let rec = self.bib_rec(bi, now_s);
-        self.emit(Record::BibDelete(rec));
+        if self.events_on() {
+            let rec = self.bib_rec(bi, now_s);
+            self.emit(Record::BibDelete(rec));
+        }
         let proto = b.proto();
         if b.is_static {
             self.pool.release_static(b.pool, proto, b.port4);
@@ -1547,8 +1622,10 @@ impl Shard {
             return Err(ShardError::BibFull);
         }
         self.stats.bibs += 1;
-        let rec = self.bib_rec(bi, now.secs());
-        self.emit(Record::BibCreate(rec));
+        if self.events_on() {
+            let rec = self.bib_rec(bi, now.secs());
+            self.emit(Record::BibCreate(rec));
+        }
         Ok(())
     }
 
@@ -1583,6 +1660,185 @@ impl Shard {
         })
     }
 
+    // ----- HA standby -----
+
+    /// Applies one sync record from the active node. A standby shard
+    /// mirrors the active one's BIB entries and sessions with the active
+    /// node's mappings; it allocates nothing itself. Records are
+    /// idempotent where that is cheap (a create for an existing entry
+    /// updates it). Port-block records are not mirrored yet: block
+    /// ownership is rebuilt from the BIB entries' ports only.
+    pub fn apply(&mut self, r: &Record) -> Result<(), ShardError> {
+        match r {
+            Record::BibCreate(b) => self.apply_bib(b),
+            Record::BibDelete(b) => {
+                let h = h_bib4(self.seed, b.proto, u32::from(b.v4.addr), b.v4.port);
+                if let Some(bi) = self.find_bib4(h, b.proto, b.v4) {
+                    self.delete_bib(bi, b.time);
+                }
+                Ok(())
+            }
+            Record::SessionCreate(x) => self.apply_session(x),
+            Record::SessionDelete(x) => {
+                if let Some(i) = self.find_key4(x.proto, x.v4, x.remote) {
+                    self.delete_session(i, x.time);
+                }
+                Ok(())
+            }
+            Record::StateChange { time, key, state } => {
+                if let Some(i) = self.find_key4(key.proto, key.v4, key.remote) {
+                    self.s[i as usize].state = *state as u8;
+                    self.set_timer(i, class_of_state(key.proto, *state), *time);
+                }
+                Ok(())
+            }
+            Record::Refresh { time, key } => {
+                if let Some(i) = self.find_key4(key.proto, key.v4, key.remote) {
+                    self.refresh(i, *time);
+                }
+                Ok(())
+            }
+            Record::BlockAlloc(_) | Record::BlockFree(_) => Ok(()),
+        }
+    }
+
+    fn find_key4(&self, proto: Proto, v4: Endpoint4, remote: Endpoint4) -> Option<u32> {
+        let t = Tuple4 {
+            proto,
+            src: remote.addr,
+            sport: remote.port,
+            dst: v4.addr,
+            dport: v4.port,
+        };
+        self.peek_v4(&t).map(|i| i.id.0)
+    }
+
+    fn apply_bib(&mut self, b: &BibRec) -> Result<(), ShardError> {
+        let h4 = h_bib4(self.seed, b.proto, u32::from(b.v4.addr), b.v4.port);
+        if self.find_bib4(h4, b.proto, b.v4).is_some() {
+            return Ok(());
+        }
+        if b.is_static {
+            return self.add_static_bib(b.proto, b.v6, b.v4, Time::from_secs(u64::from(b.time)));
+        }
+        let src = b.v6.addr.octets();
+        let pi = self
+            .pool
+            .idx(b.v4.addr)
+            .ok_or(ShardError::NotInPool(b.v4.addr))?;
+        if self.b_free == NIL {
+            return Err(ShardError::BibFull);
+        }
+        let si = self.subs.get_or_create(&src).ok_or(ShardError::BibFull)?;
+        if !self.pool.reserve(pi, b.proto, b.v4.port) {
+            self.subs.release_if_idle(si);
+            return Err(ShardError::PortUnavailable {
+                proto: b.proto,
+                v4: b.v4,
+            });
+        }
+        let bi = self.b_free;
+        self.b_free = self.b[bi as usize].head;
+        self.b[bi as usize] = Bib {
+            src6: src,
+            addr4: u32::from(b.v4.addr),
+            sport: b.v6.port,
+            port4: b.v4.port,
+            proto: b.proto as u8,
+            is_static: false,
+            pool: pi,
+            head: NIL,
+        };
+        let h6 = h_bib6(self.seed, b.proto, &src, b.v6.port);
+        if !self.bib6.insert(h6, bi) || !self.bib4.insert(h4, bi) {
+            self.bib6.remove(h6, bi);
+            self.pool.release_static(pi, b.proto, b.v4.port);
+            self.b[bi as usize] = Bib::EMPTY;
+            self.b[bi as usize].head = self.b_free;
+            self.b_free = bi;
+            self.subs.release_if_idle(si);
+            return Err(ShardError::BibFull);
+        }
+        self.subs.slab[si as usize].ports[b.proto.index()] += 1;
+        self.stats.bibs += 1;
+        Ok(())
+    }
+
+    fn apply_session(&mut self, x: &SessionRec) -> Result<(), ShardError> {
+        let class = class_of_state(x.proto, x.state);
+        if let Some(i) = self.find_key4(x.proto, x.v4, x.remote) {
+            self.s[i as usize].state = x.state as u8;
+            self.set_timer(i, class, x.time);
+            return Ok(());
+        }
+        let h4b = h_bib4(self.seed, x.proto, u32::from(x.v4.addr), x.v4.port);
+        let Some(bi) = self.find_bib4(h4b, x.proto, x.v4) else {
+            return Err(ShardError::NoBib {
+                proto: x.proto,
+                v4: x.v4,
+            });
+        };
+        if self.s_free == NIL {
+            return Err(ShardError::BibFull);
+        }
+        let src6 = self.b[bi as usize].src6;
+        let si = self.subs.get_or_create(&src6).ok_or(ShardError::BibFull)?;
+        let icmp = x.proto == Proto::Icmp;
+        let i = self.s_free;
+        self.s_free = self.s[i as usize].t_next;
+        // Keep the list in stamp order: a record older than the tail is
+        // stamped as the tail (it lives a little longer, never shorter).
+        let tail = self.timers[class as usize].tail;
+        let stamp = if tail == NIL {
+            x.time
+        } else {
+            x.time.max(self.s[tail as usize].stamp)
+        };
+        self.s[i as usize] = Session {
+            src6,
+            dst4: u32::from(x.remote.addr),
+            addr4: u32::from(x.v4.addr),
+            sport: x.v6.port,
+            dport: if icmp { 0 } else { x.remote.port },
+            port4: x.v4.port,
+            proto: x.proto as u8,
+            state: x.state as u8,
+            class: class as u8,
+            flags: F_IN_V6
+                | if self.pool.contains(x.remote.addr) {
+                    F_HAIRPIN
+                } else {
+                    0
+                },
+            bib: bi,
+            t_prev: NIL,
+            t_next: NIL,
+            b_prev: NIL,
+            b_next: NIL,
+            stamp,
+        };
+        let (h6, h4) = (
+            self.s[i as usize].h6(self.seed),
+            self.s[i as usize].h4(self.seed),
+        );
+        if !self.sess6.insert(h6, i) {
+            self.free_slot(i);
+            self.subs.release_if_idle(si);
+            return Err(ShardError::BibFull);
+        }
+        if !self.sess4.insert(h4, i) {
+            self.sess6.remove(h6, i);
+            self.free_slot(i);
+            self.subs.release_if_idle(si);
+            return Err(ShardError::BibFull);
+        }
+        self.bib_link(bi, i);
+        push_back(&mut self.timers[class as usize], &mut self.s, i);
+        self.subs.slab[si as usize].sessions += 1;
+        self.stats.sessions += 1;
+        Ok(())
+    }
+
     // ----- listing -----
 
     fn info(&self, i: u32) -> SessionInfo {
@@ -1593,7 +1849,7 @@ impl Shard {
             proto: s.proto(),
             v6: Endpoint6::new(Ipv6Addr::from(s.src6), s.sport),
             v4: Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4),
-            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.dport),
+            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port()),
             state: TcpState::from_u8(s.state).unwrap_or(TcpState::Closed),
             timer,
             expires: s.stamp.saturating_add(self.timeouts[s.class as usize]),

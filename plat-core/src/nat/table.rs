@@ -24,9 +24,13 @@ impl IndexTable {
     /// A table for up to `entries` entries (load factor at most 3/4).
     pub(crate) fn with_capacity(entries: u32) -> Self {
         let n = (u64::from(entries) * 4 / 3 + 16).next_multiple_of(16) as usize;
-        IndexTable {
-            slots: vec![0u32; n].into_boxed_slice(),
+        let mut slots = vec![0u32; n].into_boxed_slice();
+        // Fault every page in now rather than on the packet path (the
+        // zeroed allocation is mapped lazily).
+        for i in (0..n).step_by(1024) {
+            slots[i] = std::hint::black_box(0);
         }
+        IndexTable { slots }
     }
 
     #[inline(always)]
@@ -49,12 +53,23 @@ impl IndexTable {
         prefetch(&self.slots[self.home(h)]);
     }
 
-    /// The index at the home slot of `h`, if an entry lives there (a hint
-    /// for prefetching the entry; no key is compared).
+    /// The first entry whose home is the home of `h`, the likely match (a
+    /// hint for prefetching the entry; no key is compared).
     #[inline(always)]
-    pub(crate) fn home_index(&self, h: u32) -> Option<u32> {
-        let s = self.slots[self.home(h)];
-        (s != 0 && s >> DIST_SHIFT == 0).then(|| (s & IDX_MASK) - 1)
+    pub(crate) fn first_candidate(&self, h: u32) -> Option<u32> {
+        let mut p = self.home(h);
+        let mut d = 0u32;
+        loop {
+            let s = self.slots[p];
+            if s == 0 || s >> DIST_SHIFT < d {
+                return None;
+            }
+            if s >> DIST_SHIFT == d {
+                return Some((s & IDX_MASK) - 1);
+            }
+            p = self.next(p);
+            d += 1;
+        }
     }
 
     /// Finds the entry with hash `h` for which `eq(index)` holds.
@@ -83,19 +98,21 @@ impl IndexTable {
     pub(crate) fn insert(&mut self, h: u32, idx: u32) -> bool {
         debug_assert!(idx <= MAX_INDEX);
         let start = self.home(h);
-        // Pre-check that no entry is pushed past the largest distance.
+        // Dry run of the displacement chain: refuse, changing nothing, if
+        // it would push any entry past the largest distance.
         let mut p = start;
-        let mut run = 0u32;
+        let mut carried = 0u32;
         loop {
             let s = self.slots[p];
             if s == 0 {
                 break;
             }
-            if s >> DIST_SHIFT == MAX_DIST || run == MAX_DIST {
+            carried = carried.min(s >> DIST_SHIFT);
+            p = self.next(p);
+            carried += 1;
+            if carried > MAX_DIST {
                 return false;
             }
-            p = self.next(p);
-            run += 1;
         }
         let mut p = start;
         let mut cur = idx + 1;
@@ -209,6 +226,31 @@ mod tests {
             assert_eq!(t.find(h(k), |i| keys[i as usize] == k), None);
         }
         assert!(t.slots.iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn fills_to_capacity_without_refusal() {
+        let n = 300_000;
+        let mut t = IndexTable::with_capacity(n);
+        for i in 0..n {
+            assert!(t.insert(hash2(3, u64::from(i), 0), i), "{i}");
+        }
+    }
+
+    #[test]
+    fn a_run_longer_than_the_distance_field_is_refused_cleanly() {
+        let mut t = IndexTable::with_capacity(1024);
+        for i in 0..256 {
+            assert!(t.insert(9, i), "{i}");
+        }
+        assert!(!t.insert(9, 999));
+        for i in 0..256 {
+            assert_eq!(t.find(9, |j| j == i), Some(i));
+        }
+        assert_eq!(t.find(9, |j| j == 999), None);
+        // Other homes still insert past the long run.
+        assert!(t.insert(hash2(1, 2, 3), 1000));
+        assert_eq!(t.find(hash2(1, 2, 3), |j| j == 1000), Some(1000));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! CLOSED is the absence of a session: the shard creates sessions in
 //! V6 INIT (IPv6 SYN) or V4 INIT (IPv4 SYN) and deletes them when their
-//! timer expires. Every other transition is a row of `TABLE`.
+//! timer expires. Every other transition is a row of one table (`TABLE`).
 
 use super::{Side, TcpFlags};
 

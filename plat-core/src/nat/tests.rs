@@ -1244,3 +1244,297 @@ fn rfc6146_3_8_hairpinned_tcp_simultaneous_open_under_adf() {
     let a = t6(Proto::Tcp, "2001:db8::a", 7000, b.addr, b.port);
     assert_eq!(state6(&s, &a), TcpState::Established);
 }
+
+// ----- invariants under random traffic -----
+
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        V6 {
+            proto: u8,
+            host: u8,
+            sport: u8,
+            dst: u8,
+            dport: u8,
+            flags: u8,
+        },
+        V4 {
+            proto: u8,
+            src: u8,
+            sport: u8,
+            port: u8,
+            flags: u8,
+        },
+        Wait(u16),
+        Expire(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..3u8, 0..6u8, 0..4u8, 0..3u8, 0..3u8, any::<u8>()).prop_map(
+                |(proto, host, sport, dst, dport, flags)| Op::V6 { proto, host, sport, dst, dport, flags }
+            ),
+            3 => (0..3u8, 0..3u8, 0..3u8, 0..16u8, any::<u8>())
+                .prop_map(|(proto, src, sport, port, flags)| Op::V4 { proto, src, sport, port, flags }),
+            1 => (0..400u16).prop_map(Op::Wait),
+            1 => (0..8u8).prop_map(Op::Expire),
+        ]
+    }
+
+    const FLAGS: [TcpFlags; 5] = [SYN, SYN_ACK, ACK, FIN, RST];
+
+    fn check(s: &Shard) {
+        let all: Vec<SessionInfo> = s.sessions(SessionFilter::default()).collect();
+        assert_eq!(all.len() as u32, s.stats().sessions);
+        let bibs: Vec<BibInfo> = s.bib(SessionFilter::default()).collect();
+        assert_eq!(bibs.len() as u32, s.stats().bibs);
+        let mut v4s = std::collections::HashSet::new();
+        let mut v6s = std::collections::HashSet::new();
+        for b in &bibs {
+            assert!(v4s.insert((b.proto, b.v4)), "one BIB entry per (T,t)");
+            assert!(v6s.insert((b.proto, b.v6)), "one BIB entry per (X',x)");
+            assert!(b.is_static || b.sessions > 0, "no orphan dynamic BIB entry");
+        }
+        let mut held = 0;
+        for i in &all {
+            let t4 = Tuple4 {
+                proto: i.proto,
+                src: i.remote.addr,
+                sport: i.remote.port,
+                dst: i.v4.addr,
+                dport: i.v4.port,
+            };
+            assert_eq!(s.peek_v4(&t4).map(|x| x.id), Some(i.id));
+            if i.held && i.v6.port == 0 && i.v6.addr.is_unspecified() {
+                held += 1;
+                continue;
+            }
+            held += u32::from(i.held);
+            let t6 = Tuple6 {
+                proto: i.proto,
+                src: i.v6.addr,
+                sport: i.v6.port,
+                dst: i.remote.addr,
+                dport: i.remote.port,
+            };
+            assert_eq!(s.peek_v6(&t6).map(|x| x.id), Some(i.id));
+            assert!(bibs
+                .iter()
+                .any(|b| b.proto == i.proto && b.v6 == i.v6 && b.v4 == i.v4));
+        }
+        assert_eq!(held, s.stats().held_syns);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn shard_invariants_hold_under_random_traffic(
+            eif in any::<bool>(),
+            blocks in any::<bool>(),
+            ops in proptest::collection::vec(op(), 1..120),
+        ) {
+            let mut c = cfg();
+            c.limits.sessions = 48;
+            c.limits.held_syns = 4;
+            c.filtering = if eif { Filtering::Eif } else { Filtering::Adf };
+            if blocks {
+                c.port_block = 4;
+                c.limits.ports_per_subscriber = 8;
+            }
+            let mut s = Shard::new(c, PortShare::All).unwrap();
+            s.add_pool4(
+                Pool4Entry::new(T, 32)
+                    .with_range(Proto::Tcp, PortRange::new(2000, 2015))
+                    .with_range(Proto::Udp, PortRange::new(2000, 2015))
+                    .with_range(Proto::Icmp, PortRange::new(2000, 2015)),
+            )
+            .unwrap();
+            let remotes = [Z, Z2, T];
+            let mut now = 0u64;
+            for o in ops {
+                match o {
+                    Op::V6 { proto, host, sport, dst, dport, flags } => {
+                        let t = Tuple6 {
+                            proto: Proto::ALL[proto as usize],
+                            src: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(host)),
+                            sport: 2000 + u16::from(sport),
+                            dst: remotes[dst as usize],
+                            dport: 2000 + u16::from(dport),
+                        };
+                        let _ = s.v6_session(&t, FLAGS[flags as usize % 5], at(now));
+                    }
+                    Op::V4 { proto, src, sport, port, flags } => {
+                        let t = Tuple4 {
+                            proto: Proto::ALL[proto as usize],
+                            src: remotes[src as usize],
+                            sport: 2000 + u16::from(sport),
+                            dst: T,
+                            dport: 2000 + u16::from(port),
+                        };
+                        let _ = s.v4_session(&t, FLAGS[flags as usize % 5], at(now));
+                    }
+                    Op::Wait(d) => now += u64::from(d),
+                    Op::Expire(b) => {
+                        s.expire(at(now), usize::from(b), |_| {});
+                    }
+                }
+                check(&s);
+            }
+            s.expire(at(now + 100_000), usize::MAX, |_| {});
+            check(&s);
+            prop_assert_eq!(s.stats().sessions, 0);
+            prop_assert_eq!(s.stats().bibs, 0);
+            prop_assert_eq!(s.stats().subscribers, 0);
+            prop_assert_eq!(s.stats().held_syns, 0);
+        }
+    }
+}
+
+#[test]
+fn rfc6146_3_5_3_icmp_identifier_translated_when_taken() {
+    let mut s = shard();
+    // Two hosts use identifier 7: the second gets another one.
+    out4(s.v6_session(&t6(Proto::Icmp, "2001:db8::1", 7, Z, 0), NO, at(0)));
+    let m = out4(s.v6_session(&t6(Proto::Icmp, "2001:db8::2", 7, Z, 0), NO, at(0)));
+    assert_ne!(m.port, 7);
+    let v = s
+        .v6_session(&t6(Proto::Icmp, "2001:db8::2", 7, Z, 0), NO, at(1))
+        .unwrap();
+    assert_eq!(
+        v.outcome,
+        Outcome::ToV4 {
+            src: m,
+            dst: Endpoint4::new(Z, m.port)
+        }
+    );
+    // The reply carries the translated identifier and goes back with 7.
+    let r = Tuple4 {
+        proto: Proto::Icmp,
+        src: Z,
+        sport: m.port,
+        dst: T,
+        dport: m.port,
+    };
+    let (src, dst) = to6(s.v4_session(&r, NO, at(2)));
+    assert_eq!(dst, Endpoint6::new(a6("2001:db8::2"), 7));
+    assert_eq!(src, Endpoint4::new(Z, 7));
+    assert_eq!(s.stats().sessions, 2);
+}
+
+#[test]
+fn timeouts_and_filtering_change_at_runtime() {
+    let mut s = shard();
+    let m = out4(s.v6_session(&t6(Proto::Udp, "2001:db8::1", 5000, Z, 53), NO, at(0)));
+    assert_eq!(
+        s.v4_session(&t4(Proto::Udp, Z2, 53, m), NO, at(1)),
+        Err(NatDrop::Filtered)
+    );
+    let mut c = *s.config();
+    c.filtering = Filtering::Eif;
+    c.timeouts.udp = 600;
+    s.reconfigure(c).unwrap();
+    to6(s.v4_session(&t4(Proto::Udp, Z2, 53, m), NO, at(1)));
+    assert_eq!(
+        expire_all(&mut s, at(400)),
+        0,
+        "the new udp timeout applies"
+    );
+    assert_eq!(expire_all(&mut s, at(602)), 2);
+    c.limits.sessions = 7;
+    assert_eq!(s.reconfigure(c).unwrap_err().field, "limits");
+    c = *s.config();
+    c.timeouts.udp = 60;
+    assert_eq!(s.reconfigure(c).unwrap_err().field, "timeouts.udp");
+}
+
+// ----- HA: a standby fed the event stream mirrors the active shard -----
+
+fn mirror_view(s: &Shard) -> Vec<(Proto, Endpoint6, Endpoint4, Endpoint4, TcpState, TimerClass)> {
+    let mut v: Vec<_> = s
+        .sessions(SessionFilter::default())
+        .map(|i| (i.proto, i.v6, i.v4, i.remote, i.state, i.timer))
+        .collect();
+    v.sort_by_key(|x| (x.0, x.2, x.3));
+    v
+}
+
+#[test]
+fn sync_stream_and_bulk_dump_rebuild_the_standby() {
+    let mut c = cfg();
+    c.filtering = Filtering::Eif;
+    c.sync_refresh_interval = 30;
+    let mut active = shard_with(c);
+    let mut standby = shard_with(c);
+    active
+        .add_static_bib(
+            Proto::Tcp,
+            Endpoint6::new(a6("2001:db8::80"), 80),
+            Endpoint4::new(T, 8080),
+            at(0),
+        )
+        .unwrap();
+    to6(active.v4_session(
+        &t4(Proto::Tcp, Z2, 5555, Endpoint4::new(T, 8080)),
+        SYN,
+        at(1),
+    ));
+    established(&mut active, at(2));
+    let m = out4(active.v6_session(&t6(Proto::Udp, "2001:db8::1", 5000, Z, 53), NO, at(3)));
+    to6(active.v4_session(&t4(Proto::Udp, Z2, 53, m), NO, at(4)));
+    active
+        .v6_session(&t6(Proto::Icmp, "2001:db8::2", 9, Z, 0), NO, at(5))
+        .unwrap();
+    active
+        .v6_session(&t6(Proto::Udp, "2001:db8::3", 1, Z, 53), NO, at(6))
+        .unwrap();
+    out4(active.v6_session(&tcp(), FIN, at(40)));
+    active.expire(at(100), usize::MAX, |_| {}); // the ICMP session goes
+
+    // Through the wire format, message by message.
+    let events: Vec<Record> = active.drain_events().collect();
+    let mut buf = Vec::new();
+    let mut i = 0;
+    while i < events.len() {
+        let n = crate::sync::encode_message(
+            i as u64,
+            0,
+            crate::sync::Kind::Events,
+            &events[i..],
+            256,
+            &mut buf,
+        );
+        for r in crate::sync::decode_message(&buf).unwrap().1 {
+            standby.apply(&r).unwrap();
+        }
+        i += n;
+    }
+    assert_eq!(mirror_view(&standby), mirror_view(&active));
+    assert_eq!(standby.stats().bibs, active.stats().bibs);
+    assert_eq!(
+        standby
+            .bib(SessionFilter::default())
+            .filter(|b| b.is_static)
+            .count(),
+        1
+    );
+    // The standby translates the mirrored sessions after a failover.
+    assert_eq!(
+        out4(standby.v6_session(&t6(Proto::Udp, "2001:db8::1", 5000, Z, 53), NO, at(101))),
+        m
+    );
+    // A joining standby gets the same from a bulk dump.
+    let mut late = shard_with(c);
+    let mut dump = Vec::new();
+    active.dump(at(100), &mut dump);
+    for r in &dump {
+        late.apply(r).unwrap();
+    }
+    assert_eq!(mirror_view(&late), mirror_view(&active));
+    // Both expire what the active expires.
+    active.expire(at(10_000), usize::MAX, |_| {});
+    late.expire(at(10_000), usize::MAX, |_| {});
+    assert_eq!(mirror_view(&late), mirror_view(&active));
+}
