@@ -270,7 +270,7 @@ impl Nat64 {
     /// Stage 1 of a burst: prefetch the session-table bucket of the IPv6
     /// packet `l3`, so a worker can touch the buckets of a whole burst
     /// before it handles the first packet.
-    #[inline(never)]
+    #[inline]
     pub fn prefetch_v6(&self, l3: &[u8]) {
         if let Some(h) = self.hash_v6(l3) {
             self.shard.prefetch6(h);
