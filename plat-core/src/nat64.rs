@@ -362,7 +362,7 @@ impl Nat64 {
         };
         let v = match self.shard.v6_session(&t, TcpFlags(flow.tcp_flags), now) {
             Ok(v) => v,
-            Err(d) => return self.nat_drop_v6(buf, l3_start, l3_len, d),
+            Err(d) => return self.answer(buf, l3_start, l3_len, d.icmp(), Reason::Nat(d)),
         };
         if v.release_held {
             self.fates.push(HeldFate::Release(v.session));
@@ -449,7 +449,7 @@ impl Nat64 {
         };
         let v = match self.shard.v4_session(&t, TcpFlags(flow.tcp_flags), now) {
             Ok(v) => v,
-            Err(d) => return self.nat_drop_v4(buf, l3_start, l3_len, d),
+            Err(d) => return self.answer(buf, l3_start, l3_len, d.icmp(), Reason::Nat(d)),
         };
         match v.outcome {
             NatOutcome::ToV6 { src, dst } => {
@@ -476,53 +476,34 @@ impl Nat64 {
         }
     }
 
-    /// RFC 6146 3.5.1.1 and friends: the ICMPv6 error the shard names for
-    /// a drop, or a silent drop.
-    fn nat_drop_v6(
-        &mut self,
+    /// Answers the packet at `buf[l3_start..l3_start + l3_len]` with the
+    /// ICMP error RFC 6146 names (`error`, in the packet's own family), or
+    /// drops it when there is none or none may be sent; `reason` is
+    /// counted either way.
+    fn answer(
+        &self,
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
-        d: NatDrop,
+        error: IcmpError,
+        reason: Reason,
     ) -> Verdict {
-        let reason = Reason::Nat(d);
-        match d.icmp().type_code() {
-            Some((t, c)) if d.icmp() == IcmpError::V6AddressUnreachable => {
-                match xlat::icmpv6_error(buf, l3_start, l3_len, t, c, 0, &self.xlat) {
-                    Some((l3_start, l3_len)) => Verdict::Reply {
-                        l3_start,
-                        l3_len,
-                        reason,
-                    },
-                    None => Verdict::Drop(reason),
-                }
+        let built = match (error, error.type_code()) {
+            (IcmpError::V6AddressUnreachable, Some((t, c))) => {
+                xlat::icmpv6_error(buf, l3_start, l3_len, t, c, 0, &self.xlat)
             }
-            _ => Verdict::Drop(reason),
-        }
-    }
-
-    /// The ICMPv4 error the shard names for a drop, or a silent drop.
-    fn nat_drop_v4(
-        &mut self,
-        buf: &mut [u8],
-        l3_start: usize,
-        l3_len: usize,
-        d: NatDrop,
-    ) -> Verdict {
-        let reason = Reason::Nat(d);
-        match d.icmp() {
-            e @ (IcmpError::V4PortUnreachable | IcmpError::V4AdminProhibited) => {
-                let (t, c) = e.type_code().unwrap_or((3, 3));
-                match xlat::icmpv4_error(buf, l3_start, l3_len, t, c, 0, &self.xlat) {
-                    Some((l3_start, l3_len)) => Verdict::Reply {
-                        l3_start,
-                        l3_len,
-                        reason,
-                    },
-                    None => Verdict::Drop(reason),
-                }
+            (IcmpError::V4PortUnreachable | IcmpError::V4AdminProhibited, Some((t, c))) => {
+                xlat::icmpv4_error(buf, l3_start, l3_len, t, c, 0, &self.xlat)
             }
-            _ => Verdict::Drop(reason),
+            _ => None,
+        };
+        match built {
+            Some((l3_start, l3_len)) => Verdict::Reply {
+                l3_start,
+                l3_len,
+                reason,
+            },
+            None => Verdict::Drop(reason),
         }
     }
 
@@ -646,18 +627,7 @@ impl Nat64 {
         l3_len: usize,
         error: IcmpError,
     ) -> Verdict {
-        let reason = Reason::Nat(NatDrop::HeldSyn);
-        match error.type_code() {
-            Some((t, c)) => match xlat::icmpv4_error(buf, l3_start, l3_len, t, c, 0, &self.xlat) {
-                Some((l3_start, l3_len)) => Verdict::Reply {
-                    l3_start,
-                    l3_len,
-                    reason,
-                },
-                None => Verdict::Drop(reason),
-            },
-            None => Verdict::Drop(reason),
-        }
+        self.answer(buf, l3_start, l3_len, error, Reason::Nat(NatDrop::HeldSyn))
     }
 }
 

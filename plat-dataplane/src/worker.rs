@@ -224,6 +224,16 @@ enum Link {
     Outside,
 }
 
+impl Link {
+    /// The link across the appliance.
+    fn other(self) -> Link {
+        match self {
+            Link::Inside => Link::Outside,
+            Link::Outside => Link::Inside,
+        }
+    }
+}
+
 /// A running worker.
 pub struct Worker<E: PacketEngine> {
     s: WorkerSetup<E>,
@@ -468,20 +478,7 @@ impl<E: PacketEngine> Worker<E> {
             }
         }
         let peer = peer_mac(&m);
-        let (buf, off, len) = m.whole_buffer_mut();
-        let mut sink = FragmentSink {
-            pool: &self.s.pool,
-            made: &mut self.fragments,
-            lost: 0,
-        };
-        let step =
-            self.s
-                .engine
-                .handle_v6(buf, off + ETH_LEN, len - ETH_LEN, self.now_ms, &mut sink);
-        let lost = sink.lost;
-        if lost > 0 || !self.fragments.is_empty() {
-            self.collect_fragments(lost, Link::Outside);
-        }
+        let step = self.translate(&mut m, Link::Inside);
         if let Step::Hairpin { l3_start, l3_len } = step {
             self.s.counters.inc(Counter::Hairpinned as usize);
             if m.set_data_range(l3_start - ETH_LEN, l3_len + ETH_LEN)
@@ -520,24 +517,33 @@ impl<E: PacketEngine> Worker<E> {
             }
         }
         let peer = peer_mac(&m);
+        let step = self.translate(&mut m, Link::Outside);
+        if matches!(step, Step::Forward { .. }) {
+            self.s.counters.inc(Counter::XlatV4ToV6 as usize);
+        }
+        self.apply(m, step, Link::Outside, peer);
+    }
+
+    /// Runs the engine on the packet of a frame that came in on `from`, in
+    /// place; fragments it makes are sent on at once.
+    #[inline]
+    fn translate(&mut self, m: &mut Mbuf, from: Link) -> Step {
         let (buf, off, len) = m.whole_buffer_mut();
         let mut sink = FragmentSink {
             pool: &self.s.pool,
             made: &mut self.fragments,
             lost: 0,
         };
-        let step =
-            self.s
-                .engine
-                .handle_v4(buf, off + ETH_LEN, len - ETH_LEN, self.now_ms, &mut sink);
+        let (l3, l3_len, now) = (off + ETH_LEN, len - ETH_LEN, self.now_ms);
+        let step = match from {
+            Link::Inside => self.s.engine.handle_v6(buf, l3, l3_len, now, &mut sink),
+            Link::Outside => self.s.engine.handle_v4(buf, l3, l3_len, now, &mut sink),
+        };
         let lost = sink.lost;
         if lost > 0 || !self.fragments.is_empty() {
-            self.collect_fragments(lost, Link::Inside);
+            self.collect_fragments(lost, from.other());
         }
-        if matches!(step, Step::Forward { .. }) {
-            self.s.counters.inc(Counter::XlatV4ToV6 as usize);
-        }
-        self.apply(m, step, Link::Outside, peer);
+        step
     }
 
     #[cold]
@@ -558,10 +564,7 @@ impl<E: PacketEngine> Worker<E> {
     /// the engine rewrote the buffer: a reply is built over the old
     /// Ethernet header).
     fn apply(&mut self, mut m: Mbuf, step: Step, from: Link, peer: [u8; 6]) {
-        let other = match from {
-            Link::Inside => Link::Outside,
-            Link::Outside => Link::Inside,
-        };
+        let other = from.other();
         match step {
             Step::Forward { l3_start, l3_len } => {
                 if !self.s.engine.rewrites_l2() {
