@@ -166,6 +166,22 @@ fn proto4(flow: &FlowV4) -> Result<Proto, Reason> {
     }
 }
 
+/// Ports of a TCP/UDP header, or the identifier twice for an ICMP query,
+/// read without checks beyond the 8 bytes the caller guarantees: the
+/// prefetch stage's cheap look at a packet (the full parse comes later).
+#[inline]
+fn quick_ports(proto: Proto, l4: &[u8]) -> (u16, u16) {
+    if proto == Proto::Icmp {
+        let id = u16::from_be_bytes([l4[4], l4[5]]);
+        (id, id)
+    } else {
+        (
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        )
+    }
+}
+
 /// Inner-packet protocol numbers map to the shard's protocols the same
 /// way in both families (ICMP query only; errors are never quoted twice).
 fn inner_proto(p: u8) -> Option<Proto> {
@@ -249,15 +265,7 @@ impl Nat64 {
         let dst = self.prefix.extract_octets(&a).ok()?;
         a.copy_from_slice(&l3[8..24]);
         let l4 = &l3[40..];
-        let (sport, dport) = if proto == Proto::Icmp {
-            let id = u16::from_be_bytes([l4[4], l4[5]]);
-            (id, id)
-        } else {
-            (
-                u16::from_be_bytes([l4[0], l4[1]]),
-                u16::from_be_bytes([l4[2], l4[3]]),
-            )
-        };
+        let (sport, dport) = quick_ports(proto, l4);
         Some(self.shard.hash6(&NatTuple6 {
             proto,
             src: Ipv6Addr::from(a),
@@ -302,15 +310,7 @@ impl Nat64 {
             proto::ICMP => Proto::Icmp,
             _ => return,
         };
-        let (sport, dport) = if proto == Proto::Icmp {
-            let id = u16::from_be_bytes([l4[4], l4[5]]);
-            (id, id)
-        } else {
-            (
-                u16::from_be_bytes([l4[0], l4[1]]),
-                u16::from_be_bytes([l4[2], l4[3]]),
-            )
-        };
+        let (sport, dport) = quick_ports(proto, l4);
         let t = NatTuple4 {
             proto,
             src: Ipv4Addr::new(l3[12], l3[13], l3[14], l3[15]),
