@@ -1018,6 +1018,32 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// The daemon never panics on traffic: arbitrary bytes, and valid
+        /// packets with one byte changed, through both directions and the
+        /// prefetch stage.
+        #[test]
+        fn random_and_mutated_packets_never_panic(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            at in 0usize..80,
+            value in proptest::num::u8::ANY,
+            headroom in 0usize..64,
+        ) {
+            let mut n = nat64(Filtering::Eif);
+            let mut valid = udp6(CLIENT, server6(), 5000, 7, b"mutate");
+            let i = at % valid.len();
+            valid[i] = value;
+            for ip in [bytes.clone(), valid] {
+                n.prefetch_v6(&ip);
+                n.prefetch_v4(&ip);
+                let mut buf = vec![0u8; headroom];
+                buf.extend_from_slice(&ip);
+                let _ = n.from_v6(&mut buf.clone(), headroom, ip.len(), Time::from_secs(1), &mut Vec::new());
+                let _ = n.from_v4(&mut buf, headroom, ip.len(), Time::from_secs(1), &mut Vec::new());
+            }
+        }
+    }
+
     #[test]
     fn reason_indices_cover_every_counter_once() {
         let names = Reason::names();
