@@ -87,6 +87,9 @@ worker_counters! {
     HandoffFull = "drop_handoff_full";
     /// Frames too short for their Ethernet and IP headers.
     Runt = "drop_runt";
+    /// Translated packets that did not fit their buffer with an Ethernet
+    /// header in front.
+    NoRoom = "drop_no_room_in_mbuf";
     /// 802.1Q-tagged frames (no VLAN is configured).
     Vlan = "drop_vlan_tagged";
     /// Non-IPv6 frames on the inside link (ARP, IPv4, others).
@@ -481,10 +484,8 @@ impl<E: PacketEngine> Worker<E> {
         let step = self.translate(&mut m, Link::Inside);
         if let Step::Hairpin { l3_start, l3_len } = step {
             self.s.counters.inc(Counter::Hairpinned as usize);
-            if m.set_data_range(l3_start - ETH_LEN, l3_len + ETH_LEN)
-                .is_none()
-            {
-                self.s.counters.inc(Counter::Runt as usize);
+            if frame_window(&mut m, l3_start, l3_len).is_none() {
+                self.s.counters.inc(Counter::NoRoom as usize);
                 return;
             }
             let d = m.data_mut();
@@ -582,10 +583,8 @@ impl<E: PacketEngine> Worker<E> {
                 self.s.counters.inc(Counter::IcmpErrorsSent as usize);
                 // Back to the sender: its MAC was the frame's source.
                 let own = self.own_mac(from);
-                if m.set_data_range(l3_start - ETH_LEN, l3_len + ETH_LEN)
-                    .is_none()
-                {
-                    self.s.counters.inc(Counter::Runt as usize);
+                if frame_window(&mut m, l3_start, l3_len).is_none() {
+                    self.s.counters.inc(Counter::NoRoom as usize);
                     return;
                 }
                 let et = self.ethertype_of(from);
@@ -643,11 +642,8 @@ impl<E: PacketEngine> Worker<E> {
     /// Moves the data window to the translated packet and sends it.
     #[inline]
     fn address_at(&mut self, mut m: Mbuf, out: Link, l3_start: usize, l3_len: usize) {
-        if l3_start < ETH_LEN
-            || m.set_data_range(l3_start - ETH_LEN, l3_len + ETH_LEN)
-                .is_none()
-        {
-            self.s.counters.inc(Counter::Runt as usize);
+        if frame_window(&mut m, l3_start, l3_len).is_none() {
+            self.s.counters.inc(Counter::NoRoom as usize);
             return;
         }
         self.frame_for(m, out);
@@ -769,6 +765,14 @@ fn push_ring(m: Mbuf, ring: &Ring, counters: &mut LocalCounters, ok: Counter, fu
     } else {
         counters.inc(full as usize);
     }
+}
+
+/// Makes the mbuf's data the Ethernet header slot plus the L3 packet at
+/// `l3_start..l3_start + l3_len` of its buffer; `None` when that does not
+/// fit.
+#[inline]
+fn frame_window(m: &mut Mbuf, l3_start: usize, l3_len: usize) -> Option<()> {
+    m.set_data_range(l3_start.checked_sub(ETH_LEN)?, l3_len.checked_add(ETH_LEN)?)
 }
 
 /// Source MAC of a received frame (its data starts at the Ethernet
