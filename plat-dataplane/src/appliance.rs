@@ -123,7 +123,7 @@ pub struct Appliance {
     _handoff: Option<Arc<HandoffMesh>>,
     inside: Port,
     outside: Port,
-    pool: Arc<Mempool>,
+    _pool: Arc<Mempool>,
     eal: Eal,
     steering: Steering,
 }
@@ -364,7 +364,7 @@ impl Appliance {
             _handoff: mesh,
             inside,
             outside,
-            pool,
+            _pool: pool,
             eal,
             steering,
         })
@@ -419,7 +419,6 @@ impl Appliance {
             let _ = job.join();
         }
         self.control.drain();
-        let _ = &self.pool;
     }
 }
 
