@@ -90,6 +90,8 @@ worker_counters! {
     /// Translated packets that did not fit their buffer with an Ethernet
     /// header in front.
     NoRoom = "drop_no_room_in_mbuf";
+    /// Engine answers that make no sense for the link (a bug, counted).
+    EngineContract = "drop_engine_contract";
     /// 802.1Q-tagged frames (no VLAN is configured).
     Vlan = "drop_vlan_tagged";
     /// Non-IPv6 frames on the inside link (ARP, IPv4, others).
@@ -605,8 +607,10 @@ impl<E: PacketEngine> Worker<E> {
             }
             Step::Fragmented => {}
             Step::Drop(reason) => self.count_engine(reason),
-            // Only IPv6 packets hairpin; on_ipv6 handles it.
-            Step::Hairpin { .. } => self.count_engine(0),
+            // Only IPv6 packets hairpin, and on_ipv6 takes them first: an
+            // engine that says so of an IPv4 packet has a bug, which is
+            // counted rather than acted on.
+            Step::Hairpin { .. } => self.s.counters.inc(Counter::EngineContract as usize),
         }
     }
 
