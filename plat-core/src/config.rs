@@ -236,6 +236,9 @@ pub struct WorkersConfig {
     /// Pass frames through untranslated (an I/O-ceiling benchmark mode,
     /// never for production).
     pub forward_only: bool,
+    /// ICMP errors each worker may originate per second (RFC 4443 2.4 (f)
+    /// requires a limit); 0 sends none.
+    pub icmp_errors_per_second: u32,
     /// Packet buffers in the pool; `None` sizes it from the queues and
     /// rings. Replays that preload a capture (`net_pcap` `infinite_rx`)
     /// need one per captured frame on top.
@@ -258,6 +261,9 @@ pub const DEFAULT_MTU: u16 = 1500;
 pub const DEFAULT_BURST: u16 = 32;
 /// Largest rx burst a worker accepts.
 pub const MAX_BURST: u16 = 64;
+/// Default ICMP error rate per worker (Linux's default for ICMP errors is
+/// 1000/s, `net.ipv4.icmp_msgs_per_sec`).
+pub const DEFAULT_ICMP_ERRORS_PER_SECOND: u32 = 1000;
 /// Default management socket.
 pub const DEFAULT_MGMT_SOCKET: &str = "/run/plat/platd.sock";
 
@@ -334,6 +340,7 @@ struct RawWorkers {
     #[serde(default)]
     forward_only: bool,
     mbufs: Option<u32>,
+    icmp_errors_per_second: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -686,6 +693,10 @@ impl Config {
                 idle_sleep_us: raw.workers.idle_sleep_us,
                 forward_only: raw.workers.forward_only,
                 mbufs: raw.workers.mbufs,
+                icmp_errors_per_second: raw
+                    .workers
+                    .icmp_errors_per_second
+                    .unwrap_or(DEFAULT_ICMP_ERRORS_PER_SECOND),
             },
             mgmt: MgmtConfig {
                 socket: raw

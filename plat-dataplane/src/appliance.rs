@@ -327,6 +327,7 @@ impl Appliance {
                 engine_counter_base: Counter::COUNT,
                 stop: Arc::clone(&stop),
                 idle_sleep_us: cfg.workers.idle_sleep_us,
+                icmp_errors_per_second: cfg.workers.icmp_errors_per_second,
             };
             jobs.push(LcoreJob::launch(&eal, *lcore, move || {
                 Worker::new(setup).run()

@@ -62,6 +62,8 @@ worker_counters! {
     XlatV4ToV6 = "xlat_v4_to_v6";
     /// ICMP errors sent back for packets not translated.
     IcmpErrorsSent = "icmp_errors_sent";
+    /// ICMP errors not sent: over the rate limit.
+    IcmpRateLimited = "drop_icmp_error_rate_limited";
     /// Fragments made from packets over the next link's MTU.
     FragmentsSent = "fragments_sent";
     /// Fragments lost for want of an mbuf.
@@ -153,6 +155,8 @@ pub struct WorkerSetup<E> {
     pub stop: Arc<AtomicBool>,
     /// Sleep this long after a run of empty polls (0 = pure polling).
     pub idle_sleep_us: u32,
+    /// ICMP errors this worker may originate per second.
+    pub icmp_errors_per_second: u32,
 }
 
 /// Frames for one link, collected over a poll iteration.
@@ -222,6 +226,46 @@ struct HopCache {
     mac: [u8; 6],
 }
 
+/// A token bucket refilled from the worker's millisecond clock: `rate`
+/// tokens a second, bursts up to a tenth of that (at least 1).
+#[derive(Debug, Clone, Copy)]
+struct TokenBucket {
+    rate: u32,
+    burst: u32,
+    tokens: u32,
+    last_ms: u64,
+}
+
+impl TokenBucket {
+    fn new(rate: u32) -> TokenBucket {
+        let burst = (rate / 10).max(1);
+        TokenBucket {
+            rate,
+            burst,
+            tokens: burst,
+            last_ms: 0,
+        }
+    }
+
+    /// Takes a token if there is one.
+    #[inline]
+    fn take(&mut self, now_ms: u64) -> bool {
+        if self.rate == 0 {
+            return false;
+        }
+        let refill = now_ms.saturating_sub(self.last_ms) * u64::from(self.rate) / 1000;
+        if refill > 0 {
+            self.tokens = (u64::from(self.tokens) + refill).min(u64::from(self.burst)) as u32;
+            self.last_ms = now_ms;
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
 /// Which link a frame arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
@@ -254,6 +298,7 @@ pub struct Worker<E: PacketEngine> {
     clock: TscClock,
     now_ms: u64,
     hop_cache: Option<HopCache>,
+    icmp_budget: TokenBucket,
     fwd: Arc<ForwardingSnapshot>,
 }
 
@@ -287,6 +332,7 @@ impl<E: PacketEngine> Worker<E> {
             clock: TscClock::new(),
             now_ms: 0,
             hop_cache: None,
+            icmp_budget: TokenBucket::new(s.icmp_errors_per_second),
             fwd,
             s,
         }
@@ -582,6 +628,13 @@ impl<E: PacketEngine> Worker<E> {
                 reason,
             } => {
                 self.count_engine(reason);
+                // RFC 4443 2.4 (f): "an IPv6 node MUST limit the rate of
+                // ICMPv6 error messages it originates"; RFC 1812 4.3.2.8
+                // asks the same of IPv4 routers.
+                if !self.icmp_budget.take(self.now_ms) {
+                    self.s.counters.inc(Counter::IcmpRateLimited as usize);
+                    return;
+                }
                 self.s.counters.inc(Counter::IcmpErrorsSent as usize);
                 // Back to the sender: its MAC was the frame's source.
                 let own = self.own_mac(from);
@@ -794,4 +847,26 @@ fn write_eth(d: &mut [u8], dst: [u8; 6], src: [u8; 6], et: u16) {
     d[..6].copy_from_slice(&dst);
     d[6..12].copy_from_slice(&src);
     d[12..14].copy_from_slice(&et.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenBucket;
+
+    #[test]
+    fn rfc4443_2_4_f_icmp_errors_are_rate_limited() {
+        let mut b = TokenBucket::new(100);
+        let burst = (0..50).filter(|_| b.take(0)).count();
+        assert_eq!(burst, 10, "a tenth of a second's worth at once");
+        assert!(!b.take(5), "5 ms refill less than one token");
+        assert!(b.take(10), "10 ms at 100/s is one token");
+        let second: usize = (1..=1000)
+            .map(|ms| (0..10).filter(|_| b.take(10 + ms)).count())
+            .sum();
+        assert!(
+            (99..=101).contains(&second),
+            "{second} errors in one second at 100/s"
+        );
+        assert!(!TokenBucket::new(0).take(1_000_000), "0 turns errors off");
+    }
 }
