@@ -104,6 +104,19 @@ pub enum StartError {
     },
 }
 
+/// Why a running appliance stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A worker returned while the appliance was running: its queues are
+    /// no longer polled, so the appliance stops (and its supervisor
+    /// restarts it) rather than blackhole a share of the traffic.
+    #[error("the worker on lcore {lcore} stopped unexpectedly")]
+    WorkerStopped {
+        /// The worker's lcore.
+        lcore: u32,
+    },
+}
+
 /// What the appliance answers for besides its own addresses.
 #[derive(Debug, Clone, Default)]
 pub struct HostExtras {
@@ -398,9 +411,10 @@ impl Appliance {
 
     /// Runs the control loop on this (the main) lcore until the stop flag
     /// is set, calling `every_second` about once a second; then stops the
-    /// workers and returns.
-    pub fn run(mut self, mut every_second: impl FnMut(&CounterBoard)) -> Result<(), DpdkError> {
+    /// workers and returns. Fails if a worker stops on its own.
+    pub fn run(mut self, mut every_second: impl FnMut(&CounterBoard)) -> Result<(), RunError> {
         let mut last = Instant::now();
+        let mut failed = None;
         while !self.stop.load(Ordering::Relaxed) {
             if !self.control.poll() {
                 std::thread::sleep(CONTROL_IDLE);
@@ -408,10 +422,17 @@ impl Appliance {
             if last.elapsed() >= Duration::from_secs(1) {
                 last = Instant::now();
                 every_second(&self.counters);
+                if let Some(job) = self.jobs.iter().find(|j| !j.is_running()) {
+                    failed = Some(job.lcore());
+                    break;
+                }
             }
         }
         self.shutdown();
-        Ok(())
+        match failed {
+            Some(lcore) => Err(RunError::WorkerStopped { lcore }),
+            None => Ok(()),
+        }
     }
 
     fn shutdown(&mut self) {

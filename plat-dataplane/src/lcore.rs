@@ -74,6 +74,13 @@ impl LcoreJob {
         self.lcore
     }
 
+    /// Whether the job is still running (a worker that returned while the
+    /// appliance runs has failed).
+    pub fn is_running(&self) -> bool {
+        // SAFETY: reads the lcore's state; valid for any launched lcore.
+        unsafe { dpdk_sys::rte_eal_get_lcore_state(self.lcore) == dpdk_sys::RUNNING }
+    }
+
     /// Waits for the job to finish and returns its return code.
     pub fn join(self) -> i32 {
         // SAFETY: the lcore was launched by us; waiting is always allowed.
