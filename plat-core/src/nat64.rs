@@ -166,6 +166,9 @@ fn proto4(flow: &FlowV4) -> Result<Proto, Reason> {
     }
 }
 
+/// Most packets one prefetch call looks ahead over (a worker's burst).
+pub const PREFETCH_BURST: usize = 64;
+
 /// Ports of a TCP/UDP header, or the identifier twice for an ICMP query,
 /// read without checks beyond the 8 bytes the caller guarantees: the
 /// prefetch stage's cheap look at a packet (the full parse comes later).
@@ -275,28 +278,36 @@ impl Nat64 {
         }))
     }
 
-    /// Stage 1 of a burst: prefetch the session-table bucket of the IPv6
-    /// packet `l3`, so a worker can touch the buckets of a whole burst
-    /// before it handles the first packet.
+    /// Prefetches what looking up a burst of IPv6 packets will touch, in
+    /// two stages over the whole burst: first every session-table bucket,
+    /// then (buckets now cached) every session they point at, so the
+    /// misses overlap instead of queueing. Bursts longer than
+    /// [`PREFETCH_BURST`] are prefetched in part.
     #[inline]
-    pub fn prefetch_v6(&self, l3: &[u8]) {
-        if let Some(h) = self.hash_v6(l3) {
-            self.shard.prefetch6(h);
+    pub fn prefetch_v6(&self, l3s: &[&[u8]]) {
+        let mut hashes = [None; PREFETCH_BURST];
+        for (h, l3) in hashes.iter_mut().zip(l3s) {
+            *h = self.hash_v6(l3);
+            if let Some(h) = *h {
+                self.shard.prefetch6(h);
+            }
+        }
+        for h in hashes.iter().flatten() {
+            self.shard.prefetch6_session(*h);
         }
     }
 
-    /// Stage 2 of a burst: prefetch the session the (now cached) bucket
-    /// of `l3` points at.
+    /// The IPv4 counterpart of [`Nat64::prefetch_v6`] (one stage: the
+    /// bucket).
     #[inline]
-    pub fn prefetch_v6_session(&self, l3: &[u8]) {
-        if let Some(h) = self.hash_v6(l3) {
-            self.shard.prefetch6_session(h);
+    pub fn prefetch_v4(&self, l3s: &[&[u8]]) {
+        for l3 in l3s {
+            self.prefetch_one_v4(l3);
         }
     }
 
-    /// The IPv4 counterpart of [`Nat64::prefetch_v6`].
     #[inline]
-    pub fn prefetch_v4(&self, l3: &[u8]) {
+    fn prefetch_one_v4(&self, l3: &[u8]) {
         if l3.len() < 28 || l3[0] >> 4 != 4 {
             return;
         }
@@ -1034,8 +1045,8 @@ mod tests {
             let i = at % valid.len();
             valid[i] = value;
             for ip in [bytes.clone(), valid] {
-                n.prefetch_v6(&ip);
-                n.prefetch_v4(&ip);
+                n.prefetch_v6(&[&ip]);
+                n.prefetch_v4(&[&ip]);
                 let mut buf = vec![0u8; headroom];
                 buf.extend_from_slice(&ip);
                 let _ = n.from_v6(&mut buf.clone(), headroom, ip.len(), Time::from_secs(1), &mut Vec::new());

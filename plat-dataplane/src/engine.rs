@@ -95,17 +95,11 @@ pub trait PacketEngine: Send {
     /// its pool port), out of `workers`.
     fn owner_v4(&self, l3: &[u8], workers: usize) -> usize;
 
-    /// Warms the cache for the IPv6 packet `l3` that will be handled soon
-    /// (a worker calls it for a whole burst first).
-    fn prefetch_v6(&self, _l3: &[u8]) {}
+    /// Warms the cache for a burst of IPv6 packets about to be handled.
+    fn prefetch_v6(&self, _l3s: &[&[u8]]) {}
 
-    /// Second prefetch stage for the IPv6 packet `l3`, after stage 1 ran
-    /// for the whole burst (the session entry, now that its bucket is in
-    /// cache).
-    fn prefetch_v6_session(&self, _l3: &[u8]) {}
-
-    /// Warms the cache for the IPv4 packet `l3`.
-    fn prefetch_v4(&self, _l3: &[u8]) {}
+    /// Warms the cache for a burst of IPv4 packets about to be handled.
+    fn prefetch_v4(&self, _l3s: &[&[u8]]) {}
 
     /// Handles an IPv6 packet from the inside link.
     fn handle_v6(

@@ -256,18 +256,13 @@ impl PacketEngine for Nat64Engine {
     }
 
     #[inline]
-    fn prefetch_v6(&self, l3: &[u8]) {
-        self.nat.prefetch_v6(l3);
+    fn prefetch_v6(&self, l3s: &[&[u8]]) {
+        self.nat.prefetch_v6(l3s);
     }
 
     #[inline]
-    fn prefetch_v6_session(&self, l3: &[u8]) {
-        self.nat.prefetch_v6_session(l3);
-    }
-
-    #[inline]
-    fn prefetch_v4(&self, l3: &[u8]) {
-        self.nat.prefetch_v4(l3);
+    fn prefetch_v4(&self, l3s: &[&[u8]]) {
+        self.nat.prefetch_v4(l3s);
     }
 
     #[inline]

@@ -419,17 +419,17 @@ impl<E: PacketEngine> Worker<E> {
     #[inline]
     fn prefetch_burst<const N: usize>(&self, rx: &MbufBurst<N>, link: Link) {
         let et = self.ethertype_of(link).to_be_bytes();
-        let l3s = || {
-            rx.data_iter()
-                .filter(move |d| d.len() > ETH_LEN && d[12..14] == et)
-                .map(|d| &d[ETH_LEN..])
-        };
-        match link {
-            Link::Inside => {
-                l3s().for_each(|l3| self.s.engine.prefetch_v6(l3));
-                l3s().for_each(|l3| self.s.engine.prefetch_v6_session(l3));
+        let mut l3s: [&[u8]; N] = [&[]; N];
+        let mut n = 0;
+        for d in rx.data_iter() {
+            if d.len() > ETH_LEN && d[12..14] == et {
+                l3s[n] = &d[ETH_LEN..];
+                n += 1;
             }
-            Link::Outside => l3s().for_each(|l3| self.s.engine.prefetch_v4(l3)),
+        }
+        match link {
+            Link::Inside => self.s.engine.prefetch_v6(&l3s[..n]),
+            Link::Outside => self.s.engine.prefetch_v4(&l3s[..n]),
         }
     }
 
