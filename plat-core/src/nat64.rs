@@ -140,6 +140,13 @@ pub struct Nat64 {
     xlat: XlatConfig,
     next_ipv4_id: u16,
     fates: Vec<HeldFate>,
+    /// Session-table hashes the prefetch stage computed for the packets of
+    /// the current burst, by the address of their first byte, in burst
+    /// order: the lookup reuses them instead of hashing again. Cleared at
+    /// the end of every burst, so a recycled buffer address never matches.
+    hints: [(usize, u32); PREFETCH_BURST],
+    hint_len: usize,
+    hint_next: usize,
 }
 
 fn proto6(flow: &FlowV6) -> Result<Proto, Reason> {
@@ -222,6 +229,9 @@ impl Nat64 {
             xlat,
             next_ipv4_id: 1,
             fates: Vec::new(),
+            hints: [(0, 0); PREFETCH_BURST],
+            hint_len: 0,
+            hint_next: 0,
         }
     }
 
@@ -281,20 +291,45 @@ impl Nat64 {
     /// Prefetches what looking up a burst of IPv6 packets will touch, in
     /// two stages over the whole burst: first every session-table bucket,
     /// then (buckets now cached) every session they point at, so the
-    /// misses overlap instead of queueing. Bursts longer than
-    /// [`PREFETCH_BURST`] are prefetched in part.
+    /// misses overlap instead of queueing. The hashes are kept for the
+    /// lookups of this burst (until [`Nat64::end_burst`]). Bursts longer
+    /// than [`PREFETCH_BURST`] are prefetched in part.
     #[inline]
-    pub fn prefetch_v6(&self, l3s: &[&[u8]]) {
-        let mut hashes = [None; PREFETCH_BURST];
-        for (h, l3) in hashes.iter_mut().zip(l3s) {
-            *h = self.hash_v6(l3);
-            if let Some(h) = *h {
+    pub fn prefetch_v6(&mut self, l3s: &[&[u8]]) {
+        self.hint_len = 0;
+        self.hint_next = 0;
+        for l3 in l3s.iter().take(PREFETCH_BURST) {
+            if let Some(h) = self.hash_v6(l3) {
                 self.shard.prefetch6(h);
+                self.hints[self.hint_len] = (l3.as_ptr() as usize, h);
+                self.hint_len += 1;
             }
         }
-        for h in hashes.iter().flatten() {
-            self.shard.prefetch6_session(*h);
+        for &(_, h) in &self.hints[..self.hint_len] {
+            self.shard.prefetch6_session(h);
         }
+    }
+
+    /// Forgets the burst's hashes: call once the burst is handled.
+    #[inline]
+    pub fn end_burst(&mut self) {
+        self.hint_len = 0;
+        self.hint_next = 0;
+    }
+
+    /// The prefetch stage's hash of the packet starting at `addr`, if this
+    /// burst has one. Packets are handled in burst order (some skipped),
+    /// so the search only moves forward.
+    #[inline]
+    fn take_hint(&mut self, addr: usize) -> Option<u32> {
+        while self.hint_next < self.hint_len {
+            let (a, h) = self.hints[self.hint_next];
+            self.hint_next += 1;
+            if a == addr {
+                return Some(h);
+            }
+        }
+        None
     }
 
     /// The IPv4 counterpart of [`Nat64::prefetch_v6`] (one stage: the
@@ -371,7 +406,16 @@ impl Nat64 {
             dst: dst4,
             dport: flow.dst_port,
         };
-        let v = match self.shard.v6_session(&t, TcpFlags(flow.tcp_flags), now) {
+        let flags = TcpFlags(flow.tcp_flags);
+        let hint = self.take_hint(l3.as_ptr() as usize);
+        let found = match hint {
+            Some(h) => {
+                debug_assert_eq!(h, self.shard.hash6(&t), "prefetch hash of another tuple");
+                self.shard.v6_session_hashed(h, &t, flags, now)
+            }
+            None => self.shard.v6_session(&t, flags, now),
+        };
+        let v = match found {
             Ok(v) => v,
             Err(d) => return self.answer(buf, l3_start, l3_len, d.icmp(), Reason::Nat(d)),
         };
@@ -1047,11 +1091,43 @@ mod tests {
             for ip in [bytes.clone(), valid] {
                 n.prefetch_v6(&[&ip]);
                 n.prefetch_v4(&[&ip]);
+                n.end_burst();
                 let mut buf = vec![0u8; headroom];
                 buf.extend_from_slice(&ip);
                 let _ = n.from_v6(&mut buf.clone(), headroom, ip.len(), Time::from_secs(1), &mut Vec::new());
                 let _ = n.from_v4(&mut buf, headroom, ip.len(), Time::from_secs(1), &mut Vec::new());
             }
+        }
+    }
+
+    #[test]
+    fn prefetch_hints_change_nothing_but_the_work() {
+        let (mut hinted, mut plain) = (nat64(Filtering::Adf), nat64(Filtering::Adf));
+        for round in 0..3u16 {
+            let mut bufs: Vec<(Vec<u8>, usize, usize)> = (0..20u16)
+                .map(|i| framed(udp6(CLIENT, server6(), 7000 + i, 7, &round.to_be_bytes())))
+                .collect();
+            let mut copies = bufs.clone();
+            let l3s: Vec<&[u8]> = bufs.iter().map(|(b, s, l)| &b[*s..s + l]).collect();
+            let l3s: Vec<&[u8]> = l3s.into_iter().collect();
+            // The hints are keyed by address: the burst's own buffers.
+            let hints: Vec<usize> = l3s.iter().map(|l| l.as_ptr() as usize).collect();
+            hinted.prefetch_v6(&l3s);
+            assert_eq!(hinted.hint_len, 20);
+            assert_eq!(
+                hinted.hints[..20].iter().map(|h| h.0).collect::<Vec<_>>(),
+                hints
+            );
+            for ((b, s, l), (c, cs, cl)) in bufs.iter_mut().zip(copies.iter_mut()) {
+                let t = Time::from_secs(u64::from(round) + 1);
+                let a = hinted.from_v6(b, *s, *l, t, &mut Vec::new());
+                let p = plain.from_v6(c, *cs, *cl, t, &mut Vec::new());
+                assert_eq!(a, p);
+                let (s, l) = forwarded(a);
+                assert_eq!(b[s..s + l], c[s..s + l], "same bytes out");
+            }
+            assert_eq!(hinted.hint_next, 20, "every hint was used");
+            hinted.end_burst();
         }
     }
 

@@ -95,11 +95,16 @@ pub trait PacketEngine: Send {
     /// its pool port), out of `workers`.
     fn owner_v4(&self, l3: &[u8], workers: usize) -> usize;
 
-    /// Warms the cache for a burst of IPv6 packets about to be handled.
-    fn prefetch_v6(&self, _l3s: &[&[u8]]) {}
+    /// Warms the cache for a burst of IPv6 packets about to be handled
+    /// (and may keep what it computed for them until `end_burst`).
+    fn prefetch_v6(&mut self, _l3s: &[&[u8]]) {}
 
     /// Warms the cache for a burst of IPv4 packets about to be handled.
-    fn prefetch_v4(&self, _l3s: &[&[u8]]) {}
+    fn prefetch_v4(&mut self, _l3s: &[&[u8]]) {}
+
+    /// The packets of the last prefetched burst are all handled: anything
+    /// kept for them must go (their buffers are recycled).
+    fn end_burst(&mut self) {}
 
     /// Handles an IPv6 packet from the inside link.
     fn handle_v6(

@@ -256,13 +256,18 @@ impl PacketEngine for Nat64Engine {
     }
 
     #[inline]
-    fn prefetch_v6(&self, l3s: &[&[u8]]) {
+    fn prefetch_v6(&mut self, l3s: &[&[u8]]) {
         self.nat.prefetch_v6(l3s);
     }
 
     #[inline]
-    fn prefetch_v4(&self, l3s: &[&[u8]]) {
+    fn prefetch_v4(&mut self, l3s: &[&[u8]]) {
         self.nat.prefetch_v4(l3s);
+    }
+
+    #[inline]
+    fn end_burst(&mut self) {
+        self.nat.end_burst();
     }
 
     #[inline]

@@ -355,6 +355,7 @@ impl<E: PacketEngine> Worker<E> {
             for m in rx.drain() {
                 self.on_frame(m, Link::Inside, true);
             }
+            self.s.engine.end_burst();
 
             work += self.s.outside.rx_burst(&mut rx);
             self.s
@@ -364,6 +365,7 @@ impl<E: PacketEngine> Worker<E> {
             for m in rx.drain() {
                 self.on_frame(m, Link::Outside, true);
             }
+            self.s.engine.end_burst();
 
             if let Some(mesh) = self.s.handoff.clone() {
                 let n = mesh.receive(self.s.index, &mut rx);
@@ -417,7 +419,7 @@ impl<E: PacketEngine> Worker<E> {
     /// lookup, in two stages (buckets, then the sessions they point at),
     /// so the cache misses overlap instead of queueing one per packet.
     #[inline]
-    fn prefetch_burst<const N: usize>(&self, rx: &MbufBurst<N>, link: Link) {
+    fn prefetch_burst<const N: usize>(&mut self, rx: &MbufBurst<N>, link: Link) {
         let et = self.ethertype_of(link).to_be_bytes();
         let mut l3s: [&[u8]; N] = [&[]; N];
         let mut n = 0;
