@@ -119,8 +119,9 @@ impl Prefix6052 {
     }
 
     /// Whether this is 64:ff9b::/96, to which RFC 6052 3.1 applies.
+    #[inline]
     pub fn is_well_known(&self) -> bool {
-        self.len == 96 && self.bytes == WELL_KNOWN_PREFIX.octets()
+        self.len == 96 && u128::from_be_bytes(self.bytes) == u128::from(WELL_KNOWN_PREFIX)
     }
 
     /// Whether `addr` lies inside the prefix.
@@ -160,6 +161,11 @@ impl Prefix6052 {
     pub fn extract_octets(&self, addr: &[u8; 16]) -> Result<[u8; 4], AddrError> {
         if !self.contains(addr) {
             return Err(AddrError::NotInPrefix);
+        }
+        // The /96 of nearly every deployment: the last four bytes, no
+        // u-octet to step over.
+        if self.len == 96 {
+            return Ok([addr[12], addr[13], addr[14], addr[15]]);
         }
         let mut out = [0u8; 4];
         let mut at = self.len as usize / 8;
