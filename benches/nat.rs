@@ -56,9 +56,20 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size(), Ordering::Relaxed);
         let l = huge(l);
+        if l.size() < HUGE {
+            // SAFETY: same contract as ours.
+            return unsafe { System.alloc_zeroed(l) };
+        }
+        // The system allocator zeroes an over-aligned block by writing it,
+        // which faults it in with small pages before we could advise it:
+        // advise first, then zero.
         // SAFETY: same contract as ours.
-        let p = unsafe { System.alloc_zeroed(l) };
+        let p = unsafe { System.alloc(l) };
         advise(p, l);
+        if !p.is_null() {
+            // SAFETY: `p` is a live allocation of `l.size()` bytes.
+            unsafe { std::ptr::write_bytes(p, 0, l.size()) };
+        }
         p
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {

@@ -17,9 +17,11 @@
 //! names. ICMP errors are looked up by their inner packet with
 //! [`Shard::peek_v6`] / [`Shard::peek_v4`], which change no state.
 //!
-//! Memory: a session is one 64-byte line, a BIB entry 32 bytes, and each
-//! of the four indexes (sessions and BIB, by each side) one `u32` slot per
-//! 3/4 entry: about 120 bytes per session when each has its own BIB entry.
+//! Memory: a session is one 64-byte line, a BIB entry 32 bytes, the
+//! IPv6-side session index one hash-tagged `u64` slot per 3/4 entry and
+//! the other three indexes (IPv4-side sessions, BIB by each side) one `u32`
+//! slot per 3/4 entry: about 125 bytes per session when each has its own
+//! BIB entry.
 
 pub mod config;
 mod limits;

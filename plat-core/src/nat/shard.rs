@@ -11,7 +11,7 @@ use super::prefetch::prefetch;
 use super::session::{
     h_bib4, h_bib6, h_sess4, h_sess6, Bib, Session, F_HAIRPIN, F_HELD, F_IN_V6, NIL,
 };
-use super::table::{IndexTable, MAX_INDEX};
+use super::table::{IndexTable, Tagged, MAX_INDEX};
 use super::tcp_state::{step, Life, TcpState};
 use super::timers::{push_back, unlink, Fifo, TimerClass};
 use super::{
@@ -122,7 +122,7 @@ pub struct Shard {
     s_free: u32,
     b: Vec<Bib>,
     b_free: u32,
-    sess6: IndexTable,
+    sess6: Tagged,
     sess4: IndexTable,
     bib6: IndexTable,
     bib4: IndexTable,
@@ -188,7 +188,7 @@ impl Shard {
             s_free: 0,
             b,
             b_free: 0,
-            sess6: IndexTable::with_capacity(cap),
+            sess6: Tagged::with_capacity(cap),
             sess4: IndexTable::with_capacity(cap),
             bib6: IndexTable::with_capacity(bcap),
             bib4: IndexTable::with_capacity(bcap),
