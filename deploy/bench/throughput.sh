@@ -81,4 +81,4 @@ echo "scenario $scenario: $frames flows, one worker (lcore 1), $(nproc) CPUs"
 echo "| run                    |      packets |      s |    Mpps |"
 echo "|------------------------|--------------|--------|---------|"
 run "nat64-$scenario" false
-run "forward-$scenario" true
+[[ ${NAT_ONLY:-} ]] || run "forward-$scenario" true
