@@ -32,7 +32,10 @@ pub struct PortConfig {
     pub tx_descriptors: u16,
     /// RSS, when more than one receive queue should share the traffic.
     pub rss: Option<RssConfig>,
-    /// Receive everything, not only frames for the port's MAC.
+    /// Receive everything, not only frames for the port's MAC. Off for
+    /// the appliance: a router on a shared segment must not translate
+    /// frames meant for another host, and the NIC's own filter costs
+    /// nothing per packet.
     pub promiscuous: bool,
 }
 
@@ -44,7 +47,7 @@ impl Default for PortConfig {
             rx_descriptors: 1024,
             tx_descriptors: 1024,
             rss: None,
-            promiscuous: true,
+            promiscuous: false,
         }
     }
 }
@@ -307,10 +310,15 @@ impl Port {
         check("rte_eth_dev_start", unsafe {
             dpdk_sys::rte_eth_dev_start(id)
         })?;
-        if cfg.promiscuous {
-            // Some virtual devices have no promiscuous mode: not an error.
-            // SAFETY: started port.
-            let _ = unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
+        // Some virtual devices have neither mode: not an error. Multicast
+        // stays open either way: NDP speaks to solicited-node and all-nodes
+        // groups.
+        // SAFETY: started port.
+        unsafe {
+            if cfg.promiscuous {
+                let _ = dpdk_sys::rte_eth_promiscuous_enable(id);
+            }
+            let _ = dpdk_sys::rte_eth_allmulticast_enable(id);
         }
         Ok(port)
     }
