@@ -511,9 +511,9 @@ fn endpoint4(field: &str, s: &str) -> Result<Endpoint4, ConfigError> {
 }
 
 fn nat64(raw: RawNat64, inside_mtu: u16, outside_mtu: u16) -> Result<Nat64Config, ConfigError> {
-    let p: Ipv6Cidr = parse_field("nat64.prefix", &raw.prefix)?;
-    let prefix = Prefix6052::new(p.addr, p.len)
-        .map_err(|e| ConfigError::new("nat64.prefix", e.to_string()))?;
+    let prefix: Prefix6052 = raw.prefix.parse().map_err(|e: crate::addr::PrefixError| {
+        ConfigError::new("nat64.prefix", format!("`{}`: {e}", raw.prefix))
+    })?;
     if raw.pool4.is_empty() {
         return Err(ConfigError::new(
             "nat64.pool4",
@@ -855,7 +855,12 @@ idle_sleep_us = 50
     #[test]
     fn bad_nat64_values_are_refused_naming_field_and_reason() {
         let cases = [
-            ("2001:db8:64::/96", "2001:db8:64::/80", "nat64.prefix", ""),
+            (
+                "2001:db8:64::/96",
+                "2001:db8:64::/80",
+                "nat64.prefix",
+                "/80",
+            ),
             (
                 "\"198.51.100.0/29\"",
                 "\"198.51.100.1/29\"",
