@@ -560,21 +560,11 @@ impl Control {
     fn next_hop(&self, m: &Mbuf) -> Option<NextHop<IpAddr>> {
         let l3 = m.data().get(ETH_LEN..)?;
         let fwd = self.forwarding.load();
-        Some(if m.port() == self.outside_port {
-            let dst = Ipv4Addr::new(*l3.get(16)?, l3[17], l3[18], l3[19]);
-            match fwd.outside.resolve(dst) {
-                NextHop::Mac(mac) => NextHop::Mac(mac),
-                NextHop::Unresolved(a) => NextHop::Unresolved(IpAddr::V4(a)),
-                NextHop::NoRoute => NextHop::NoRoute,
-            }
-        } else {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(l3.get(24..40)?);
-            match fwd.inside.resolve(Ipv6Addr::from(a)) {
-                NextHop::Mac(mac) => NextHop::Mac(mac),
-                NextHop::Unresolved(a) => NextHop::Unresolved(IpAddr::V6(a)),
-                NextHop::NoRoute => NextHop::NoRoute,
-            }
+        Some(match fwd.next_hop_of(l3, m.port() == self.outside_port)? {
+            None => NextHop::NoRoute,
+            Some(hop) => fwd
+                .mac_of(hop)
+                .map_or(NextHop::Unresolved(hop), NextHop::Mac),
         })
     }
 
@@ -616,19 +606,7 @@ impl Control {
         let ready: Vec<(IpAddr, [u8; 6])> = self
             .pending
             .keys()
-            .filter_map(|hop| {
-                let mac = match hop {
-                    IpAddr::V4(a) => match fwd.outside.resolve(*a) {
-                        NextHop::Mac(m) => m,
-                        _ => return None,
-                    },
-                    IpAddr::V6(a) => match fwd.inside.resolve(*a) {
-                        NextHop::Mac(m) => m,
-                        _ => return None,
-                    },
-                };
-                Some((*hop, mac))
-            })
+            .filter_map(|hop| fwd.mac_of(*hop).map(|mac| (*hop, mac)))
             .collect();
         for (hop, mac) in ready {
             for mut m in self.pending.remove(&hop).unwrap_or_default() {

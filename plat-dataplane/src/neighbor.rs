@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -129,6 +129,33 @@ pub struct ForwardingSnapshot {
     pub inside: LinkView<Ipv6Cidr, Ipv6Addr>,
     /// The outside (IPv4) link.
     pub outside: LinkView<Ipv4Cidr, Ipv4Addr>,
+}
+
+impl ForwardingSnapshot {
+    /// The next hop of the IP packet `l3` leaving on the outside (IPv4)
+    /// or the inside (IPv6) link: `None` when the packet is too short to
+    /// hold its destination address, `Some(None)` when no route covers it.
+    #[inline]
+    pub fn next_hop_of(&self, l3: &[u8], outside: bool) -> Option<Option<IpAddr>> {
+        if outside {
+            let d = l3.get(16..20)?;
+            let dst = Ipv4Addr::new(d[0], d[1], d[2], d[3]);
+            Some(self.outside.next_hop_ip(dst).map(IpAddr::V4))
+        } else {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(l3.get(24..40)?);
+            Some(self.inside.next_hop_ip(Ipv6Addr::from(a)).map(IpAddr::V6))
+        }
+    }
+
+    /// The MAC of next hop `hop` (on the link of its family), when known.
+    #[inline]
+    pub fn mac_of(&self, hop: IpAddr) -> Option<[u8; 6]> {
+        match hop {
+            IpAddr::V4(a) => self.outside.mac_of(a),
+            IpAddr::V6(a) => self.inside.mac_of(a),
+        }
+    }
 }
 
 /// The published snapshot, shared by the control thread and the workers.

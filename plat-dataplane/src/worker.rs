@@ -723,24 +723,13 @@ impl<E: PacketEngine> Worker<E> {
     /// Looks up the next hop of an addressed frame and queues it.
     #[inline]
     fn send_addressed(&mut self, mut m: Mbuf, out: Link) {
-        let l3 = &m.data()[ETH_LEN..];
-        let hop = match out {
-            Link::Outside if l3.len() >= 20 => {
-                let dst = Ipv4Addr::new(l3[16], l3[17], l3[18], l3[19]);
-                self.fwd.outside.next_hop_ip(dst).map(IpAddr::V4)
-            }
-            Link::Inside if l3.len() >= 40 => {
-                let mut a = [0u8; 16];
-                a.copy_from_slice(&l3[24..40]);
-                self.fwd
-                    .inside
-                    .next_hop_ip(Ipv6Addr::from(a))
-                    .map(IpAddr::V6)
-            }
-            _ => return self.s.counters.inc(Counter::Runt as usize),
-        };
-        let Some(hop) = hop else {
-            return self.s.counters.inc(Counter::NoRoute as usize);
+        let hop = match self
+            .fwd
+            .next_hop_of(&m.data()[ETH_LEN..], out == Link::Outside)
+        {
+            None => return self.s.counters.inc(Counter::Runt as usize),
+            Some(None) => return self.s.counters.inc(Counter::NoRoute as usize),
+            Some(Some(hop)) => hop,
         };
         match self.mac_of(hop) {
             Some(mac) => {
@@ -771,10 +760,7 @@ impl<E: PacketEngine> Worker<E> {
                 return Some(c.mac);
             }
         }
-        let mac = match hop {
-            IpAddr::V4(a) => self.fwd.outside.mac_of(a),
-            IpAddr::V6(a) => self.fwd.inside.mac_of(a),
-        }?;
+        let mac = self.fwd.mac_of(hop)?;
         self.hop_cache = Some(HopCache {
             generation,
             hop,
