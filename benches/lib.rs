@@ -4,7 +4,7 @@
 use plat_core::addr::Prefix6052;
 use plat_core::wire::{checksum, ipv4, ipv6, proto, tcp, udp};
 use plat_core::xlat::{Tuple4, Tuple6, V4ToV6, V6ToV4};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The prefix the fixtures embed IPv4 addresses with.
 pub fn prefix() -> Prefix6052 {
@@ -53,8 +53,21 @@ fn fill_l4_checksum(protocol: u8, l4: &mut [u8], pseudo: u16) {
 /// An IPv6 TCP or UDP packet of `len` bytes from HOST to REMOTE.
 pub fn packet6(protocol: u8, len: usize) -> Vec<u8> {
     let p = prefix();
-    let (src, dst) = (p.embed(HOST4), p.embed(REMOTE4));
-    let mut l4 = l4_bytes(protocol, 40000, 443, len - ipv6::HEADER_LEN);
+    packet6_flow(protocol, len, p.embed(HOST4), 40000, REMOTE4, 443)
+}
+
+/// An IPv6 TCP or UDP packet of `len` bytes from `src` port `sport` to
+/// `dst4` (embedded in [`prefix`]) port `dport`, checksums valid.
+pub fn packet6_flow(
+    protocol: u8,
+    len: usize,
+    src: Ipv6Addr,
+    sport: u16,
+    dst4: Ipv4Addr,
+    dport: u16,
+) -> Vec<u8> {
+    let dst = prefix().embed(dst4);
+    let mut l4 = l4_bytes(protocol, sport, dport, len - ipv6::HEADER_LEN);
     let ps = checksum::pseudo_v6(&src.octets(), &dst.octets(), protocol, l4.len() as u32);
     fill_l4_checksum(protocol, &mut l4, ps);
     let mut v = vec![0u8; ipv6::HEADER_LEN];

@@ -15,7 +15,7 @@ use crate::nat::{
     Endpoint4, IcmpError, NatDrop, Outcome as NatOutcome, Proto, SessionId, Shard, TcpFlags, Time,
     Tuple4 as NatTuple4, Tuple6 as NatTuple6,
 };
-use crate::wire::{icmpv4, icmpv6, proto};
+use crate::wire::{icmpv4, icmpv6, ipv6, proto, tcp};
 use crate::xlat::{self, DropReason, FlowV4, FlowV6, Outcome, Sink, V4ToV6, V6ToV4, XlatConfig};
 
 macro_rules! nat64_drops {
@@ -369,11 +369,82 @@ impl Nat64 {
 
     /// Handles the IPv6 packet at `buf[l3_start..l3_start + l3_len]`
     /// (headroom before it; see [`xlat::HEADROOM`]).
+    #[inline]
     pub fn from_v6<S: Sink + ?Sized>(
         &mut self,
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
+        now: Time,
+        sink: &mut S,
+    ) -> Verdict {
+        let hint = self.take_hint(buf.as_ptr().wrapping_add(l3_start) as usize);
+        if let Some(v) = self.from_v6_established(buf, l3_start, l3_len, hint, now) {
+            return v;
+        }
+        self.from_v6_general(buf, l3_start, l3_len, hint, now, sink)
+    }
+
+    /// Nearly every packet: TCP or UDP of an established session, taken
+    /// by the translator's straight line ([`xlat::FastV6`]). The same
+    /// rules as [`Nat64::from_v6_general`] in fewer steps; `None`, with
+    /// nothing changed, for anything else.
+    #[inline(always)]
+    fn from_v6_established(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        hint: Option<u32>,
+        now: Time,
+    ) -> Option<Verdict> {
+        let fast = xlat::FastV6::check(buf, l3_start, l3_len, &self.xlat)?;
+        let h = buf.get(l3_start..)?.first_chunk::<{ ipv6::HEADER_LEN }>()?;
+        let src = *h[ipv6::OFFSET_SRC..].first_chunk::<16>()?;
+        // RFC 6146 3.5: the destination is an IPv4-embedded address.
+        let dst4 = self
+            .prefix
+            .extract_octets(h[ipv6::OFFSET_DST..].first_chunk::<16>()?)
+            .ok()
+            .map(Ipv4Addr::from)?;
+        self.prefix.check_3_1(dst4).ok()?;
+        let l4 = fast.l4(buf);
+        let (proto, flags) = match fast.next_header() {
+            proto::TCP => (Proto::Tcp, l4[tcp::OFFSET_FLAGS]),
+            _ => (Proto::Udp, 0),
+        };
+        let (sport, dport) = quick_ports(proto, l4);
+        let t = NatTuple6 {
+            proto,
+            src: Ipv6Addr::from(src),
+            sport,
+            dst: dst4,
+            dport,
+        };
+        let h = match hint {
+            Some(h) => {
+                debug_assert_eq!(h, self.shard.hash6(&t), "prefetch hash of another tuple");
+                h
+            }
+            None => self.shard.hash6(&t),
+        };
+        let src4 = self.shard.v6_established(h, &t, TcpFlags(flags), now)?;
+        let map = V6ToV4::new(
+            tuple4(proto, src4, Endpoint4::new(dst4, dport)),
+            self.ipv4_id(),
+        );
+        let (l3_start, l3_len) = fast.translate(buf, &map, &self.xlat);
+        Some(Verdict::Forward { l3_start, l3_len })
+    }
+
+    /// Every packet from the IPv6 side, in the general steps: parse, map
+    /// the destination, look up or create, translate.
+    fn from_v6_general<S: Sink + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        hint: Option<u32>,
         now: Time,
         sink: &mut S,
     ) -> Verdict {
@@ -407,7 +478,6 @@ impl Nat64 {
             dport: flow.dst_port,
         };
         let flags = TcpFlags(flow.tcp_flags);
-        let hint = self.take_hint(l3.as_ptr() as usize);
         let found = match hint {
             Some(h) => {
                 debug_assert_eq!(h, self.shard.hash6(&t), "prefetch hash of another tuple");

@@ -558,22 +558,12 @@ impl Shard {
         flags: TcpFlags,
         now: Time,
     ) -> Result<Verdict, NatDrop> {
-        let src = t.src.octets();
-        let dst = u32::from(t.dst);
-        let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
-        let proto = t.proto as u8;
-        let s = &self.s;
-        let found = self.sess6.find(h, |i| {
-            let x = &s[i as usize];
-            x.src6 == src
-                && x.sport == t.sport
-                && x.dst4 == dst
-                && x.dport == dport
-                && x.proto == proto
-        });
-        let r = match found {
+        let r = match self.find6(h, t) {
             Some(i) => self.v6_hit(i, flags, now),
-            None => self.v6_new(h, t, dport, flags, now),
+            None => {
+                let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
+                self.v6_new(h, t, dport, flags, now)
+            }
         };
         if let Err(d) = r {
             self.drops[d as usize] += 1;
@@ -612,18 +602,64 @@ impl Shard {
         }
     }
 
+    /// The established-flow path of a worker: the IPv4 source of the
+    /// session of `t` (hash `h` from [`Shard::hash6`]) when the session
+    /// exists and its packet needs nothing beyond a refresh and, TCP, a
+    /// state step; the session is then refreshed and stepped exactly as
+    /// [`Shard::v6_session_hashed`] would. `None` (nothing changed) sends
+    /// the packet down the general path: new flows, held SYNs, hairpins.
     #[inline(always)]
-    fn v6_hit(&mut self, i: u32, flags: TcpFlags, now: Time) -> Result<Verdict, NatDrop> {
-        let now_s = now.secs();
-        let s = &self.s[i as usize];
-        if s.flags & (F_HELD | F_HAIRPIN) != 0 {
-            return self.v6_hit_slow(i, flags, now);
+    pub fn v6_established(
+        &mut self,
+        h: u32,
+        t: &Tuple6,
+        flags: TcpFlags,
+        now: Time,
+    ) -> Option<Endpoint4> {
+        let i = self.find6(h, t)?;
+        if self.s[i as usize].flags & (F_HELD | F_HAIRPIN) != 0 {
+            return None;
         }
-        if s.proto == Proto::Tcp as u8 {
+        self.v6_hit_plain(i, flags, now.secs());
+        let s = &self.s[i as usize];
+        Some(Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4))
+    }
+
+    /// The session of the IPv6-side tuple `t`, hashed `h`.
+    #[inline(always)]
+    fn find6(&self, h: u32, t: &Tuple6) -> Option<u32> {
+        let src = t.src.octets();
+        let dst = u32::from(t.dst);
+        let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
+        let proto = t.proto as u8;
+        let s = &self.s;
+        self.sess6.find(h, |i| {
+            let x = &s[i as usize];
+            x.src6 == src
+                && x.sport == t.sport
+                && x.dst4 == dst
+                && x.dport == dport
+                && x.proto == proto
+        })
+    }
+
+    /// A packet from the IPv6 side of a session that is neither held nor
+    /// hairpinned: the TCP state step or the refresh.
+    #[inline(always)]
+    fn v6_hit_plain(&mut self, i: u32, flags: TcpFlags, now_s: u32) {
+        if self.s[i as usize].proto == Proto::Tcp as u8 {
             self.tcp_step(i, Side::V6, flags, now_s);
         } else {
             self.refresh(i, now_s);
         }
+    }
+
+    #[inline(always)]
+    fn v6_hit(&mut self, i: u32, flags: TcpFlags, now: Time) -> Result<Verdict, NatDrop> {
+        if self.s[i as usize].flags & (F_HELD | F_HAIRPIN) != 0 {
+            return self.v6_hit_slow(i, flags, now);
+        }
+        self.v6_hit_plain(i, flags, now.secs());
         let s = &self.s[i as usize];
         Ok(Verdict {
             session: SessionId(i),
@@ -685,10 +721,8 @@ impl Shard {
                     self.emit(Record::SessionCreate(rec));
                 }
             }
-        } else if self.s[i as usize].proto == Proto::Tcp as u8 {
-            self.tcp_step(i, Side::V6, flags, now_s);
         } else {
-            self.refresh(i, now_s);
+            self.v6_hit_plain(i, flags, now_s);
         }
         let s = &self.s[i as usize];
         let src = Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4);

@@ -16,6 +16,7 @@ mod field {
 
 pub const MIN_HEADER_LEN: usize = 20;
 pub const OFFSET_CHECKSUM: usize = field::CHECKSUM;
+pub const OFFSET_FLAGS: usize = field::FLAGS;
 
 /// TCP control bits (the low byte of the flags field).
 pub mod flags {

@@ -45,61 +45,117 @@ pub(super) fn fast(
     map: &V6ToV4,
     cfg: &XlatConfig,
 ) -> Option<Outcome> {
-    let end = l3_start.checked_add(l3_len)?;
-    let h = buf
-        .get(l3_start..end)?
-        .first_chunk::<{ ipv6::HEADER_LEN }>()?;
-    let (next_header, hop_limit) = (h[6], h[7]);
-    let payload_len = u16::from_be_bytes([h[4], h[5]]) as usize;
-    let min = match next_header {
-        proto::TCP => tcp::MIN_HEADER_LEN,
-        proto::UDP => udp::HEADER_LEN,
-        _ => return None,
-    };
-    let v4_len = ipv4::MIN_HEADER_LEN + payload_len;
-    if h[0] >> 4 != 6
-        || hop_limit <= 1
-        || payload_len < min
-        || ipv6::HEADER_LEN + payload_len > l3_len
-        || v4_len > cfg.ipv4_mtu as usize
-    {
-        return None;
+    let (l3_start, l3_len) = FastV6::check(buf, l3_start, l3_len, cfg)?.translate(buf, map, cfg);
+    Some(Outcome::Forward { l3_start, l3_len })
+}
+
+/// An IPv6 packet the straight-line path translates (checked by
+/// [`FastV6::check`]): TCP or UDP right after the fixed header, not
+/// expiring, fitting the IPv4 MTU. The stateful NAT checks first, so
+/// that it looks its session up only for packets this path will take.
+#[derive(Clone, Copy, Debug)]
+pub struct FastV6 {
+    l3_start: usize,
+    next_header: u8,
+    hop_limit: u8,
+    traffic_class: u8,
+    payload_len: usize,
+    /// The pseudo-header sum of the IPv6 addresses.
+    old_addrs: u16,
+}
+
+impl FastV6 {
+    /// The packet at `buf[l3_start..l3_start + l3_len]`, if the straight
+    /// line takes it.
+    #[inline(always)]
+    pub fn check(buf: &[u8], l3_start: usize, l3_len: usize, cfg: &XlatConfig) -> Option<FastV6> {
+        let end = l3_start.checked_add(l3_len)?;
+        let h = buf
+            .get(l3_start..end)?
+            .first_chunk::<{ ipv6::HEADER_LEN }>()?;
+        let (next_header, hop_limit) = (h[6], h[7]);
+        let payload_len = u16::from_be_bytes([h[4], h[5]]) as usize;
+        let min = match next_header {
+            proto::TCP => tcp::MIN_HEADER_LEN,
+            proto::UDP => udp::HEADER_LEN,
+            _ => return None,
+        };
+        if h[0] >> 4 != 6
+            || hop_limit <= 1
+            || payload_len < min
+            || ipv6::HEADER_LEN + payload_len > l3_len
+            || ipv4::MIN_HEADER_LEN + payload_len > cfg.ipv4_mtu as usize
+        {
+            return None;
+        }
+        Some(FastV6 {
+            l3_start,
+            next_header,
+            hop_limit,
+            traffic_class: (u16::from_be_bytes([h[0], h[1]]) >> 4) as u8,
+            payload_len,
+            old_addrs: checksum::addrs_v6_in_place(h[ipv6::OFFSET_SRC..].first_chunk::<32>()?),
+        })
     }
-    let traffic_class = (u16::from_be_bytes([h[0], h[1]]) >> 4) as u8;
-    let old_addrs = checksum::addrs_v6_in_place(h[ipv6::OFFSET_SRC..].first_chunk::<32>()?);
-    let out = &map.outer;
-    let l4_at = l3_start + ipv6::HEADER_LEN;
-    let new = checksum::addrs_v4(out.src.octets(), out.dst.octets());
-    l4::transport(
-        &mut buf[l4_at..l4_at + payload_len],
-        next_header,
-        out.src_port,
-        out.dst_port,
-        old_addrs,
-        new,
-    );
-    let start = l4_at - ipv4::MIN_HEADER_LEN;
-    ipv4::Repr {
-        src: out.src,
-        dst: out.dst,
-        protocol: next_header,
-        tos: if cfg.copy_traffic_class {
-            traffic_class
-        } else {
-            0
-        },
-        ttl: hop_limit - 1,
-        ident: map.ipv4_id,
-        dont_frag: cfg.df_over_1260 && v4_len > DF_THRESHOLD,
-        more_frags: false,
-        frag_offset: 0,
-        payload_len,
+
+    /// The transport protocol number (TCP or UDP).
+    #[inline(always)]
+    pub fn next_header(&self) -> u8 {
+        self.next_header
     }
-    .emit(&mut buf[start..l4_at]);
-    Some(Outcome::Forward {
-        l3_start: start,
-        l3_len: v4_len,
-    })
+
+    /// The transport header and payload: its first 20 (TCP) or 8 (UDP)
+    /// bytes are there.
+    #[inline(always)]
+    pub fn l4<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        let at = self.l3_start + ipv6::HEADER_LEN;
+        &buf[at..at + self.payload_len]
+    }
+
+    /// Translates in place with the addresses and ports of `map`: the
+    /// IPv4 packet's start and length.
+    #[inline(always)]
+    pub fn translate(self, buf: &mut [u8], map: &V6ToV4, cfg: &XlatConfig) -> (usize, usize) {
+        let FastV6 {
+            l3_start,
+            next_header,
+            hop_limit,
+            traffic_class,
+            payload_len,
+            old_addrs,
+        } = self;
+        let l4_at = l3_start + ipv6::HEADER_LEN;
+        let out = &map.outer;
+        let new = checksum::addrs_v4(out.src.octets(), out.dst.octets());
+        l4::transport(
+            &mut buf[l4_at..l4_at + payload_len],
+            next_header,
+            out.src_port,
+            out.dst_port,
+            old_addrs,
+            new,
+        );
+        let start = l4_at - ipv4::MIN_HEADER_LEN;
+        let v4_len = ipv4::MIN_HEADER_LEN + payload_len;
+        ipv4::Repr {
+            src: out.src,
+            dst: out.dst,
+            protocol: next_header,
+            tos: if cfg.copy_traffic_class {
+                traffic_class
+            } else {
+                0
+            },
+            ttl: hop_limit - 1,
+            ident: map.ipv4_id,
+            dont_frag: cfg.df_over_1260 && v4_len > DF_THRESHOLD,
+            more_frags: false,
+            frag_offset: 0,
+            payload_len,
+        }
+        .emit(&mut buf[start..l4_at]);
+        (start, v4_len)
+    }
 }
 
 #[inline(always)]
