@@ -24,6 +24,7 @@
 //! BIB entry.
 
 pub mod config;
+mod homes;
 mod limits;
 pub mod pool4;
 mod prefetch;
