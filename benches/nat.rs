@@ -205,7 +205,7 @@ fn nat64_bursts(
                     l3s[k] = &slot[ROOM..ROOM + PKT_LEN];
                     k += 1;
                 }
-                if std::env::var_os("NOPF").is_none() { nat.prefetch_v6(&l3s[..k]); }
+                nat.prefetch_v6(&l3s[..k]);
             }
             for slot in burst.chunks_exact_mut(SLOT) {
                 // Consumed as the worker does (a match in registers).

@@ -144,7 +144,7 @@ pub struct Nat64 {
     /// the current burst, by the address of their first byte, in burst
     /// order: the lookup reuses them instead of hashing again. Cleared at
     /// the end of every burst, so a recycled buffer address never matches.
-    hints: [(usize, u64); PREFETCH_BURST],
+    hints: [(usize, u32); PREFETCH_BURST],
     hint_len: usize,
     hint_next: usize,
 }
@@ -263,7 +263,7 @@ impl Nat64 {
     /// Only the common case (no extension header) is looked at; anything
     /// else is simply not prefetched.
     #[inline]
-    fn hash_v6(&self, l3: &[u8]) -> Option<u64> {
+    fn hash_v6(&self, l3: &[u8]) -> Option<u32> {
         if l3.len() < 48 || l3[0] >> 4 != 6 {
             return None;
         }
@@ -321,7 +321,7 @@ impl Nat64 {
     /// burst has one. Packets are handled in burst order (some skipped),
     /// so the search only moves forward.
     #[inline]
-    fn take_hint(&mut self, addr: usize) -> Option<u64> {
+    fn take_hint(&mut self, addr: usize) -> Option<u32> {
         while self.hint_next < self.hint_len {
             let (a, h) = self.hints[self.hint_next];
             self.hint_next += 1;
@@ -395,7 +395,7 @@ impl Nat64 {
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
-        hint: Option<u64>,
+        hint: Option<u32>,
         now: Time,
     ) -> Option<Verdict> {
         let fast = xlat::FastV6::check(buf, l3_start, l3_len, &self.xlat)?;
@@ -444,7 +444,7 @@ impl Nat64 {
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
-        hint: Option<u64>,
+        hint: Option<u32>,
         now: Time,
         sink: &mut S,
     ) -> Verdict {

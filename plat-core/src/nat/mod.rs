@@ -24,7 +24,6 @@
 //! BIB entry.
 
 pub mod config;
-mod homes;
 mod limits;
 pub mod pool4;
 mod prefetch;

@@ -1,6 +1,6 @@
 //! Slab records: one cache line per session, half a line per BIB entry.
 
-use super::table::{hash2, hash3, hash3_wide};
+use super::table::{hash2, hash3};
 use super::Proto;
 
 pub(crate) const NIL: u32 = u32::MAX;
@@ -99,8 +99,7 @@ fn halves(a: &[u8; 16]) -> (u64, u64) {
     (v as u64, (v >> 64) as u64)
 }
 
-/// Hash of the IPv6-side session key (proto, X', x, Z, z), all 64 bits
-/// (the session homes take buckets and a tag from it).
+/// Hash of the IPv6-side session key (proto, X', x, Z, z).
 #[inline(always)]
 pub(crate) fn h_sess6(
     seed: u64,
@@ -109,10 +108,10 @@ pub(crate) fn h_sess6(
     sport: u16,
     dst4: u32,
     dport: u16,
-) -> u64 {
+) -> u32 {
     let (a, b) = halves(src6);
     let c = (u64::from(dst4) << 32) | (u64::from(sport) << 16) | u64::from(dport);
-    hash3_wide(seed, a, b, c ^ ((proto as u64) << 61))
+    hash3(seed, a, b, c ^ ((proto as u64) << 61))
 }
 
 /// Hash of the IPv4-side session key (proto, Z, z, T, t).
@@ -167,7 +166,7 @@ impl Session {
         }
     }
     #[inline(always)]
-    pub(crate) fn h6(&self, seed: u64) -> u64 {
+    pub(crate) fn h6(&self, seed: u64) -> u32 {
         h_sess6(
             seed,
             self.proto(),

@@ -5,14 +5,13 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
 
 use super::config::{ConfigError, Filtering, NatConfig};
-use super::homes::Homes;
 use super::limits::{Subscribers, NO_POOL};
 use super::pool4::{Pool4, Pool4Entry, Pool4Error};
 use super::prefetch::prefetch;
 use super::session::{
     h_bib4, h_bib6, h_sess4, h_sess6, Bib, Session, F_HAIRPIN, F_HELD, F_IN_V6, NIL,
 };
-use super::table::{IndexTable, MAX_INDEX};
+use super::table::{IndexTable, Tagged, MAX_INDEX};
 use super::tcp_state::{step, Life, TcpState};
 use super::timers::{push_back, unlink, Fifo, TimerClass};
 use super::{
@@ -22,11 +21,8 @@ use super::{
 use crate::rss::PortShare;
 use crate::sync::{BibRec, BlockRec, Key4, Record, SessionRec};
 
-/// The largest session (and BIB) capacity of one shard: the session slab
-/// (the homes' region at 9/10 load plus the stash) must stay within the
-/// indexes' 24-bit positions.
-pub const MAX_SESSIONS: u32 = 14_000_000;
-const _: () = assert!(MAX_SESSIONS as u64 * 10 / 9 + MAX_SESSIONS as u64 / 256 + 64 + 1024 + 16 <= MAX_INDEX as u64);
+/// The largest session (and BIB) capacity of one shard.
+pub const MAX_SESSIONS: u32 = MAX_INDEX;
 
 /// Burst size of [`Shard::v6_burst`] / [`Shard::v4_burst`].
 pub const BURST: usize = 32;
@@ -79,8 +75,6 @@ pub struct ShardStats {
     pub paired_fallback: u64,
     /// Events dropped because the event buffer was full.
     pub events_lost: u64,
-    /// Sessions moved to their other bucket to make room for a new one.
-    pub sessions_moved: u64,
 }
 
 /// Session listing filter for the CLI; `None` matches anything.
@@ -125,12 +119,10 @@ pub struct Shard {
     cfg: NatConfig,
     seed: u64,
     s: Vec<Session>,
-    /// Free stash slots (the region's free slots are its empty ways).
     s_free: u32,
     b: Vec<Bib>,
     b_free: u32,
-    /// Where sessions live by their IPv6-side key (the slab's buckets).
-    sess6: Homes,
+    sess6: Tagged,
     sess4: IndexTable,
     bib6: IndexTable,
     bib4: IndexTable,
@@ -173,15 +165,13 @@ impl Shard {
         cfg.validate()?;
         let cap = cfg.limits.sessions;
         let bcap = cfg.bib_capacity();
-        // The stash: held IPv4 SYNs, and the rare key with no room in
-        // either bucket.
-        let stash = cfg.limits.held_syns.min(cap) + cap / 256 + 64;
-        let sess6 = Homes::new(cap, stash);
-        let region = sess6.region();
-        let slots = region + stash;
-        let mut s = vec![Session::EMPTY; slots as usize];
-        for i in region..slots {
-            s[i as usize].t_next = if i + 1 < slots { i + 1 } else { NIL };
+        let mut s = vec![Session::EMPTY; cap as usize];
+        for (i, x) in s.iter_mut().enumerate() {
+            x.t_next = if i + 1 < cap as usize {
+                i as u32 + 1
+            } else {
+                NIL
+            };
         }
         let mut b = vec![Bib::EMPTY; bcap as usize];
         for (i, x) in b.iter_mut().enumerate() {
@@ -195,10 +185,10 @@ impl Shard {
         let t = &cfg.timeouts;
         Ok(Shard {
             s,
-            s_free: region,
+            s_free: 0,
             b,
             b_free: 0,
-            sess6,
+            sess6: Tagged::with_capacity(cap),
             sess4: IndexTable::with_capacity(cap),
             bib6: IndexTable::with_capacity(bcap),
             bib4: IndexTable::with_capacity(bcap),
@@ -508,7 +498,7 @@ impl Shard {
 
     /// The table hash of an IPv6-side tuple (for prefetching).
     #[inline(always)]
-    pub fn hash6(&self, t: &Tuple6) -> u64 {
+    pub fn hash6(&self, t: &Tuple6) -> u32 {
         let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
         h_sess6(
             self.seed,
@@ -522,13 +512,13 @@ impl Shard {
 
     /// Stage 1 of a burst: prefetch the hash bucket.
     #[inline(always)]
-    pub fn prefetch6(&self, h: u64) {
+    pub fn prefetch6(&self, h: u32) {
         self.sess6.prefetch(h);
     }
 
     /// Stage 2 of a burst: prefetch the session the bucket points at.
     #[inline(always)]
-    pub fn prefetch6_session(&self, h: u64) {
+    pub fn prefetch6_session(&self, h: u32) {
         if let Some(i) = self.sess6.first_candidate(h) {
             prefetch(&self.s[i as usize]);
         }
@@ -538,7 +528,7 @@ impl Shard {
     /// the bucket points at or, when the bucket says the flow is new, the
     /// BIB bucket its creation will probe.
     #[inline(always)]
-    pub fn prefetch6_new(&self, h: u64, t: &Tuple6) {
+    pub fn prefetch6_new(&self, h: u32, t: &Tuple6) {
         match self.sess6.first_candidate(h) {
             Some(i) => prefetch(&self.s[i as usize]),
             None => self
@@ -563,7 +553,7 @@ impl Shard {
     #[inline]
     pub fn v6_session_hashed(
         &mut self,
-        h: u64,
+        h: u32,
         t: &Tuple6,
         flags: TcpFlags,
         now: Time,
@@ -590,7 +580,7 @@ impl Shard {
         now: Time,
         out: &mut [Result<Verdict, NatDrop>],
     ) {
-        let mut hs = [0u64; BURST];
+        let mut hs = [0u32; BURST];
         for (k, chunk) in tuples.chunks(BURST).enumerate() {
             for (h, t) in hs.iter_mut().zip(chunk) {
                 *h = self.hash6(t);
@@ -621,7 +611,7 @@ impl Shard {
     #[inline(always)]
     pub fn v6_established(
         &mut self,
-        h: u64,
+        h: u32,
         t: &Tuple6,
         flags: TcpFlags,
         now: Time,
@@ -637,7 +627,7 @@ impl Shard {
 
     /// The session of the IPv6-side tuple `t`, hashed `h`.
     #[inline(always)]
-    fn find6(&self, h: u64, t: &Tuple6) -> Option<u32> {
+    fn find6(&self, h: u32, t: &Tuple6) -> Option<u32> {
         let src = t.src.octets();
         let dst = u32::from(t.dst);
         let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
@@ -778,7 +768,7 @@ impl Shard {
 
     fn v6_new(
         &mut self,
-        h: u64,
+        h: u32,
         t: &Tuple6,
         dport: u16,
         flags: TcpFlags,
@@ -791,7 +781,7 @@ impl Shard {
         if proto == Proto::Tcp && (!flags.syn() || flags.rst()) {
             return Err(NatDrop::TcpNotSyn);
         }
-        if self.is_full() {
+        if self.s_free == NIL {
             return Err(NatDrop::TableFull);
         }
         let src = t.src.octets();
@@ -866,9 +856,8 @@ impl Shard {
             }
         }
 
-        let Some(i) = self.alloc(Some(h)) else {
-            return Err(self.abort_unplaced(bi, si, now_s));
-        };
+        let i = self.s_free;
+        self.s_free = self.s[i as usize].t_next;
         self.s[i as usize] = Session {
             src6: src,
             dst4: dst,
@@ -939,14 +928,9 @@ impl Shard {
     /// Undoes a half-made session (a table refused the insert).
     #[cold]
     fn abort_new(&mut self, i: u32, bi: u32, si: u32, now_s: u32) -> NatDrop {
-        self.free_slot(i);
-        self.abort_unplaced(bi, si, now_s)
-    }
-
-    /// Undoes a session that found no slot: its BIB entry, if new, and
-    /// its subscriber, if idle.
-    #[cold]
-    fn abort_unplaced(&mut self, bi: u32, si: u32, now_s: u32) -> NatDrop {
+        self.s[i as usize] = Session::EMPTY;
+        self.s[i as usize].t_next = self.s_free;
+        self.s_free = i;
         if self.b[bi as usize].head == NIL && !self.b[bi as usize].is_static {
             self.delete_bib(bi, now_s);
         }
@@ -1347,7 +1331,7 @@ impl Shard {
         let Some(bi) = bib else {
             return Err(NatDrop::NoBib);
         };
-        if self.is_full() {
+        if self.s_free == NIL {
             return Err(NatDrop::TableFull);
         }
         let src6 = self.b[bi as usize].src6;
@@ -1366,6 +1350,8 @@ impl Shard {
         } else {
             0
         };
+        let i = self.s_free;
+        self.s_free = self.s[i as usize].t_next;
         let (state, class) = if proto == Proto::Tcp {
             // RFC 6146 3.5.2.2 (CLOSED, V4 SYN allowed): the state moves to
             // V4 INIT with the transitory lifetime.
@@ -1373,7 +1359,7 @@ impl Shard {
         } else {
             (TcpState::Closed, class_of(proto))
         };
-        let new = Session {
+        self.s[i as usize] = Session {
             src6,
             dst4: remote,
             addr4: local,
@@ -1391,11 +1377,7 @@ impl Shard {
             b_next: NIL,
             stamp: now_s,
         };
-        let h6 = new.h6(self.seed);
-        let Some(i) = self.alloc(Some(h6)) else {
-            return Err(self.abort_unplaced(bi, si, now_s));
-        };
-        self.s[i as usize] = new;
+        let h6 = self.s[i as usize].h6(self.seed);
         if !self.sess6.insert(h6, i) {
             return Err(self.abort_new(i, bi, si, now_s));
         }
@@ -1433,11 +1415,11 @@ impl Shard {
         if self.stats.held_syns >= self.cfg.limits.held_syns {
             return Err(NatDrop::HeldSynLimit);
         }
-        // Held sessions live in the stash: their id, which the dataplane
-        // keeps with the stored SYN, must not move.
-        let Some(i) = (if self.is_full() { None } else { self.alloc(None) }) else {
+        if self.s_free == NIL {
             return Err(NatDrop::TableFull);
-        };
+        }
+        let i = self.s_free;
+        self.s_free = self.s[i as usize].t_next;
         let mut s = Session::EMPTY;
         s.dst4 = u32::from(t.src);
         s.dport = rport;
@@ -1526,73 +1508,10 @@ impl Shard {
 
     // ----- deletion -----
 
-    /// Whether the configured session capacity is used up.
-    #[inline]
-    fn is_full(&self) -> bool {
-        self.stats.sessions >= self.cfg.limits.sessions
-    }
-
-    /// A slot for a new session: with its IPv6-side hash, a free way of
-    /// one of its buckets (moving a resident to its other bucket if both
-    /// are full), else a stash slot. The caller records it with
-    /// `sess6.insert` (a region slot stays free until then).
-    fn alloc(&mut self, h6: Option<u64>) -> Option<u32> {
-        if let Some(h) = h6 {
-            if let Some(i) = self.sess6.vacant(h) {
-                return Some(i);
-            }
-            if let Some((from, to)) = self.sess6.kick(h) {
-                self.move_session(from, to);
-                self.stats.sessions_moved += 1;
-                return self.sess6.vacant(h);
-            }
-        }
-        let i = self.s_free;
-        if i == NIL {
-            return None;
-        }
-        self.s_free = self.s[i as usize].t_next;
-        Some(i)
-    }
-
-    /// Moves the session in region slot `from` to region slot `to` (its
-    /// other bucket): everything that names it by slot follows.
-    #[cold]
-    fn move_session(&mut self, from: u32, to: u32) {
-        let x = self.s[from as usize];
-        debug_assert!(x.is_live() && x.flags & F_HELD == 0);
-        self.s[to as usize] = x;
-        self.s[from as usize] = Session::EMPTY;
-        let timers = &mut self.timers[x.class as usize];
-        match x.t_prev {
-            NIL => timers.head = to,
-            p => self.s[p as usize].t_next = to,
-        }
-        match x.t_next {
-            NIL => timers.tail = to,
-            n => self.s[n as usize].t_prev = to,
-        }
-        if x.bib != NIL {
-            match x.b_prev {
-                NIL => self.b[x.bib as usize].head = to,
-                p => self.s[p as usize].b_next = to,
-            }
-            if x.b_next != NIL {
-                self.s[x.b_next as usize].b_prev = to;
-            }
-        }
-        let indexed = self.sess4.replace(x.h4(self.seed), from, to);
-        debug_assert!(indexed, "session {from} missing from the IPv4-side index");
-        self.sess6.moved(from, to);
-    }
-
-    /// Frees slot `i` (already out of the indexes, or never in them).
     fn free_slot(&mut self, i: u32) {
         self.s[i as usize] = Session::EMPTY;
-        if i >= self.sess6.region() {
-            self.s[i as usize].t_next = self.s_free;
-            self.s_free = i;
-        }
+        self.s[i as usize].t_next = self.s_free;
+        self.s_free = i;
     }
 
     fn bib_link(&mut self, bi: u32, i: u32) {
@@ -1893,12 +1812,14 @@ impl Shard {
                 v4: x.v4,
             });
         };
-        if self.is_full() {
+        if self.s_free == NIL {
             return Err(ShardError::BibFull);
         }
         let src6 = self.b[bi as usize].src6;
         let si = self.subs.get_or_create(&src6).ok_or(ShardError::BibFull)?;
         let icmp = x.proto == Proto::Icmp;
+        let i = self.s_free;
+        self.s_free = self.s[i as usize].t_next;
         // Keep the list in stamp order: a record older than the tail is
         // stamped as the tail (it lives a little longer, never shorter).
         let tail = self.timers[class as usize].tail;
@@ -1907,7 +1828,7 @@ impl Shard {
         } else {
             x.time.max(self.s[tail as usize].stamp)
         };
-        let new = Session {
+        self.s[i as usize] = Session {
             src6,
             dst4: u32::from(x.remote.addr),
             addr4: u32::from(x.v4.addr),
@@ -1930,12 +1851,10 @@ impl Shard {
             b_next: NIL,
             stamp,
         };
-        let (h6, h4) = (new.h6(self.seed), new.h4(self.seed));
-        let Some(i) = self.alloc(Some(h6)) else {
-            self.subs.release_if_idle(si);
-            return Err(ShardError::BibFull);
-        };
-        self.s[i as usize] = new;
+        let (h6, h4) = (
+            self.s[i as usize].h6(self.seed),
+            self.s[i as usize].h4(self.seed),
+        );
         if !self.sess6.insert(h6, i) {
             self.free_slot(i);
             self.subs.release_if_idle(si);

@@ -227,29 +227,6 @@ impl<S: Slot> Table<S> {
         }
     }
 
-    /// Points the entry of `old`, stored under hash `h`, at `new`.
-    /// Returns whether it was there.
-    pub(crate) fn replace(&mut self, h: u32, old: u32, new: u32) -> bool {
-        debug_assert!(new <= MAX_INDEX);
-        let mut p = self.home(h);
-        let mut d = 0u32;
-        loop {
-            let s = self.slots[p];
-            if s.is_empty() || s.dist() < d {
-                return false;
-            }
-            if s.idx1() == old + 1 {
-                self.slots[p] = S::new(new, h);
-                for _ in 0..s.dist() {
-                    self.slots[p] = self.slots[p].farther();
-                }
-                return true;
-            }
-            p = self.next(p);
-            d += 1;
-        }
-    }
-
     /// Removes `idx`, stored under hash `h`. Returns whether it was there.
     pub(crate) fn remove(&mut self, h: u32, idx: u32) -> bool {
         let mut p = self.home(h);
@@ -300,15 +277,8 @@ pub(crate) fn hash2(seed: u64, a: u64, b: u64) -> u32 {
 /// Hash of three words and a seed.
 #[inline(always)]
 pub(crate) fn hash3(seed: u64, a: u64, b: u64, c: u64) -> u32 {
-    (hash3_wide(seed, a, b, c) >> 32) as u32
-}
-
-/// [`hash3`] with all 64 bits, for a table that takes several
-/// independent pieces from one hash.
-#[inline(always)]
-pub(crate) fn hash3_wide(seed: u64, a: u64, b: u64, c: u64) -> u64 {
     let x = fold(a ^ seed ^ P0, b ^ P1);
-    fold(x ^ c ^ P3, seed ^ P2)
+    (fold(x ^ c ^ P3, seed ^ P2) >> 32) as u32
 }
 
 #[cfg(test)]

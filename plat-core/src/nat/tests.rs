@@ -1328,43 +1328,6 @@ mod model {
         assert_eq!(held, s.stats().held_syns);
     }
 
-    /// A full table under churn: new sessions find both their buckets
-    /// full and move a resident to its other bucket; every index, timer
-    /// list and BIB list follows the moved sessions.
-    #[test]
-    fn sessions_moved_to_their_other_bucket_stay_found_and_listed() {
-        let mut c = cfg();
-        c.limits.sessions = 4096;
-        let mut s = Shard::new(c, PortShare::All).unwrap();
-        s.add_pool4(Pool4Entry::new(T, 32)).unwrap();
-        // Eight sessions per subscriber, two per BIB entry (two
-        // destinations), so moved sessions sit inside BIB lists as well as
-        // at their heads.
-        let flow = |k: u32| Tuple6 {
-            proto: Proto::Udp,
-            src: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (k >> 19) as u16, (k >> 3) as u16),
-            sport: 3000 + (k >> 1) as u16 % 1024,
-            dst: if k & 1 == 0 { Z } else { Z2 },
-            dport: 53,
-        };
-        let mut next = 0u32;
-        for round in 0..12u64 {
-            // Fill up, stamping this round's sessions with its time.
-            while s.stats().sessions < 4096 {
-                s.v6_session(&flow(next), NO, at(round * 100)).unwrap();
-                next += 1;
-            }
-            check(&s);
-            // The oldest half-round expires.
-            s.expire(at(round * 100 + 400), usize::MAX, |_| {});
-            check(&s);
-        }
-        assert!(s.stats().sessions_moved > 0, "{:?}", s.stats());
-        s.expire(at(1_000_000), usize::MAX, |_| {});
-        check(&s);
-        assert_eq!((s.stats().sessions, s.stats().bibs), (0, 0));
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
