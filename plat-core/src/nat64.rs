@@ -379,18 +379,18 @@ impl Nat64 {
         sink: &mut S,
     ) -> Verdict {
         let hint = self.take_hint(buf.as_ptr().wrapping_add(l3_start) as usize);
-        if let Some(v) = self.from_v6_established(buf, l3_start, l3_len, hint, now) {
+        if let Some(v) = self.v6_established_path(buf, l3_start, l3_len, hint, now) {
             return v;
         }
-        self.from_v6_general(buf, l3_start, l3_len, hint, now, sink)
+        self.v6_general_path(buf, l3_start, l3_len, hint, now, sink)
     }
 
     /// Nearly every packet: TCP or UDP of an established session, taken
     /// by the translator's straight line ([`xlat::FastV6`]). The same
-    /// rules as [`Nat64::from_v6_general`] in fewer steps; `None`, with
+    /// rules as [`Nat64::v6_general_path`] in fewer steps; `None`, with
     /// nothing changed, for anything else.
     #[inline(always)]
-    fn from_v6_established(
+    fn v6_established_path(
         &mut self,
         buf: &mut [u8],
         l3_start: usize,
@@ -439,7 +439,7 @@ impl Nat64 {
 
     /// Every packet from the IPv6 side, in the general steps: parse, map
     /// the destination, look up or create, translate.
-    fn from_v6_general<S: Sink + ?Sized>(
+    fn v6_general_path<S: Sink + ?Sized>(
         &mut self,
         buf: &mut [u8],
         l3_start: usize,
