@@ -1170,6 +1170,75 @@ mod tests {
         }
     }
 
+    fn tcp6(src: &str, sport: u16, dport: u16, flags: u8, hop: u8) -> Vec<u8> {
+        let mut v = Vec::new();
+        let src: Ipv6Addr = src.parse().unwrap();
+        let mut b =
+            PacketBuilder::ipv6(src.octets(), server6().octets(), hop).tcp(sport, dport, 1, 1000);
+        if flags & crate::wire::tcp::flags::SYN != 0 {
+            b = b.syn();
+        }
+        if flags & crate::wire::tcp::flags::ACK != 0 {
+            b = b.ack(1);
+        }
+        if flags & crate::wire::tcp::flags::FIN != 0 {
+            b = b.fin();
+        }
+        if flags & crate::wire::tcp::flags::RST != 0 {
+            b = b.rst();
+        }
+        b.write(&mut v, &[1, 2, 3]).unwrap();
+        v
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// The established straight line and the general path are the
+        /// same rules: over random TCP and UDP traffic (new flows, TCP
+        /// state steps, expiring hop limits), one translator taking
+        /// every packet the general way ends with the same bytes,
+        /// verdicts, sessions and sync events as one taking the
+        /// straight line where it can.
+        #[test]
+        fn the_established_straight_line_equals_the_general_path(
+            ops in proptest::collection::vec((0..2u8, 0..3u16, 0..4u8, 1..4u8, 0..20u8), 1..60),
+        ) {
+            let mut cfg = NatConfig::default();
+            cfg.event_capacity = 1024;
+            cfg.sync_refresh_interval = 1;
+            let build = || {
+                let mut shard = Shard::new(cfg.clone(), PortShare::All).unwrap();
+                shard.add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30)).unwrap();
+                let prefix = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
+                Nat64::new(shard, prefix, XlatConfig::default())
+            };
+            let (mut fast, mut general) = (build(), build());
+            const FLAGS: [u8; 4] = [0x02, 0x10, 0x11, 0x04]; // SYN, ACK, FIN+ACK, RST
+            for (k, &(udp, port, flags, hop, wait)) in ops.iter().enumerate() {
+                let now = Time::from_secs(k as u64 * u64::from(wait));
+                let ip = if udp == 1 {
+                    let mut v = udp6(CLIENT, server6(), 7000 + port, 53, b"q");
+                    v[7] = hop;
+                    v
+                } else {
+                    tcp6(CLIENT, 7000 + port, 443, FLAGS[flags as usize], hop)
+                };
+                let (mut a, s, l) = framed(ip);
+                let mut b = a.clone();
+                let va = fast.from_v6(&mut a, s, l, now, &mut Vec::new());
+                let vb = general.v6_general_path(&mut b, s, l, None, now, &mut Vec::new());
+                proptest::prop_assert_eq!(va, vb);
+                proptest::prop_assert_eq!(&a, &b);
+                proptest::prop_assert_eq!(fast.shard().stats(), general.shard().stats());
+                let ea: Vec<_> = fast.shard_mut().drain_events().collect();
+                let eb: Vec<_> = general.shard_mut().drain_events().collect();
+                proptest::prop_assert_eq!(ea, eb);
+            }
+            let list = |n: &Nat64| n.shard().sessions(Default::default()).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(list(&fast), list(&general));
+        }
+    }
+
     #[test]
     fn prefetch_hints_change_nothing_but_the_work() {
         let (mut hinted, mut plain) = (nat64(Filtering::Adf), nat64(Filtering::Adf));
