@@ -1203,11 +1203,13 @@ mod tests {
         fn the_established_straight_line_equals_the_general_path(
             ops in proptest::collection::vec((0..2u8, 0..3u16, 0..4u8, 1..4u8, 0..20u8), 1..60),
         ) {
-            let mut cfg = NatConfig::default();
-            cfg.event_capacity = 1024;
-            cfg.sync_refresh_interval = 1;
+            let cfg = NatConfig {
+                event_capacity: 1024,
+                sync_refresh_interval: 1,
+                ..NatConfig::default()
+            };
             let build = || {
-                let mut shard = Shard::new(cfg.clone(), PortShare::All).unwrap();
+                let mut shard = Shard::new(cfg, PortShare::All).unwrap();
                 shard.add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30)).unwrap();
                 let prefix = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
                 Nat64::new(shard, prefix, XlatConfig::default())
