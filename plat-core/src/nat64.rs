@@ -140,11 +140,11 @@ pub struct Nat64 {
     xlat: XlatConfig,
     next_ipv4_id: u16,
     fates: Vec<HeldFate>,
-    /// Session-table hashes the prefetch stage computed for the packets of
-    /// the current burst, by the address of their first byte, in burst
-    /// order: the lookup reuses them instead of hashing again. Cleared at
-    /// the end of every burst, so a recycled buffer address never matches.
-    hints: [(usize, u32); PREFETCH_BURST],
+    /// What the prefetch stage learnt of the packets of the current
+    /// burst, by the address of their first byte, in burst order: the
+    /// lookup reuses it instead of working it out again. Cleared at the
+    /// end of every burst, so a recycled buffer address never matches.
+    hints: [(usize, Hint); PREFETCH_BURST],
     hint_len: usize,
     hint_next: usize,
 }
@@ -175,6 +175,31 @@ fn proto4(flow: &FlowV4) -> Result<Proto, Reason> {
 
 /// Most packets one prefetch call looks ahead over (a worker's burst).
 pub const PREFETCH_BURST: usize = 64;
+
+/// The prefetch stage's findings on one IPv6 packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hint {
+    /// Session-table hash of its tuple.
+    hash: u32,
+    /// Its tuple (the destination already extracted from the prefix).
+    tuple: NatTuple6,
+    /// The session the table's bucket pointed at (prefetched).
+    likely: Option<SessionId>,
+}
+
+impl Hint {
+    const NONE: Hint = Hint {
+        hash: 0,
+        tuple: NatTuple6 {
+            proto: Proto::Udp,
+            src: Ipv6Addr::UNSPECIFIED,
+            sport: 0,
+            dst: Ipv4Addr::UNSPECIFIED,
+            dport: 0,
+        },
+        likely: None,
+    };
+}
 
 /// Ports of a TCP/UDP header, or the identifier twice for an ICMP query,
 /// read without checks beyond the 8 bytes the caller guarantees: the
@@ -229,7 +254,7 @@ impl Nat64 {
             xlat,
             next_ipv4_id: 1,
             fates: Vec::new(),
-            hints: [(0, 0); PREFETCH_BURST],
+            hints: [(0, Hint::NONE); PREFETCH_BURST],
             hint_len: 0,
             hint_next: 0,
         }
@@ -259,11 +284,11 @@ impl Nat64 {
         self.next_ipv4_id
     }
 
-    /// The session-table hash of the IPv6 packet `l3`, for prefetching.
-    /// Only the common case (no extension header) is looked at; anything
-    /// else is simply not prefetched.
+    /// The tuple of the IPv6 packet `l3` and its session-table hash, for
+    /// prefetching. Only the common case (no extension header) is looked
+    /// at; anything else is simply not prefetched.
     #[inline]
-    fn hash_v6(&self, l3: &[u8]) -> Option<u32> {
+    fn hash_v6(&self, l3: &[u8]) -> Option<(u32, NatTuple6)> {
         if l3.len() < 48 || l3[0] >> 4 != 6 {
             return None;
         }
@@ -279,34 +304,44 @@ impl Nat64 {
         a.copy_from_slice(&l3[8..24]);
         let l4 = &l3[40..];
         let (sport, dport) = quick_ports(proto, l4);
-        Some(self.shard.hash6(&NatTuple6 {
+        let t = NatTuple6 {
             proto,
             src: Ipv6Addr::from(a),
             sport,
             dst: Ipv4Addr::from(dst),
             dport,
-        }))
+        };
+        Some((self.shard.hash6(&t), t))
     }
 
     /// Prefetches what looking up a burst of IPv6 packets will touch, in
     /// two stages over the whole burst: first every session-table bucket,
-    /// then (buckets now cached) every session they point at, so the
-    /// misses overlap instead of queueing. The hashes are kept for the
-    /// lookups of this burst (until [`Nat64::end_burst`]). Bursts longer
-    /// than [`PREFETCH_BURST`] are prefetched in part.
+    /// then (buckets now cached) every session they point at, or for a new
+    /// flow what creating its session will touch
+    /// ([`Shard::prefetch6_new`]), so the misses overlap instead of
+    /// queueing. What the stages found is kept for the lookups of this
+    /// burst (until [`Nat64::end_burst`]). Bursts longer than
+    /// [`PREFETCH_BURST`] are prefetched in part.
     #[inline]
     pub fn prefetch_v6(&mut self, l3s: &[&[u8]]) {
         self.hint_len = 0;
         self.hint_next = 0;
         for l3 in l3s.iter().take(PREFETCH_BURST) {
-            if let Some(h) = self.hash_v6(l3) {
-                self.shard.prefetch6(h);
-                self.hints[self.hint_len] = (l3.as_ptr() as usize, h);
+            if let Some((hash, tuple)) = self.hash_v6(l3) {
+                self.shard.prefetch6(hash);
+                self.hints[self.hint_len] = (
+                    l3.as_ptr() as usize,
+                    Hint {
+                        hash,
+                        tuple,
+                        likely: None,
+                    },
+                );
                 self.hint_len += 1;
             }
         }
-        for &(_, h) in &self.hints[..self.hint_len] {
-            self.shard.prefetch6_session(h);
+        for (_, hint) in &mut self.hints[..self.hint_len] {
+            hint.likely = self.shard.prefetch6_new(hint.hash, &hint.tuple);
         }
     }
 
@@ -321,7 +356,7 @@ impl Nat64 {
     /// burst has one. Packets are handled in burst order (some skipped),
     /// so the search only moves forward.
     #[inline]
-    fn take_hint(&mut self, addr: usize) -> Option<u32> {
+    fn take_hint(&mut self, addr: usize) -> Option<Hint> {
         while self.hint_next < self.hint_len {
             let (a, h) = self.hints[self.hint_next];
             self.hint_next += 1;
@@ -395,18 +430,22 @@ impl Nat64 {
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
-        hint: Option<u32>,
+        hint: Option<Hint>,
         now: Time,
     ) -> Option<Verdict> {
         let fast = xlat::FastV6::check(buf, l3_start, l3_len, &self.xlat)?;
         let h = buf.get(l3_start..)?.first_chunk::<{ ipv6::HEADER_LEN }>()?;
         let src = *h[ipv6::OFFSET_SRC..].first_chunk::<16>()?;
-        // RFC 6146 3.5: the destination is an IPv4-embedded address.
-        let dst4 = self
-            .prefix
-            .extract_octets(h[ipv6::OFFSET_DST..].first_chunk::<16>()?)
-            .ok()
-            .map(Ipv4Addr::from)?;
+        // RFC 6146 3.5: the destination is an IPv4-embedded address (the
+        // prefetch stage extracted it from these bytes already).
+        let dst4 = match hint {
+            Some(hint) => hint.tuple.dst,
+            None => self
+                .prefix
+                .extract_octets(h[ipv6::OFFSET_DST..].first_chunk::<16>()?)
+                .ok()
+                .map(Ipv4Addr::from)?,
+        };
         self.prefix.check_3_1(dst4).ok()?;
         let l4 = fast.l4(buf);
         let (proto, flags) = match fast.next_header() {
@@ -421,14 +460,20 @@ impl Nat64 {
             dst: dst4,
             dport,
         };
-        let h = match hint {
-            Some(h) => {
-                debug_assert_eq!(h, self.shard.hash6(&t), "prefetch hash of another tuple");
-                h
+        let (h, likely) = match hint {
+            Some(hint) => {
+                debug_assert_eq!(
+                    hint.hash,
+                    self.shard.hash6(&t),
+                    "prefetch hash of another tuple"
+                );
+                (hint.hash, hint.likely)
             }
-            None => self.shard.hash6(&t),
+            None => (self.shard.hash6(&t), None),
         };
-        let src4 = self.shard.v6_established(h, &t, TcpFlags(flags), now)?;
+        let src4 = self
+            .shard
+            .v6_established(h, likely, &t, TcpFlags(flags), now)?;
         let map = V6ToV4::new(
             tuple4(proto, src4, Endpoint4::new(dst4, dport)),
             self.ipv4_id(),
@@ -444,7 +489,7 @@ impl Nat64 {
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
-        hint: Option<u32>,
+        hint: Option<Hint>,
         now: Time,
         sink: &mut S,
     ) -> Verdict {
@@ -479,7 +524,7 @@ impl Nat64 {
         };
         let flags = TcpFlags(flow.tcp_flags);
         let found = match hint {
-            Some(h) => {
+            Some(Hint { hash: h, .. }) => {
                 debug_assert_eq!(h, self.shard.hash6(&t), "prefetch hash of another tuple");
                 self.shard.v6_session_hashed(h, &t, flags, now)
             }

@@ -138,6 +138,18 @@ pub struct Shard {
     sweep_from: usize,
 }
 
+/// Whether `x` is the session of the IPv6-side tuple `t` (a free slot
+/// never is: its protocol byte is no protocol).
+#[inline(always)]
+fn is_key6(x: &Session, t: &Tuple6) -> bool {
+    let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
+    x.src6 == t.src.octets()
+        && x.sport == t.sport
+        && x.dst4 == u32::from(t.dst)
+        && x.dport == dport
+        && x.proto == t.proto as u8
+}
+
 /// The timer class a session in `state` runs on (RFC 6146 3.5.2.2: the
 /// INIT states and the closing states run TCP_TRANS, the others TCP_EST).
 fn class_of_state(proto: Proto, state: TcpState) -> TimerClass {
@@ -516,25 +528,51 @@ impl Shard {
         self.sess6.prefetch(h);
     }
 
-    /// Stage 2 of a burst: prefetch the session the bucket points at.
+    /// Stage 2 of a burst: prefetch the session the bucket points at,
+    /// and name it: [`Shard::v6_established`] compares that one first.
     #[inline(always)]
-    pub fn prefetch6_session(&self, h: u32) {
-        if let Some(i) = self.sess6.first_candidate(h) {
-            prefetch(&self.s[i as usize]);
-        }
+    pub fn prefetch6_session(&self, h: u32) -> Option<SessionId> {
+        let i = self.sess6.first_candidate(h)?;
+        prefetch(&self.s[i as usize]);
+        Some(SessionId(i))
     }
 
     /// Stage 2 for a burst that may create sessions: prefetch the session
-    /// the bucket points at or, when the bucket says the flow is new, the
-    /// BIB bucket its creation will probe.
+    /// the bucket points at (and name it, as [`Shard::prefetch6_session`]
+    /// does) or, when the bucket says the flow is new, what creating it
+    /// will touch: the BIB bucket of (X',x) and the IPv4-side buckets of
+    /// the (T,t) it most likely gets, the subscriber's paired address with
+    /// the source port kept (port preservation, the first thing the
+    /// allocation tries). A wrong guess costs a wasted prefetch.
     #[inline(always)]
-    pub fn prefetch6_new(&self, h: u32, t: &Tuple6) {
-        match self.sess6.first_candidate(h) {
-            Some(i) => prefetch(&self.s[i as usize]),
-            None => self
-                .bib6
-                .prefetch(h_bib6(self.seed, t.proto, &t.src.octets(), t.sport)),
+    pub fn prefetch6_new(&self, h: u32, t: &Tuple6) -> Option<SessionId> {
+        if let Some(i) = self.sess6.first_candidate(h) {
+            prefetch(&self.s[i as usize]);
+            return Some(SessionId(i));
         }
+        let src = t.src.octets();
+        self.bib6
+            .prefetch(h_bib6(self.seed, t.proto, &src, t.sport));
+        let paired = self
+            .subs
+            .find(&src)
+            .map(|si| self.subs.slab[si as usize].pool)
+            .filter(|&p| p != NO_POOL)
+            .and_then(|p| self.pool.get(p));
+        if let Some(a) = paired {
+            let (a, port) = (u32::from(a.addr), t.sport);
+            let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
+            self.bib4.prefetch(h_bib4(self.seed, t.proto, a, port));
+            self.sess4.prefetch(h_sess4(
+                self.seed,
+                t.proto,
+                u32::from(t.dst),
+                dport,
+                a,
+                port,
+            ));
+        }
+        None
     }
 
     /// Lookup or creation for a packet from the IPv6 side.
@@ -608,15 +646,23 @@ impl Shard {
     /// state step; the session is then refreshed and stepped exactly as
     /// [`Shard::v6_session_hashed`] would. `None` (nothing changed) sends
     /// the packet down the general path: new flows, held SYNs, hairpins.
+    ///
+    /// `likely` is what [`Shard::prefetch6_session`] named: when that
+    /// slot holds the key (compared in full), the index is not probed
+    /// again.
     #[inline(always)]
     pub fn v6_established(
         &mut self,
         h: u32,
+        likely: Option<SessionId>,
         t: &Tuple6,
         flags: TcpFlags,
         now: Time,
     ) -> Option<Endpoint4> {
-        let i = self.find6(h, t)?;
+        let i = match likely {
+            Some(SessionId(i)) if self.s.get(i as usize).is_some_and(|x| is_key6(x, t)) => i,
+            _ => self.find6(h, t)?,
+        };
         if self.s[i as usize].flags & (F_HELD | F_HAIRPIN) != 0 {
             return None;
         }
@@ -628,19 +674,8 @@ impl Shard {
     /// The session of the IPv6-side tuple `t`, hashed `h`.
     #[inline(always)]
     fn find6(&self, h: u32, t: &Tuple6) -> Option<u32> {
-        let src = t.src.octets();
-        let dst = u32::from(t.dst);
-        let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
-        let proto = t.proto as u8;
         let s = &self.s;
-        self.sess6.find(h, |i| {
-            let x = &s[i as usize];
-            x.src6 == src
-                && x.sport == t.sport
-                && x.dst4 == dst
-                && x.dport == dport
-                && x.proto == proto
-        })
+        self.sess6.find(h, |i| is_key6(&s[i as usize], t))
     }
 
     /// A packet from the IPv6 side of a session that is neither held nor
