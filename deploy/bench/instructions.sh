@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Instructions per packet of the established-flow path (lookup + translate,
+# `Nat64::from_v6`, 1 thousand sessions, so nothing misses the cache),
+# counted by callgrind. On a shared VM wall-clock benches move by 20-40 %
+# from one minute to the next; an instruction count is the same on every
+# run of the same binary, so it tells whether a change to the compute of
+# the hot path helped, where criterion cannot. (Memory-bound cases still
+# need criterion: see benches/BENCHMARKS.md.)
+#
+# Usage: bash deploy/bench/instructions.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if ! command -v valgrind >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null
+fi
+bench=$(cargo bench -p plat-benches --bench nat --no-run --locked 2>&1 |
+  sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
+[[ -x $bench ]] || { echo "instructions: no bench binary" >&2; exit 1; }
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" \
+  --bench 'nat64_udp_established_burst32/1k$' --profile-time 2 >/dev/null 2>&1
+# Sum the calls into from_v6 and their inclusive cost from the callgrind
+# records: "cfn=(id) name" then "calls=N ..." then "<line> <cost>".
+awk '
+  /^c?fn=\([0-9]+\) / { id = $1; sub(/^c?fn=/, "", id); name[id] = $0 }
+  /^cfn=/ { id = $1; sub(/^cfn=/, "", id); if (id in name) n = name[id]; else n = "";
+            want = (n ~ /Nat64::from_v6/); next }
+  /^calls=/ && want { split($1, c, "="); calls += c[2]; getline; cost += $2; want = 0 }
+  END { if (calls == 0) { print "instructions: from_v6 not found" > "/dev/stderr"; exit 1 }
+        printf "from_v6: %d calls, %.0f instructions each (inclusive)\n", calls, cost / calls }
+' "$out"
