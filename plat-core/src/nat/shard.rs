@@ -528,22 +528,13 @@ impl Shard {
         self.sess6.prefetch(h);
     }
 
-    /// Stage 2 of a burst: prefetch the session the bucket points at,
-    /// and name it: [`Shard::v6_established`] compares that one first.
-    #[inline(always)]
-    pub fn prefetch6_session(&self, h: u32) -> Option<SessionId> {
-        let i = self.sess6.first_candidate(h)?;
-        prefetch(&self.s[i as usize]);
-        Some(SessionId(i))
-    }
-
-    /// Stage 2 for a burst that may create sessions: prefetch the session
-    /// the bucket points at (and name it, as [`Shard::prefetch6_session`]
-    /// does) or, when the bucket says the flow is new, what creating it
-    /// will touch: the BIB bucket of (X',x) and the IPv4-side buckets of
-    /// the (T,t) it most likely gets, the subscriber's paired address with
-    /// the source port kept (port preservation, the first thing the
-    /// allocation tries). A wrong guess costs a wasted prefetch.
+    /// Stage 2 of a burst: prefetch the session the bucket points at and
+    /// name it ([`Shard::v6_established`] compares that one first) or,
+    /// when the bucket says the flow is new, what creating it will touch:
+    /// the BIB bucket of (X',x) and the IPv4-side buckets of the (T,t) it
+    /// most likely gets, the subscriber's paired address with the source
+    /// port kept (port preservation, the first thing the allocation
+    /// tries). A wrong guess costs a wasted prefetch.
     #[inline(always)]
     pub fn prefetch6_new(&self, h: u32, t: &Tuple6) -> Option<SessionId> {
         if let Some(i) = self.sess6.first_candidate(h) {
@@ -647,7 +638,7 @@ impl Shard {
     /// [`Shard::v6_session_hashed`] would. `None` (nothing changed) sends
     /// the packet down the general path: new flows, held SYNs, hairpins.
     ///
-    /// `likely` is what [`Shard::prefetch6_session`] named: when that
+    /// `likely` is what [`Shard::prefetch6_new`] named: when that
     /// slot holds the key (compared in full), the index is not probed
     /// again.
     #[inline(always)]
