@@ -50,6 +50,9 @@ pub enum AddrError {
 pub struct Prefix6052 {
     bytes: [u8; 16],
     len: u8,
+    /// `is_well_known`, worked out once: RFC 6052 3.1 is asked of every
+    /// packet.
+    well_known: bool,
 }
 
 impl fmt::Debug for Prefix6052 {
@@ -99,7 +102,12 @@ impl Prefix6052 {
         if len != 96 && bytes[..n] == wkp[..n] {
             return Err(PrefixError::WellKnownPrefixLength);
         }
-        Ok(Prefix6052 { bytes, len })
+        let well_known = len == 96 && bytes == wkp;
+        Ok(Prefix6052 {
+            bytes,
+            len,
+            well_known,
+        })
     }
 
     /// The Well-Known Prefix 64:ff9b::/96.
@@ -107,6 +115,7 @@ impl Prefix6052 {
         Prefix6052 {
             bytes: WELL_KNOWN_PREFIX.octets(),
             len: 96,
+            well_known: true,
         }
     }
 
@@ -121,7 +130,7 @@ impl Prefix6052 {
     /// Whether this is 64:ff9b::/96, to which RFC 6052 3.1 applies.
     #[inline]
     pub fn is_well_known(&self) -> bool {
-        self.len == 96 && u128::from_be_bytes(self.bytes) == u128::from(WELL_KNOWN_PREFIX)
+        self.well_known
     }
 
     /// Whether `addr` lies inside the prefix.

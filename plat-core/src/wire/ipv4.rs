@@ -268,33 +268,35 @@ impl Repr {
     /// Writes a 20-byte header with its checksum into `buf[..20]`.
     ///
     /// The hot path of IPv6->IPv4 translation: the header is assembled as
-    /// ten 16-bit words and its checksum summed from them, so the bytes
-    /// are written once and never read back.
+    /// five 32-bit words and its checksum summed from them, so the bytes
+    /// are written once and never read back. Panics if `buf` is shorter
+    /// than 20 bytes, as the slice indexing it replaces did.
     #[inline]
     pub fn emit(&self, buf: &mut [u8]) {
         let flags = (if self.dont_frag { FLAG_DF } else { 0 })
             | (if self.more_frags { FLAG_MF } else { 0 })
             | (self.frag_offset & OFFSET_MASK);
         let (s, d) = (u32::from(self.src), u32::from(self.dst));
-        let mut w: [u16; 10] = [
-            0x4500 | self.tos as u16,
-            (MIN_HEADER_LEN + self.payload_len) as u16,
-            self.ident,
-            flags,
-            (self.ttl as u16) << 8 | self.protocol as u16,
-            0,
-            (s >> 16) as u16,
-            s as u16,
-            (d >> 16) as u16,
-            d as u16,
-        ];
-        let acc: u64 = w.iter().map(|&x| x as u64).sum();
-        w[5] = checksum::finish(checksum::fold(acc));
-        let mut h = [0u8; MIN_HEADER_LEN];
-        for (i, x) in w.iter().enumerate() {
-            h[2 * i..2 * i + 2].copy_from_slice(&x.to_be_bytes());
+        // The header as five 32-bit words, the checksum (low half of the
+        // third) zero while summing.
+        let w0 = u32::from(0x4500 | u16::from(self.tos)) << 16
+            | (MIN_HEADER_LEN + self.payload_len) as u32 & 0xffff;
+        let w1 = u32::from(self.ident) << 16 | u32::from(flags);
+        let w2 = (u32::from(self.ttl) << 8 | u32::from(self.protocol)) << 16;
+        let acc = [w0, w1, w2, s, d]
+            .iter()
+            .map(|&w| u64::from(w >> 16) + u64::from(w & 0xffff))
+            .sum::<u64>();
+        let w2 = w2 | u32::from(checksum::finish(checksum::fold(acc)));
+        let Some(h) = buf.first_chunk_mut::<MIN_HEADER_LEN>() else {
+            panic!(
+                "an IPv4 header needs {MIN_HEADER_LEN} bytes, got {}",
+                buf.len()
+            );
+        };
+        for (at, w) in [w0, w1, w2, s, d].into_iter().enumerate() {
+            h[4 * at..4 * at + 4].copy_from_slice(&w.to_be_bytes());
         }
-        buf[..MIN_HEADER_LEN].copy_from_slice(&h);
     }
 }
 
