@@ -270,7 +270,7 @@ impl Repr {
     /// The hot path of IPv6->IPv4 translation: the header is assembled as
     /// five 32-bit words and its checksum summed from them, so the bytes
     /// are written once and never read back. Panics if `buf` is shorter
-    /// than 20 bytes, as the slice indexing it replaces did.
+    /// than 20 bytes.
     #[inline]
     pub fn emit(&self, buf: &mut [u8]) {
         let flags = (if self.dont_frag { FLAG_DF } else { 0 })
@@ -279,23 +279,21 @@ impl Repr {
         let (s, d) = (u32::from(self.src), u32::from(self.dst));
         // The header as five 32-bit words, the checksum (low half of the
         // third) zero while summing.
-        let w0 = u32::from(0x4500 | u16::from(self.tos)) << 16
-            | (MIN_HEADER_LEN + self.payload_len) as u32 & 0xffff;
-        let w1 = u32::from(self.ident) << 16 | u32::from(flags);
-        let w2 = (u32::from(self.ttl) << 8 | u32::from(self.protocol)) << 16;
-        let acc = [w0, w1, w2, s, d]
+        let mut words = [
+            u32::from(0x4500 | u16::from(self.tos)) << 16
+                | (MIN_HEADER_LEN + self.payload_len) as u32 & 0xffff,
+            u32::from(self.ident) << 16 | u32::from(flags),
+            (u32::from(self.ttl) << 8 | u32::from(self.protocol)) << 16,
+            s,
+            d,
+        ];
+        let acc: u64 = words
             .iter()
             .map(|&w| u64::from(w >> 16) + u64::from(w & 0xffff))
-            .sum::<u64>();
-        let w2 = w2 | u32::from(checksum::finish(checksum::fold(acc)));
-        let Some(h) = buf.first_chunk_mut::<MIN_HEADER_LEN>() else {
-            panic!(
-                "an IPv4 header needs {MIN_HEADER_LEN} bytes, got {}",
-                buf.len()
-            );
-        };
-        for (at, w) in [w0, w1, w2, s, d].into_iter().enumerate() {
-            h[4 * at..4 * at + 4].copy_from_slice(&w.to_be_bytes());
+            .sum();
+        words[2] |= u32::from(checksum::finish(checksum::fold(acc)));
+        for (at, w) in buf[..MIN_HEADER_LEN].chunks_exact_mut(4).zip(words) {
+            at.copy_from_slice(&w.to_be_bytes());
         }
     }
 }
