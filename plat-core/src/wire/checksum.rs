@@ -68,40 +68,112 @@ pub fn pseudo_v4(src: [u8; 4], dst: [u8; 4], protocol: u8, len: u16) -> u16 {
 /// Sum of the IPv6 pseudo-header (RFC 8200 8.1).
 #[inline]
 pub fn pseudo_v6(src: &[u8; 16], dst: &[u8; 16], next_header: u8, len: u32) -> u16 {
-    let acc = addr6_acc(src) + addr6_acc(dst) + next_header as u64 + len as u64;
-    fold(acc)
+    add(
+        addrs_v6(src, dst).value(),
+        fold(next_header as u64 + len as u64),
+    )
 }
 
-#[inline(always)]
-fn addr6_acc(a: &[u8; 16]) -> u64 {
-    let hi = u64::from_be_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]);
-    let lo = u64::from_be_bytes([a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]]);
-    (hi >> 32) + (hi & 0xffff_ffff) + (lo >> 32) + (lo & 0xffff_ffff)
+/// A ones'-complement sum of bytes loaded as words in the machine's own
+/// byte order, 64 bits at a time, folded once at the end. RFC 1071 2(B):
+/// the sum is the same "whether the 16-bit words are taken in normal or
+/// swapped order" as long as every word, and the result, are handled in
+/// the same order, so the hot path never swaps bytes; and 2^16 - 1 divides
+/// 2^64 - 1, so a 64-bit end-around-carry sum folds to the 16-bit one.
+/// For the rewriting of a few header words (RFC 1624) on every packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WideSum(u64);
+
+impl WideSum {
+    #[inline(always)]
+    fn word(self, w: u64) -> WideSum {
+        let (s, carry) = self.0.overflowing_add(w);
+        WideSum(s + u64::from(carry))
+    }
+
+    /// Adds 8 bytes (starting on an even offset of the summed data).
+    #[inline(always)]
+    pub fn add8(self, b: &[u8; 8]) -> WideSum {
+        self.word(u64::from_ne_bytes(*b))
+    }
+
+    /// Adds 4 bytes (starting on an even offset of the summed data).
+    #[inline(always)]
+    pub fn add4(self, b: [u8; 4]) -> WideSum {
+        self.word(u64::from(u32::from_ne_bytes(b)))
+    }
+
+    /// Adds 2 bytes (starting on an even offset of the summed data).
+    #[inline(always)]
+    pub fn add2(self, b: [u8; 2]) -> WideSum {
+        self.word(u64::from(u16::from_ne_bytes(b)))
+    }
+
+    /// Adds 16 bytes.
+    #[inline(always)]
+    pub fn add16(self, b: &[u8; 16]) -> WideSum {
+        let (hi, lo) = b.split_at(8);
+        let hi: &[u8; 8] = hi.try_into().expect("8 of 16");
+        let lo: &[u8; 8] = lo.try_into().expect("8 of 16");
+        self.add8(hi).add8(lo)
+    }
+
+    /// `self - other`: ones' complement negation is the bitwise one, at
+    /// any width.
+    #[inline(always)]
+    pub fn sub(self, other: WideSum) -> WideSum {
+        self.word(!other.0)
+    }
+
+    /// The folded 16-bit sum as the two bytes it is on the wire.
+    #[inline(always)]
+    pub fn bytes(self) -> [u8; 2] {
+        let mut acc = (self.0 & 0xffff_ffff) + (self.0 >> 32);
+        acc = (acc & 0xffff) + (acc >> 16);
+        acc = (acc & 0xffff) + (acc >> 16);
+        acc = (acc & 0xffff) + (acc >> 16);
+        (acc as u16).to_ne_bytes()
+    }
+
+    /// The folded sum, as [`sum`] gives it (of big-endian words).
+    #[inline(always)]
+    pub fn value(self) -> u16 {
+        u16::from_be_bytes(self.bytes())
+    }
+
+    /// RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), for a checksum field
+    /// `checksum` (as its wire bytes) whose covered data changed from parts
+    /// summing to `old` to parts summing to `new`: the new field's bytes.
+    #[inline(always)]
+    pub fn update(checksum: [u8; 2], old: WideSum, new: WideSum) -> [u8; 2] {
+        let not_hc = WideSum(u64::from(!u16::from_ne_bytes(checksum)));
+        let [a, b] = not_hc.word(new.0).sub(old).bytes();
+        [!a, !b]
+    }
 }
 
 /// Sum of the two addresses of an IPv6 pseudo-header: what changes when
 /// only the addresses of a packet are rewritten.
-#[inline]
-pub fn addrs_v6(src: &[u8; 16], dst: &[u8; 16]) -> u16 {
-    fold(addr6_acc(src) + addr6_acc(dst))
+#[inline(always)]
+pub fn addrs_v6(src: &[u8; 16], dst: &[u8; 16]) -> WideSum {
+    WideSum::default().add16(src).add16(dst)
 }
 
 /// Sum of the 32 bytes of an IPv6 packet's source and destination
 /// addresses as they sit in the header (bytes 8..40), without copying them.
 #[inline(always)]
-pub fn addrs_v6_in_place(addrs: &[u8; 32]) -> u16 {
-    let mut acc = 0u64;
-    for w in addrs.chunks_exact(8) {
-        let x = u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        acc += (x >> 32) + (x & 0xffff_ffff);
-    }
-    fold(acc)
+pub fn addrs_v6_in_place(addrs: &[u8; 32]) -> WideSum {
+    let (src, dst) = addrs.split_at(16);
+    addrs_v6(
+        src.try_into().expect("16 of 32"),
+        dst.try_into().expect("16 of 32"),
+    )
 }
 
 /// Sum of the two addresses of an IPv4 pseudo-header.
-#[inline]
-pub fn addrs_v4(src: [u8; 4], dst: [u8; 4]) -> u16 {
-    fold(u32::from_be_bytes(src) as u64 + u32::from_be_bytes(dst) as u64)
+#[inline(always)]
+pub fn addrs_v4(src: [u8; 4], dst: [u8; 4]) -> WideSum {
+    WideSum::default().add4(src).add4(dst)
 }
 
 /// Incremental update of a checksum field when the data it covers changes
@@ -178,7 +250,7 @@ mod tests {
         ph6[32..36].copy_from_slice(&70000u32.to_be_bytes());
         ph6[39] = 58;
         assert_eq!(pseudo_v6(&s6, &d6, 58, 70000), sum(&ph6));
-        assert_eq!(add(addrs_v6(&s6, &d6), fold(70000 + 58)), sum(&ph6));
+        assert_eq!(add(addrs_v6(&s6, &d6).value(), fold(70000 + 58)), sum(&ph6));
         let both: [u8; 32] = ph6[..32].try_into().unwrap();
         assert_eq!(addrs_v6_in_place(&both), addrs_v6(&s6, &d6));
     }
@@ -221,6 +293,33 @@ mod tests {
             }
             let s = sum(&data);
             proptest::prop_assert!(s as u32 == acc || (s == 0 && acc == 0xffff) || (s == 0xffff && acc == 0));
+        }
+
+        /// RFC 1071 2(B) and RFC 1624 3 in the machine's byte order: a
+        /// [`WideSum`] of the data's 8-, 4- and 2-byte pieces is its 16-bit
+        /// sum, and updating a checksum for rewritten 8 bytes with one
+        /// gives what a full recomputation gives.
+        #[test]
+        fn rfc1071_2b_wide_native_sum_and_update_equal_recompute(
+            mut data in proptest::collection::vec(proptest::prelude::any::<u8>(), 16..200),
+            at in proptest::prelude::any::<usize>(), new in proptest::prelude::any::<[u8; 8]>(),
+        ) {
+            let even = data.len() & !1;
+            let mut w = WideSum::default();
+            let mut k = 0;
+            while k + 8 <= even { w = w.add8(data[k..k + 8].try_into().unwrap()); k += 8; }
+            if k + 4 <= even { w = w.add4(data[k..k + 4].try_into().unwrap()); k += 4; }
+            if k + 2 <= even { w = w.add2(data[k..k + 2].try_into().unwrap()); }
+            let s = sum(&data[..even]);
+            proptest::prop_assert!(w.value() == s || (w.value(), s) == (0, 0xffff) || (w.value(), s) == (0xffff, 0));
+
+            let i = (at % ((even - 8) / 2 + 1)) * 2;
+            let c0 = finish(sum(&data[..even])).to_be_bytes();
+            let old = WideSum::default().add8(data[i..i + 8].try_into().unwrap());
+            data[i..i + 8].copy_from_slice(&new);
+            let inc = u16::from_be_bytes(WideSum::update(c0, old, WideSum::default().add8(&new)));
+            let full = finish(sum(&data[..even]));
+            proptest::prop_assert!(inc == full || (inc, full) == (0, 0xffff) || (inc, full) == (0xffff, 0));
         }
     }
 }

@@ -276,24 +276,25 @@ impl Repr {
         let flags = (if self.dont_frag { FLAG_DF } else { 0 })
             | (if self.more_frags { FLAG_MF } else { 0 })
             | (self.frag_offset & OFFSET_MASK);
-        let (s, d) = (u32::from(self.src), u32::from(self.dst));
-        // The header as five 32-bit words, the checksum (low half of the
-        // third) zero while summing.
+        let len = ((MIN_HEADER_LEN + self.payload_len) as u16).to_be_bytes();
+        let (id, fl) = (self.ident.to_be_bytes(), flags.to_be_bytes());
+        // The header as five 32-bit words, the checksum (end of the third)
+        // zero while summing; summed in the machine's byte order.
         let mut words = [
-            u32::from(0x4500 | u16::from(self.tos)) << 16
-                | (MIN_HEADER_LEN + self.payload_len) as u32 & 0xffff,
-            u32::from(self.ident) << 16 | u32::from(flags),
-            (u32::from(self.ttl) << 8 | u32::from(self.protocol)) << 16,
-            s,
-            d,
+            [0x45, self.tos, len[0], len[1]],
+            [id[0], id[1], fl[0], fl[1]],
+            [self.ttl, self.protocol, 0, 0],
+            self.src.octets(),
+            self.dst.octets(),
         ];
-        let acc: u64 = words
+        let sum = words
             .iter()
-            .map(|&w| u64::from(w >> 16) + u64::from(w & 0xffff))
-            .sum();
-        words[2] |= u32::from(checksum::finish(checksum::fold(acc)));
+            .fold(checksum::WideSum::default(), |s, &w| s.add4(w));
+        let [c0, c1] = sum.bytes();
+        words[2][2] = !c0;
+        words[2][3] = !c1;
         for (at, w) in buf[..MIN_HEADER_LEN].chunks_exact_mut(4).zip(words) {
-            at.copy_from_slice(&w.to_be_bytes());
+            at.copy_from_slice(&w);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! outer packets and the packets quoted in ICMP errors.
 
 use super::DropReason;
-use crate::wire::checksum::{add, fold, update};
+use crate::wire::checksum::{add, update, WideSum};
 use crate::wire::{be16, proto, put16, tcp, udp};
 
 /// Rewrites the ports of a TCP or UDP header and updates its checksum for
@@ -20,43 +20,38 @@ pub(super) fn transport(
     protocol: u8,
     src_port: u16,
     dst_port: u16,
-    old_addrs: u16,
-    new_addrs: u16,
+    old_addrs: WideSum,
+    new_addrs: WideSum,
 ) {
-    if l4.len() < 4 {
+    let Some(ports) = l4.first_chunk_mut::<4>() else {
         return;
-    }
-    let (old_src, old_dst) = (be16(l4, 0), be16(l4, 2));
-    put16(l4, 0, src_port);
-    put16(l4, 2, dst_port);
+    };
+    let old = old_addrs.add4(*ports);
+    let [s0, s1] = src_port.to_be_bytes();
+    let [d0, d1] = dst_port.to_be_bytes();
+    *ports = [s0, s1, d0, d1];
+    let new = new_addrs.add4(*ports);
     let (at, is_udp) = if protocol == proto::TCP {
         (tcp::OFFSET_CHECKSUM, false)
     } else {
         (udp::OFFSET_CHECKSUM, true)
     };
-    if l4.len() < at + 2 {
+    let Some(field) = l4.get_mut(at..at + 2) else {
         return;
-    }
-    let c = be16(l4, at);
-    if is_udp && c == 0 {
+    };
+    let c = [field[0], field[1]];
+    if is_udp && c == [0, 0] {
         return;
     }
     // RFC 1624 eqn. 3 with every changed word at once: ones' complement
     // negation distributes over the sum, so one fold does.
-    let acc = !c as u64
-        + !old_addrs as u64
-        + !old_src as u64
-        + !old_dst as u64
-        + new_addrs as u64
-        + src_port as u64
-        + dst_port as u64;
-    let mut n = !fold(acc);
+    let mut n = WideSum::update(c, old, new);
     // RFC 768: "If the computed checksum is zero, it is transmitted as all
     // ones". Zero would read as "no checksum".
-    if is_udp && n == 0 {
-        n = 0xffff;
+    if is_udp && n == [0, 0] {
+        n = [0xff, 0xff];
     }
-    put16(l4, at, n);
+    field.copy_from_slice(&n);
 }
 
 /// Rewrites an ICMP Echo Request/Reply header: type, code, identifier, and

@@ -61,7 +61,7 @@ pub struct FastV6 {
     traffic_class: u8,
     payload_len: usize,
     /// The pseudo-header sum of the IPv6 addresses.
-    old_addrs: u16,
+    old_addrs: checksum::WideSum,
 }
 
 impl FastV6 {
@@ -331,7 +331,7 @@ pub(super) fn translate<S: Sink + ?Sized>(
                 };
                 let ident = l4::query_ident(t == t6::ECHO_REQUEST, out.src_port, out.dst_port);
                 let len = l4.len() as u64;
-                let pseudo = checksum::fold(old_addrs as u64 + proto::ICMPV6 as u64 + len);
+                let pseudo = checksum::fold(old_addrs.value() as u64 + proto::ICMPV6 as u64 + len);
                 l4::icmp_query(l4, t4, c4, ident, pseudo, 0)?;
             }
             _ => {}
