@@ -121,7 +121,7 @@ impl WideSum {
     /// `self - other`: ones' complement negation is the bitwise one, at
     /// any width.
     #[inline(always)]
-    pub fn sub(self, other: WideSum) -> WideSum {
+    pub fn minus(self, other: WideSum) -> WideSum {
         self.word(!other.0)
     }
 
@@ -147,7 +147,7 @@ impl WideSum {
     #[inline(always)]
     pub fn update(checksum: [u8; 2], old: WideSum, new: WideSum) -> [u8; 2] {
         let not_hc = WideSum(u64::from(!u16::from_ne_bytes(checksum)));
-        let [a, b] = not_hc.word(new.0).sub(old).bytes();
+        let [a, b] = not_hc.word(new.0).minus(old).bytes();
         [!a, !b]
     }
 }
