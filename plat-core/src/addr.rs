@@ -238,11 +238,40 @@ pub const NON_GLOBAL_V4: [([u8; 4], u8); 16] = [
     ([255, 255, 255, 255], 32), // limited broadcast
 ];
 
+/// The first octets that some block of [`NON_GLOBAL_V4`] covers, as a
+/// 256-bit set: an address outside them is global without a table scan.
+/// Under the Well-Known Prefix every packet asks (RFC 6052 3.1).
+const NON_GLOBAL_FIRST_OCTETS: [u64; 4] = {
+    let mut set = [0u64; 4];
+    let mut i = 0;
+    while i < NON_GLOBAL_V4.len() {
+        let (net, len) = NON_GLOBAL_V4[i];
+        let first = net[0] as usize;
+        let span = if len >= 8 { 1 } else { 1 << (8 - len) };
+        let mut o = first;
+        while o < first + span {
+            set[o / 64] |= 1 << (o % 64);
+            o += 1;
+        }
+        i += 1;
+    }
+    set
+};
+
 /// Whether `v4` is a global unicast address in the sense of RFC 6052 3.1.
 #[inline]
 pub fn is_global_v4(v4: Ipv4Addr) -> bool {
+    let first = usize::from(v4.octets()[0]);
+    if NON_GLOBAL_FIRST_OCTETS[first / 64] & (1 << (first % 64)) == 0 {
+        return true;
+    }
+    !in_non_global_block(v4)
+}
+
+/// Whether `v4` lies in a block of [`NON_GLOBAL_V4`] (the table scan).
+fn in_non_global_block(v4: Ipv4Addr) -> bool {
     let a = u32::from(v4);
-    !NON_GLOBAL_V4.iter().any(|&(net, len)| {
+    NON_GLOBAL_V4.iter().any(|&(net, len)| {
         let mask = u32::MAX << (32 - len as u32);
         a & mask == u32::from_be_bytes(net)
     })
@@ -370,6 +399,21 @@ mod tests {
         assert!(Prefix6052::new(v6("64:ff9b::"), 96)
             .unwrap()
             .is_well_known());
+    }
+
+    #[test]
+    fn rfc6052_3_1_first_octet_filter_agrees_with_the_table() {
+        // Every first octet, with the low bits that open, close and sit
+        // inside every block of the table.
+        for first in 0..=255u32 {
+            for low in [0, 1, 0x0012_3456, 0x0040_0000, 0x00fe_0000, 0x00ff_ffff] {
+                let a = Ipv4Addr::from(first << 24 | low);
+                assert_eq!(is_global_v4(a), !in_non_global_block(a), "{a}");
+            }
+        }
+        for &(net, _) in &NON_GLOBAL_V4 {
+            assert!(!is_global_v4(Ipv4Addr::from(net)), "{net:?}");
+        }
     }
 
     #[test]

@@ -147,8 +147,7 @@ impl WideSum {
     #[inline(always)]
     pub fn update(checksum: [u8; 2], old: WideSum, new: WideSum) -> [u8; 2] {
         let not_hc = WideSum(u64::from(!u16::from_ne_bytes(checksum)));
-        let [a, b] = not_hc.word(new.0).minus(old).bytes();
-        [!a, !b]
+        (!u16::from_ne_bytes(not_hc.word(new.0).minus(old).bytes())).to_ne_bytes()
     }
 }
 

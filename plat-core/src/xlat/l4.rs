@@ -29,8 +29,11 @@ pub(super) fn transport(
     let old = old_addrs.add4(*ports);
     let [s0, s1] = src_port.to_be_bytes();
     let [d0, d1] = dst_port.to_be_bytes();
-    *ports = [s0, s1, d0, d1];
-    let new = new_addrs.add4(*ports);
+    // Summed from the value, not read back: a 4-byte load of what two
+    // 2-byte stores just wrote stalls on store forwarding.
+    let new_ports = [s0, s1, d0, d1];
+    *ports = new_ports;
+    let new = new_addrs.add4(new_ports);
     let (at, is_udp) = if protocol == proto::TCP {
         (tcp::OFFSET_CHECKSUM, false)
     } else {
@@ -45,13 +48,13 @@ pub(super) fn transport(
     }
     // RFC 1624 eqn. 3 with every changed word at once: ones' complement
     // negation distributes over the sum, so one fold does.
-    let mut n = WideSum::update(c, old, new);
+    let mut n = u16::from_ne_bytes(WideSum::update(c, old, new));
     // RFC 768: "If the computed checksum is zero, it is transmitted as all
     // ones". Zero would read as "no checksum".
-    if is_udp && n == [0, 0] {
-        n = [0xff, 0xff];
+    if is_udp && n == 0 {
+        n = 0xffff;
     }
-    field.copy_from_slice(&n);
+    field.copy_from_slice(&n.to_ne_bytes());
 }
 
 /// Rewrites an ICMP Echo Request/Reply header: type, code, identifier, and
