@@ -198,29 +198,37 @@ fn nat64_bursts(
         }
         let t = Instant::now();
         for burst in arena[..n * SLOT].chunks_mut(SLOT * BURST) {
-            {
-                let mut l3s: [&[u8]; BURST] = [&[]; BURST];
-                let mut k = 0;
-                for slot in burst.chunks_exact(SLOT) {
-                    l3s[k] = &slot[ROOM..ROOM + PKT_LEN];
-                    k += 1;
-                }
-                nat.prefetch_v6(&l3s[..k]);
-            }
-            for slot in burst.chunks_exact_mut(SLOT) {
-                // Consumed as the worker does (a match in registers).
-                let start = match nat.from_v6(slot, ROOM, PKT_LEN, now, &mut sink) {
-                    Nat64Verdict::Forward { l3_start, .. } => l3_start,
-                    _ => usize::MAX,
-                };
-                black_box(start);
-            }
-            nat.end_burst();
+            nat64_burst(nat, burst, now, &mut sink);
         }
         total += t.elapsed();
         left -= n;
     }
     total
+}
+
+/// One burst (`SLOT`-sized buffers, up to `BURST`) as a worker handles
+/// it. Not inlined, so that `deploy/bench/instructions.sh` can count its
+/// instructions per packet.
+#[inline(never)]
+fn nat64_burst(nat: &mut Nat64, burst: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) {
+    {
+        let mut l3s: [&[u8]; BURST] = [&[]; BURST];
+        let mut k = 0;
+        for slot in burst.chunks_exact(SLOT) {
+            l3s[k] = &slot[ROOM..ROOM + PKT_LEN];
+            k += 1;
+        }
+        nat.prefetch_v6(&l3s[..k]);
+    }
+    for slot in burst.chunks_exact_mut(SLOT) {
+        // Consumed as the worker does (a match in registers).
+        let start = match nat.from_v6(slot, ROOM, PKT_LEN, now, sink) {
+            Nat64Verdict::Forward { l3_start, .. } => l3_start,
+            _ => usize::MAX,
+        };
+        black_box(start);
+    }
+    nat.end_burst();
 }
 
 /// Established UDP flows at 1 thousand, 1 million and 10 million

@@ -403,8 +403,9 @@ impl Nat64 {
     }
 
     /// Handles the IPv6 packet at `buf[l3_start..l3_start + l3_len]`
-    /// (headroom before it; see [`xlat::HEADROOM`]).
-    #[inline]
+    /// (headroom before it; see [`xlat::HEADROOM`]). The straight line is
+    /// inlined into the caller's burst loop; the general path is a call.
+    #[inline(always)]
     pub fn from_v6<S: Sink + ?Sized>(
         &mut self,
         buf: &mut [u8],
@@ -484,6 +485,7 @@ impl Nat64 {
 
     /// Every packet from the IPv6 side, in the general steps: parse, map
     /// the destination, look up or create, translate.
+    #[inline(never)]
     fn v6_general_path<S: Sink + ?Sized>(
         &mut self,
         buf: &mut [u8],
