@@ -53,6 +53,9 @@ pub struct Prefix6052 {
     /// `is_well_known`, worked out once: RFC 6052 3.1 is asked of every
     /// packet.
     well_known: bool,
+    /// 0xff over the prefix's bytes, 0 after (every length is whole
+    /// bytes): membership is one masked compare, in any byte order.
+    mask: [u8; 16],
 }
 
 impl fmt::Debug for Prefix6052 {
@@ -77,6 +80,13 @@ impl std::str::FromStr for Prefix6052 {
         let len: u8 = len.parse().map_err(|_| PrefixError::Syntax)?;
         Prefix6052::new(addr, len)
     }
+}
+
+/// The byte mask of a prefix of `len` bits, `len` a multiple of 8.
+fn mask_of(len: u8) -> [u8; 16] {
+    let mut m = [0u8; 16];
+    m[..usize::from(len / 8)].fill(0xff);
+    m
 }
 
 impl Prefix6052 {
@@ -107,6 +117,7 @@ impl Prefix6052 {
             bytes,
             len,
             well_known,
+            mask: mask_of(len),
         })
     }
 
@@ -116,6 +127,7 @@ impl Prefix6052 {
             bytes: WELL_KNOWN_PREFIX.octets(),
             len: 96,
             well_known: true,
+            mask: mask_of(96),
         }
     }
 
@@ -137,9 +149,9 @@ impl Prefix6052 {
     #[inline]
     pub fn contains(&self, addr: &[u8; 16]) -> bool {
         // One masked 128-bit compare: a slice compare of `len / 8` bytes
-        // costs a memcmp call on the hot path. `len` is 32..=96, never 0.
-        let mask = u128::MAX << (128 - u32::from(self.len));
-        (u128::from_be_bytes(*addr) ^ u128::from_be_bytes(self.bytes)) & mask == 0
+        // costs a memcmp call on the hot path.
+        let (a, p) = (u128::from_ne_bytes(*addr), u128::from_ne_bytes(self.bytes));
+        (a ^ p) & u128::from_ne_bytes(self.mask) == 0
     }
 
     /// Embeds `v4` (RFC 6052 2.2), with no check of the 3.1 rule.

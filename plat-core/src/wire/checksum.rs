@@ -128,11 +128,11 @@ impl WideSum {
     /// The folded 16-bit sum as the two bytes it is on the wire.
     #[inline(always)]
     pub fn bytes(self) -> [u8; 2] {
-        let mut acc = (self.0 & 0xffff_ffff) + (self.0 >> 32);
-        acc = (acc & 0xffff) + (acc >> 16);
-        acc = (acc & 0xffff) + (acc >> 16);
-        acc = (acc & 0xffff) + (acc >> 16);
-        (acc as u16).to_ne_bytes()
+        // Halve the width twice, each time with the end-around carry.
+        let (s, c) = (self.0 as u32).overflowing_add((self.0 >> 32) as u32);
+        let w = s + u32::from(c);
+        let (s, c) = (w as u16).overflowing_add((w >> 16) as u16);
+        (s + u16::from(c)).to_ne_bytes()
     }
 
     /// The folded sum, as [`sum`] gives it (of big-endian words).
