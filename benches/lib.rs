@@ -87,13 +87,26 @@ pub fn packet6_flow(
 
 /// An IPv4 TCP or UDP packet of `len` bytes from REMOTE to POOL.
 pub fn packet4(protocol: u8, len: usize) -> Vec<u8> {
-    let mut l4 = l4_bytes(protocol, 443, 61000, len - ipv4::MIN_HEADER_LEN);
-    let ps = checksum::pseudo_v4(REMOTE4.octets(), POOL4.octets(), protocol, l4.len() as u16);
+    packet4_flow(protocol, len, REMOTE4, 443, POOL4, 61000)
+}
+
+/// An IPv4 TCP or UDP packet of `len` bytes from `src` port `sport` to
+/// `dst` port `dport`, checksums valid.
+pub fn packet4_flow(
+    protocol: u8,
+    len: usize,
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+) -> Vec<u8> {
+    let mut l4 = l4_bytes(protocol, sport, dport, len - ipv4::MIN_HEADER_LEN);
+    let ps = checksum::pseudo_v4(src.octets(), dst.octets(), protocol, l4.len() as u16);
     fill_l4_checksum(protocol, &mut l4, ps);
     let mut v = vec![0u8; ipv4::MIN_HEADER_LEN];
     ipv4::Repr {
-        src: REMOTE4,
-        dst: POOL4,
+        src,
+        dst,
         protocol,
         tos: 0,
         ttl: 64,

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use plat_benches::{packet6_flow, prefix};
+use plat_benches::{packet4_flow, packet6_flow, prefix};
 use plat_core::nat::{NatConfig, NatDrop, Pool4Entry, Proto, Shard, Time, Tuple6, Verdict, BURST};
 use plat_core::nat64::{Nat64, Verdict as Nat64Verdict};
 use plat_core::rss::PortShare;
@@ -174,14 +174,26 @@ const SLOT: usize = 192;
 /// the arena sits in L2, as a burst the NIC just wrote would.
 const ROUND: usize = 1024;
 const PKT_LEN: usize = 64;
+/// The IPv4 packet a 64-byte IPv6 one becomes, and the return traffic's.
+const PKT4_LEN: usize = PKT_LEN - 20;
 
-/// Lookup + translate, the worker's IPv6-side path: per burst of 32,
+/// Which way the bench's packets cross.
+#[derive(Clone, Copy)]
+enum Dir {
+    /// IPv6 -> IPv4: `prefetch_v6`, `from_v6`.
+    Out,
+    /// IPv4 -> IPv6, the return traffic: `prefetch_v4`, `from_v4`.
+    Back,
+}
+
+/// Lookup + translate, the worker's path: per burst of 32,
 /// `Nat64::prefetch_v6` (both prefetch stages), then `Nat64::from_v6` on
 /// each 64-byte UDP packet (parse, RFC 6052 extraction, session lookup,
-/// RFC 7915 translation in place), then `end_burst`.
+/// RFC 7915 translation in place), then `end_burst`; or the same from the
+/// IPv4 side with 44-byte packets of the return traffic.
 fn nat64_bursts(
     nat: &mut Nat64,
-    packets: &[[u8; PKT_LEN]],
+    (packets, len, dir): (&[[u8; PKT_LEN]], usize, Dir),
     pos: &mut usize,
     iters: u64,
     now: Time,
@@ -193,12 +205,15 @@ fn nat64_bursts(
     while left > 0 {
         let n = left.min(ROUND);
         for slot in arena.chunks_exact_mut(SLOT).take(n) {
-            slot[ROOM..ROOM + PKT_LEN].copy_from_slice(&packets[*pos]);
+            slot[ROOM..ROOM + len].copy_from_slice(&packets[*pos][..len]);
             *pos = (*pos + 1) % packets.len();
         }
         let t = Instant::now();
         for burst in arena[..n * SLOT].chunks_mut(SLOT * BURST) {
-            nat64_burst(nat, burst, now, &mut sink);
+            match dir {
+                Dir::Out => nat64_burst(nat, burst, now, &mut sink),
+                Dir::Back => nat64_return_burst(nat, burst, now, &mut sink),
+            }
         }
         total += t.elapsed();
         left -= n;
@@ -231,6 +246,28 @@ fn nat64_burst(nat: &mut Nat64, burst: &mut [u8], now: Time, sink: &mut Vec<Vec<
     nat.end_burst();
 }
 
+/// [`nat64_burst`] for a burst of return traffic.
+#[inline(never)]
+fn nat64_return_burst(nat: &mut Nat64, burst: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) {
+    {
+        let mut l3s: [&[u8]; BURST] = [&[]; BURST];
+        let mut k = 0;
+        for slot in burst.chunks_exact(SLOT) {
+            l3s[k] = &slot[ROOM..ROOM + PKT4_LEN];
+            k += 1;
+        }
+        nat.prefetch_v4(&l3s[..k]);
+    }
+    for slot in burst.chunks_exact_mut(SLOT) {
+        let start = match nat.from_v4(slot, ROOM, PKT4_LEN, now, sink) {
+            Nat64Verdict::Forward { l3_start, .. } => l3_start,
+            _ => usize::MAX,
+        };
+        black_box(start);
+    }
+    nat.end_burst();
+}
+
 /// Established UDP flows at 1 thousand, 1 million and 10 million
 /// sessions in one shard: lookup + translate (`nat64_udp_established`,
 /// what a worker does per packet) and the state lookup alone
@@ -239,7 +276,8 @@ fn lookup(c: &mut Criterion) {
     let now = Time::from_secs(1);
     for (label, n) in [("1k", 1_000u32), ("1M", 1_000_000), ("10M", 10_000_000)] {
         // Built on first use, so a filtered run skips the big fills.
-        let mut state: Option<(Nat64, Vec<Tuple6>, Vec<[u8; PKT_LEN]>)> = None;
+        type State = (Nat64, Vec<Tuple6>, Vec<[u8; PKT_LEN]>, Vec<[u8; PKT_LEN]>);
+        let mut state: Option<State> = None;
         let mut build = || {
             let (s, bytes, took) = filled(n);
             eprintln!(
@@ -261,7 +299,19 @@ fn lookup(c: &mut Criterion) {
                 .collect();
             let mut nat = Nat64::new(s, prefix(), XlatConfig::default());
             check_translates(&mut nat, &sample, &packets, now);
-            (nat, sample, packets)
+            // The replies: from (Z,z) to the session's (T,t).
+            let replies: Vec<[u8; PKT_LEN]> = sample
+                .iter()
+                .map(|t| {
+                    let v4 = nat.shard().peek_v6(t).expect("established session").v4;
+                    let p = packet4_flow(proto::UDP, PKT4_LEN, t.dst, t.dport, v4.addr, v4.port);
+                    let mut a = [0u8; PKT_LEN];
+                    a[..PKT4_LEN].copy_from_slice(&p);
+                    a
+                })
+                .collect();
+            check_returns(&mut nat, &sample, &replies, now);
+            (nat, sample, packets, replies)
         };
 
         let mut g = c.benchmark_group("nat64_udp_established_burst32");
@@ -271,8 +321,22 @@ fn lookup(c: &mut Criterion) {
         g.measurement_time(Duration::from_secs(4));
         let mut pos = 0usize;
         g.bench_function(BenchmarkId::from_parameter(label), |b| {
-            let (nat, _, packets) = state.get_or_insert_with(&mut build);
-            b.iter_custom(|iters| nat64_bursts(nat, packets, &mut pos, iters, now))
+            let (nat, _, packets, _) = state.get_or_insert_with(&mut build);
+            let run = (&packets[..], PKT_LEN, Dir::Out);
+            b.iter_custom(|iters| nat64_bursts(nat, run, &mut pos, iters, now))
+        });
+        g.finish();
+
+        let mut g = c.benchmark_group("nat64_udp_return_burst32");
+        g.throughput(Throughput::Elements(1));
+        g.sample_size(20);
+        g.warm_up_time(Duration::from_secs(2));
+        g.measurement_time(Duration::from_secs(4));
+        let mut pos = 0usize;
+        g.bench_function(BenchmarkId::from_parameter(label), |b| {
+            let (nat, _, _, replies) = state.get_or_insert_with(&mut build);
+            let run = (&replies[..], PKT4_LEN, Dir::Back);
+            b.iter_custom(|iters| nat64_bursts(nat, run, &mut pos, iters, now))
         });
         g.finish();
 
@@ -286,7 +350,7 @@ fn lookup(c: &mut Criterion) {
         let mut ran = false;
         g.bench_function(BenchmarkId::from_parameter(label), |b| {
             ran = true;
-            let (nat, sample, _) = state.get_or_insert_with(&mut build);
+            let (nat, sample, _, _) = state.get_or_insert_with(&mut build);
             let s = nat.shard_mut();
             b.iter(|| {
                 s.v6_burst(&sample[pos..pos + 32], &[], now, &mut out);
@@ -316,6 +380,25 @@ fn check_translates(nat: &mut Nat64, sample: &[Tuple6], packets: &[[u8; PKT_LEN]
         let mapped = nat.shard().peek_v6(t).expect("established session").v4;
         assert_eq!(out[12..16], mapped.addr.octets(), "{t:?}");
         assert_eq!(out[20..22], mapped.port.to_be_bytes(), "{t:?}");
+    }
+}
+
+/// Every reply leaves as the 64-byte IPv6 packet to its session's
+/// subscriber.
+fn check_returns(nat: &mut Nat64, sample: &[Tuple6], replies: &[[u8; PKT_LEN]], now: Time) {
+    let mut sink: Vec<Vec<u8>> = Vec::new();
+    let mut buf = [0u8; SLOT];
+    for (t, p) in sample.iter().zip(replies).take(4096) {
+        buf[ROOM..ROOM + PKT4_LEN].copy_from_slice(&p[..PKT4_LEN]);
+        let v = nat.from_v4(&mut buf, ROOM, PKT4_LEN, now, &mut sink);
+        let Nat64Verdict::Forward { l3_start, l3_len } = v else {
+            panic!("{t:?}: {v:?}");
+        };
+        assert_eq!(l3_len, PKT_LEN, "{t:?}");
+        let out = &buf[l3_start..l3_start + l3_len];
+        assert_eq!(out[8..24], prefix().embed(t.dst).octets(), "{t:?}");
+        assert_eq!(out[24..40], t.src.octets(), "{t:?}");
+        assert_eq!(out[42..44], t.sport.to_be_bytes(), "{t:?}");
     }
 }
 
