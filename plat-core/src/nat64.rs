@@ -15,7 +15,7 @@ use crate::nat::{
     Endpoint4, IcmpError, NatDrop, Outcome as NatOutcome, Proto, SessionId, Shard, TcpFlags, Time,
     Tuple4 as NatTuple4, Tuple6 as NatTuple6,
 };
-use crate::wire::{icmpv4, icmpv6, ipv6, proto, tcp};
+use crate::wire::{icmpv4, icmpv6, ipv4, ipv6, proto, tcp};
 use crate::xlat::{self, DropReason, FlowV4, FlowV6, Outcome, Sink, V4ToV6, V6ToV4, XlatConfig};
 
 macro_rules! nat64_drops {
@@ -147,6 +147,11 @@ pub struct Nat64 {
     hints: [(usize, Hint); PREFETCH_BURST],
     hint_len: usize,
     hint_next: usize,
+    /// The same for a burst from the IPv4 side: packet address, hash,
+    /// prefetched session.
+    hints4: [(usize, u32, Option<SessionId>); PREFETCH_BURST],
+    hint4_len: usize,
+    hint4_next: usize,
 }
 
 fn proto6(flow: &FlowV6) -> Result<Proto, Reason> {
@@ -257,6 +262,9 @@ impl Nat64 {
             hints: [(0, Hint::NONE); PREFETCH_BURST],
             hint_len: 0,
             hint_next: 0,
+            hints4: [(0, 0, None); PREFETCH_BURST],
+            hint4_len: 0,
+            hint4_next: 0,
         }
     }
 
@@ -350,6 +358,8 @@ impl Nat64 {
     pub fn end_burst(&mut self) {
         self.hint_len = 0;
         self.hint_next = 0;
+        self.hint4_len = 0;
+        self.hint4_next = 0;
     }
 
     /// The prefetch stage's hash of the packet starting at `addr`, if this
@@ -367,29 +377,40 @@ impl Nat64 {
         None
     }
 
-    /// The IPv4 counterpart of [`Nat64::prefetch_v6`] (one stage: the
-    /// bucket).
+    /// The IPv4 counterpart of [`Nat64::prefetch_v6`]: the IPv4-side
+    /// session bucket of every packet, then the session each names. What
+    /// the stages found is kept for the lookups until
+    /// [`Nat64::end_burst`].
     #[inline]
-    pub fn prefetch_v4(&self, l3s: &[&[u8]]) {
-        for l3 in l3s {
-            self.prefetch_one_v4(l3);
+    pub fn prefetch_v4(&mut self, l3s: &[&[u8]]) {
+        self.hint4_len = 0;
+        self.hint4_next = 0;
+        for l3 in l3s.iter().take(PREFETCH_BURST) {
+            if let Some(h) = self.hash_v4(l3) {
+                self.shard.prefetch4(h);
+                self.hints4[self.hint4_len] = (l3.as_ptr() as usize, h, None);
+                self.hint4_len += 1;
+            }
+        }
+        for (_, h, likely) in &mut self.hints4[..self.hint4_len] {
+            *likely = self.shard.prefetch4_session(*h);
         }
     }
 
+    /// The IPv4-side session hash of the IPv4 packet `l3`, for
+    /// prefetching (TCP, UDP, ICMP; anything else is not prefetched).
     #[inline]
-    fn prefetch_one_v4(&self, l3: &[u8]) {
+    fn hash_v4(&self, l3: &[u8]) -> Option<u32> {
         if l3.len() < 28 || l3[0] >> 4 != 4 {
-            return;
+            return None;
         }
         let ihl = usize::from(l3[0] & 0x0f) * 4;
-        let Some(l4) = l3.get(ihl..ihl + 8) else {
-            return;
-        };
+        let l4 = l3.get(ihl..ihl + 8)?;
         let proto = match l3[9] {
             proto::TCP => Proto::Tcp,
             proto::UDP => Proto::Udp,
             proto::ICMP => Proto::Icmp,
-            _ => return,
+            _ => return None,
         };
         let (sport, dport) = quick_ports(proto, l4);
         let t = NatTuple4 {
@@ -399,7 +420,20 @@ impl Nat64 {
             dst: Ipv4Addr::new(l3[16], l3[17], l3[18], l3[19]),
             dport,
         };
-        self.shard.prefetch4(self.shard.hash4(&t));
+        Some(self.shard.hash4(&t))
+    }
+
+    /// [`Nat64::take_hint`] for the IPv4 side: hash and named session.
+    #[inline]
+    fn take_hint4(&mut self, addr: usize) -> Option<(u32, Option<SessionId>)> {
+        while self.hint4_next < self.hint4_len {
+            let (a, h, likely) = self.hints4[self.hint4_next];
+            self.hint4_next += 1;
+            if a == addr {
+                return Some((h, likely));
+            }
+        }
+        None
     }
 
     /// Handles the IPv6 packet at `buf[l3_start..l3_start + l3_len]`
@@ -586,12 +620,86 @@ impl Nat64 {
         }
     }
 
-    /// Handles the IPv4 packet at `buf[l3_start..l3_start + l3_len]`.
+    /// Handles the IPv4 packet at `buf[l3_start..l3_start + l3_len]`. The
+    /// straight line is inlined into the caller's burst loop; the general
+    /// path is a call.
+    #[inline(always)]
     pub fn from_v4<S: Sink + ?Sized>(
         &mut self,
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
+        now: Time,
+        sink: &mut S,
+    ) -> Verdict {
+        let hint = self.take_hint4(buf.as_ptr().wrapping_add(l3_start) as usize);
+        if let Some(v) = self.v4_established_path(buf, l3_start, l3_len, hint, now) {
+            return v;
+        }
+        self.v4_general_path(buf, l3_start, l3_len, hint.map(|(h, _)| h), now, sink)
+    }
+
+    /// Nearly every packet of the return traffic: TCP or UDP of an
+    /// established session, taken by the translator's straight line
+    /// ([`xlat::FastV4`]). The same rules as [`Nat64::v4_general_path`]
+    /// in fewer steps; `None`, with nothing changed, for anything else.
+    #[inline(always)]
+    fn v4_established_path(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        hint: Option<(u32, Option<SessionId>)>,
+        now: Time,
+    ) -> Option<Verdict> {
+        let fast = xlat::FastV4::check(buf, l3_start, l3_len, &self.xlat)?;
+        let h = buf.get(l3_start..)?.first_chunk::<{ ipv4::MIN_HEADER_LEN }>()?;
+        let (src, dst) = (
+            Ipv4Addr::new(h[12], h[13], h[14], h[15]),
+            Ipv4Addr::new(h[16], h[17], h[18], h[19]),
+        );
+        let l4 = fast.l4(buf);
+        let (proto, flags) = match fast.protocol() {
+            proto::TCP => (Proto::Tcp, l4[tcp::OFFSET_FLAGS]),
+            _ => (Proto::Udp, 0),
+        };
+        let (sport, dport) = quick_ports(proto, l4);
+        let t = NatTuple4 {
+            proto,
+            src,
+            sport,
+            dst,
+            dport,
+        };
+        let (h, likely) = match hint {
+            Some((h, likely)) => {
+                debug_assert_eq!(h, self.shard.hash4(&t), "prefetch hash of another tuple");
+                (h, likely)
+            }
+            None => (self.shard.hash4(&t), None),
+        };
+        let (from, to) = self
+            .shard
+            .v4_established(h, likely, &t, TcpFlags(flags), now)?;
+        let map = V4ToV6::new(xlat::Tuple6 {
+            src: self.prefix.embed(from.addr),
+            dst: to.addr,
+            src_port: from.port,
+            dst_port: to.port,
+        });
+        let (l3_start, l3_len) = fast.translate(buf, &map, &self.xlat);
+        Some(Verdict::Forward { l3_start, l3_len })
+    }
+
+    /// Every packet from the IPv4 side, in the general steps: parse, look
+    /// up or create, translate. `hash` is the prefetch stage's, if any.
+    #[inline(never)]
+    fn v4_general_path<S: Sink + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        hash: Option<u32>,
         now: Time,
         sink: &mut S,
     ) -> Verdict {
@@ -619,7 +727,15 @@ impl Nat64 {
             dst: flow.dst,
             dport: flow.dst_port,
         };
-        let v = match self.shard.v4_session(&t, TcpFlags(flow.tcp_flags), now) {
+        let flags = TcpFlags(flow.tcp_flags);
+        let found = match hash {
+            Some(h) => {
+                debug_assert_eq!(h, self.shard.hash4(&t), "prefetch hash of another tuple");
+                self.shard.v4_session_hashed(h, &t, flags, now)
+            }
+            None => self.shard.v4_session(&t, flags, now),
+        };
+        let v = match found {
             Ok(v) => v,
             Err(d) => return self.answer(buf, l3_start, l3_len, d.icmp(), Reason::Nat(d)),
         };
@@ -1238,17 +1354,37 @@ mod tests {
         v
     }
 
+    fn tcp4(dst: Ipv4Addr, sport: u16, dport: u16, flags: u8, ttl: u8) -> Vec<u8> {
+        let mut v = Vec::new();
+        let mut b = PacketBuilder::ipv4(SERVER4.octets(), dst.octets(), ttl).tcp(sport, dport, 9, 1000);
+        if flags & crate::wire::tcp::flags::SYN != 0 {
+            b = b.syn();
+        }
+        if flags & crate::wire::tcp::flags::ACK != 0 {
+            b = b.ack(2);
+        }
+        if flags & crate::wire::tcp::flags::FIN != 0 {
+            b = b.fin();
+        }
+        if flags & crate::wire::tcp::flags::RST != 0 {
+            b = b.rst();
+        }
+        b.write(&mut v, &[4, 5, 6]).unwrap();
+        v
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
         /// The established straight line and the general path are the
         /// same rules: over random TCP and UDP traffic (new flows, TCP
-        /// state steps, expiring hop limits), one translator taking
-        /// every packet the general way ends with the same bytes,
-        /// verdicts, sessions and sync events as one taking the
-        /// straight line where it can.
+        /// state steps, expiring hop limits), in both directions, one
+        /// translator taking every packet the general way ends with the
+        /// same bytes, verdicts, sessions and sync events as one taking
+        /// the straight lines where it can.
         #[test]
         fn the_established_straight_line_equals_the_general_path(
-            ops in proptest::collection::vec((0..2u8, 0..3u16, 0..4u8, 1..4u8, 0..20u8), 1..60),
+            ops in proptest::collection::vec(
+                (0..2u8, 0..2u8, 0..3u16, 0..4u8, 1..4u8, 0..20u8), 1..60),
         ) {
             let cfg = NatConfig {
                 event_capacity: 1024,
@@ -1263,8 +1399,45 @@ mod tests {
             };
             let (mut fast, mut general) = (build(), build());
             const FLAGS: [u8; 4] = [0x02, 0x10, 0x11, 0x04]; // SYN, ACK, FIN+ACK, RST
-            for (k, &(udp, port, flags, hop, wait)) in ops.iter().enumerate() {
+            for (k, &(back, udp, port, flags, hop, wait)) in ops.iter().enumerate() {
                 let now = Time::from_secs(k as u64 * u64::from(wait));
+                if back == 1 {
+                    // The reply to the flow: to its (T,t) if it has one,
+                    // else to where it would (a held SYN, a drop).
+                    let (p, dport) = if udp == 1 { (Proto::Udp, 53) } else { (Proto::Tcp, 443) };
+                    let t = NatTuple6 {
+                        proto: p,
+                        src: CLIENT.parse().unwrap(),
+                        sport: 7000 + port,
+                        dst: SERVER4,
+                        dport,
+                    };
+                    let to = fast.shard().peek_v6(&t).map_or(
+                        Endpoint4::new(Ipv4Addr::new(198, 51, 100, 1), 7000 + port),
+                        |s| s.v4,
+                    );
+                    let ip = if udp == 1 {
+                        let mut v = udp4(SERVER4, to.addr, dport, to.port, b"r");
+                        v[8] = hop;
+                        v[10..12].fill(0);
+                        let c = crate::wire::checksum::finish(crate::wire::checksum::sum(&v[..20]));
+                        v[10..12].copy_from_slice(&c.to_be_bytes());
+                        v
+                    } else {
+                        tcp4(to.addr, dport, to.port, FLAGS[flags as usize], hop)
+                    };
+                    let (mut a, s, l) = framed(ip);
+                    let mut b = a.clone();
+                    let va = fast.from_v4(&mut a, s, l, now, &mut Vec::new());
+                    let vb = general.v4_general_path(&mut b, s, l, None, now, &mut Vec::new());
+                    proptest::prop_assert_eq!(va, vb);
+                    proptest::prop_assert_eq!(&a, &b);
+                    proptest::prop_assert_eq!(fast.shard().stats(), general.shard().stats());
+                    let ea: Vec<_> = fast.shard_mut().drain_events().collect();
+                    let eb: Vec<_> = general.shard_mut().drain_events().collect();
+                    proptest::prop_assert_eq!(ea, eb);
+                    continue;
+                }
                 let ip = if udp == 1 {
                     let mut v = udp6(CLIENT, server6(), 7000 + port, 53, b"q");
                     v[7] = hop;
@@ -1315,6 +1488,39 @@ mod tests {
                 assert_eq!(b[s..s + l], c[s..s + l], "same bytes out");
             }
             assert_eq!(hinted.hint_next, 20, "every hint was used");
+            hinted.end_burst();
+        }
+    }
+
+    #[test]
+    fn ipv4_prefetch_hints_change_nothing_but_the_work() {
+        let (mut hinted, mut plain) = (nat64(Filtering::Adf), nat64(Filtering::Adf));
+        let mapped: Vec<(Ipv4Addr, u16)> = (0..20u16)
+            .map(|i| {
+                let a = out_udp(&mut hinted, CLIENT, 7000 + i);
+                assert_eq!(out_udp(&mut plain, CLIENT, 7000 + i), a);
+                a
+            })
+            .collect();
+        for round in 0..3u16 {
+            let mut bufs: Vec<(Vec<u8>, usize, usize)> = mapped
+                .iter()
+                .map(|&(pool, port)| framed(udp4(SERVER4, pool, 7, port, &round.to_be_bytes())))
+                .collect();
+            let mut copies = bufs.clone();
+            let l3s: Vec<&[u8]> = bufs.iter().map(|(b, s, l)| &b[*s..s + l]).collect();
+            hinted.prefetch_v4(&l3s);
+            assert_eq!(hinted.hint4_len, 20);
+            assert!(hinted.hints4[..20].iter().all(|h| h.2.is_some()), "sessions named");
+            for ((b, s, l), (c, cs, cl)) in bufs.iter_mut().zip(copies.iter_mut()) {
+                let t = Time::from_secs(u64::from(round) + 1);
+                let a = hinted.from_v4(b, *s, *l, t, &mut Vec::new());
+                let p = plain.from_v4(c, *cs, *cl, t, &mut Vec::new());
+                assert_eq!(a, p);
+                let (s, l) = forwarded(a);
+                assert_eq!(b[s..s + l], c[s..s + l], "same bytes out");
+            }
+            assert_eq!(hinted.hint4_next, 20, "every hint was used");
             hinted.end_burst();
         }
     }

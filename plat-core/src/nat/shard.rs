@@ -150,6 +150,17 @@ fn is_key6(x: &Session, t: &Tuple6) -> bool {
         && x.proto == t.proto as u8
 }
 
+/// Whether `x` is the session of the IPv4-side tuple `t`: (Z,z) -> (T,t).
+#[inline(always)]
+fn is_key4(x: &Session, t: &Tuple4) -> bool {
+    let rport = if t.proto == Proto::Icmp { 0 } else { t.sport };
+    x.dst4 == u32::from(t.src)
+        && x.dport == rport
+        && x.addr4 == u32::from(t.dst)
+        && x.port4 == t.dport
+        && x.proto == t.proto as u8
+}
+
 /// The timer class a session in `state` runs on (RFC 6146 3.5.2.2: the
 /// INIT states and the closing states run TCP_TRANS, the others TCP_EST).
 fn class_of_state(proto: Proto, state: TcpState) -> TimerClass {
@@ -1164,11 +1175,14 @@ impl Shard {
         self.sess4.prefetch(h);
     }
 
+    /// Stage 2 of an IPv4-side burst: prefetch the session the bucket
+    /// points at and name it ([`Shard::v4_established`] compares that one
+    /// first).
     #[inline(always)]
-    pub fn prefetch4_session(&self, h: u32) {
-        if let Some(i) = self.sess4.first_candidate(h) {
-            prefetch(&self.s[i as usize]);
-        }
+    pub fn prefetch4_session(&self, h: u32) -> Option<SessionId> {
+        let i = self.sess4.first_candidate(h)?;
+        prefetch(&self.s[i as usize]);
+        Some(SessionId(i))
     }
 
     /// Lookup or creation for a packet from the IPv4 side.
@@ -1235,53 +1249,88 @@ impl Shard {
         flags: TcpFlags,
         now: Time,
     ) -> Result<Verdict, NatDrop> {
-        let remote = u32::from(t.src);
-        let local = u32::from(t.dst);
-        let rport = if t.proto == Proto::Icmp { 0 } else { t.sport };
-        let proto = t.proto as u8;
-        let s = &self.s;
-        let found = self.sess4.find(h, |i| {
-            let x = &s[i as usize];
-            x.dst4 == remote
-                && x.dport == rport
-                && x.addr4 == local
-                && x.port4 == t.dport
-                && x.proto == proto
-        });
-        match found {
+        match self.find4(h, t) {
             Some(i) => self.v4_hit(i, flags, now),
-            None => self.v4_new(h, t, rport, flags, now),
+            None => {
+                let rport = if t.proto == Proto::Icmp { 0 } else { t.sport };
+                self.v4_new(h, t, rport, flags, now)
+            }
         }
+    }
+
+    /// The session of the IPv4-side tuple `t`, hashed `h`.
+    #[inline(always)]
+    fn find4(&self, h: u32, t: &Tuple4) -> Option<u32> {
+        let s = &self.s;
+        self.sess4.find(h, |i| is_key4(&s[i as usize], t))
+    }
+
+    /// The return-traffic path of a worker: the session of `t` (hash `h`
+    /// from [`Shard::hash4`]) when it exists and is not holding a SYN,
+    /// refreshed and stepped exactly as [`Shard::v4_session_hashed`]
+    /// would, as the IPv4 source (Z,z) and the IPv6 destination (X',x)
+    /// the packet goes on with. `None` (nothing changed) sends the packet
+    /// down the general path. `likely` is what
+    /// [`Shard::prefetch4_session`] named.
+    #[inline(always)]
+    pub fn v4_established(
+        &mut self,
+        h: u32,
+        likely: Option<SessionId>,
+        t: &Tuple4,
+        flags: TcpFlags,
+        now: Time,
+    ) -> Option<(Endpoint4, Endpoint6)> {
+        let i = match likely {
+            Some(SessionId(i)) if self.s.get(i as usize).is_some_and(|x| is_key4(x, t)) => i,
+            _ => self.find4(h, t)?,
+        };
+        if self.s[i as usize].flags & F_HELD != 0 {
+            return None;
+        }
+        self.v4_hit_plain(i, flags, now.secs());
+        Some(self.v4_ends(i))
+    }
+
+    /// A packet from the IPv4 side of a session that holds no SYN: the TCP
+    /// state step or (RFC 6146 3.5.1.2, and 3.5.3 for ICMP: "an incoming
+    /// packet that matches a session refreshes its lifetime") the
+    /// refresh.
+    #[inline(always)]
+    fn v4_hit_plain(&mut self, i: u32, flags: TcpFlags, now_s: u32) {
+        if self.s[i as usize].proto == Proto::Tcp as u8 {
+            self.tcp_step(i, Side::V4, flags, now_s);
+        } else {
+            self.refresh(i, now_s);
+        }
+    }
+
+    /// Where a packet from the IPv4 side of session `i` goes on: from
+    /// (Z,z) (an ICMP query: the identifier) to (X',x).
+    #[inline(always)]
+    fn v4_ends(&self, i: u32) -> (Endpoint4, Endpoint6) {
+        let s = &self.s[i as usize];
+        let rport = if s.proto == Proto::Icmp as u8 {
+            s.sport
+        } else {
+            s.dport
+        };
+        (
+            Endpoint4::new(Ipv4Addr::from(s.dst4), rport),
+            Endpoint6::new(Ipv6Addr::from(s.src6), s.sport),
+        )
     }
 
     #[inline(always)]
     fn v4_hit(&mut self, i: u32, flags: TcpFlags, now: Time) -> Result<Verdict, NatDrop> {
-        let now_s = now.secs();
-        let s = &self.s[i as usize];
-        if s.flags & F_HELD != 0 {
+        if self.s[i as usize].flags & F_HELD != 0 {
             return Err(NatDrop::HeldSyn);
         }
-        if s.proto == Proto::Tcp as u8 {
-            self.tcp_step(i, Side::V4, flags, now_s);
-        } else {
-            // RFC 6146 3.5.1.2 (and 3.5.3 for ICMP): an incoming packet
-            // that matches a session refreshes its lifetime.
-            self.refresh(i, now_s);
-        }
-        let s = &self.s[i as usize];
+        self.v4_hit_plain(i, flags, now.secs());
+        let (src, dst) = self.v4_ends(i);
         Ok(Verdict {
             session: SessionId(i),
-            outcome: Outcome::ToV6 {
-                src: Endpoint4::new(
-                    Ipv4Addr::from(s.dst4),
-                    if s.proto == Proto::Icmp as u8 {
-                        s.sport
-                    } else {
-                        s.dport
-                    },
-                ),
-                dst: Endpoint6::new(Ipv6Addr::from(s.src6), s.sport),
-            },
+            outcome: Outcome::ToV6 { src, dst },
             release_held: false,
         })
     }

@@ -55,7 +55,7 @@ mod v4_to_v6;
 mod v6_to_v4;
 
 pub use flow::{FlowV4, FlowV6, Fragment, IcmpInfo, InnerFlow};
-pub use v4_to_v6::v4_to_v6;
+pub use v4_to_v6::{v4_to_v6, FastV4};
 pub use v6_to_v4::{v6_to_v4, FastV6};
 
 use std::net::{Ipv4Addr, Ipv6Addr};

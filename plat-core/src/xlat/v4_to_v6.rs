@@ -45,60 +45,132 @@ pub(super) fn fast(
     map: &V4ToV6,
     cfg: &XlatConfig,
 ) -> Option<Outcome> {
-    const HLEN: usize = ipv4::MIN_HEADER_LEN;
-    let end = l3_start.checked_add(l3_len)?;
-    let h = *buf.get(l3_start..end)?.first_chunk::<HLEN>()?;
-    let total = u16::from_be_bytes([h[2], h[3]]) as usize;
-    let flags_frag = u16::from_be_bytes([h[6], h[7]]);
-    let (ttl, protocol) = (h[8], h[9]);
-    let min = match protocol {
-        proto::TCP => tcp::MIN_HEADER_LEN,
-        proto::UDP => udp::HEADER_LEN,
-        _ => return None,
-    };
-    let dont_frag = flags_frag & 0x4000 != 0;
-    let payload_len = total.checked_sub(HLEN)?;
-    let v6_len = ipv6::HEADER_LEN + payload_len;
-    let limit = if dont_frag {
-        cfg.ipv6_mtu
-    } else {
-        cfg.ipv6_mtu.min(cfg.lowest_ipv6_mtu)
-    } as usize;
-    let l4_at = l3_start + HLEN;
-    if h[0] != 0x45
-        || flags_frag & 0x3fff != 0
-        || ttl <= 1
-        || payload_len < min
-        || total > l3_len
-        || v6_len > limit
-        || l4_at < ipv6::HEADER_LEN
-        || (cfg.verify_ipv4_checksum && !checksum::is_valid(checksum::sum(&h)))
-    {
-        return None;
+    let (l3_start, l3_len) = FastV4::check(buf, l3_start, l3_len, cfg)?.translate(buf, map, cfg);
+    Some(Outcome::Forward { l3_start, l3_len })
+}
+
+/// An IPv4 packet the straight-line path translates (checked by
+/// [`FastV4::check`]): TCP, or UDP with a checksum, right after a header
+/// without options, unfragmented, not expiring, fitting the IPv6 side. The
+/// stateful NAT checks first, so that it looks its session up only for
+/// packets this path will take.
+#[derive(Clone, Copy, Debug)]
+pub struct FastV4 {
+    l3_start: usize,
+    protocol: u8,
+    ttl: u8,
+    tos: u8,
+    payload_len: usize,
+    /// The pseudo-header sum of the IPv4 addresses.
+    old_addrs: checksum::WideSum,
+}
+
+impl FastV4 {
+    /// The packet at `buf[l3_start..l3_start + l3_len]`, if the straight
+    /// line takes it.
+    #[inline(always)]
+    pub fn check(buf: &[u8], l3_start: usize, l3_len: usize, cfg: &XlatConfig) -> Option<FastV4> {
+        const HLEN: usize = ipv4::MIN_HEADER_LEN;
+        let end = l3_start.checked_add(l3_len)?;
+        let h = buf.get(l3_start..end)?.first_chunk::<HLEN>()?;
+        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+        let flags_frag = u16::from_be_bytes([h[6], h[7]]);
+        let (ttl, protocol) = (h[8], h[9]);
+        let min = match protocol {
+            proto::TCP => tcp::MIN_HEADER_LEN,
+            proto::UDP => udp::HEADER_LEN,
+            _ => return None,
+        };
+        let dont_frag = flags_frag & 0x4000 != 0;
+        let payload_len = total.checked_sub(HLEN)?;
+        let v6_len = ipv6::HEADER_LEN + payload_len;
+        let limit = if dont_frag {
+            cfg.ipv6_mtu
+        } else {
+            cfg.ipv6_mtu.min(cfg.lowest_ipv6_mtu)
+        } as usize;
+        let l4_at = l3_start + HLEN;
+        if h[0] != 0x45
+            || flags_frag & 0x3fff != 0
+            || ttl <= 1
+            || payload_len < min
+            || total > l3_len
+            || v6_len > limit
+            || l4_at < ipv6::HEADER_LEN
+            || (cfg.verify_ipv4_checksum && !checksum::is_valid(checksum::sum(h)))
+        {
+            return None;
+        }
+        // RFC 7915 4.5: a UDP packet without checksum is the general
+        // path's (compute one or drop).
+        if protocol == proto::UDP
+            && buf[l4_at + udp::OFFSET_CHECKSUM..l4_at + udp::OFFSET_CHECKSUM + 2] == [0, 0]
+        {
+            return None;
+        }
+        Some(FastV4 {
+            l3_start,
+            protocol,
+            ttl,
+            tos: h[1],
+            payload_len,
+            old_addrs: checksum::addrs_v4(
+                [h[12], h[13], h[14], h[15]],
+                [h[16], h[17], h[18], h[19]],
+            ),
+        })
     }
-    let l4 = &mut buf[l4_at..l4_at + payload_len];
-    if protocol == proto::UDP && udp::Packet::new_unchecked(&*l4).checksum() == 0 {
-        return None;
+
+    /// The transport protocol number (TCP or UDP).
+    #[inline(always)]
+    pub fn protocol(&self) -> u8 {
+        self.protocol
     }
-    let out = &map.outer;
-    let old = checksum::addrs_v4([h[12], h[13], h[14], h[15]], [h[16], h[17], h[18], h[19]]);
-    let new = checksum::addrs_v6(&out.src.octets(), &out.dst.octets());
-    l4::transport(l4, protocol, out.src_port, out.dst_port, old, new);
-    let start = l4_at - ipv6::HEADER_LEN;
-    ipv6::Repr {
-        src: out.src,
-        dst: out.dst,
-        next_header: protocol,
-        hop_limit: ttl - 1,
-        traffic_class: if cfg.copy_traffic_class { h[1] } else { 0 },
-        flow_label: 0,
-        payload_len,
+
+    /// The transport header and payload: its first 20 (TCP) or 8 (UDP)
+    /// bytes are there.
+    #[inline(always)]
+    pub fn l4<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        let at = self.l3_start + ipv4::MIN_HEADER_LEN;
+        &buf[at..at + self.payload_len]
     }
-    .emit(&mut buf[start..l4_at]);
-    Some(Outcome::Forward {
-        l3_start: start,
-        l3_len: v6_len,
-    })
+
+    /// Translates in place with the addresses and ports of `map`: the
+    /// IPv6 packet's start and length.
+    #[inline(always)]
+    pub fn translate(self, buf: &mut [u8], map: &V4ToV6, cfg: &XlatConfig) -> (usize, usize) {
+        let FastV4 {
+            l3_start,
+            protocol,
+            ttl,
+            tos,
+            payload_len,
+            old_addrs,
+        } = self;
+        let l4_at = l3_start + ipv4::MIN_HEADER_LEN;
+        let out = &map.outer;
+        let new = checksum::addrs_v6(&out.src.octets(), &out.dst.octets());
+        l4::transport(
+            &mut buf[l4_at..l4_at + payload_len],
+            protocol,
+            out.src_port,
+            out.dst_port,
+            old_addrs,
+            new,
+        );
+        let start = l4_at - ipv6::HEADER_LEN;
+        ipv6::Repr {
+            src: out.src,
+            dst: out.dst,
+            next_header: protocol,
+            hop_limit: ttl - 1,
+            traffic_class: if cfg.copy_traffic_class { tos } else { 0 },
+            flow_label: 0,
+            payload_len,
+        }
+        .emit(&mut buf[start..l4_at]);
+        (start, ipv6::HEADER_LEN + payload_len)
+    }
 }
 
 #[inline(always)]
