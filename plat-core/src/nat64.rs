@@ -653,7 +653,9 @@ impl Nat64 {
         now: Time,
     ) -> Option<Verdict> {
         let fast = xlat::FastV4::check(buf, l3_start, l3_len, &self.xlat)?;
-        let h = buf.get(l3_start..)?.first_chunk::<{ ipv4::MIN_HEADER_LEN }>()?;
+        let h = buf
+            .get(l3_start..)?
+            .first_chunk::<{ ipv4::MIN_HEADER_LEN }>()?;
         let (src, dst) = (
             Ipv4Addr::new(h[12], h[13], h[14], h[15]),
             Ipv4Addr::new(h[16], h[17], h[18], h[19]),
@@ -1356,7 +1358,8 @@ mod tests {
 
     fn tcp4(dst: Ipv4Addr, sport: u16, dport: u16, flags: u8, ttl: u8) -> Vec<u8> {
         let mut v = Vec::new();
-        let mut b = PacketBuilder::ipv4(SERVER4.octets(), dst.octets(), ttl).tcp(sport, dport, 9, 1000);
+        let mut b =
+            PacketBuilder::ipv4(SERVER4.octets(), dst.octets(), ttl).tcp(sport, dport, 9, 1000);
         if flags & crate::wire::tcp::flags::SYN != 0 {
             b = b.syn();
         }
@@ -1511,7 +1514,10 @@ mod tests {
             let l3s: Vec<&[u8]> = bufs.iter().map(|(b, s, l)| &b[*s..s + l]).collect();
             hinted.prefetch_v4(&l3s);
             assert_eq!(hinted.hint4_len, 20);
-            assert!(hinted.hints4[..20].iter().all(|h| h.2.is_some()), "sessions named");
+            assert!(
+                hinted.hints4[..20].iter().all(|h| h.2.is_some()),
+                "sessions named"
+            );
             for ((b, s, l), (c, cs, cl)) in bufs.iter_mut().zip(copies.iter_mut()) {
                 let t = Time::from_secs(u64::from(round) + 1);
                 let a = hinted.from_v4(b, *s, *l, t, &mut Vec::new());

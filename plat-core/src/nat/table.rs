@@ -168,6 +168,32 @@ impl<S: Slot> Table<S> {
         }
     }
 
+    /// The first two entries whose home is the home of `h` (and, tagged,
+    /// whose tag matches): for prefetching both where an untagged table
+    /// cannot tell which is the key's (about 30% of keys at 3/4 load share
+    /// their home with an earlier entry).
+    #[inline(always)]
+    pub(crate) fn first_two_candidates(&self, h: u32) -> (Option<u32>, Option<u32>) {
+        let mut p = self.home(h);
+        let mut d = 0u32;
+        let mut first = None;
+        loop {
+            let s = self.slots[p];
+            if s.is_empty() || s.dist() < d {
+                return (first, None);
+            }
+            if s.dist() == d && s.may_be(h) {
+                let idx = s.idx1() - 1;
+                if first.is_some() {
+                    return (first, Some(idx));
+                }
+                first = Some(idx);
+            }
+            p = self.next(p);
+            d += 1;
+        }
+    }
+
     /// Finds the entry with hash `h` for which `eq(index)` holds.
     #[inline(always)]
     pub(crate) fn find(&self, h: u32, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
@@ -374,6 +400,27 @@ mod tests {
         // Other homes still insert past the long run.
         assert!(t.insert(hash2(1, 2, 3), 1000));
         assert_eq!(t.find(hash2(1, 2, 3), |j| j == 1000), Some(1000));
+    }
+
+    #[test]
+    fn the_two_candidates_of_an_untagged_home_are_its_first_two_entries() {
+        let mut t = IndexTable::with_capacity(64);
+        assert_eq!(t.first_two_candidates(0x8000_0000), (None, None));
+        // Two entries of the home before (slot 55 of 112) push this
+        // home's (56) along.
+        assert!(t.insert(0x7e00_0000, 9));
+        assert!(t.insert(0x7e00_0001, 8));
+        for i in 0..3 {
+            assert!(t.insert(0x8000_0000 | i, i));
+        }
+        for h in [0x8000_0000, 0x8000_0001, 0x8000_0002] {
+            assert_eq!(t.first_two_candidates(h), (Some(0), Some(1)));
+            assert_eq!(t.first_candidate(h), Some(0));
+        }
+        assert!(t.remove(0x8000_0000, 0));
+        assert_eq!(t.first_two_candidates(0x8000_0000), (Some(1), Some(2)));
+        assert!(t.remove(0x8000_0001, 1));
+        assert_eq!(t.first_two_candidates(0x8000_0000), (Some(2), None));
     }
 
     #[test]
