@@ -30,7 +30,7 @@ valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" \
 awk '
   /^c?fn=\([0-9]+\) / { id = $1; sub(/^c?fn=/, "", id); name[id] = $0 }
   /^cfn=/ { id = $1; sub(/^cfn=/, "", id); if (id in name) n = name[id]; else n = "";
-            want = (n ~ /nat::nat64_burst/); next }
+            want = (n ~ /nat::nat64_burst$/); next }
   /^calls=/ && want { split($1, c, "="); calls += c[2]; getline; cost += $2; want = 0 }
   END { if (calls == 0) { print "instructions: nat64_burst not found" > "/dev/stderr"; exit 1 }
         printf "established packet (lookup + translate, both prefetch stages): %.0f instructions (%d bursts of 32)\n", cost / calls / 32, calls }
