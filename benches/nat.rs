@@ -12,7 +12,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use plat_benches::{packet4_flow, packet6_flow, prefix};
 use plat_core::nat::{NatConfig, NatDrop, Pool4Entry, Proto, Shard, Time, Tuple6, Verdict, BURST};
 use plat_core::nat64::{Nat64, Verdict as Nat64Verdict};
@@ -177,13 +180,42 @@ const PKT_LEN: usize = 64;
 /// The IPv4 packet a 64-byte IPv6 one becomes, and the return traffic's.
 const PKT4_LEN: usize = PKT_LEN - 20;
 
-/// Which way the bench's packets cross.
-#[derive(Clone, Copy)]
-enum Dir {
-    /// IPv6 -> IPv4: `prefetch_v6`, `from_v6`.
-    Out,
-    /// IPv4 -> IPv6, the return traffic: `prefetch_v4`, `from_v4`.
-    Back,
+/// Which way a bench's packets cross: the calls a worker makes for a
+/// burst from that side.
+trait Way {
+    /// Length of each packet.
+    const LEN: usize;
+    fn prefetch(nat: &mut Nat64, l3s: &[&[u8]]);
+    fn handle(nat: &mut Nat64, buf: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict;
+}
+
+/// IPv6 -> IPv4: `prefetch_v6`, `from_v6`.
+struct Out;
+/// IPv4 -> IPv6, the return traffic: `prefetch_v4`, `from_v4`.
+struct Back;
+
+impl Way for Out {
+    const LEN: usize = PKT_LEN;
+    #[inline(always)]
+    fn prefetch(nat: &mut Nat64, l3s: &[&[u8]]) {
+        nat.prefetch_v6(l3s);
+    }
+    #[inline(always)]
+    fn handle(nat: &mut Nat64, buf: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict {
+        nat.from_v6(buf, ROOM, PKT_LEN, now, sink)
+    }
+}
+
+impl Way for Back {
+    const LEN: usize = PKT4_LEN;
+    #[inline(always)]
+    fn prefetch(nat: &mut Nat64, l3s: &[&[u8]]) {
+        nat.prefetch_v4(l3s);
+    }
+    #[inline(always)]
+    fn handle(nat: &mut Nat64, buf: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict {
+        nat.from_v4(buf, ROOM, PKT4_LEN, now, sink)
+    }
 }
 
 /// Lookup + translate, the worker's path: per burst of 32,
@@ -191,9 +223,9 @@ enum Dir {
 /// each 64-byte UDP packet (parse, RFC 6052 extraction, session lookup,
 /// RFC 7915 translation in place), then `end_burst`; or the same from the
 /// IPv4 side with 44-byte packets of the return traffic.
-fn nat64_bursts(
+fn nat64_bursts<W: Way>(
     nat: &mut Nat64,
-    (packets, len, dir): (&[[u8; PKT_LEN]], usize, Dir),
+    packets: &[[u8; PKT_LEN]],
     pos: &mut usize,
     iters: u64,
     now: Time,
@@ -205,15 +237,12 @@ fn nat64_bursts(
     while left > 0 {
         let n = left.min(ROUND);
         for slot in arena.chunks_exact_mut(SLOT).take(n) {
-            slot[ROOM..ROOM + len].copy_from_slice(&packets[*pos][..len]);
+            slot[ROOM..ROOM + W::LEN].copy_from_slice(&packets[*pos][..W::LEN]);
             *pos = (*pos + 1) % packets.len();
         }
         let t = Instant::now();
         for burst in arena[..n * SLOT].chunks_mut(SLOT * BURST) {
-            match dir {
-                Dir::Out => nat64_burst(nat, burst, now, &mut sink),
-                Dir::Back => nat64_return_burst(nat, burst, now, &mut sink),
-            }
+            nat64_burst::<W>(nat, burst, now, &mut sink);
         }
         total += t.elapsed();
         left -= n;
@@ -225,41 +254,19 @@ fn nat64_bursts(
 /// it. Not inlined, so that `deploy/bench/instructions.sh` can count its
 /// instructions per packet.
 #[inline(never)]
-fn nat64_burst(nat: &mut Nat64, burst: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) {
+fn nat64_burst<W: Way>(nat: &mut Nat64, burst: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) {
     {
         let mut l3s: [&[u8]; BURST] = [&[]; BURST];
         let mut k = 0;
         for slot in burst.chunks_exact(SLOT) {
-            l3s[k] = &slot[ROOM..ROOM + PKT_LEN];
+            l3s[k] = &slot[ROOM..ROOM + W::LEN];
             k += 1;
         }
-        nat.prefetch_v6(&l3s[..k]);
+        W::prefetch(nat, &l3s[..k]);
     }
     for slot in burst.chunks_exact_mut(SLOT) {
         // Consumed as the worker does (a match in registers).
-        let start = match nat.from_v6(slot, ROOM, PKT_LEN, now, sink) {
-            Nat64Verdict::Forward { l3_start, .. } => l3_start,
-            _ => usize::MAX,
-        };
-        black_box(start);
-    }
-    nat.end_burst();
-}
-
-/// [`nat64_burst`] for a burst of return traffic.
-#[inline(never)]
-fn nat64_return_burst(nat: &mut Nat64, burst: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) {
-    {
-        let mut l3s: [&[u8]; BURST] = [&[]; BURST];
-        let mut k = 0;
-        for slot in burst.chunks_exact(SLOT) {
-            l3s[k] = &slot[ROOM..ROOM + PKT4_LEN];
-            k += 1;
-        }
-        nat.prefetch_v4(&l3s[..k]);
-    }
-    for slot in burst.chunks_exact_mut(SLOT) {
-        let start = match nat.from_v4(slot, ROOM, PKT4_LEN, now, sink) {
+        let start = match W::handle(nat, slot, now, sink) {
             Nat64Verdict::Forward { l3_start, .. } => l3_start,
             _ => usize::MAX,
         };
@@ -314,37 +321,23 @@ fn lookup(c: &mut Criterion) {
             (nat, sample, packets, replies)
         };
 
-        let mut g = c.benchmark_group("nat64_udp_established_burst32");
-        g.throughput(Throughput::Elements(1));
-        g.sample_size(20);
-        g.warm_up_time(Duration::from_secs(2));
-        g.measurement_time(Duration::from_secs(4));
+        let mut g = lookup_group(c, "nat64_udp_established_burst32", 1);
         let mut pos = 0usize;
         g.bench_function(BenchmarkId::from_parameter(label), |b| {
             let (nat, _, packets, _) = state.get_or_insert_with(&mut build);
-            let run = (&packets[..], PKT_LEN, Dir::Out);
-            b.iter_custom(|iters| nat64_bursts(nat, run, &mut pos, iters, now))
+            b.iter_custom(|iters| nat64_bursts::<Out>(nat, packets, &mut pos, iters, now))
         });
         g.finish();
 
-        let mut g = c.benchmark_group("nat64_udp_return_burst32");
-        g.throughput(Throughput::Elements(1));
-        g.sample_size(20);
-        g.warm_up_time(Duration::from_secs(2));
-        g.measurement_time(Duration::from_secs(4));
+        let mut g = lookup_group(c, "nat64_udp_return_burst32", 1);
         let mut pos = 0usize;
         g.bench_function(BenchmarkId::from_parameter(label), |b| {
             let (nat, _, _, replies) = state.get_or_insert_with(&mut build);
-            let run = (&replies[..], PKT4_LEN, Dir::Back);
-            b.iter_custom(|iters| nat64_bursts(nat, run, &mut pos, iters, now))
+            b.iter_custom(|iters| nat64_bursts::<Back>(nat, replies, &mut pos, iters, now))
         });
         g.finish();
 
-        let mut g = c.benchmark_group("nat_udp_lookup_burst32");
-        g.throughput(Throughput::Elements(32));
-        g.sample_size(20);
-        g.warm_up_time(Duration::from_secs(2));
-        g.measurement_time(Duration::from_secs(4));
+        let mut g = lookup_group(c, "nat_udp_lookup_burst32", 32);
         let mut out: Vec<Result<Verdict, NatDrop>> = vec![Err(NatDrop::NoBib); 32];
         let mut pos = 0usize;
         let mut ran = false;
@@ -361,6 +354,21 @@ fn lookup(c: &mut Criterion) {
         g.finish();
         assert!(!ran || out.iter().all(|v| v.is_ok()));
     }
+}
+
+/// A group of `lookup`'s: `per_iter` packets an iteration, 20 samples
+/// over 4 s after 2 s of warm-up.
+fn lookup_group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+    per_iter: u64,
+) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(per_iter));
+    g.sample_size(20);
+    g.warm_up_time(Duration::from_secs(2));
+    g.measurement_time(Duration::from_secs(4));
+    g
 }
 
 /// Every packet of the sample leaves as the 44-byte IPv4 packet of its

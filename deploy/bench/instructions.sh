@@ -22,16 +22,18 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" \
   --bench 'nat64_udp_established_burst32/1k$' --profile-time 2 >/dev/null 2>&1
-# Sum the calls into nat64_burst (one burst of 32 packets: both prefetch
-# stages, the lookups and translations, end_burst) and their inclusive cost
-# from the callgrind records: "cfn=(id) name" then "calls=N ..." then
-# "<line> <cost>". The last burst of a timed round may be shorter; over the
-# hundreds of thousands of bursts a run makes, that is below 0.1 %.
+# Sum the calls into nat64_burst (callgrind names it without its type;
+# the bench filter runs only the IPv6 side: one burst of 32
+# packets: both prefetch stages, the lookups and translations, end_burst)
+# and their inclusive cost from the callgrind records: "cfn=(id) name"
+# then "calls=N ..." then "<line> <cost>". The last burst of a timed round
+# may be shorter; over the hundreds of thousands of bursts a run makes,
+# that is below 0.1 %.
 awk '
   /^c?fn=\([0-9]+\) / { id = $1; sub(/^c?fn=/, "", id); name[id] = $0 }
   /^cfn=/ { id = $1; sub(/^cfn=/, "", id); if (id in name) n = name[id]; else n = "";
             want = (n ~ /nat::nat64_burst$/); next }
   /^calls=/ && want { split($1, c, "="); calls += c[2]; getline; cost += $2; want = 0 }
   END { if (calls == 0) { print "instructions: nat64_burst not found" > "/dev/stderr"; exit 1 }
-        printf "established packet (lookup + translate, both prefetch stages): %.0f instructions (%d bursts of 32)\n", cost / calls / 32, calls }
+        printf "established IPv6-side packet (lookup + translate, both prefetch stages): %.0f instructions (%d bursts of 32)\n", cost / calls / 32, calls }
 ' "$out"
