@@ -149,7 +149,7 @@ pub struct Nat64 {
     hint_next: usize,
     /// The same for a burst from the IPv4 side: packet address, hash,
     /// prefetched session.
-    hints4: [(usize, u32, Option<SessionId>); PREFETCH_BURST],
+    hints4: [(usize, (u32, Option<SessionId>)); PREFETCH_BURST],
     hint4_len: usize,
     hint4_next: usize,
 }
@@ -204,6 +204,21 @@ impl Hint {
         },
         likely: None,
     };
+}
+
+/// The hint of the packet starting at `addr` among a burst's `hints`
+/// (keyed by packet address, in burst order), searching on from `*next`:
+/// packets are handled in burst order, some skipped, so the search only
+/// moves forward.
+#[inline(always)]
+fn take_hint<T: Copy>(hints: &[(usize, T)], next: &mut usize, addr: usize) -> Option<T> {
+    while let Some(&(a, h)) = hints.get(*next) {
+        *next += 1;
+        if a == addr {
+            return Some(h);
+        }
+    }
+    None
 }
 
 /// Ports of a TCP/UDP header, or the identifier twice for an ICMP query,
@@ -262,7 +277,7 @@ impl Nat64 {
             hints: [(0, Hint::NONE); PREFETCH_BURST],
             hint_len: 0,
             hint_next: 0,
-            hints4: [(0, 0, None); PREFETCH_BURST],
+            hints4: [(0, (0, None)); PREFETCH_BURST],
             hint4_len: 0,
             hint4_next: 0,
         }
@@ -362,19 +377,11 @@ impl Nat64 {
         self.hint4_next = 0;
     }
 
-    /// The prefetch stage's hash of the packet starting at `addr`, if this
-    /// burst has one. Packets are handled in burst order (some skipped),
-    /// so the search only moves forward.
+    /// What the prefetch stage found of the packet starting at `addr`, if
+    /// this burst has it.
     #[inline]
     fn take_hint(&mut self, addr: usize) -> Option<Hint> {
-        while self.hint_next < self.hint_len {
-            let (a, h) = self.hints[self.hint_next];
-            self.hint_next += 1;
-            if a == addr {
-                return Some(h);
-            }
-        }
-        None
+        take_hint(&self.hints[..self.hint_len], &mut self.hint_next, addr)
     }
 
     /// The IPv4 counterpart of [`Nat64::prefetch_v6`]: the IPv4-side
@@ -388,11 +395,11 @@ impl Nat64 {
         for l3 in l3s.iter().take(PREFETCH_BURST) {
             if let Some(h) = self.hash_v4(l3) {
                 self.shard.prefetch4(h);
-                self.hints4[self.hint4_len] = (l3.as_ptr() as usize, h, None);
+                self.hints4[self.hint4_len] = (l3.as_ptr() as usize, (h, None));
                 self.hint4_len += 1;
             }
         }
-        for (_, h, likely) in &mut self.hints4[..self.hint4_len] {
+        for (_, (h, likely)) in &mut self.hints4[..self.hint4_len] {
             *likely = self.shard.prefetch4_session(*h);
         }
     }
@@ -426,14 +433,7 @@ impl Nat64 {
     /// [`Nat64::take_hint`] for the IPv4 side: hash and named session.
     #[inline]
     fn take_hint4(&mut self, addr: usize) -> Option<(u32, Option<SessionId>)> {
-        while self.hint4_next < self.hint4_len {
-            let (a, h, likely) = self.hints4[self.hint4_next];
-            self.hint4_next += 1;
-            if a == addr {
-                return Some((h, likely));
-            }
-        }
-        None
+        take_hint(&self.hints4[..self.hint4_len], &mut self.hint4_next, addr)
     }
 
     /// Handles the IPv6 packet at `buf[l3_start..l3_start + l3_len]`
@@ -1515,7 +1515,7 @@ mod tests {
             hinted.prefetch_v4(&l3s);
             assert_eq!(hinted.hint4_len, 20);
             assert!(
-                hinted.hints4[..20].iter().all(|h| h.2.is_some()),
+                hinted.hints4[..20].iter().all(|h| h.1 .1.is_some()),
                 "sessions named"
             );
             for ((b, s, l), (c, cs, cl)) in bufs.iter_mut().zip(copies.iter_mut()) {
