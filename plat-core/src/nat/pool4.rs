@@ -111,7 +111,6 @@ pub(crate) struct PortSet {
     allowed: Box<[u64]>,
     used: Box<[u64]>,
     pub(crate) free: u32,
-    cursor: usize,
     pub(crate) blocks: Option<Blocks>,
 }
 
@@ -142,7 +141,6 @@ impl PortSet {
             allowed,
             used: vec![0u64; WORDS].into_boxed_slice(),
             free,
-            cursor: 0,
             blocks,
         }
     }
@@ -159,54 +157,55 @@ impl PortSet {
         self.free -= 1;
     }
 
-    /// Scans words `lo..hi` from the cursor for a free port matching `mask`.
-    fn scan(&mut self, lo: usize, hi: usize, mask: u64) -> Option<u16> {
+    /// Scans words `lo..hi`, from the one `salt` picks, for a free port
+    /// matching `mask`.
+    fn scan(&self, lo: usize, hi: usize, mask: u64, salt: u32) -> Option<u16> {
         let n = hi - lo;
-        let start = if (lo..hi).contains(&self.cursor) {
-            self.cursor
-        } else {
-            lo
-        };
-        for k in 0..n {
-            let w = lo + (start - lo + k) % n;
+        let start = salt as usize % n;
+        (0..n).find_map(|k| {
+            let w = lo + (start + k) % n;
             let avail = self.allowed[w] & !self.used[w] & mask;
-            if avail != 0 {
-                self.cursor = w;
-                return Some((w * 64) as u16 + avail.trailing_zeros() as u16);
-            }
-        }
-        None
+            (avail != 0).then(|| (w * 64) as u16 + avail.trailing_zeros() as u16)
+        })
     }
 
-    /// Port-by-port allocation, preferring (RFC 4787 / RFC 6146 3.5.1.1)
-    /// the port itself, then its range and parity.
-    fn alloc(&mut self, proto: Proto, want: u16) -> Option<u16> {
+    /// The port [`PortSet::alloc`] takes for `want`, changing nothing:
+    /// the port itself if free (RFC 6146 3.5.1.1, RFC 4787 REQ-1 port
+    /// preservation), else one of its range and parity. Where the scan
+    /// starts comes from `salt`, a keyed hash of the subscriber's
+    /// endpoint: the choice cannot be guessed from outside (RFC 6056), is
+    /// independent of the other flows of a burst (so the prefetch stage
+    /// can name it), and spreads over the whole range.
+    fn choose(&self, proto: Proto, want: u16, salt: u32) -> Option<u16> {
         if self.free == 0 {
             return None;
         }
         if self.is_free(want) {
-            self.take(want);
             return Some(want);
         }
-        let p = if proto == Proto::Icmp {
-            self.scan(0, WORDS, !0)
+        if proto == Proto::Icmp {
+            return self.scan(0, WORDS, !0, salt);
+        }
+        // RFC 6146 3.5.1.1: "If the source transport address ... is in
+        // the range 0-1023 ... the NAT64 SHOULD choose a port in the
+        // same range" (and likewise 1024-65535, per RFC 4787 REQ-3).
+        // RFC 4787 REQ-4: "It is RECOMMENDED that a NAT have a 'Port
+        // parity preservation' behavior of 'Yes'."
+        let parity = if want & 1 == 0 {
+            0x5555_5555_5555_5555
         } else {
-            // RFC 6146 3.5.1.1: "If the source transport address ... is in
-            // the range 0-1023 ... the NAT64 SHOULD choose a port in the
-            // same range" (and likewise 1024-65535, per RFC 4787 REQ-3).
-            // RFC 4787 REQ-4: "It is RECOMMENDED that a NAT have a 'Port
-            // parity preservation' behavior of 'Yes'."
-            let parity = if want & 1 == 0 {
-                0x5555_5555_5555_5555
-            } else {
-                0xaaaa_aaaa_aaaa_aaaa
-            };
-            let (lo, hi) = if want < 1024 { (0, 16) } else { (16, WORDS) };
-            self.scan(lo, hi, parity)
-                .or_else(|| self.scan(lo, hi, !0))
-                .or_else(|| self.scan(0, WORDS, parity))
-                .or_else(|| self.scan(0, WORDS, !0))
-        }?;
+            0xaaaa_aaaa_aaaa_aaaa
+        };
+        let (lo, hi) = if want < 1024 { (0, 16) } else { (16, WORDS) };
+        self.scan(lo, hi, parity, salt)
+            .or_else(|| self.scan(lo, hi, !0, salt))
+            .or_else(|| self.scan(0, WORDS, parity, salt))
+            .or_else(|| self.scan(0, WORDS, !0, salt))
+    }
+
+    /// Port-by-port allocation: takes the port [`PortSet::choose`] names.
+    fn alloc(&mut self, proto: Proto, want: u16, salt: u32) -> Option<u16> {
+        let p = self.choose(proto, want, salt)?;
         self.take(p);
         Some(p)
     }
@@ -365,6 +364,10 @@ impl Pool4 {
             .map(|pa| &mut pa.sets[proto.index()])
     }
 
+    fn set_ref(&self, i: u16, proto: Proto) -> Option<&PortSet> {
+        self.get(i).map(|pa| &pa.sets[proto.index()])
+    }
+
     /// This shard may use (addr, port) for `proto`.
     pub(crate) fn owns(&self, proto: Proto, addr: Ipv4Addr, port: u16) -> bool {
         self.idx(addr)
@@ -416,8 +419,16 @@ impl Pool4 {
             .filter(move |&j| j != i)
     }
 
-    pub(crate) fn alloc(&mut self, i: u16, proto: Proto, want: u16) -> Option<u16> {
-        self.set(i, proto)?.alloc(proto, want)
+    /// Takes a port of address `i` for a flow from port `want`; `salt`
+    /// is a keyed hash of the flow's IPv6-side endpoint.
+    pub(crate) fn alloc(&mut self, i: u16, proto: Proto, want: u16, salt: u32) -> Option<u16> {
+        self.set(i, proto)?.alloc(proto, want, salt)
+    }
+
+    /// The port [`Pool4::alloc`] would take now, changing nothing (for
+    /// prefetching what the allocation will touch).
+    pub(crate) fn choose(&self, i: u16, proto: Proto, want: u16, salt: u32) -> Option<u16> {
+        self.set_ref(i, proto)?.choose(proto, want, salt)
     }
 
     /// Marks a chosen port used (static BIB); false if not ours or taken.
@@ -530,5 +541,37 @@ impl Pool4 {
 
     pub(crate) fn block_size(&self) -> u16 {
         self.block
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The prefetch stage relies on it: what `choose` names is what
+    /// `alloc` then takes, preserved, parity-kept or scanned, to the end
+    /// of the range.
+    #[test]
+    fn choose_names_the_port_alloc_takes() {
+        let mut pool = Pool4::new(PortShare::All, 0);
+        pool.add(
+            Pool4Entry::new(Ipv4Addr::new(192, 0, 2, 1), 32)
+                .with_range(Proto::Udp, PortRange::new(40_000, 40_999)),
+        )
+        .unwrap();
+        let mut rng = 0x9e37_79b9_u32;
+        let mut taken = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            rng = rng.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let (want, salt) = (40_000 + (rng >> 16) as u16 % 1200, rng.rotate_left(7));
+            let named = pool.choose(0, Proto::Udp, want, salt);
+            let got = pool.alloc(0, Proto::Udp, want, salt);
+            assert_eq!(named, got);
+            let p = got.expect("1000 ports for 1000 flows");
+            assert!((40_000..=40_999).contains(&p), "{p} out of range");
+            assert!(taken.insert(p), "{p} given twice");
+        }
+        assert_eq!(pool.choose(0, Proto::Udp, 40_000, 1), None);
+        assert_eq!(pool.alloc(0, Proto::Udp, 40_000, 1), None);
     }
 }

@@ -11,7 +11,7 @@ use super::prefetch::prefetch;
 use super::session::{
     h_bib4, h_bib6, h_sess4, h_sess6, Bib, Session, F_HAIRPIN, F_HELD, F_IN_V6, NIL,
 };
-use super::table::{IndexTable, Tagged, MAX_INDEX};
+use super::table::{ByteTagged, IndexTable, Tagged, MAX_INDEX};
 use super::tcp_state::{step, Life, TcpState};
 use super::timers::{push_back, unlink, Fifo, TimerClass};
 use super::{
@@ -124,7 +124,7 @@ pub struct Shard {
     b_free: u32,
     sess6: Tagged,
     sess4: IndexTable,
-    bib6: IndexTable,
+    bib6: ByteTagged,
     bib4: IndexTable,
     subs: Subscribers,
     timers: [Fifo; TimerClass::COUNT],
@@ -213,7 +213,7 @@ impl Shard {
             b_free: 0,
             sess6: Tagged::with_capacity(cap),
             sess4: IndexTable::with_capacity(cap),
-            bib6: IndexTable::with_capacity(bcap),
+            bib6: ByteTagged::with_capacity(bcap),
             bib4: IndexTable::with_capacity(bcap),
             subs: Subscribers::new(
                 cfg.subscriber_capacity(),
@@ -553,16 +553,13 @@ impl Shard {
             return Some(SessionId(i));
         }
         let src = t.src.octets();
-        self.bib6
-            .prefetch(h_bib6(self.seed, t.proto, &src, t.sport));
-        let paired = self
+        let hb = h_bib6(self.seed, t.proto, &src, t.sport);
+        self.bib6.prefetch(hb);
+        let guess = self
             .subs
             .find(&src)
-            .map(|si| self.subs.slab[si as usize].pool)
-            .filter(|&p| p != NO_POOL)
-            .and_then(|p| self.pool.get(p));
-        if let Some(a) = paired {
-            let (a, port) = (u32::from(a.addr), t.sport);
+            .and_then(|si| self.likely_port(si, t.proto, t.sport, hb));
+        if let Some((a, port)) = guess {
             let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
             self.bib4.prefetch(h_bib4(self.seed, t.proto, a, port));
             self.sess4.prefetch(h_sess4(
@@ -841,7 +838,7 @@ impl Shard {
             x.src6 == src && x.sport == t.sport && x.proto == proto as u8
         }) {
             Some(bi) => bi,
-            None => match self.bib_create(si, hb, proto, src, t.sport, now_s) {
+            None => match self.bib_create(si, hb, t, dport, now_s) {
                 Ok(bi) => bi,
                 Err(e) => {
                     self.subs.release_if_idle(si);
@@ -975,21 +972,33 @@ impl Shard {
         NatDrop::TableFull
     }
 
-    /// Allocates (T,t) for (X',x) and creates the BIB entry.
+    /// Allocates (T,t) for (X',x) of `t` (BIB hash `hb`) and creates the
+    /// BIB entry; `dport` is the session's remote port.
     fn bib_create(
         &mut self,
         si: u32,
         hb: u32,
-        proto: Proto,
-        src: [u8; 16],
-        sport: u16,
+        t: &Tuple6,
+        dport: u16,
         now_s: u32,
     ) -> Result<u32, NatDrop> {
         if self.b_free == NIL {
             return Err(NatDrop::TableFull);
         }
-        let (pi, port4) = self.alloc_port(si, proto, sport, now_s)?;
+        let (proto, src, sport) = (t.proto, t.src.octets(), t.sport);
+        let (pi, port4) = self.alloc_port(si, proto, sport, hb, now_s)?;
         let addr4 = u32::from(self.pool.addr(pi));
+        // What the inserts below touch, in flight together (where the
+        // prefetch stage guessed the port right, already there).
+        self.bib4.prefetch(h_bib4(self.seed, proto, addr4, port4));
+        self.sess4.prefetch(h_sess4(
+            self.seed,
+            proto,
+            u32::from(t.dst),
+            dport,
+            addr4,
+            port4,
+        ));
         let bi = self.b_free;
         self.b_free = self.b[bi as usize].head;
         self.b[bi as usize] = Bib {
@@ -1033,11 +1042,27 @@ impl Shard {
         Some(p)
     }
 
+    /// The address and port [`Shard::alloc_port`] would give subscriber
+    /// `si` now, if that is plain to see (port-by-port allocation from
+    /// the address it is already paired with), changing nothing.
+    #[inline]
+    fn likely_port(&self, si: u32, proto: Proto, want: u16, salt: u32) -> Option<(u32, u16)> {
+        let sub = &self.subs.slab[si as usize];
+        if self.cfg.port_block != 0 || sub.pool == NO_POOL {
+            return None;
+        }
+        let port = self.pool.choose(sub.pool, proto, want, salt)?;
+        Some((u32::from(self.pool.addr(sub.pool)), port))
+    }
+
+    /// A port for subscriber `si`'s flow from port `want`; `salt` is the
+    /// flow's BIB hash (see [`Pool4::alloc`]).
     fn alloc_port(
         &mut self,
         si: u32,
         proto: Proto,
         want: u16,
+        salt: u32,
         now_s: u32,
     ) -> Result<(u16, u16), NatDrop> {
         if self.cfg.port_block != 0 {
@@ -1051,7 +1076,7 @@ impl Shard {
             return Err(NatDrop::SubscriberPortLimit);
         }
         let paired = self.paired(si).ok_or(NatDrop::PoolExhausted)?;
-        if let Some(p) = self.pool.alloc(paired, proto, want) {
+        if let Some(p) = self.pool.alloc(paired, proto, want, salt) {
             return Ok((paired, p));
         }
         // Paired address exhausted: fall back, and count it.
@@ -1062,7 +1087,7 @@ impl Shard {
             .ok_or(NatDrop::PoolExhausted)?;
         let p = self
             .pool
-            .alloc(other, proto, want)
+            .alloc(other, proto, want, salt)
             .ok_or(NatDrop::PoolExhausted)?;
         self.stats.paired_fallback += 1;
         Ok((other, p))

@@ -157,6 +157,28 @@ fn rfc6146_3_5_1_1_port_preservation_parity_and_range() {
 }
 
 #[test]
+fn rfc6056_a_port_not_preserved_is_not_handed_out_in_order() {
+    // When the source port is taken, the port given instead starts from a
+    // keyed hash of the subscriber's endpoint (RFC 6056 section 3:
+    // obfuscated, not the next free one), still in range and parity.
+    let mut s = shard();
+    out4(s.v6_session(&t6(Proto::Udp, "2001:db8::1", 5001, Z, 53), NO, at(1)));
+    let ports: Vec<u16> = (2..34)
+        .map(|k| {
+            let src = format!("2001:db8::{k}");
+            out4(s.v6_session(&t6(Proto::Udp, &src, 5001, Z, 53), NO, at(1))).port
+        })
+        .collect();
+    assert!(ports.iter().all(|p| p % 2 == 1 && *p >= 1024), "{ports:?}");
+    let words: std::collections::HashSet<u16> = ports.iter().map(|p| p / 64).collect();
+    assert!(
+        words.len() >= 24,
+        "32 ports in {} words: {ports:?}",
+        words.len()
+    );
+}
+
+#[test]
 fn rfc6146_3_5_1_2_adf_filters_hosts_not_contacted() {
     let mut s = shard();
     assert_eq!(s.config().filtering, Filtering::Adf, "ADF is the default");
