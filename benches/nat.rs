@@ -438,6 +438,53 @@ fn create(c: &mut Criterion) {
             total
         })
     });
+    // Steady state, as in a carrier core: one long-lived shard kept 3/4
+    // full. Each second of its clock 1/300 of that (2 560 sessions, a new
+    // BIB entry each) is created, timed, and the sessions of 300 s before
+    // (the UDP lifetime) expire, untimed. Most source ports are taken on
+    // their pool address by then, so most allocations scan.
+    g.sample_size(10);
+    g.bench_function("udp_session_new_bib_burst32_steady_3_4_full", |b| {
+        const PER_SECOND: u32 = CAP / 4 * 3 / 300;
+        let mut s = Shard::new(config(CAP), PortShare::All).unwrap();
+        pool(&mut s, CAP);
+        let mut out: Vec<Result<Verdict, NatDrop>> = vec![Err(NatDrop::NoBib); 32];
+        let (mut next, mut now) = (0u32, 0u64);
+        let mut second = |s: &mut Shard, k: u32, timed: bool| -> Duration {
+            let flows: Vec<Tuple6> = (next..next + k).map(flow).collect();
+            next += k;
+            let t = Instant::now();
+            for burst in flows.chunks(32) {
+                s.v6_burst(burst, &[], Time::from_secs(now), &mut out);
+                black_box(&out);
+            }
+            let took = t.elapsed();
+            assert!(out[..(k as usize - 1) % 32 + 1].iter().all(|v| v.is_ok()));
+            if k == PER_SECOND {
+                now += 1;
+                while s.expire(Time::from_secs(now), 4096, |_| {}) == 4096 {}
+            }
+            if timed {
+                took
+            } else {
+                Duration::ZERO
+            }
+        };
+        for _ in 0..301 {
+            second(&mut s, PER_SECOND, false);
+        }
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let k = left.min(u64::from(PER_SECOND)) as u32;
+                total += second(&mut s, k, true);
+                left -= u64::from(k);
+            }
+            assert!(s.stats().sessions <= CAP / 4 * 3 + PER_SECOND);
+            total
+        })
+    });
     g.finish();
 }
 
