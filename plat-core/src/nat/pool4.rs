@@ -160,10 +160,10 @@ impl PortSet {
     /// Scans words `lo..hi`, from the one `salt` picks, for a free port
     /// matching `mask`.
     fn scan(&self, lo: usize, hi: usize, mask: u64, salt: u32) -> Option<u16> {
-        let n = hi - lo;
-        let start = salt as usize % n;
-        (0..n).find_map(|k| {
-            let w = lo + (start + k) % n;
+        // The start by multiply-shift, and the wrap as two ranges: no
+        // division on the way.
+        let start = lo + ((u64::from(salt) * (hi - lo) as u64) >> 32) as usize;
+        (start..hi).chain(lo..start).find_map(|w| {
             let avail = self.allowed[w] & !self.used[w] & mask;
             (avail != 0).then(|| (w * 64) as u16 + avail.trailing_zeros() as u16)
         })
@@ -171,11 +171,11 @@ impl PortSet {
 
     /// The port [`PortSet::alloc`] takes for `want`, changing nothing:
     /// the port itself if free (RFC 6146 3.5.1.1, RFC 4787 REQ-1 port
-    /// preservation), else one of its range and parity. Where the scan
-    /// starts comes from `salt`, a keyed hash of the subscriber's
-    /// endpoint: the choice cannot be guessed from outside (RFC 6056), is
-    /// independent of the other flows of a burst (so the prefetch stage
-    /// can name it), and spreads over the whole range.
+    /// preservation), else one of its range and parity. Where the search
+    /// goes comes from `salt`, a keyed hash of the subscriber's endpoint:
+    /// the choice cannot be guessed from outside (RFC 6056), does not
+    /// depend on the other flows of a burst (so the prefetch stage can
+    /// name it) and spreads over the whole range.
     fn choose(&self, proto: Proto, want: u16, salt: u32) -> Option<u16> {
         if self.free == 0 {
             return None;
