@@ -343,6 +343,12 @@ impl Pool4 {
     #[inline]
     pub(crate) fn idx(&self, addr: Ipv4Addr) -> Option<u16> {
         let a = u32::from(addr);
+        // Most addresses asked about (every new flow's destination, for
+        // hairpinning) are far outside the pool: settle those by its ends.
+        match (self.index.first(), self.index.last()) {
+            (Some(&(lo, _)), Some(&(hi, _))) if (lo..=hi).contains(&a) => {}
+            _ => return None,
+        }
         self.index
             .binary_search_by_key(&a, |&(x, _)| x)
             .ok()
