@@ -990,7 +990,8 @@ impl Shard {
         let addr4 = u32::from(self.pool.addr(pi));
         // What the inserts below touch, in flight together (where the
         // prefetch stage guessed the port right, already there).
-        self.bib4.prefetch(h_bib4(self.seed, proto, addr4, port4));
+        let h4 = h_bib4(self.seed, proto, addr4, port4);
+        self.bib4.prefetch(h4);
         self.sess4.prefetch(h_sess4(
             self.seed,
             proto,
@@ -1011,7 +1012,6 @@ impl Shard {
             pool: pi,
             head: NIL,
         };
-        let h4 = h_bib4(self.seed, proto, addr4, port4);
         if !self.bib6.insert(hb, bi) || !self.bib4.insert(h4, bi) {
             self.bib6.remove(hb, bi);
             self.release_port(pi, proto, port4, &src, now_s);
