@@ -123,7 +123,7 @@ pub struct Shard {
     b: Vec<Bib>,
     b_free: u32,
     sess6: Tagged,
-    sess4: IndexTable,
+    sess4: ByteTagged,
     bib6: ByteTagged,
     bib4: IndexTable,
     subs: Subscribers,
@@ -212,7 +212,7 @@ impl Shard {
             b,
             b_free: 0,
             sess6: Tagged::with_capacity(cap),
-            sess4: IndexTable::with_capacity(cap),
+            sess4: ByteTagged::with_capacity(cap),
             bib6: ByteTagged::with_capacity(bcap),
             bib4: IndexTable::with_capacity(bcap),
             subs: Subscribers::new(
@@ -1201,17 +1201,11 @@ impl Shard {
     }
 
     /// Stage 2 of an IPv4-side burst: prefetch the session the bucket
-    /// points at (and the next of the same home) and name the first
+    /// points at (the first of the home whose tag matches) and name it
     /// ([`Shard::v4_established`] compares that one first).
     #[inline(always)]
     pub fn prefetch4_session(&self, h: u32) -> Option<SessionId> {
-        // The IPv4-side index has no tags (4 bytes a slot keep a session
-        // within 128 bytes): when two sessions share the home, fetch both.
-        let (first, second) = self.sess4.first_two_candidates(h);
-        if let Some(j) = second {
-            prefetch(&self.s[j as usize]);
-        }
-        let i = first?;
+        let i = self.sess4.first_candidate(h)?;
         prefetch(&self.s[i as usize]);
         Some(SessionId(i))
     }
