@@ -561,17 +561,21 @@ impl Shard {
             .and_then(|si| self.likely_port(si, t.proto, t.sport, hb));
         if let Some((a, port)) = guess {
             let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
-            self.bib4.prefetch(h_bib4(self.seed, t.proto, a, port));
-            self.sess4.prefetch(h_sess4(
-                self.seed,
-                t.proto,
-                u32::from(t.dst),
-                dport,
-                a,
-                port,
-            ));
+            self.prefetch_v4_side(t.proto, (u32::from(t.dst), dport), (a, port));
         }
         None
+    }
+
+    /// Prefetches the IPv4-side BIB and session buckets a new session
+    /// from (`local`) to (`remote`) goes into; returns the BIB hash.
+    #[inline(always)]
+    fn prefetch_v4_side(&self, proto: Proto, remote: (u32, u16), local: (u32, u16)) -> u32 {
+        let hb4 = h_bib4(self.seed, proto, local.0, local.1);
+        self.bib4.prefetch(hb4);
+        self.sess4.prefetch(h_sess4(
+            self.seed, proto, remote.0, remote.1, local.0, local.1,
+        ));
+        hb4
     }
 
     /// Lookup or creation for a packet from the IPv6 side.
@@ -990,16 +994,7 @@ impl Shard {
         let addr4 = u32::from(self.pool.addr(pi));
         // What the inserts below touch, in flight together (where the
         // prefetch stage guessed the port right, already there).
-        let h4 = h_bib4(self.seed, proto, addr4, port4);
-        self.bib4.prefetch(h4);
-        self.sess4.prefetch(h_sess4(
-            self.seed,
-            proto,
-            u32::from(t.dst),
-            dport,
-            addr4,
-            port4,
-        ));
+        let h4 = self.prefetch_v4_side(proto, (u32::from(t.dst), dport), (addr4, port4));
         let bi = self.b_free;
         self.b_free = self.b[bi as usize].head;
         self.b[bi as usize] = Bib {
