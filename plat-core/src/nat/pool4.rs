@@ -108,8 +108,12 @@ pub(crate) struct Blocks {
 
 #[derive(Debug)]
 pub(crate) struct PortSet {
+    /// The ports of this shard's share.
     allowed: Box<[u64]>,
-    used: Box<[u64]>,
+    /// The ports of the share not in use: what an allocation reads, one
+    /// line for both facts (a port is in use when it is allowed and not
+    /// free).
+    free_map: Box<[u64]>,
     pub(crate) free: u32,
     pub(crate) blocks: Option<Blocks>,
 }
@@ -138,8 +142,8 @@ impl PortSet {
             }
         });
         PortSet {
+            free_map: allowed.clone(),
             allowed,
-            used: vec![0u64; WORDS].into_boxed_slice(),
             free,
             blocks,
         }
@@ -148,12 +152,17 @@ impl PortSet {
     #[inline]
     fn is_free(&self, p: u16) -> bool {
         let (w, b) = (usize::from(p) / 64, p % 64);
-        (self.allowed[w] & !self.used[w]) >> b & 1 != 0
+        self.free_map[w] >> b & 1 != 0
+    }
+
+    /// Bit `b` of word `w` is a port of the share taken by a flow.
+    fn in_use(&self, w: usize, b: u16) -> bool {
+        (self.allowed[w] & !self.free_map[w]) >> b & 1 != 0
     }
 
     #[inline]
     fn take(&mut self, p: u16) {
-        self.used[usize::from(p) / 64] |= 1 << (p % 64);
+        self.free_map[usize::from(p) / 64] &= !(1 << (p % 64));
         self.free -= 1;
     }
 
@@ -164,7 +173,7 @@ impl PortSet {
         // division on the way.
         let start = lo + ((u64::from(salt) * (hi - lo) as u64) >> 32) as usize;
         (start..hi).chain(lo..start).find_map(|w| {
-            let avail = self.allowed[w] & !self.used[w] & mask;
+            let avail = self.free_map[w] & mask;
             (avail != 0).then(|| (w * 64) as u16 + avail.trailing_zeros() as u16)
         })
     }
@@ -213,10 +222,10 @@ impl PortSet {
     /// Frees `p`; in block mode returns the block it belonged to.
     fn release(&mut self, p: u16) -> Option<u32> {
         let (w, b) = (usize::from(p) / 64, p % 64);
-        if self.used[w] >> b & 1 == 0 {
+        if !self.in_use(w, b) {
             return None;
         }
-        self.used[w] &= !(1 << b);
+        self.free_map[w] |= 1 << b;
         self.free += 1;
         let k = self.block_of_port(p)?;
         let b = self.blocks.as_mut()?;
@@ -461,8 +470,8 @@ impl Pool4 {
     pub(crate) fn release_static(&mut self, i: u16, proto: Proto, port: u16) {
         if let Some(s) = self.set(i, proto) {
             let (w, b) = (usize::from(port) / 64, port % 64);
-            if s.used[w] >> b & 1 != 0 {
-                s.used[w] &= !(1 << b);
+            if s.in_use(w, b) {
+                s.free_map[w] |= 1 << b;
                 s.free += 1;
             }
         }
