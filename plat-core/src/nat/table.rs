@@ -4,8 +4,9 @@
 //! `index + 1` (0 is an empty slot), the top 8 bits the probe distance
 //! from the entry's home slot. The distance lets a lookup compare keys only
 //! for entries that share its home slot and lets a delete shift the run
-//! back without reloading any key. Homes are `hash * len >> 32`, so the
-//! table can be sized at exactly 4/3 of its capacity.
+//! back without reloading any key. Homes are `hash * homes >> 32`, so the
+//! table can be sized at exactly 4/3 of its capacity; runs go on past the
+//! last home into a slack of 256 slots rather than wrap.
 //!
 //! A [`Tagged`] table spends a `u64` per slot to keep 24 bits of the hash
 //! next to the index. About 30% of keys at 3/4 load share their home slot
@@ -19,14 +20,19 @@
 use super::prefetch::prefetch;
 
 const MAX_DIST: u32 = 255;
+/// Slots past the last home: a run goes on into them instead of wrapping
+/// to the start, so a probe only ever steps forward (no wrap test per
+/// step) and a run is one stretch of memory. No entry is more than
+/// [`MAX_DIST`] from its home, so no run reaches past them.
+const SLACK: usize = MAX_DIST as usize + 1;
 /// The largest index a table can hold.
 pub(crate) const MAX_INDEX: u32 = 0x00ff_ffff - 1;
 
 /// One slot word: `index + 1` in the low bits, the distance in the top 8.
 pub(crate) trait Slot: Copy + Eq + core::fmt::Debug {
     const EMPTY: Self;
-    /// A slot holding `idx` at distance 0, tagged with hash `h`.
-    fn new(idx: u32, h: u32) -> Self;
+    /// A slot holding `idx` at distance `dist`, tagged with hash `h`.
+    fn new(idx: u32, h: u32, dist: u32) -> Self;
     fn is_empty(self) -> bool;
     fn dist(self) -> u32;
     /// `index + 1`.
@@ -43,8 +49,8 @@ pub(crate) trait Slot: Copy + Eq + core::fmt::Debug {
 impl Slot for u32 {
     const EMPTY: u32 = 0;
     #[inline(always)]
-    fn new(idx: u32, _h: u32) -> u32 {
-        idx + 1
+    fn new(idx: u32, _h: u32, dist: u32) -> u32 {
+        (dist << 24) | (idx + 1)
     }
     #[inline(always)]
     fn is_empty(self) -> bool {
@@ -77,8 +83,8 @@ impl Slot for u32 {
 impl Slot for u64 {
     const EMPTY: u64 = 0;
     #[inline(always)]
-    fn new(idx: u32, h: u32) -> u64 {
-        (u64::from(h & 0x00ff_ffff) << 32) | u64::from(idx + 1)
+    fn new(idx: u32, h: u32, dist: u32) -> u64 {
+        (u64::from(dist) << 56) | (u64::from(h & 0x00ff_ffff) << 32) | u64::from(idx + 1)
     }
     #[inline(always)]
     fn is_empty(self) -> bool {
@@ -121,9 +127,9 @@ pub(crate) struct ByteTag {
 impl Slot for ByteTag {
     const EMPTY: ByteTag = ByteTag { word: 0, tag: 0 };
     #[inline(always)]
-    fn new(idx: u32, h: u32) -> ByteTag {
+    fn new(idx: u32, h: u32, dist: u32) -> ByteTag {
         ByteTag {
-            word: idx + 1,
+            word: u32::new(idx, h, dist),
             tag: h as u8,
         }
     }
@@ -161,7 +167,10 @@ impl Slot for ByteTag {
 
 #[derive(Debug)]
 pub(crate) struct Table<S: Slot> {
+    /// The home slots, then [`SLACK`] more that only runs spill into.
     slots: Box<[S]>,
+    /// How many slots are homes.
+    homes: u64,
 }
 
 /// The index of IPv4-side BIB entries and of subscribers: 4 bytes a slot.
@@ -178,28 +187,23 @@ pub(crate) type ByteTagged = Table<ByteTag>;
 impl<S: Slot> Table<S> {
     /// A table for up to `entries` entries (load factor at most 3/4).
     pub(crate) fn with_capacity(entries: u32) -> Self {
-        let n = (u64::from(entries) * 4 / 3 + 16).next_multiple_of(16) as usize;
+        let homes = (u64::from(entries) * 4 / 3 + 16).next_multiple_of(16) as usize;
+        let n = homes + SLACK;
         let mut slots = vec![S::EMPTY; n].into_boxed_slice();
         // Fault every page in now rather than on the packet path (the
         // zeroed allocation is mapped lazily).
         for i in (0..n).step_by(512) {
             slots[i] = std::hint::black_box(S::EMPTY);
         }
-        Table { slots }
+        Table {
+            slots,
+            homes: homes as u64,
+        }
     }
 
     #[inline(always)]
     fn home(&self, h: u32) -> usize {
-        ((u64::from(h) * self.slots.len() as u64) >> 32) as usize
-    }
-
-    #[inline(always)]
-    fn next(&self, p: usize) -> usize {
-        if p + 1 == self.slots.len() {
-            0
-        } else {
-            p + 1
-        }
+        ((u64::from(h) * self.homes) >> 32) as usize
     }
 
     /// Prefetches the home slot of `h`.
@@ -223,7 +227,7 @@ impl<S: Slot> Table<S> {
             if s.dist() == d && s.may_be(h) {
                 return Some(s.idx1() - 1);
             }
-            p = self.next(p);
+            p += 1;
             d += 1;
         }
     }
@@ -244,47 +248,50 @@ impl<S: Slot> Table<S> {
                     return Some(idx);
                 }
             }
-            p = self.next(p);
+            p += 1;
             d += 1;
         }
     }
 
     /// Inserts `idx` under hash `h` (the caller knows the key is absent).
-    /// Fails, changing nothing, only when a probe run would exceed 255.
+    /// Fails, changing nothing, only when an entry would end up more than
+    /// 255 slots from its home.
     pub(crate) fn insert(&mut self, h: u32, idx: u32) -> bool {
         debug_assert!(idx <= MAX_INDEX);
-        let start = self.home(h);
-        // Dry run of the displacement chain: refuse, changing nothing, if
-        // it would push any entry past the largest distance.
-        let mut p = start;
-        let mut carried = 0u32;
+        // One read pass: where the entry goes (the first slot that is
+        // empty or holds an entry nearer its home), then where the run
+        // it displaces ends. Then one write pass shifts that stretch a
+        // slot on. (Two passes of compare-and-swap cost a mispredicted
+        // branch more per insert.)
+        let mut at = self.home(h);
+        let mut d = 0u32;
         loop {
-            let s = self.slots[p];
-            if s.is_empty() {
+            let s = self.slots[at];
+            if s.is_empty() || s.dist() < d {
                 break;
             }
-            carried = carried.min(s.dist());
-            p = self.next(p);
-            carried += 1;
-            if carried > MAX_DIST {
+            at += 1;
+            d += 1;
+            if d > MAX_DIST {
                 return false;
             }
         }
-        let mut p = start;
-        let mut cur = S::new(idx, h);
+        let mut end = at;
         loop {
-            let s = self.slots[p];
+            let s = self.slots[end];
             if s.is_empty() {
-                self.slots[p] = cur;
-                return true;
+                break;
             }
-            if s.dist() < cur.dist() {
-                self.slots[p] = cur;
-                cur = s;
+            if s.dist() == MAX_DIST {
+                return false;
             }
-            p = self.next(p);
-            cur = cur.farther();
+            end += 1;
         }
+        for p in (at..end).rev() {
+            self.slots[p + 1] = self.slots[p].farther();
+        }
+        self.slots[at] = S::new(idx, h, d);
+        true
     }
 
     /// Removes `idx`, stored under hash `h`. Returns whether it was there.
@@ -299,19 +306,18 @@ impl<S: Slot> Table<S> {
             if s.idx1() == idx + 1 {
                 break;
             }
-            p = self.next(p);
+            p += 1;
             d += 1;
         }
         // Backward shift: pull the rest of the run one slot closer to home.
         loop {
-            let q = self.next(p);
-            let s = self.slots[q];
+            let s = self.slots[p + 1];
             if s.is_empty() || s.dist() == 0 {
                 self.slots[p] = S::EMPTY;
                 return true;
             }
             self.slots[p] = s.closer();
-            p = q;
+            p += 1;
         }
     }
 }
@@ -445,6 +451,26 @@ mod tests {
         // Other homes still insert past the long run.
         assert!(t.insert(hash2(1, 2, 3), 1000));
         assert_eq!(t.find(hash2(1, 2, 3), |j| j == 1000), Some(1000));
+    }
+
+    #[test]
+    fn a_run_from_the_last_home_goes_on_into_the_slack() {
+        let mut t = ByteTagged::with_capacity(1024);
+        let last = u32::MAX; // home: the last home slot
+        for i in 0..256 {
+            assert!(t.insert(last, i), "{i}");
+        }
+        // Slot 255 past the last home is as far as an entry may go.
+        assert!(!t.insert(last, 999));
+        for i in 0..256 {
+            assert_eq!(t.find(last, |j| j == i), Some(i));
+        }
+        // Nothing wrapped round to the first homes.
+        assert!(t.slots[..256].iter().all(|s| s.is_empty()));
+        assert!(t.remove(last, 0));
+        assert!(t.insert(last, 999));
+        assert_eq!(t.find(last, |j| j == 999), Some(999));
+        assert_eq!(t.find(last, |j| j == 0), None);
     }
 
     #[test]
