@@ -1201,6 +1201,50 @@ fn bursts_match_single_lookups() {
     }
 }
 
+/// Stage 2 names each new flow's port before any of the burst is
+/// created; in one 64-port word every search names the same first free
+/// port, so all but one of those names go stale. The burst must still
+/// allocate what one packet at a time does: distinct ports, parity kept.
+#[test]
+fn rfc6146_3_5_1_1_a_burst_of_new_flows_allocates_as_one_at_a_time() {
+    let make = || {
+        let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+        s.add_pool4(Pool4Entry::new(T, 32).with_range(Proto::Udp, PortRange::new(2000, 2039)))
+            .unwrap();
+        // Another subscriber holds 2000-2029, so the burst's source
+        // ports are all taken and every flow searches.
+        for p in 2000..2030 {
+            s.v6_session(&t6(Proto::Udp, "2001:db8::2", p, Z, 53), NO, at(0))
+                .unwrap();
+        }
+        // The burst's subscriber is known, paired, and has one port.
+        s.v6_session(&t6(Proto::Udp, "2001:db8::1", 2040, Z, 53), NO, at(0))
+            .unwrap();
+        s
+    };
+    let (mut burst, mut single) = (make(), make());
+    let mut tuples: Vec<Tuple6> = (2000..2007)
+        .map(|p| t6(Proto::Udp, "2001:db8::1", p, Z, 53))
+        .collect();
+    // A subscriber the burst creates: stage 2 finds none for either flow.
+    tuples.push(t6(Proto::Udp, "2001:db8::3", 2001, Z, 53));
+    tuples.push(t6(Proto::Udp, "2001:db8::3", 2003, Z, 53));
+    let one: Vec<_> = tuples
+        .iter()
+        .map(|t| single.v6_session(t, NO, at(1)))
+        .collect();
+    let mut out = vec![Err(NatDrop::NoBib); tuples.len()];
+    burst.v6_burst(&tuples, &[], at(1), &mut out);
+    assert_eq!(out, one);
+    let ports: Vec<u16> = out.iter().map(|v| out4(*v).port).collect();
+    let distinct: std::collections::HashSet<_> = ports.iter().collect();
+    assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+    assert!(ports.iter().all(|p| (2030..=2039).contains(p)), "{ports:?}");
+    for (t, p) in tuples.iter().zip(&ports) {
+        assert_eq!(t.sport % 2, p % 2, "RFC 4787 REQ-4 parity: {ports:?}");
+    }
+}
+
 #[test]
 fn nat_drop_reasons_are_counters() {
     assert_eq!(NatDrop::COUNT, NatDrop::ALL.len());
