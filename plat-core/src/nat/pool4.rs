@@ -155,9 +155,15 @@ impl PortSet {
         self.free_map[w] >> b & 1 != 0
     }
 
-    /// Bit `b` of word `w` is a port of the share taken by a flow.
-    fn in_use(&self, w: usize, b: u16) -> bool {
-        (self.allowed[w] & !self.free_map[w]) >> b & 1 != 0
+    /// Frees `p` if it is a port of the share in use; whether it was.
+    fn give_back(&mut self, p: u16) -> bool {
+        let (w, b) = (usize::from(p) / 64, p % 64);
+        if (self.allowed[w] & !self.free_map[w]) >> b & 1 == 0 {
+            return false;
+        }
+        self.free_map[w] |= 1 << b;
+        self.free += 1;
+        true
     }
 
     #[inline]
@@ -221,12 +227,9 @@ impl PortSet {
 
     /// Frees `p`; in block mode returns the block it belonged to.
     fn release(&mut self, p: u16) -> Option<u32> {
-        let (w, b) = (usize::from(p) / 64, p % 64);
-        if !self.in_use(w, b) {
+        if !self.give_back(p) {
             return None;
         }
-        self.free_map[w] |= 1 << b;
-        self.free += 1;
         let k = self.block_of_port(p)?;
         let b = self.blocks.as_mut()?;
         b.used[k as usize] = b.used[k as usize].saturating_sub(1);
@@ -469,11 +472,7 @@ impl Pool4 {
     /// Frees a static BIB's port without touching block accounting.
     pub(crate) fn release_static(&mut self, i: u16, proto: Proto, port: u16) {
         if let Some(s) = self.set(i, proto) {
-            let (w, b) = (usize::from(port) / 64, port % 64);
-            if s.in_use(w, b) {
-                s.free_map[w] |= 1 << b;
-                s.free += 1;
-            }
+            s.give_back(port);
         }
     }
 
