@@ -217,19 +217,7 @@ impl<S: Slot> Table<S> {
     /// no key is compared.
     #[inline(always)]
     pub(crate) fn first_candidate(&self, h: u32) -> Option<u32> {
-        let mut p = self.home(h);
-        let mut d = 0u32;
-        loop {
-            let s = self.slots[p];
-            if s.is_empty() || s.dist() < d {
-                return None;
-            }
-            if s.dist() == d && s.may_be(h) {
-                return Some(s.idx1() - 1);
-            }
-            p += 1;
-            d += 1;
-        }
+        self.find(h, |_| true)
     }
 
     /// Finds the entry with hash `h` for which `eq(index)` holds.
