@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Instructions per packet of the established-flow path (lookup + translate
 # as a worker does it: `Nat64::prefetch_v6`, `Nat64::from_v6` per packet,
-# `end_burst`; 1 thousand sessions, so nothing misses the cache),
-# counted by callgrind. On a shared VM wall-clock benches move by 20-40 %
+# `end_burst`; 1 thousand sessions, so nothing misses the cache), and
+# instructions and mispredicted branches (callgrind's branch model) per
+# new session in the steady-state creation bench (a shard kept 3/4
+# full), counted by callgrind. On a shared VM wall-clock benches move by 20-40 %
 # from one minute to the next; an instruction count is the same on every
 # run of the same binary, so it tells whether a change to the compute of
 # the hot path helped, where criterion cannot. (Memory-bound cases still
@@ -36,4 +38,24 @@ awk '
   /^calls=/ && want { split($1, c, "="); calls += c[2]; getline; cost += $2; want = 0 }
   END { if (calls == 0) { print "instructions: nat64_burst not found" > "/dev/stderr"; exit 1 }
         printf "established IPv6-side packet (lookup + translate, both prefetch stages): %.0f instructions (%d bursts of 32)\n", cost / calls / 32, calls }
+' "$out"
+
+# Creation, steady state: only `steady_creations` (the bench's timed
+# part) is collected, so the warm-up fill and the expiry between seconds
+# are left out; every creation calls `Shard::v6_new` once, which gives
+# the count (callers kept apart, so only the calls made under
+# `steady_creations` are counted).
+valgrind --tool=callgrind --branch-sim=yes --separate-callers=2 \
+  --toggle-collect='nat::steady_creations' \
+  --callgrind-out-file="$out" "$bench" \
+  --bench 'udp_session_new_bib_burst32_steady_3_4_full$' --profile-time 1 >/dev/null 2>&1
+awk '
+  /^events:/ { for (i = 2; i <= NF; i++) col[$i] = i - 1 }
+  /^(summary|totals):/ { ir = $(col["Ir"] + 1); bcm = $(col["Bcm"] + 1) }
+  /^c?fn=\([0-9]+\) / { id = $1; sub(/^c?fn=/, "", id); name[id] = $0 }
+  /^cfn=/ { id = $1; sub(/^cfn=/, "", id); if (id in name) n = name[id]; else n = "";
+            want = (n ~ /Shard::v6_new.[^ ]*v6_burst.nat::steady_creations$/); next }
+  /^calls=/ && want { split($1, c, "="); calls += c[2]; want = 0 }
+  END { if (calls == 0) { print "instructions: Shard::v6_new not found" > "/dev/stderr"; exit 1 }
+        printf "new session, steady state 3/4 full (stage work included): %.0f instructions, %.1f mispredicted branches (%d sessions)\n", ir / calls, bcm / calls, calls }
 ' "$out"
