@@ -450,13 +450,12 @@ fn create(c: &mut Criterion) {
         let mut second = |s: &mut Shard, k: u32, timed: bool| -> Duration {
             let flows: Vec<Tuple6> = (next..next + k).map(flow).collect();
             next += k;
-            let create = if timed {
-                steady_creations
-            } else {
-                warm_up_creations
-            };
             let t = Instant::now();
-            create(s, &flows, Time::from_secs(now), &mut out);
+            if timed {
+                steady_creations(s, &flows, Time::from_secs(now), &mut out);
+            } else {
+                creations(s, &flows, Time::from_secs(now), &mut out);
+            }
             let took = t.elapsed();
             assert!(out[..(k as usize - 1) % 32 + 1].iter().all(|v| v.is_ok()));
             if k == PER_SECOND {
@@ -501,17 +500,6 @@ fn creations(s: &mut Shard, flows: &[Tuple6], now: Time, out: &mut [Result<Verdi
 /// warm-up and the expiry around them.
 #[inline(never)]
 fn steady_creations(
-    s: &mut Shard,
-    flows: &[Tuple6],
-    now: Time,
-    out: &mut [Result<Verdict, NatDrop>],
-) {
-    creations(s, flows, now, out);
-}
-
-/// The untimed creations that fill the steady-state shard first.
-#[inline(never)]
-fn warm_up_creations(
     s: &mut Shard,
     flows: &[Tuple6],
     now: Time,
