@@ -497,7 +497,9 @@ fn creations(s: &mut Shard, flows: &[Tuple6], now: Time, out: &mut [Result<Verdi
 
 /// The timed creations of the steady-state bench, in a function of their
 /// own so that `deploy/bench/instructions.sh` counts them apart from the
-/// warm-up and the expiry around them.
+/// warm-up and the expiry around them. The warm-up calls [`creations`]
+/// inline: an out-of-line twin of this function is folded into it by the
+/// compiler, and the count then takes in the warm-up fill too.
 #[inline(never)]
 fn steady_creations(
     s: &mut Shard,
