@@ -84,11 +84,11 @@ fn probe(eal_args: &[String]) -> anyhow::Result<()> {
 
 /// The counters as JSON: totals, and each worker's row.
 fn counters_json(board: &CounterBoard) -> serde_json::Value {
-    let names = board.names();
+    let names: Vec<&str> = board.names().collect();
     let totals: serde_json::Map<String, serde_json::Value> = board
         .totals()
         .into_iter()
-        .map(|(k, v)| (k, v.into()))
+        .map(|(k, v)| (k.to_owned(), v.into()))
         .collect();
     let rows: Vec<serde_json::Value> = (0..board.workers())
         .map(|w| {
@@ -96,7 +96,7 @@ fn counters_json(board: &CounterBoard) -> serde_json::Value {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| board.get(w, *i) != 0)
-                .map(|(i, n)| (n.clone(), board.get(w, i).into()))
+                .map(|(i, n)| ((*n).to_owned(), board.get(w, i).into()))
                 .collect::<serde_json::Map<_, _>>()
                 .into()
         })

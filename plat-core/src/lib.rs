@@ -7,6 +7,7 @@
 
 pub mod addr;
 pub mod config;
+pub mod counters;
 pub mod nat;
 pub mod nat64;
 pub mod rss;

@@ -11,6 +11,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::addr::Prefix6052;
+use crate::counters::Desc;
 use crate::nat::{
     Endpoint4, IcmpError, NatDrop, Outcome as NatOutcome, Proto, SessionId, Shard, TcpFlags, Time,
     Tuple4 as NatTuple4, Tuple6 as NatTuple6,
@@ -18,40 +19,25 @@ use crate::nat::{
 use crate::wire::{icmpv4, icmpv6, ipv4, ipv6, proto, tcp};
 use crate::xlat::{self, DropReason, FlowV4, FlowV6, Outcome, Sink, V4ToV6, V6ToV4, XlatConfig};
 
-macro_rules! nat64_drops {
-    ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
-        /// Drops this layer decides itself (the translator's and the
-        /// shard's have their own enums).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[repr(u8)]
-        pub enum Nat64Drop { $($(#[$doc])* $name,)* }
-
-        impl Nat64Drop {
-            /// Every reason, in index order.
-            pub const ALL: &'static [Nat64Drop] = &[$(Nat64Drop::$name,)*];
-            /// Number of reasons.
-            pub const COUNT: usize = Nat64Drop::ALL.len();
-            /// Counter name.
-            pub const fn name(self) -> &'static str {
-                match self { $(Nat64Drop::$name => $text,)* }
-            }
-        }
-    };
-}
-
-nat64_drops! {
-    /// RFC 6146 3.5: only TCP, UDP and ICMP have BIBs; other protocols are
-    /// not translated.
-    UnsupportedProtocol = "unsupported_protocol";
-    /// ICMP informational messages other than echo (RFC 6146 3.5: "If the
-    /// incoming packet is an ICMP message other than ... Query, it is
-    /// silently discarded").
-    IcmpNotQuery = "icmp_not_query";
-    /// A non-first fragment: its ports are in the first fragment, which
-    /// plat does not reassemble or track yet.
-    FragmentWithoutPorts = "fragment_without_ports";
-    /// An ICMP error quoting a packet of no session of this worker.
-    IcmpErrorNoSession = "icmp_error_no_session";
+crate::counters! {
+    /// Drops this layer decides itself (the translator's and the shard's
+    /// have their own sets).
+    pub enum Nat64Drop {
+        // RFC 6146 3.5: only TCP, UDP and ICMP have BIBs; other protocols
+        // are not translated.
+        UnsupportedProtocol = "drop_unsupported_protocol", Counter,
+            "Packets of a protocol other than TCP, UDP and ICMP (RFC 6146 3.5).";
+        // RFC 6146 3.5: "If the incoming packet is an ICMP message other
+        // than ... Query, it is silently discarded".
+        IcmpNotQuery = "drop_icmp_not_query", Counter,
+            "ICMP informational messages other than echo.";
+        FragmentWithoutPorts = "drop_fragment_without_ports", Counter,
+            "Non-first fragments: their ports are in the first fragment, which plat does not reassemble or track yet.";
+        IcmpErrorNoSession = "drop_icmp_error_no_session", Counter,
+            "ICMP errors quoting a packet of no session of this worker.";
+        HeldPacketUnknown = "drop_held_packet_unknown", Counter,
+            "Held IPv4 SYNs to answer that the engine has no record of (a bug, counted).";
+    }
 }
 
 /// Why a packet was not forwarded, from any of the three layers.
@@ -79,14 +65,18 @@ impl Reason {
         }
     }
 
+    /// Every reason's description, in index order: the translator's,
+    /// the state's, then this layer's.
+    pub fn descs() -> impl Iterator<Item = &'static Desc> {
+        DropReason::DESCS
+            .iter()
+            .chain(NatDrop::DESCS)
+            .chain(Nat64Drop::DESCS)
+    }
+
     /// Every counter name, in index order.
     pub fn names() -> Vec<&'static str> {
-        DropReason::ALL
-            .iter()
-            .map(|r| r.name())
-            .chain(NatDrop::ALL.iter().map(|r| r.name()))
-            .chain(Nat64Drop::ALL.iter().map(|r| r.name()))
-            .collect()
+        Reason::descs().map(|d| d.name).collect()
     }
 }
 

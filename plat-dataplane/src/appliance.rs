@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use plat_core::config::{Config, Ipv4Cidr, Steering};
+use plat_core::counters::Desc;
+use plat_core::nat64::Reason;
 use plat_core::rss::{round_robin_reta, DEFAULT_KEY};
 use plat_core::wire::ethernet::HEADER_LEN as ETH_LEN;
 
@@ -54,38 +56,45 @@ const NEIGHBOR_TICK: Duration = Duration::from_secs(1);
 /// Sleep of the control thread when it found nothing to do.
 const CONTROL_IDLE: Duration = Duration::from_micros(200);
 
-macro_rules! control_counters {
-    ($($name:ident = $text:literal;)*) => {
-        /// Counters of the control thread (the slow path); each variant is
-        /// documented by its counter name.
-        #[allow(missing_docs)]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        #[repr(usize)]
-        pub enum ControlCounter { $($name,)* }
-        impl ControlCounter {
-            /// Every counter, in index order.
-            pub const ALL: &'static [ControlCounter] = &[$(ControlCounter::$name,)*];
-            /// Counter name.
-            pub const fn name(self) -> &'static str {
-                match self { $(ControlCounter::$name => $text,)* }
-            }
-        }
-    };
+plat_core::counters! {
+    /// Counters of the control thread (the slow path).
+    pub enum ControlCounter {
+        HostReplies = "host_replies", Counter,
+            "Replies the appliance sent for itself (ARP, NDP, echo).";
+        HostConsumed = "host_neighbor_learned", Counter,
+            "Neighbor answers the appliance learnt a next hop from.";
+        HostNotForUs = "host_drop_not_for_us", Counter,
+            "Slow-path frames for an address the appliance does not own.";
+        HostMalformed = "host_drop_malformed", Counter,
+            "Slow-path frames too short or inconsistent to parse.";
+        HostUnsupported = "host_drop_unsupported", Counter,
+            "Slow-path frames of a kind the appliance does not answer.";
+        Solicitations = "neighbor_solicitations_sent", Counter,
+            "ARP requests and Neighbor Solicitations sent for next hops.";
+        Resolved = "neighbor_resolved_sent", Counter,
+            "Packets sent once their next hop was resolved.";
+        PendingFull = "drop_neighbor_pending_full", Counter,
+            "Packets lost because their next hop already had a full queue.";
+        Unresolvable = "drop_neighbor_unresolvable", Counter,
+            "Packets lost because their next hop never answered.";
+        ControlNoRoute = "drop_control_no_route", Counter,
+            "Packets the control thread had no route for.";
+        ControlNoMbuf = "drop_control_no_mbuf", Counter,
+            "Frames the control thread could not build for want of an mbuf.";
+        ControlTxFull = "drop_control_tx_full", Counter,
+            "Frames the control thread could not hand to a worker (ring full).";
+    }
 }
 
-control_counters! {
-    HostReplies = "host_replies";
-    HostConsumed = "host_neighbor_learned";
-    HostNotForUs = "host_drop_not_for_us";
-    HostMalformed = "host_drop_malformed";
-    HostUnsupported = "host_drop_unsupported";
-    Solicitations = "neighbor_solicitations_sent";
-    Resolved = "neighbor_resolved_sent";
-    PendingFull = "drop_neighbor_pending_full";
-    Unresolvable = "drop_neighbor_unresolvable";
-    ControlNoRoute = "drop_control_no_route";
-    ControlNoMbuf = "drop_control_no_mbuf";
-    ControlTxFull = "drop_control_tx_full";
+/// Every counter of the board, in index order: the worker's own, then
+/// the engine's drop reasons (at `Counter::COUNT`), then the control
+/// thread's (at `Counter::COUNT + Reason::COUNT`).
+pub fn board_descs() -> Vec<&'static Desc> {
+    Counter::DESCS
+        .iter()
+        .chain(Reason::descs())
+        .chain(ControlCounter::DESCS)
+        .collect()
 }
 
 /// Why the appliance could not start.
@@ -312,13 +321,9 @@ impl Appliance {
                 reason: format!("{workers} worker lcores but {} engines", engines.len()),
             });
         }
-        let engine_names = engines[0].counter_names();
-        let mut names: Vec<String> = Counter::ALL.iter().map(|c| c.name().to_owned()).collect();
-        names.extend(engine_names.iter().cloned());
-        let control_base = names.len();
-        names.extend(ControlCounter::ALL.iter().map(|c| c.name().to_owned()));
         // One row per worker plus the control thread's.
-        let counters = CounterBoard::new(names, workers + 1);
+        let counters = CounterBoard::new(board_descs(), workers + 1);
+        let control_base = Counter::COUNT + Reason::COUNT;
 
         let mut jobs = Vec::with_capacity(workers);
         for (w, (engine, lcore)) in engines.into_iter().zip(lcores.iter()).enumerate() {
@@ -662,5 +667,26 @@ impl Control {
             }
         }
         self.counters.publish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_of_the_board_has_its_own_name_and_help() {
+        let descs = board_descs();
+        let names: std::collections::HashSet<_> = descs.iter().map(|d| d.name).collect();
+        assert_eq!(names.len(), descs.len(), "a counter name is declared twice");
+        assert!(descs.iter().all(|d| !d.help.is_empty()));
+        assert_eq!(
+            descs[Counter::COUNT].name,
+            Reason::descs().next().unwrap().name
+        );
+        assert_eq!(
+            descs[Counter::COUNT + Reason::COUNT].name,
+            ControlCounter::ALL[0].name()
+        );
     }
 }

@@ -7,6 +7,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use plat_core::counters::Desc;
+
 /// One worker's published counters, on their own cache lines.
 #[derive(Debug)]
 #[repr(align(64))]
@@ -14,32 +16,38 @@ struct Published {
     values: Box<[AtomicU64]>,
 }
 
-/// The counters of every worker, with their names.
+/// The counters of every worker, with their descriptions (from the
+/// `plat_core::counters!` registry).
 #[derive(Debug)]
 pub struct CounterBoard {
-    names: Vec<String>,
+    descs: Vec<&'static Desc>,
     workers: Vec<Published>,
 }
 
 impl CounterBoard {
-    /// A board for `workers` workers counting `names`.
-    pub fn new(names: Vec<String>, workers: usize) -> Arc<CounterBoard> {
+    /// A board for `workers` workers counting `descs`.
+    pub fn new(descs: Vec<&'static Desc>, workers: usize) -> Arc<CounterBoard> {
         let workers = (0..workers)
             .map(|_| Published {
-                values: names.iter().map(|_| AtomicU64::new(0)).collect(),
+                values: descs.iter().map(|_| AtomicU64::new(0)).collect(),
             })
             .collect();
-        Arc::new(CounterBoard { names, workers })
+        Arc::new(CounterBoard { descs, workers })
+    }
+
+    /// What each counter is, in index order.
+    pub fn descs(&self) -> &[&'static Desc] {
+        &self.descs
     }
 
     /// Counter names, in index order.
-    pub fn names(&self) -> &[String] {
-        &self.names
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.descs.iter().map(|d| d.name)
     }
 
     /// Index of a counter by name.
     pub fn index(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| n == name)
+        self.names().position(|n| n == name)
     }
 
     /// Worker `w`'s published value of counter `i`.
@@ -58,9 +66,10 @@ impl CounterBoard {
     }
 
     /// Every counter with its total, in index order.
-    pub fn totals(&self) -> Vec<(String, u64)> {
-        (0..self.names.len())
-            .map(|i| (self.names[i].clone(), self.total(i)))
+    pub fn totals(&self) -> Vec<(&'static str, u64)> {
+        self.names()
+            .enumerate()
+            .map(|(i, name)| (name, self.total(i)))
             .collect()
     }
 
@@ -83,7 +92,7 @@ impl LocalCounters {
     pub fn new(board: Arc<CounterBoard>, worker: usize) -> Self {
         assert!(worker < board.workers(), "worker {worker} has no row");
         LocalCounters {
-            values: vec![0; board.names.len()].into_boxed_slice(),
+            values: vec![0; board.descs.len()].into_boxed_slice(),
             board,
             worker,
         }
@@ -117,10 +126,22 @@ impl LocalCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plat_core::counters::Kind;
+
+    const RX: Desc = Desc {
+        name: "rx",
+        kind: Kind::Counter,
+        help: "Received.",
+    };
+    const TX: Desc = Desc {
+        name: "tx",
+        kind: Kind::Counter,
+        help: "Sent.",
+    };
 
     #[test]
     fn values_are_invisible_until_published_then_summed_over_workers() {
-        let board = CounterBoard::new(vec!["rx".into(), "tx".into()], 2);
+        let board = CounterBoard::new(vec![&RX, &TX], 2);
         let mut w0 = LocalCounters::new(Arc::clone(&board), 0);
         let mut w1 = LocalCounters::new(Arc::clone(&board), 1);
         w0.add(0, 5);
@@ -131,7 +152,7 @@ mod tests {
         assert_eq!(board.total_of("rx"), 5);
         w1.publish();
         assert_eq!(board.total_of("rx"), 6);
-        assert_eq!(board.totals(), vec![("rx".into(), 6), ("tx".into(), 7)]);
+        assert_eq!(board.totals(), vec![("rx", 6), ("tx", 7)]);
         assert_eq!(board.get(1, 1), 7);
         assert_eq!(board.total_of("nope"), 0);
     }

@@ -6,6 +6,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use plat_core::nat64::{Nat64Drop, Reason};
+
 /// What to do with one L3 packet, in the coordinates of the mbuf's whole
 /// buffer (headroom included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +29,8 @@ pub enum Step {
         l3_start: usize,
         /// Its length.
         l3_len: usize,
-        /// Engine counter to bump.
-        reason: usize,
+        /// Why the packet was not translated (counted).
+        reason: Reason,
     },
     /// The IPv6 packet was translated to IPv4 for another subscriber of the
     /// appliance (RFC 6146 3.8 hairpin): process it again as if it had
@@ -55,8 +57,8 @@ pub enum Step {
         /// The engine's handle for the held packet.
         token: u32,
     },
-    /// Drop; `usize` is the engine counter to bump.
-    Drop(usize),
+    /// Drop, counted under its reason.
+    Drop(Reason),
 }
 
 /// Receives extra packets an engine makes (fragments): L3 bytes, header
@@ -77,9 +79,6 @@ pub enum Released {
 
 /// The packet logic a worker runs.
 pub trait PacketEngine: Send {
-    /// Counter names the engine reports `Step` reasons with, by index.
-    fn counter_names(&self) -> Vec<String>;
-
     /// Whether an IPv6 packet to `dst` is for translation (else it goes to
     /// the slow path).
     fn takes_v6(&self, dst: Ipv6Addr) -> bool;
@@ -150,9 +149,6 @@ pub trait PacketEngine: Send {
 pub struct ForwardEngine;
 
 impl PacketEngine for ForwardEngine {
-    fn counter_names(&self) -> Vec<String> {
-        vec!["forward_not_forwarded".into()]
-    }
     fn takes_v6(&self, _dst: Ipv6Addr) -> bool {
         true
     }
@@ -195,7 +191,8 @@ impl PacketEngine for ForwardEngine {
         _l3_start: usize,
         _l3_len: usize,
     ) -> Step {
-        Step::Drop(0)
+        // It never holds a packet, so it has none to answer.
+        Step::Drop(Reason::Nat64(Nat64Drop::HeldPacketUnknown))
     }
     fn rewrites_l2(&self) -> bool {
         false

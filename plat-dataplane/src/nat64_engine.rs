@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use plat_core::config::{Config, Ipv4Cidr};
 use plat_core::nat::{Endpoint6, IcmpError, Shard, ShardError, Time};
-use plat_core::nat64::{HeldFate, Nat64, Reason, Verdict};
+use plat_core::nat64::{HeldFate, Nat64, Verdict};
 use plat_core::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortShare, DEFAULT_KEY};
 use plat_core::wire::proto;
 use plat_core::xlat::Sink;
@@ -171,12 +171,12 @@ fn step(v: Verdict) -> Step {
         } => Step::Reply {
             l3_start,
             l3_len,
-            reason: reason.index(),
+            reason,
         },
         Verdict::Hairpin { l3_start, l3_len } => Step::Hairpin { l3_start, l3_len },
         Verdict::HairpinReturn { l3_start, l3_len } => Step::HairpinReturn { l3_start, l3_len },
         Verdict::Hold { session } => Step::Hold { token: session.0 },
-        Verdict::Drop(r) => Step::Drop(r.index()),
+        Verdict::Drop(r) => Step::Drop(r),
     }
 }
 
@@ -220,13 +220,6 @@ fn pool_port_v4(l3: &[u8]) -> u16 {
 }
 
 impl PacketEngine for Nat64Engine {
-    fn counter_names(&self) -> Vec<String> {
-        Reason::names()
-            .into_iter()
-            .map(|n| format!("drop_{n}"))
-            .collect()
-    }
-
     #[inline]
     fn takes_v6(&self, dst: Ipv6Addr) -> bool {
         self.nat.prefix().contains(&dst.octets())

@@ -13,6 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use plat_core::nat64::Reason;
 use plat_core::wire::ethernet::{ethertype, HEADER_LEN as ETH_LEN};
 
 use crate::clock::TscClock;
@@ -25,89 +26,70 @@ use crate::neighbor::{ForwardingSnapshot, SharedForwarding};
 use crate::port::PortQueue;
 use crate::ring::Ring;
 
-macro_rules! worker_counters {
-    ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
-        /// The dataplane's own counters (engine reasons follow them).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        #[repr(usize)]
-        pub enum Counter { $($(#[$doc])* $name,)* }
-
-        impl Counter {
-            /// Every counter, in index order.
-            pub const ALL: &'static [Counter] = &[$(Counter::$name,)*];
-            /// Number of dataplane counters.
-            pub const COUNT: usize = Counter::ALL.len();
-            /// Counter name as operators see it.
-            pub const fn name(self) -> &'static str {
-                match self { $(Counter::$name => $text,)* }
-            }
-        }
-    };
-}
-
-worker_counters! {
-    /// Frames received on the inside link.
-    RxInside = "rx_inside";
-    /// Frames received on the outside link.
-    RxOutside = "rx_outside";
-    /// Frames sent on the inside link.
-    TxInside = "tx_inside";
-    /// Frames sent on the outside link.
-    TxOutside = "tx_outside";
-    /// Frames the NIC would not take (transmit queue full).
-    TxFull = "drop_tx_full";
-    /// IPv6 packets translated to IPv4.
-    XlatV6ToV4 = "xlat_v6_to_v4";
-    /// IPv4 packets translated to IPv6.
-    XlatV4ToV6 = "xlat_v4_to_v6";
-    /// ICMP errors sent back for packets not translated.
-    IcmpErrorsSent = "icmp_errors_sent";
-    /// ICMP errors not sent: over the rate limit.
-    IcmpRateLimited = "drop_icmp_error_rate_limited";
-    /// Fragments made from packets over the next link's MTU.
-    FragmentsSent = "fragments_sent";
-    /// Fragments lost for want of an mbuf.
-    FragmentNoMbuf = "drop_fragment_no_mbuf";
-    /// Hairpinned packets (IPv6 to IPv6 through a pool address).
-    Hairpinned = "hairpinned";
-    /// Frames for the appliance itself, passed to the slow path.
-    ToHost = "to_host";
-    /// Slow-path frames lost because its ring was full.
-    ToHostFull = "drop_to_host_full";
-    /// Packets whose next hop awaits resolution, passed to the control
-    /// thread.
-    ToResolve = "to_resolve";
-    /// Packets lost because the resolution ring was full.
-    ToResolveFull = "drop_to_resolve_full";
-    /// Packets with no route on the outgoing link.
-    NoRoute = "drop_no_route";
-    /// Packets passed to the worker that owns them.
-    HandoffOut = "handoff_out";
-    /// Packets received from another worker.
-    HandoffIn = "handoff_in";
-    /// Packets lost because a handoff ring was full.
-    HandoffFull = "drop_handoff_full";
-    /// Frames too short for their Ethernet and IP headers.
-    Runt = "drop_runt";
-    /// Translated packets that did not fit their buffer with an Ethernet
-    /// header in front.
-    NoRoom = "drop_no_room_in_mbuf";
-    /// Engine answers that make no sense for the link (a bug, counted).
-    EngineContract = "drop_engine_contract";
-    /// 802.1Q-tagged frames (no VLAN is configured).
-    Vlan = "drop_vlan_tagged";
-    /// Non-IPv6 frames on the inside link (ARP, IPv4, others).
-    InsideNotIpv6 = "drop_inside_not_ipv6";
-    /// Frames of an unknown EtherType on the outside link.
-    OutsideUnknownEthertype = "drop_outside_unknown_ethertype";
-    /// IPv4 SYNs held (RFC 6146 3.5.2.2).
-    Held = "held_syn";
-    /// Held packets the worker had no room for.
-    HeldFull = "drop_held_full";
-    /// Sessions expired.
-    Expired = "sessions_expired";
-    /// Frames the control thread asked this worker to transmit.
-    FromControl = "from_control";
+plat_core::counters! {
+    /// The dataplane's own counters (engine reasons follow them).
+    pub enum Counter {
+        RxInside = "rx_inside", Counter,
+            "Frames received on the inside link.";
+        RxOutside = "rx_outside", Counter,
+            "Frames received on the outside link.";
+        TxInside = "tx_inside", Counter,
+            "Frames sent on the inside link.";
+        TxOutside = "tx_outside", Counter,
+            "Frames sent on the outside link.";
+        TxFull = "drop_tx_full", Counter,
+            "Frames the NIC would not take (transmit queue full).";
+        XlatV6ToV4 = "xlat_v6_to_v4", Counter,
+            "IPv6 packets translated to IPv4.";
+        XlatV4ToV6 = "xlat_v4_to_v6", Counter,
+            "IPv4 packets translated to IPv6.";
+        IcmpErrorsSent = "icmp_errors_sent", Counter,
+            "ICMP errors sent back for packets not translated.";
+        IcmpRateLimited = "drop_icmp_error_rate_limited", Counter,
+            "ICMP errors not sent: over the rate limit.";
+        FragmentsSent = "fragments_sent", Counter,
+            "Fragments made from packets over the next link's MTU.";
+        FragmentNoMbuf = "drop_fragment_no_mbuf", Counter,
+            "Fragments lost for want of an mbuf.";
+        Hairpinned = "hairpinned", Counter,
+            "Hairpinned packets (IPv6 to IPv6 through a pool address).";
+        ToHost = "to_host", Counter,
+            "Frames for the appliance itself, passed to the slow path.";
+        ToHostFull = "drop_to_host_full", Counter,
+            "Slow-path frames lost because its ring was full.";
+        ToResolve = "to_resolve", Counter,
+            "Packets whose next hop awaits resolution, passed to the control thread.";
+        ToResolveFull = "drop_to_resolve_full", Counter,
+            "Packets lost because the resolution ring was full.";
+        NoRoute = "drop_no_route", Counter,
+            "Packets with no route on the outgoing link.";
+        HandoffOut = "handoff_out", Counter,
+            "Packets passed to the worker that owns them.";
+        HandoffIn = "handoff_in", Counter,
+            "Packets received from another worker.";
+        HandoffFull = "drop_handoff_full", Counter,
+            "Packets lost because a handoff ring was full.";
+        Runt = "drop_runt", Counter,
+            "Frames too short for their Ethernet and IP headers.";
+        NoRoom = "drop_no_room_in_mbuf", Counter,
+            "Translated packets that did not fit their buffer with an Ethernet header in front.";
+        EngineContract = "drop_engine_contract", Counter,
+            "Engine answers that make no sense for the link (a bug, counted).";
+        Vlan = "drop_vlan_tagged", Counter,
+            "802.1Q-tagged frames (no VLAN is configured).";
+        InsideNotIpv6 = "drop_inside_not_ipv6", Counter,
+            "Non-IPv6 frames on the inside link (ARP, IPv4, others).";
+        OutsideUnknownEthertype = "drop_outside_unknown_ethertype", Counter,
+            "Frames of an unknown EtherType on the outside link.";
+        Held = "held_syn", Counter,
+            "IPv4 SYNs held (RFC 6146 3.5.2.2).";
+        HeldFull = "drop_held_full", Counter,
+            "Held packets the worker had no room for.";
+        Expired = "sessions_expired", Counter,
+            "Sessions expired.";
+        FromControl = "from_control", Counter,
+            "Frames the control thread asked this worker to transmit.";
+    }
 }
 
 /// Held packets a worker keeps at most (RFC 6146 3.5.2.2 lets a NAT64
@@ -485,8 +467,10 @@ impl<E: PacketEngine> Worker<E> {
     }
 
     #[inline]
-    fn count_engine(&mut self, reason: usize) {
-        self.s.counters.inc(self.s.engine_counter_base + reason);
+    fn count_engine(&mut self, reason: Reason) {
+        self.s
+            .counters
+            .inc(self.s.engine_counter_base + reason.index());
     }
 
     /// One received frame. `steer` is false for frames another worker

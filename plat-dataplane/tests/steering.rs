@@ -116,7 +116,7 @@ fn collect(rings: &[Arc<Ring>], n: usize) -> Vec<Vec<u8>> {
 }
 
 /// Runs one steering mode; returns (handoffs, replies received, counters).
-fn run_mode(eal: &Eal, steering: &str, tag: &str) -> (u64, usize, Vec<(String, u64)>) {
+fn run_mode(eal: &Eal, steering: &str, tag: &str) -> (u64, usize, Vec<(&'static str, u64)>) {
     let inside = ring_port(eal, &format!("{tag}in"));
     let outside = ring_port(eal, &format!("{tag}out"));
     let cfg = config(&inside.name, &outside.name, steering);
@@ -225,7 +225,7 @@ fn steering_rss_never_hands_off_and_handoff_fixes_up_wrong_queues() {
     let get = |name: &str| {
         totals
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .map_or(0, |(_, v)| *v)
     };
     println!("rss: {replies} replies, {handoffs} handoffs");
@@ -240,7 +240,7 @@ fn steering_rss_never_hands_off_and_handoff_fixes_up_wrong_queues() {
     let get = |name: &str| {
         totals
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .map_or(0, |(_, v)| *v)
     };
     println!("handoff: {replies} replies, {handoffs} handoffs");

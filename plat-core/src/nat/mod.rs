@@ -271,76 +271,64 @@ impl IcmpError {
     }
 }
 
-macro_rules! nat_drops {
-    ($($(#[$doc:meta])* $name:ident = $text:literal, $icmp:expr;)*) => {
-        /// Why the shard dropped a packet. Each reason is a counter.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        #[repr(u8)]
-        pub enum NatDrop {
-            $($(#[$doc])* $name,)*
-        }
-
-        impl NatDrop {
-            pub const ALL: &'static [NatDrop] = &[$(NatDrop::$name,)*];
-            pub const COUNT: usize = NatDrop::ALL.len();
-
-            /// The counter name.
-            pub const fn name(self) -> &'static str {
-                match self {
-                    $(NatDrop::$name => $text,)*
-                }
-            }
-
-            /// The ICMP error to send back to the packet's source.
-            pub const fn icmp(self) -> IcmpError {
-                match self {
-                    $(NatDrop::$name => $icmp,)*
-                }
-            }
-        }
-    };
+crate::counters! {
+    /// Why the shard dropped a packet. Each reason is a counter.
+    pub enum NatDrop {
+        // RFC 6146 3.5.1.1: "If it is not possible to allocate an appropriate
+        // IPv4 transport address or create a BIB entry, then the packet is
+        // discarded. The NAT64 SHOULD send an ICMPv6 Destination Unreachable
+        // error message with Code 3 (Address Unreachable)."
+        PoolExhausted = "drop_pool4_exhausted", Counter,
+            "No free port (or identifier) in this shard's share of pool4.";
+        TableFull = "drop_table_full", Counter,
+            "The session or BIB table of this shard is full.";
+        SubscriberTableFull = "drop_subscriber_table_full", Counter,
+            "The subscriber table of this shard is full.";
+        // RFC 6888 REQ-11: "When a CGN is unable to create a dynamic mapping due
+        // to resource constraints or administrative restrictions (i.e., quotas):
+        // a. it MUST drop the original packet; b. it SHOULD send an ICMP
+        // Destination Unreachable message ..."; on the IPv6 side that is the
+        // RFC 6146 3.5.1.1 error.
+        SubscriberSessionLimit = "drop_subscriber_session_limit", Counter,
+            "The subscriber reached its session cap.";
+        SubscriberPortLimit = "drop_subscriber_port_limit", Counter,
+            "The subscriber reached its port (or port block) cap.";
+        NoBib = "drop_no_bib", Counter,
+            "An IPv4 packet for a pool4 transport address with no BIB entry.";
+        Filtered = "drop_adf_filtered", Counter,
+            "Address-dependent filtering rejected an IPv4-initiated flow.";
+        // RFC 6146 3.5.2.2 (CLOSED state): packets other than a SYN create no
+        // state and are silently discarded.
+        TcpNotSyn = "drop_tcp_not_syn", Counter,
+            "TCP without a session that is not a SYN.";
+        V4TcpPolicy = "drop_v4_tcp_policy", Counter,
+            "Policy: IPv4-initiated TCP is disabled.";
+        HeldSynLimit = "drop_held_syn_limit", Counter,
+            "Too many IPv4 SYNs are already held.";
+        HeldSyn = "drop_held_syn", Counter,
+            "A further IPv4 packet for a connection whose SYN is held.";
+        NotOwned = "drop_not_owned", Counter,
+            "The IPv4 destination is not a (pool4 address, port) this shard owns.";
+    }
 }
 
-nat_drops! {
-    /// No free port (or identifier) in this shard's share of pool4.
-    // RFC 6146 3.5.1.1: "If it is not possible to allocate an appropriate
-    // IPv4 transport address or create a BIB entry, then the packet is
-    // discarded. The NAT64 SHOULD send an ICMPv6 Destination Unreachable
-    // error message with Code 3 (Address Unreachable)."
-    PoolExhausted = "pool4_exhausted", IcmpError::V6AddressUnreachable;
-    /// The session or BIB table of this shard is full.
-    TableFull = "table_full", IcmpError::V6AddressUnreachable;
-    /// The subscriber table of this shard is full.
-    SubscriberTableFull = "subscriber_table_full", IcmpError::V6AddressUnreachable;
-    /// The subscriber reached its session cap.
-    // RFC 6888 REQ-11: "When a CGN is unable to create a dynamic mapping due
-    // to resource constraints or administrative restrictions (i.e., quotas):
-    // a. it MUST drop the original packet; b. it SHOULD send an ICMP
-    // Destination Unreachable message ..."; on the IPv6 side that is the
-    // RFC 6146 3.5.1.1 error.
-    SubscriberSessionLimit = "subscriber_session_limit", IcmpError::V6AddressUnreachable;
-    /// The subscriber reached its port (or port block) cap.
-    SubscriberPortLimit = "subscriber_port_limit", IcmpError::V6AddressUnreachable;
-    /// An IPv4 packet for a pool4 transport address with no BIB entry.
-    NoBib = "no_bib", IcmpError::None;
-    /// Address-dependent filtering rejected an IPv4-initiated flow.
-    Filtered = "adf_filtered", IcmpError::V4AdminProhibited;
-    /// TCP without a session that is not a SYN.
-    // RFC 6146 3.5.2.2 (CLOSED state): packets other than a SYN create no
-    // state and are silently discarded.
-    TcpNotSyn = "tcp_not_syn", IcmpError::None;
-    /// Policy: IPv4-initiated TCP is disabled.
-    V4TcpPolicy = "v4_tcp_policy", IcmpError::V4AdminProhibited;
-    /// Too many IPv4 SYNs are already held.
-    HeldSynLimit = "held_syn_limit", IcmpError::None;
-    /// A further IPv4 packet for a connection whose SYN is held.
-    HeldSyn = "held_syn", IcmpError::None;
-    /// The IPv4 destination is not a (pool4 address, port) this shard owns.
-    NotOwned = "not_owned", IcmpError::None;
-}
-
-impl fmt::Display for NatDrop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+impl NatDrop {
+    /// The ICMP error to send back to the packet's source (the RFC
+    /// sentences are at each reason above).
+    pub const fn icmp(self) -> IcmpError {
+        match self {
+            NatDrop::PoolExhausted => IcmpError::V6AddressUnreachable,
+            NatDrop::TableFull => IcmpError::V6AddressUnreachable,
+            NatDrop::SubscriberTableFull => IcmpError::V6AddressUnreachable,
+            NatDrop::SubscriberSessionLimit => IcmpError::V6AddressUnreachable,
+            NatDrop::SubscriberPortLimit => IcmpError::V6AddressUnreachable,
+            NatDrop::NoBib => IcmpError::None,
+            NatDrop::Filtered => IcmpError::V4AdminProhibited,
+            NatDrop::TcpNotSyn => IcmpError::None,
+            NatDrop::V4TcpPolicy => IcmpError::V4AdminProhibited,
+            NatDrop::HeldSynLimit => IcmpError::None,
+            NatDrop::HeldSyn => IcmpError::None,
+            NatDrop::NotOwned => IcmpError::None,
+        }
     }
 }

@@ -858,7 +858,7 @@ fn rfc6146_3_5_1_1_pool_exhaustion_drops_with_address_unreachable() {
     assert_eq!(e.icmp(), IcmpError::V6AddressUnreachable);
     assert_eq!(e.icmp().type_code(), Some((1, 3)));
     assert_eq!(s.drops()[NatDrop::PoolExhausted as usize], 1);
-    assert_eq!(e.name(), "pool4_exhausted");
+    assert_eq!(e.name(), "drop_pool4_exhausted");
     // An existing BIB entry still gets new sessions.
     s.v6_session(&t6(Proto::Udp, "2001:db8::1", 1, Z2, 53), NO, at(0))
         .unwrap();

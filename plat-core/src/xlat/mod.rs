@@ -85,115 +85,52 @@ pub const ICMPV6_ERROR_MAX: usize = 1280;
 /// The minimum IPv6 link MTU (RFC 8200 5).
 pub const IPV6_MIN_MTU: u16 = 1280;
 
-/// Why a packet was not forwarded (or was answered with an ICMP error
-/// instead). One counter per variant in the dataplane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum DropReason {
-    /// Headers shorter than they say, bad version or lengths.
-    Malformed,
-    /// IPv4 header checksum wrong.
-    BadIpv4Checksum,
-    /// ICMPv4 inside IPv6 or ICMPv6 inside IPv4: not translatable.
-    IcmpWrongFamily,
-    /// TTL / Hop Limit would reach zero (Time Exceeded sent back).
-    HopLimitExceeded,
-    /// Routing header with Segments Left > 0 (Parameter Problem sent back).
-    RoutingSegmentsLeft,
-    /// IPv4 unexpired source route option (Source Route Failed sent back).
-    Ipv4SourceRoute,
-    /// An extension header after the Fragment header.
-    ExtHeaderAfterFragment,
-    /// Fragmented ICMP is not translated (RFC 7915 1.2).
-    FragmentedIcmp,
-    /// ICMP type or code the RFC 7915 tables drop.
-    IcmpUntranslatable,
-    /// Parameter Problem whose pointer has no counterpart.
-    IcmpPointerUntranslatable,
-    /// The packet quoted by an ICMP error is not a usable IP packet.
-    IcmpInnerMalformed,
-    /// An ICMP error quoting an ICMP error (RFC 7915 4.3/5.3).
-    IcmpNestedError,
-    /// First fragment or packet too short for its TCP/UDP/ICMP header.
-    L4Truncated,
-    /// IPv4 UDP with checksum zero, translator configured to drop.
-    UdpZeroChecksum,
-    /// Fragmented IPv4 UDP with checksum zero (RFC 7915 4.5).
-    UdpZeroChecksumFragment,
-    /// IPv6 packet over the IPv4 MTU with DF (Packet Too Big sent back).
-    PacketTooBig,
-    /// IPv4 packet with DF over the IPv6 MTU (Fragmentation Needed sent back).
-    FragmentationNeeded,
-    /// RFC 6052 3.1: a non-global IPv4 address with 64:ff9b::/96.
-    WkpNonGlobal,
-    /// An address outside the translation prefix.
-    NotInPrefix,
-    /// Not enough bytes before `l3_start` to grow the packet.
-    NoHeadroom,
-    /// IPv4 protocol 0, 43, 44 or 60: copied into Next Header it would
-    /// read as a (bogus) IPv6 extension header.
-    ExtHeaderProtocolInIpv4,
-}
-
-impl DropReason {
-    /// Number of variants, for a counter array.
-    pub const COUNT: usize = 21;
-
-    /// Every reason in discriminant order.
-    pub const ALL: [DropReason; DropReason::COUNT] = [
-        DropReason::Malformed,
-        DropReason::BadIpv4Checksum,
-        DropReason::IcmpWrongFamily,
-        DropReason::HopLimitExceeded,
-        DropReason::RoutingSegmentsLeft,
-        DropReason::Ipv4SourceRoute,
-        DropReason::ExtHeaderAfterFragment,
-        DropReason::FragmentedIcmp,
-        DropReason::IcmpUntranslatable,
-        DropReason::IcmpPointerUntranslatable,
-        DropReason::IcmpInnerMalformed,
-        DropReason::IcmpNestedError,
-        DropReason::L4Truncated,
-        DropReason::UdpZeroChecksum,
-        DropReason::UdpZeroChecksumFragment,
-        DropReason::PacketTooBig,
-        DropReason::FragmentationNeeded,
-        DropReason::WkpNonGlobal,
-        DropReason::NotInPrefix,
-        DropReason::NoHeadroom,
-        DropReason::ExtHeaderProtocolInIpv4,
-    ];
-
-    /// Index in a counter array.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// Counter name, in the operators' snake_case.
-    pub fn name(self) -> &'static str {
-        match self {
-            DropReason::Malformed => "malformed",
-            DropReason::BadIpv4Checksum => "bad_ipv4_checksum",
-            DropReason::IcmpWrongFamily => "icmp_wrong_family",
-            DropReason::HopLimitExceeded => "hop_limit_exceeded",
-            DropReason::RoutingSegmentsLeft => "routing_segments_left",
-            DropReason::Ipv4SourceRoute => "ipv4_source_route",
-            DropReason::ExtHeaderAfterFragment => "ext_header_after_fragment",
-            DropReason::FragmentedIcmp => "fragmented_icmp",
-            DropReason::IcmpUntranslatable => "icmp_untranslatable",
-            DropReason::IcmpPointerUntranslatable => "icmp_pointer_untranslatable",
-            DropReason::IcmpInnerMalformed => "icmp_inner_malformed",
-            DropReason::IcmpNestedError => "icmp_nested_error",
-            DropReason::L4Truncated => "l4_truncated",
-            DropReason::UdpZeroChecksum => "udp_zero_checksum",
-            DropReason::UdpZeroChecksumFragment => "udp_zero_checksum_fragment",
-            DropReason::PacketTooBig => "packet_too_big",
-            DropReason::FragmentationNeeded => "fragmentation_needed",
-            DropReason::WkpNonGlobal => "wkp_non_global",
-            DropReason::NotInPrefix => "not_in_prefix",
-            DropReason::NoHeadroom => "no_headroom",
-            DropReason::ExtHeaderProtocolInIpv4 => "ext_header_protocol_in_ipv4",
-        }
+crate::counters! {
+    /// Why a packet was not forwarded (or was answered with an ICMP error
+    /// instead). One counter per variant in the dataplane.
+    pub enum DropReason {
+        Malformed = "drop_malformed", Counter,
+            "Headers shorter than they say, bad version or lengths.";
+        BadIpv4Checksum = "drop_bad_ipv4_checksum", Counter,
+            "IPv4 header checksum wrong.";
+        IcmpWrongFamily = "drop_icmp_wrong_family", Counter,
+            "ICMPv4 inside IPv6 or ICMPv6 inside IPv4: not translatable.";
+        HopLimitExceeded = "drop_hop_limit_exceeded", Counter,
+            "TTL / Hop Limit would reach zero (Time Exceeded sent back).";
+        RoutingSegmentsLeft = "drop_routing_segments_left", Counter,
+            "Routing header with Segments Left > 0 (Parameter Problem sent back).";
+        Ipv4SourceRoute = "drop_ipv4_source_route", Counter,
+            "IPv4 unexpired source route option (Source Route Failed sent back).";
+        ExtHeaderAfterFragment = "drop_ext_header_after_fragment", Counter,
+            "An extension header after the Fragment header.";
+        FragmentedIcmp = "drop_fragmented_icmp", Counter,
+            "Fragmented ICMP is not translated (RFC 7915 1.2).";
+        IcmpUntranslatable = "drop_icmp_untranslatable", Counter,
+            "ICMP type or code the RFC 7915 tables drop.";
+        IcmpPointerUntranslatable = "drop_icmp_pointer_untranslatable", Counter,
+            "Parameter Problem whose pointer has no counterpart.";
+        IcmpInnerMalformed = "drop_icmp_inner_malformed", Counter,
+            "The packet quoted by an ICMP error is not a usable IP packet.";
+        IcmpNestedError = "drop_icmp_nested_error", Counter,
+            "An ICMP error quoting an ICMP error (RFC 7915 4.3/5.3).";
+        L4Truncated = "drop_l4_truncated", Counter,
+            "First fragment or packet too short for its TCP/UDP/ICMP header.";
+        UdpZeroChecksum = "drop_udp_zero_checksum", Counter,
+            "IPv4 UDP with checksum zero, translator configured to drop.";
+        UdpZeroChecksumFragment = "drop_udp_zero_checksum_fragment", Counter,
+            "Fragmented IPv4 UDP with checksum zero (RFC 7915 4.5).";
+        PacketTooBig = "drop_packet_too_big", Counter,
+            "IPv6 packet over the IPv4 MTU with DF (Packet Too Big sent back).";
+        FragmentationNeeded = "drop_fragmentation_needed", Counter,
+            "IPv4 packet with DF over the IPv6 MTU (Fragmentation Needed sent back).";
+        WkpNonGlobal = "drop_wkp_non_global", Counter,
+            "RFC 6052 3.1: a non-global IPv4 address with 64:ff9b::/96.";
+        NotInPrefix = "drop_not_in_prefix", Counter,
+            "An address outside the translation prefix.";
+        NoHeadroom = "drop_no_headroom", Counter,
+            "Not enough bytes before `l3_start` to grow the packet.";
+        ExtHeaderProtocolInIpv4 = "drop_ext_header_protocol_in_ipv4", Counter,
+            "IPv4 protocol 0, 43, 44 or 60: copied into Next Header it would read as a (bogus) IPv6 extension header.";
     }
 }
 
