@@ -7,6 +7,9 @@
 # (forward_only) is the I/O ceiling.
 #
 # Usage: bash deploy/bench/throughput.sh [SCENARIO] [MEASURE_S]
+#   PLATD=path   run that platd binary instead of this tree's (an older
+#                build, to alternate old and new in one sitting)
+#   NAT_ONLY=1   skip the forward-only run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scenario=${1:-udp64-1m}
@@ -15,6 +18,7 @@ work=${BENCH_DIR:-/tmp/plat-bench}
 mkdir -p "$work"
 
 cargo build --release --locked --bin platd -p plat --bin plat-scenarios -p pktgen-scenarios >&2
+platd=${PLATD:-target/release/platd}
 pcap="$work/$scenario.pcap"
 [[ -s $pcap ]] || target/release/plat-scenarios pcap "$scenario" "$pcap" >&2
 frames=$(( ($(stat -c %s "$pcap") - 24) / 80 ))
@@ -56,7 +60,7 @@ run() { # $1 = label, $2 = forward_only
   local cfg="$work/$1.toml" stats="$work/$1.json"
   config "$2" > "$cfg"
   rm -f "$stats"
-  RUST_BACKTRACE=0 target/release/platd --config "$cfg" --stats-file "$stats" >"$work/$1.log" 2>&1 &
+  RUST_BACKTRACE=0 "$platd" --config "$cfg" --stats-file "$stats" >"$work/$1.log" 2>&1 &
   local pid=$!
   # Warm-up: the whole capture once (every session created), then 2 s.
   for _ in $(seq 600); do
