@@ -15,7 +15,7 @@ use plat_dataplane::{Eal, Port};
 
 /// The shards' session tables live on transparent huge pages.
 #[global_allocator]
-static ALLOC: plat_dataplane::hugealloc::HugePageAlloc = plat_dataplane::hugealloc::HugePageAlloc;
+static ALLOC: plat_dataplane::dpdk::HugePageAlloc = plat_dataplane::dpdk::HugePageAlloc;
 
 /// `platd --version`: plat version, git commit, DPDK built against.
 const LONG_VERSION: &str = concat!(
@@ -61,8 +61,8 @@ fn probe(eal_args: &[String]) -> anyhow::Result<()> {
     let eal = Eal::init(&args).context("starting the DPDK EAL")?;
     println!(
         "running {} (plat built against DPDK {}), {} lcore(s)",
-        plat_dataplane::eal::runtime_version(),
-        plat_dataplane::eal::BUILD_VERSION,
+        plat_dataplane::dpdk::eal::runtime_version(),
+        plat_dataplane::dpdk::eal::BUILD_VERSION,
         eal.lcore_count()
     );
     let count = Port::count(&eal);
@@ -126,7 +126,9 @@ fn start_nat64(cfg: &Config, extras: HostExtras) -> anyhow::Result<Appliance> {
     let mut args = vec!["platd".to_owned()];
     args.extend(cfg.eal.args.iter().cloned());
     let eal = Eal::init(&args).context("starting the DPDK EAL")?;
-    let workers = plat_dataplane::lcore::worker_lcores(&eal).len().max(1);
+    let workers = plat_dataplane::dpdk::lcore::worker_lcores(&eal)
+        .len()
+        .max(1);
     let plan = plan_for(cfg, workers)?;
     let engines = (0..workers)
         .map(|w| Nat64Engine::new(cfg, &plan, w))

@@ -61,8 +61,8 @@ pub fn default_plan(workers: usize) -> Result<Arc<Plan>, EngineError> {
 /// device's size, as the appliance programs it (virtual devices without
 /// one get [`PLAN_RETA_SIZE`]).
 pub fn plan_for(cfg: &plat_core::config::Config, workers: usize) -> Result<Arc<Plan>, EngineError> {
-    let size = crate::port::Port::id_by_name(&cfg.outside.port)
-        .and_then(crate::port::Port::info_of)
+    let size = crate::dpdk::port::Port::id_by_name(&cfg.outside.port)
+        .and_then(crate::dpdk::port::Port::info_of)
         .map(|i| usize::from(i.reta_size))
         .unwrap_or(0);
     plan_with_reta(workers, if size > 0 { size } else { PLAN_RETA_SIZE })

@@ -15,15 +15,15 @@ use std::sync::Arc;
 
 use plat_core::wire::ethernet::{ethertype, HEADER_LEN as ETH_LEN};
 
-use crate::clock::TscClock;
 use crate::counters::LocalCounters;
+use crate::dpdk::clock::TscClock;
+use crate::dpdk::mbuf::{Mbuf, MbufBurst};
+use crate::dpdk::mempool::Mempool;
+use crate::dpdk::port::PortQueue;
+use crate::dpdk::ring::Ring;
 use crate::engine::{PacketEngine, PacketSink, Released, Step};
 use crate::handoff::HandoffMesh;
-use crate::mbuf::{Mbuf, MbufBurst};
-use crate::mempool::Mempool;
 use crate::neighbor::{ForwardingSnapshot, SharedForwarding};
-use crate::port::PortQueue;
-use crate::ring::Ring;
 
 macro_rules! worker_counters {
     ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
