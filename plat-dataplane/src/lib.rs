@@ -1,9 +1,11 @@
 //! plat-dataplane: the only crate that touches DPDK and threads.
 //!
 //! The safe wrappers over `dpdk-sys` (EAL, mempools, mbufs, ports, rings,
-//! lcores) live in [`dpdk`], the one module that holds `unsafe`; the
-//! workers, the control thread and the engines build on those wrappers.
+//! lcores) live in [`dpdk`], the one module exempt from the lint below
+//! (it says so itself); the workers, the control thread and the engines
+//! build on those wrappers alone.
 #![warn(missing_docs)]
+#![deny(unsafe_code)]
 
 pub mod appliance;
 pub mod counters;
