@@ -13,7 +13,7 @@ use plat_core::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortSha
 use plat_core::wire::proto;
 use plat_core::xlat::Sink;
 
-use crate::engine::{PacketEngine, PacketSink, Released, Step};
+use crate::engine::{PacketEngine, Released, Step};
 
 /// Redirection-table size the plan assumes (the common NIC size; with
 /// software handoff any size works as long as both sides agree).
@@ -151,15 +151,6 @@ impl Nat64Engine {
     }
 }
 
-/// Lets the translator hand fragments to the worker's sink.
-struct SinkAdapter<'a>(&'a mut dyn PacketSink);
-
-impl Sink for SinkAdapter<'_> {
-    fn emit(&mut self, header: &[u8], payload: &[u8]) {
-        self.0.emit(header, payload);
-    }
-}
-
 fn step(v: Verdict) -> Step {
     match v {
         Verdict::Forward { l3_start, l3_len } => Step::Forward { l3_start, l3_len },
@@ -277,15 +268,12 @@ impl PacketEngine for Nat64Engine {
         l3_start: usize,
         l3_len: usize,
         now_ms: u64,
-        sink: &mut dyn PacketSink,
+        sink: &mut dyn Sink,
     ) -> Step {
-        step(self.nat.from_v6(
-            buf,
-            l3_start,
-            l3_len,
-            Time::from_millis(now_ms),
-            &mut SinkAdapter(sink),
-        ))
+        step(
+            self.nat
+                .from_v6(buf, l3_start, l3_len, Time::from_millis(now_ms), sink),
+        )
     }
 
     #[inline]
@@ -295,15 +283,12 @@ impl PacketEngine for Nat64Engine {
         l3_start: usize,
         l3_len: usize,
         now_ms: u64,
-        sink: &mut dyn PacketSink,
+        sink: &mut dyn Sink,
     ) -> Step {
-        step(self.nat.from_v4(
-            buf,
-            l3_start,
-            l3_len,
-            Time::from_millis(now_ms),
-            &mut SinkAdapter(sink),
-        ))
+        step(
+            self.nat
+                .from_v4(buf, l3_start, l3_len, Time::from_millis(now_ms), sink),
+        )
     }
 
     fn expire(&mut self, now_ms: u64, budget: usize, released: &mut Vec<Released>) -> usize {

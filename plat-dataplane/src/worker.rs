@@ -21,7 +21,7 @@ use crate::dpdk::mbuf::{Mbuf, MbufBurst};
 use crate::dpdk::mempool::Mempool;
 use crate::dpdk::port::PortQueue;
 use crate::dpdk::ring::Ring;
-use crate::engine::{PacketEngine, PacketSink, Released, Step};
+use crate::engine::{PacketEngine, Released, Step};
 use crate::handoff::HandoffMesh;
 use crate::neighbor::{ForwardingSnapshot, SharedForwarding};
 
@@ -198,7 +198,7 @@ struct FragmentSink<'a> {
     lost: u64,
 }
 
-impl PacketSink for FragmentSink<'_> {
+impl plat_core::xlat::Sink for FragmentSink<'_> {
     fn emit(&mut self, header: &[u8], payload: &[u8]) {
         let Some(mut m) = self.pool.alloc() else {
             self.lost += 1;
