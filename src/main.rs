@@ -140,15 +140,7 @@ fn run(cfg: &Config, stats_file: Option<&Path>) -> anyhow::Result<()> {
     // The appliance answers ARP for every pool4 address, so an upstream
     // router needs no static route to the pool.
     let extras = HostExtras {
-        arp_proxy: cfg
-            .nat64
-            .pool4
-            .iter()
-            .map(|e| Ipv4Cidr {
-                addr: e.prefix,
-                len: e.prefix_len,
-            })
-            .collect(),
+        arp_proxy: cfg.nat64.pool4.iter().map(Ipv4Cidr::from).collect(),
     };
     let app = if cfg.workers.forward_only {
         Appliance::start(cfg, extras, |_, _| ForwardEngine)?

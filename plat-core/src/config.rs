@@ -96,6 +96,16 @@ impl Ipv4Cidr {
     }
 }
 
+/// The prefix a pool4 entry covers (its port ranges set aside).
+impl From<&Pool4Entry> for Ipv4Cidr {
+    fn from(entry: &Pool4Entry) -> Self {
+        Ipv4Cidr {
+            addr: entry.prefix,
+            len: entry.prefix_len,
+        }
+    }
+}
+
 impl FromStr for Ipv4Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -765,6 +775,21 @@ idle_sleep_us = 50
         assert_eq!(c.workers.steering, Steering::Handoff);
         assert_eq!(c.workers.burst, DEFAULT_BURST);
         assert_eq!(c.mgmt.socket, DEFAULT_MGMT_SOCKET);
+    }
+
+    #[test]
+    fn pool4_entries_convert_to_the_prefixes_they_cover() {
+        let c = Config::from_toml(LAB).unwrap();
+        let cidrs: Vec<Ipv4Cidr> = c.nat64.pool4.iter().map(Ipv4Cidr::from).collect();
+        assert_eq!(
+            cidrs,
+            [
+                "198.51.100.0/29".parse().unwrap(),
+                "198.51.100.8/30".parse().unwrap()
+            ]
+        );
+        assert!(cidrs[1].contains(Ipv4Addr::new(198, 51, 100, 11)));
+        assert!(!cidrs[1].contains(Ipv4Addr::new(198, 51, 100, 12)));
     }
 
     #[test]

@@ -131,14 +131,7 @@ impl Nat64Engine {
         Ok(Nat64Engine {
             nat: Nat64::new(shard, n.prefix, n.xlat),
             plan: Arc::clone(plan),
-            pool4: n
-                .pool4
-                .iter()
-                .map(|e| Ipv4Cidr {
-                    addr: e.prefix,
-                    len: e.prefix_len,
-                })
-                .collect(),
+            pool4: n.pool4.iter().map(Ipv4Cidr::from).collect(),
             subscriber_prefix_len: prefix_len,
             rejections: HashMap::new(),
             fates: Vec::new(),
