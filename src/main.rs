@@ -1,6 +1,9 @@
 //! platd: the plat NAT64 appliance daemon. Reads the configuration,
-//! starts the dataplane, stops it cleanly on SIGINT/SIGTERM.
+//! starts the dataplane, stops it cleanly on SIGINT/SIGTERM. What it logs
+//! goes through `tracing` to stderr (`RUST_LOG` filters, `info` by
+//! default); command output (`probe`, `--check`) goes to stdout.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -12,6 +15,7 @@ use plat_dataplane::counters::CounterBoard;
 use plat_dataplane::engine::ForwardEngine;
 use plat_dataplane::nat64_engine::{plan_for, Nat64Engine};
 use plat_dataplane::{Eal, Port};
+use tracing_subscriber::EnvFilter;
 
 /// The shards' session tables live on transparent huge pages.
 #[global_allocator]
@@ -152,34 +156,43 @@ fn run(cfg: &Config, stats_file: Option<&Path>) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
     let board = app.counters();
-    eprintln!(
-        "platd: running, {} worker(s), steering {:?}",
-        board.workers() - 1,
-        app.steering()
+    tracing::info!(
+        workers = board.workers() - 1,
+        steering = ?app.steering(),
+        "running"
     );
     app.run(|b| {
         if let Some(p) = stats_file {
             if let Err(e) = write_stats(p, b) {
-                eprintln!("platd: writing {}: {e}", p.display());
+                tracing::warn!(path = %p.display(), error = %e, "writing the stats file");
             }
         }
     })?;
     if let Some(p) = stats_file {
         write_stats(p, &board).with_context(|| format!("writing {}", p.display()))?;
     }
-    eprintln!(
-        "platd: stopped ({})",
-        if stop.load(Ordering::Relaxed) {
-            "signal"
-        } else {
-            "done"
-        }
-    );
+    let cause = if stop.load(Ordering::Relaxed) {
+        "signal"
+    } else {
+        "done"
+    };
+    tracing::info!(cause, "stopped");
     Ok(())
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (`info` when unset or invalid).
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    init_logging();
     match (cli.command, cli.config) {
         (Some(Command::Probe { eal_args }), _) => probe(&eal_args),
         (None, Some(path)) => {
