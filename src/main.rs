@@ -1,6 +1,9 @@
 //! platd: the plat NAT64 appliance daemon. Reads the configuration,
-//! starts the dataplane, stops it cleanly on SIGINT/SIGTERM.
+//! starts the dataplane, stops it cleanly on SIGINT/SIGTERM. What it logs
+//! goes through `tracing` to stderr (`RUST_LOG` filters, `info` by
+//! default); command output (`probe`, `--check`) goes to stdout.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -12,10 +15,11 @@ use plat_dataplane::counters::CounterBoard;
 use plat_dataplane::engine::ForwardEngine;
 use plat_dataplane::nat64_engine::{plan_for, Nat64Engine};
 use plat_dataplane::{Eal, Port};
+use tracing_subscriber::EnvFilter;
 
 /// The shards' session tables live on transparent huge pages.
 #[global_allocator]
-static ALLOC: plat_dataplane::hugealloc::HugePageAlloc = plat_dataplane::hugealloc::HugePageAlloc;
+static ALLOC: plat_dataplane::dpdk::HugePageAlloc = plat_dataplane::dpdk::HugePageAlloc;
 
 /// `platd --version`: plat version, git commit, DPDK built against.
 const LONG_VERSION: &str = concat!(
@@ -61,8 +65,8 @@ fn probe(eal_args: &[String]) -> anyhow::Result<()> {
     let eal = Eal::init(&args).context("starting the DPDK EAL")?;
     println!(
         "running {} (plat built against DPDK {}), {} lcore(s)",
-        plat_dataplane::eal::runtime_version(),
-        plat_dataplane::eal::BUILD_VERSION,
+        plat_dataplane::dpdk::eal::runtime_version(),
+        plat_dataplane::dpdk::eal::BUILD_VERSION,
         eal.lcore_count()
     );
     let count = Port::count(&eal);
@@ -126,7 +130,9 @@ fn start_nat64(cfg: &Config, extras: HostExtras) -> anyhow::Result<Appliance> {
     let mut args = vec!["platd".to_owned()];
     args.extend(cfg.eal.args.iter().cloned());
     let eal = Eal::init(&args).context("starting the DPDK EAL")?;
-    let workers = plat_dataplane::lcore::worker_lcores(&eal).len().max(1);
+    let workers = plat_dataplane::dpdk::lcore::worker_lcores(&eal)
+        .len()
+        .max(1);
     let plan = plan_for(cfg, workers)?;
     let engines = (0..workers)
         .map(|w| Nat64Engine::new(cfg, &plan, w))
@@ -138,15 +144,7 @@ fn run(cfg: &Config, stats_file: Option<&Path>) -> anyhow::Result<()> {
     // The appliance answers ARP for every pool4 address, so an upstream
     // router needs no static route to the pool.
     let extras = HostExtras {
-        arp_proxy: cfg
-            .nat64
-            .pool4
-            .iter()
-            .map(|e| Ipv4Cidr {
-                addr: e.prefix,
-                len: e.prefix_len,
-            })
-            .collect(),
+        arp_proxy: cfg.nat64.pool4.iter().map(Ipv4Cidr::from).collect(),
     };
     let app = if cfg.workers.forward_only {
         Appliance::start(cfg, extras, |_, _| ForwardEngine)?
@@ -158,34 +156,43 @@ fn run(cfg: &Config, stats_file: Option<&Path>) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
     let board = app.counters();
-    eprintln!(
-        "platd: running, {} worker(s), steering {:?}",
-        board.workers() - 1,
-        app.steering()
+    tracing::info!(
+        workers = board.workers() - 1,
+        steering = ?app.steering(),
+        "running"
     );
     app.run(|b| {
         if let Some(p) = stats_file {
             if let Err(e) = write_stats(p, b) {
-                eprintln!("platd: writing {}: {e}", p.display());
+                tracing::warn!(path = %p.display(), error = %e, "writing the stats file");
             }
         }
     })?;
     if let Some(p) = stats_file {
         write_stats(p, &board).with_context(|| format!("writing {}", p.display()))?;
     }
-    eprintln!(
-        "platd: stopped ({})",
-        if stop.load(Ordering::Relaxed) {
-            "signal"
-        } else {
-            "done"
-        }
-    );
+    let cause = if stop.load(Ordering::Relaxed) {
+        "signal"
+    } else {
+        "done"
+    };
+    tracing::info!(cause, "stopped");
     Ok(())
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (`info` when unset or invalid).
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    init_logging();
     match (cli.command, cli.config) {
         (Some(Command::Probe { eal_args }), _) => probe(&eal_args),
         (None, Some(path)) => {

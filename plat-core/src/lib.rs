@@ -2,6 +2,7 @@
 //!
 //! Deterministic and sans-IO: no sockets, no threads, no clock of its own.
 //! The dataplane feeds it packets and `now`; it returns verdicts.
+#![deny(unsafe_code)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 

@@ -16,16 +16,16 @@ use plat_core::rss::{round_robin_reta, DEFAULT_KEY};
 use plat_core::wire::ethernet::HEADER_LEN as ETH_LEN;
 
 use crate::counters::{CounterBoard, LocalCounters};
-use crate::eal::Eal;
+use crate::dpdk::eal::Eal;
+use crate::dpdk::error::DpdkError;
+use crate::dpdk::lcore::{self, LcoreJob};
+use crate::dpdk::mbuf::{Mbuf, MbufBurst};
+use crate::dpdk::mempool::{Mempool, MempoolConfig};
+use crate::dpdk::port::{Port, PortConfig, RssConfig};
+use crate::dpdk::ring::{Ring, RingSync};
 use crate::engine::PacketEngine;
-use crate::error::DpdkError;
 use crate::handoff::HandoffMesh;
-use crate::lcore::{self, LcoreJob};
-use crate::mbuf::{Mbuf, MbufBurst};
-use crate::mempool::{Mempool, MempoolConfig};
 use crate::neighbor::{NeighborTable, NextHop, SharedForwarding, Solicit};
-use crate::port::{Port, PortConfig, RssConfig};
-use crate::ring::{Ring, RingSync};
 use crate::slowpath::{Host, HostDrop, HostOutcome, MAX_FRAME};
 use crate::worker::{Counter, Worker, WorkerSetup};
 
@@ -43,7 +43,7 @@ const OUTSIDE_RSS: u64 = dpdk_sys::RTE_ETH_RSS_NONFRAG_IPV4_TCP as u64
 
 /// Whether `auto` steering may trust a device's RSS: a NIC (not one of
 /// DPDK's `net_*` virtual devices) with a redirection table.
-fn can_steer(info: &crate::port::DeviceInfo) -> bool {
+fn can_steer(info: &crate::dpdk::port::DeviceInfo) -> bool {
     !info.driver_name.starts_with("net_") && info.reta_size > 0 && info.flow_type_rss_offloads != 0
 }
 
@@ -228,7 +228,7 @@ impl Appliance {
             (_, _) => Steering::Handoff,
         };
         let handoff = steering == Steering::Handoff;
-        let rss = |info: &crate::port::DeviceInfo, hash_types: u64| {
+        let rss = |info: &crate::dpdk::port::DeviceInfo, hash_types: u64| {
             (steering == Steering::Rss && info.reta_size > 0).then(|| RssConfig {
                 key: Some(DEFAULT_KEY.to_vec()),
                 hash_types,

@@ -7,6 +7,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use plat_core::nat64::{Nat64Drop, Reason};
+use plat_core::xlat::Sink;
 
 /// What to do with one L3 packet, in the coordinates of the mbuf's whole
 /// buffer (headroom included).
@@ -61,13 +62,6 @@ pub enum Step {
     Drop(Reason),
 }
 
-/// Receives extra packets an engine makes (fragments): L3 bytes, header
-/// and payload apart so nothing is copied twice.
-pub trait PacketSink {
-    /// One more packet for the other link.
-    fn emit(&mut self, header: &[u8], payload: &[u8]);
-}
-
 /// A held packet the engine is done with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Released {
@@ -112,7 +106,7 @@ pub trait PacketEngine: Send {
         l3_start: usize,
         l3_len: usize,
         now_ms: u64,
-        sink: &mut dyn PacketSink,
+        sink: &mut dyn Sink,
     ) -> Step;
 
     /// Handles an IPv4 packet from the outside link.
@@ -122,7 +116,7 @@ pub trait PacketEngine: Send {
         l3_start: usize,
         l3_len: usize,
         now_ms: u64,
-        sink: &mut dyn PacketSink,
+        sink: &mut dyn Sink,
     ) -> Step;
 
     /// Expires at most `budget` timed-out entries; held packets whose fate
@@ -167,7 +161,7 @@ impl PacketEngine for ForwardEngine {
         l3_start: usize,
         l3_len: usize,
         _now_ms: u64,
-        _sink: &mut dyn PacketSink,
+        _sink: &mut dyn Sink,
     ) -> Step {
         Step::Forward { l3_start, l3_len }
     }
@@ -177,7 +171,7 @@ impl PacketEngine for ForwardEngine {
         l3_start: usize,
         l3_len: usize,
         _now_ms: u64,
-        _sink: &mut dyn PacketSink,
+        _sink: &mut dyn Sink,
     ) -> Step {
         Step::Forward { l3_start, l3_len }
     }

@@ -3,10 +3,10 @@
 //! the owner through a single-producer single-consumer ring per ordered
 //! pair of workers.
 
-use crate::eal::Eal;
-use crate::error::DpdkError;
-use crate::mbuf::MbufBurst;
-use crate::ring::{Ring, RingSync};
+use crate::dpdk::eal::Eal;
+use crate::dpdk::error::DpdkError;
+use crate::dpdk::mbuf::MbufBurst;
+use crate::dpdk::ring::{Ring, RingSync};
 
 /// Slots per handoff ring: a few bursts of slack between two workers.
 pub const HANDOFF_RING_SLOTS: u32 = 1024;

@@ -13,7 +13,7 @@ use plat_core::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortSha
 use plat_core::wire::proto;
 use plat_core::xlat::Sink;
 
-use crate::engine::{PacketEngine, PacketSink, Released, Step};
+use crate::engine::{PacketEngine, Released, Step};
 
 /// Redirection-table size the plan assumes (the common NIC size; with
 /// software handoff any size works as long as both sides agree).
@@ -61,8 +61,8 @@ pub fn default_plan(workers: usize) -> Result<Arc<Plan>, EngineError> {
 /// device's size, as the appliance programs it (virtual devices without
 /// one get [`PLAN_RETA_SIZE`]).
 pub fn plan_for(cfg: &plat_core::config::Config, workers: usize) -> Result<Arc<Plan>, EngineError> {
-    let size = crate::port::Port::id_by_name(&cfg.outside.port)
-        .and_then(crate::port::Port::info_of)
+    let size = crate::dpdk::port::Port::id_by_name(&cfg.outside.port)
+        .and_then(crate::dpdk::port::Port::info_of)
         .map(|i| usize::from(i.reta_size))
         .unwrap_or(0);
     plan_with_reta(workers, if size > 0 { size } else { PLAN_RETA_SIZE })
@@ -131,14 +131,7 @@ impl Nat64Engine {
         Ok(Nat64Engine {
             nat: Nat64::new(shard, n.prefix, n.xlat),
             plan: Arc::clone(plan),
-            pool4: n
-                .pool4
-                .iter()
-                .map(|e| Ipv4Cidr {
-                    addr: e.prefix,
-                    len: e.prefix_len,
-                })
-                .collect(),
+            pool4: n.pool4.iter().map(Ipv4Cidr::from).collect(),
             subscriber_prefix_len: prefix_len,
             rejections: HashMap::new(),
             fates: Vec::new(),
@@ -148,15 +141,6 @@ impl Nat64Engine {
     /// The NAT64 state (listings, tests).
     pub fn nat(&self) -> &Nat64 {
         &self.nat
-    }
-}
-
-/// Lets the translator hand fragments to the worker's sink.
-struct SinkAdapter<'a>(&'a mut dyn PacketSink);
-
-impl Sink for SinkAdapter<'_> {
-    fn emit(&mut self, header: &[u8], payload: &[u8]) {
-        self.0.emit(header, payload);
     }
 }
 
@@ -270,15 +254,12 @@ impl PacketEngine for Nat64Engine {
         l3_start: usize,
         l3_len: usize,
         now_ms: u64,
-        sink: &mut dyn PacketSink,
+        sink: &mut dyn Sink,
     ) -> Step {
-        step(self.nat.from_v6(
-            buf,
-            l3_start,
-            l3_len,
-            Time::from_millis(now_ms),
-            &mut SinkAdapter(sink),
-        ))
+        step(
+            self.nat
+                .from_v6(buf, l3_start, l3_len, Time::from_millis(now_ms), sink),
+        )
     }
 
     #[inline]
@@ -288,15 +269,12 @@ impl PacketEngine for Nat64Engine {
         l3_start: usize,
         l3_len: usize,
         now_ms: u64,
-        sink: &mut dyn PacketSink,
+        sink: &mut dyn Sink,
     ) -> Step {
-        step(self.nat.from_v4(
-            buf,
-            l3_start,
-            l3_len,
-            Time::from_millis(now_ms),
-            &mut SinkAdapter(sink),
-        ))
+        step(
+            self.nat
+                .from_v4(buf, l3_start, l3_len, Time::from_millis(now_ms), sink),
+        )
     }
 
     fn expire(&mut self, now_ms: u64, budget: usize, released: &mut Vec<Released>) -> usize {

@@ -16,15 +16,15 @@ use std::sync::Arc;
 use plat_core::nat64::Reason;
 use plat_core::wire::ethernet::{ethertype, HEADER_LEN as ETH_LEN};
 
-use crate::clock::TscClock;
 use crate::counters::LocalCounters;
-use crate::engine::{PacketEngine, PacketSink, Released, Step};
+use crate::dpdk::clock::TscClock;
+use crate::dpdk::mbuf::{Mbuf, MbufBurst};
+use crate::dpdk::mempool::Mempool;
+use crate::dpdk::port::PortQueue;
+use crate::dpdk::ring::Ring;
+use crate::engine::{PacketEngine, Released, Step};
 use crate::handoff::HandoffMesh;
-use crate::mbuf::{Mbuf, MbufBurst};
-use crate::mempool::Mempool;
 use crate::neighbor::{ForwardingSnapshot, SharedForwarding};
-use crate::port::PortQueue;
-use crate::ring::Ring;
 
 plat_core::counters! {
     /// The dataplane's own counters (engine reasons follow them).
@@ -180,7 +180,7 @@ struct FragmentSink<'a> {
     lost: u64,
 }
 
-impl PacketSink for FragmentSink<'_> {
+impl plat_core::xlat::Sink for FragmentSink<'_> {
     fn emit(&mut self, header: &[u8], payload: &[u8]) {
         let Some(mut m) = self.pool.alloc() else {
             self.lost += 1;

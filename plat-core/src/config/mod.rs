@@ -96,6 +96,16 @@ impl Ipv4Cidr {
     }
 }
 
+/// The prefix a pool4 entry covers (its port ranges set aside).
+impl From<&Pool4Entry> for Ipv4Cidr {
+    fn from(entry: &Pool4Entry) -> Self {
+        Ipv4Cidr {
+            addr: entry.prefix,
+            len: entry.prefix_len,
+        }
+    }
+}
+
 impl FromStr for Ipv4Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -58,6 +58,21 @@ fn lab_config_parses_into_typed_values() {
 }
 
 #[test]
+fn pool4_entries_convert_to_the_prefixes_they_cover() {
+    let c = Config::from_toml(LAB).unwrap();
+    let cidrs: Vec<Ipv4Cidr> = c.nat64.pool4.iter().map(Ipv4Cidr::from).collect();
+    assert_eq!(
+        cidrs,
+        [
+            "198.51.100.0/29".parse().unwrap(),
+            "198.51.100.8/30".parse().unwrap()
+        ]
+    );
+    assert!(cidrs[1].contains(Ipv4Addr::new(198, 51, 100, 11)));
+    assert!(!cidrs[1].contains(Ipv4Addr::new(198, 51, 100, 12)));
+}
+
+#[test]
 fn bad_values_are_refused_naming_field_and_reason() {
     let cases = [
         (

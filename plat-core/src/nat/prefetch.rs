@@ -1,6 +1,8 @@
 //! The one prefetch hint the burst loop uses.
 
 /// Asks the CPU to pull the cache line holding `r` into L1.
+// The one `unsafe` of plat-core: the intrinsic is an `unsafe fn`.
+#[allow(unsafe_code)]
 #[inline(always)]
 pub(crate) fn prefetch<T>(r: &T) {
     #[cfg(target_arch = "x86_64")]

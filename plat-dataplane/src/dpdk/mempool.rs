@@ -3,9 +3,9 @@
 use std::ffi::CString;
 use std::ptr::NonNull;
 
-use crate::eal::Eal;
-use crate::error::DpdkError;
-use crate::mbuf::Mbuf;
+use super::eal::Eal;
+use super::error::DpdkError;
+use super::mbuf::Mbuf;
 
 /// Default data room: DPDK's 2048-byte buffer plus its 128-byte headroom,
 /// which leaves room to grow a translated IPv4 header to IPv6 in place.

@@ -3,11 +3,11 @@
 
 use std::ffi::{CStr, CString};
 
-use crate::eal::Eal;
-use crate::error::{check, DpdkError};
-use crate::mbuf::MbufBurst;
-use crate::mempool::Mempool;
-use crate::ring::Ring;
+use super::eal::Eal;
+use super::error::{check, DpdkError};
+use super::mbuf::MbufBurst;
+use super::mempool::Mempool;
+use super::ring::Ring;
 
 /// Receive-side scaling settings for a port.
 #[derive(Clone, Debug, Default)]

@@ -4,9 +4,9 @@
 use std::ffi::CString;
 use std::ptr::NonNull;
 
-use crate::eal::Eal;
-use crate::error::DpdkError;
-use crate::mbuf::MbufBurst;
+use super::eal::Eal;
+use super::error::DpdkError;
+use super::mbuf::MbufBurst;
 
 /// Who may use a ring's ends concurrently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,8 +6,8 @@
 
 use std::ffi::c_void;
 
-use crate::eal::Eal;
-use crate::error::{check, DpdkError};
+use super::eal::Eal;
+use super::error::{check, DpdkError};
 
 type Job = Box<dyn FnOnce() -> i32 + Send>;
 

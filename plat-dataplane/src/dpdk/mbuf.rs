@@ -314,6 +314,8 @@ impl<const N: usize> MbufBurst<N> {
             // SAFETY: slots[..len] are owned, valid mbufs; the slice lives
             // no longer than the shared borrow of the burst that owns them.
             let h = unsafe { &*p };
+            // SAFETY: an mbuf's first segment holds data_len bytes from
+            // buf_addr + data_off, inside its buffer.
             unsafe {
                 std::slice::from_raw_parts(
                     (h.buf_addr as *const u8).add(usize::from(h.data_off)),

@@ -9,7 +9,7 @@ use std::ffi::{c_char, CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::error::DpdkError;
+use super::error::DpdkError;
 
 static EAL_CLAIMED: AtomicBool = AtomicBool::new(false);
 
