@@ -23,9 +23,16 @@
 //! slot per 3/4 entry: about 125 bytes per session when each has its own
 //! BIB entry.
 
+mod admin;
+mod bib;
 pub mod config;
+mod event;
+mod filter;
+mod ha;
+mod hairpin;
 mod limits;
 pub mod pool4;
+mod ports;
 mod prefetch;
 mod session;
 mod shard;
@@ -39,12 +46,11 @@ mod tests;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+pub use admin::{BibInfo, SessionFilter, SessionInfo};
 pub use config::{ConfigError, Filtering, Limits, NatConfig, Timeouts};
+pub use filter::HeldTimeout;
 pub use pool4::{Pool4Entry, Pool4Error, PortRange};
-pub use shard::{
-    BibInfo, HeldTimeout, SessionFilter, SessionInfo, Shard, ShardError, ShardStats, BURST,
-    MAX_SESSIONS,
-};
+pub use shard::{Shard, ShardError, ShardStats, BURST, MAX_SESSIONS};
 pub use tcp_state::TcpState;
 pub use timers::TimerClass;
 

@@ -1,0 +1,76 @@
+//! What changed: the records a shard emits for HA sync and binding logs,
+//! and the bounded buffer they wait in until the dataplane drains it.
+
+use super::shard::Shard;
+use super::tcp_state::TcpState;
+use super::{Endpoint4, Endpoint6, Proto};
+use crate::sync::{BibRec, BlockRec, Key4, Record, SessionRec};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+impl Shard {
+    /// Takes the events produced since the last call.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, Record> {
+        self.events.drain(..)
+    }
+
+    #[inline(always)]
+    pub(super) fn events_on(&self) -> bool {
+        self.cfg.event_capacity != 0
+    }
+
+    #[inline]
+    pub(super) fn emit(&mut self, r: Record) {
+        if self.events.len() < self.events.capacity() {
+            self.events.push(r);
+        } else if self.cfg.event_capacity != 0 {
+            self.stats.events_lost += 1;
+        }
+    }
+
+    pub(super) fn session_rec(&self, i: u32, time: u32) -> SessionRec {
+        let s = &self.sessions[i as usize];
+        SessionRec {
+            time,
+            proto: s.proto(),
+            v6: Endpoint6::new(Ipv6Addr::from(s.src6), s.sport),
+            v4: Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4),
+            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port()),
+            state: TcpState::from_u8(s.state).unwrap_or(TcpState::Closed),
+        }
+    }
+
+    pub(super) fn key4(&self, i: u32) -> Key4 {
+        let s = &self.sessions[i as usize];
+        Key4 {
+            proto: s.proto(),
+            v4: Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4),
+            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port()),
+        }
+    }
+
+    pub(super) fn bib_rec(&self, bi: u32, time: u32) -> BibRec {
+        let b = &self.bibs[bi as usize];
+        BibRec {
+            time,
+            proto: b.proto(),
+            v6: Endpoint6::new(Ipv6Addr::from(b.src6), b.sport),
+            v4: Endpoint4::new(Ipv4Addr::from(b.addr4), b.port4),
+            is_static: b.is_static,
+        }
+    }
+
+    pub(super) fn block_rec(&self, si: u32, proto: Proto, a: u16, k: u32, time: u32) -> BlockRec {
+        let (first, last) = self.pool.block_span(a, proto, k);
+        BlockRec {
+            time,
+            proto,
+            subscriber: Ipv6Addr::from(self.subscribers.slab[si as usize].prefix),
+            prefix_len: self.subscribers.prefix_len(),
+            v4: self.pool.addr(a),
+            block: k,
+            first,
+            last,
+            size: self.pool.block_size(),
+        }
+    }
+}
