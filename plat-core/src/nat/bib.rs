@@ -12,7 +12,7 @@ impl Shard {
     /// BIB entry; `dport` is the session's remote port.
     pub(super) fn bib_create(
         &mut self,
-        si: u32,
+        sub: u32,
         hb: u32,
         t: &Tuple6,
         dport: u16,
@@ -22,7 +22,7 @@ impl Shard {
             return Err(NatDrop::TableFull);
         }
         let (proto, src, sport) = (t.proto, t.src.octets(), t.sport);
-        let (pi, port4) = self.alloc_port(si, proto, sport, hb, now_s)?;
+        let (pi, port4) = self.alloc_port(sub, proto, sport, hb, now_s)?;
         let addr4 = u32::from(self.pool.addr(pi));
         // What the inserts below touch, in flight together (where the
         // prefetch stage guessed the port right, already there).
@@ -47,7 +47,7 @@ impl Shard {
             self.free_bib = bi;
             return Err(NatDrop::TableFull);
         }
-        self.subscribers.slab[si as usize].ports[proto.index()] += 1;
+        self.subscribers.slab[sub as usize].ports[proto.index()] += 1;
         self.stats.bibs += 1;
         self.stats.bibs_created += 1;
         if self.events_on() {
@@ -101,13 +101,13 @@ impl Shard {
         if b.is_static {
             self.pool.release_static(b.pool, proto, b.port4);
         } else {
-            if let Some(si) = self.subscribers.find(&b.src6) {
-                let sub = &mut self.subscribers.slab[si as usize];
-                sub.ports[proto.index()] = sub.ports[proto.index()].saturating_sub(1);
+            if let Some(sub) = self.subscribers.find(&b.src6) {
+                let record = &mut self.subscribers.slab[sub as usize];
+                record.ports[proto.index()] = record.ports[proto.index()].saturating_sub(1);
             }
             self.release_port(b.pool, proto, b.port4, &b.src6, now_s);
-            if let Some(si) = self.subscribers.find(&b.src6) {
-                self.subscribers.release_if_idle(si);
+            if let Some(sub) = self.subscribers.find(&b.src6) {
+                self.subscribers.release_if_idle(sub);
             }
         }
         self.bibs[bi as usize] = Bib::EMPTY;

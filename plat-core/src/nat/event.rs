@@ -59,12 +59,12 @@ impl Shard {
         }
     }
 
-    pub(super) fn block_rec(&self, si: u32, proto: Proto, a: u16, k: u32, time: u32) -> BlockRec {
+    pub(super) fn block_rec(&self, sub: u32, proto: Proto, a: u16, k: u32, time: u32) -> BlockRec {
         let (first, last) = self.pool.block_span(a, proto, k);
         BlockRec {
             time,
             proto,
-            subscriber: Ipv6Addr::from(self.subscribers.slab[si as usize].prefix),
+            subscriber: Ipv6Addr::from(self.subscribers.slab[sub as usize].prefix),
             prefix_len: self.subscribers.prefix_len(),
             v4: self.pool.addr(a),
             block: k,

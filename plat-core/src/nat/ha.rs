@@ -92,12 +92,12 @@ impl Shard {
         if self.free_bib == NIL {
             return Err(ShardError::BibFull);
         }
-        let si = self
+        let sub = self
             .subscribers
             .get_or_create(&src)
             .ok_or(ShardError::BibFull)?;
         if !self.pool.reserve(pi, b.proto, b.v4.port) {
-            self.subscribers.release_if_idle(si);
+            self.subscribers.release_if_idle(sub);
             return Err(ShardError::PortUnavailable {
                 proto: b.proto,
                 v4: b.v4,
@@ -122,10 +122,10 @@ impl Shard {
             self.bibs[bi as usize] = Bib::EMPTY;
             self.bibs[bi as usize].head = self.free_bib;
             self.free_bib = bi;
-            self.subscribers.release_if_idle(si);
+            self.subscribers.release_if_idle(sub);
             return Err(ShardError::BibFull);
         }
-        self.subscribers.slab[si as usize].ports[b.proto.index()] += 1;
+        self.subscribers.slab[sub as usize].ports[b.proto.index()] += 1;
         self.stats.bibs += 1;
         Ok(())
     }
@@ -148,7 +148,7 @@ impl Shard {
             return Err(ShardError::BibFull);
         }
         let src6 = self.bibs[bi as usize].src6;
-        let si = self
+        let sub = self
             .subscribers
             .get_or_create(&src6)
             .ok_or(ShardError::BibFull)?;
@@ -192,18 +192,18 @@ impl Shard {
         );
         if !self.sess6.insert(h6, i) {
             self.free_slot(i);
-            self.subscribers.release_if_idle(si);
+            self.subscribers.release_if_idle(sub);
             return Err(ShardError::BibFull);
         }
         if !self.sess4.insert(h4, i) {
             self.sess6.remove(h6, i);
             self.free_slot(i);
-            self.subscribers.release_if_idle(si);
+            self.subscribers.release_if_idle(sub);
             return Err(ShardError::BibFull);
         }
         self.bib_link(bi, i);
         push_back(&mut self.timers[class as usize], &mut self.sessions, i);
-        self.subscribers.slab[si as usize].sessions += 1;
+        self.subscribers.slab[sub as usize].sessions += 1;
         self.stats.sessions += 1;
         Ok(())
     }

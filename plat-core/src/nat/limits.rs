@@ -1,11 +1,12 @@
 //! Subscribers: the IPv6 source masked to the configured prefix length,
 //! with their session and port counts (RFC 6888 REQ-4/REQ-5), their paired
 //! pool4 address (RFC 6888 REQ-2) and, in port-block mode, their blocks.
+//! Every per-subscriber cap is checked here, in `Subscribers::admit_*`.
 
-use super::config::MAX_BLOCKS_PER_PROTO;
+use super::config::{Limits, MAX_BLOCKS_PER_PROTO};
 use super::session::NIL;
 use super::table::{hash2, IndexTable};
-use super::Proto;
+use super::{NatDrop, Proto};
 
 pub(crate) const NO_POOL: u16 = u16::MAX;
 
@@ -123,6 +124,59 @@ impl Subscribers {
         s.live = true;
         self.len += 1;
         Some(i)
+    }
+
+    /// The subscriber of `src` (created if new) when it may have one more
+    /// session.
+    // RFC 6888 REQ-5: "A CGN MUST support limiting the number of
+    // simultaneous (or concurrent) mappings (or sessions) per subscriber."
+    pub(crate) fn admit_session(
+        &mut self,
+        src: &[u8; 16],
+        limits: &Limits,
+    ) -> Result<u32, NatDrop> {
+        let sub = self
+            .get_or_create(src)
+            .ok_or(NatDrop::SubscriberTableFull)?;
+        let cap = limits.sessions_per_subscriber;
+        if cap != 0 && self.slab[sub as usize].sessions >= cap {
+            self.release_if_idle(sub);
+            return Err(NatDrop::SubscriberSessionLimit);
+        }
+        Ok(sub)
+    }
+
+    /// Whether subscriber `sub` may have one more `proto` port.
+    // RFC 6888 REQ-4: "A CGN MUST support limiting the number of external
+    // ports (or, equivalently, 'identifiers' for ICMP) that are assigned
+    // per subscriber."
+    pub(crate) fn admit_port(
+        &self,
+        sub: u32,
+        proto: Proto,
+        limits: &Limits,
+    ) -> Result<(), NatDrop> {
+        let cap = limits.ports_per_subscriber;
+        if cap != 0 && self.slab[sub as usize].ports[proto.index()] >= cap {
+            return Err(NatDrop::SubscriberPortLimit);
+        }
+        Ok(())
+    }
+
+    /// Whether subscriber `sub` may have one more `proto` block of `block`
+    /// ports (the port cap of REQ-4, counted in whole blocks).
+    pub(crate) fn admit_block(
+        &self,
+        sub: u32,
+        proto: Proto,
+        limits: &Limits,
+        block: u16,
+    ) -> Result<(), NatDrop> {
+        let max = limits.ports_per_subscriber.div_ceil(u32::from(block));
+        if u32::from(self.slab[sub as usize].nblocks[proto.index()]) >= max {
+            return Err(NatDrop::SubscriberPortLimit);
+        }
+        Ok(())
     }
 
     /// Drops block `k` of `pool` from subscriber `i`'s list.

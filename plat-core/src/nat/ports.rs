@@ -9,56 +9,50 @@ use crate::sync::Record;
 impl Shard {
     /// The subscriber's paired address (RFC 6888 REQ-2: "A CGN MUST have a
     /// default 'IP address pooling' behavior of 'Paired'"), chosen once.
-    pub(super) fn paired(&mut self, si: u32) -> Option<u16> {
-        let sub = &self.subscribers.slab[si as usize];
-        if sub.pool != NO_POOL && self.pool.get(sub.pool).is_some() {
-            return Some(sub.pool);
+    pub(super) fn paired(&mut self, sub: u32) -> Option<u16> {
+        let record = &self.subscribers.slab[sub as usize];
+        if record.pool != NO_POOL && self.pool.get(record.pool).is_some() {
+            return Some(record.pool);
         }
-        let p = self.pool.paired(&sub.prefix)?;
-        self.subscribers.slab[si as usize].pool = p;
+        let p = self.pool.paired(&record.prefix)?;
+        self.subscribers.slab[sub as usize].pool = p;
         Some(p)
     }
 
     /// The address and port [`Shard::alloc_port`] would give subscriber
-    /// `si` now, if that is plain to see (port-by-port allocation from
+    /// `sub` now, if that is plain to see (port-by-port allocation from
     /// the address it is already paired with), changing nothing.
     #[inline]
     pub(super) fn likely_port(
         &self,
-        si: u32,
+        sub: u32,
         proto: Proto,
         want: u16,
         salt: u32,
     ) -> Option<(u32, u16)> {
-        let sub = &self.subscribers.slab[si as usize];
-        if self.cfg.port_block != 0 || sub.pool == NO_POOL {
+        let record = &self.subscribers.slab[sub as usize];
+        if self.cfg.port_block != 0 || record.pool == NO_POOL {
             return None;
         }
-        let port = self.pool.choose(sub.pool, proto, want, salt)?;
-        Some((u32::from(self.pool.addr(sub.pool)), port))
+        let port = self.pool.choose(record.pool, proto, want, salt)?;
+        Some((u32::from(self.pool.addr(record.pool)), port))
     }
 
-    /// A port for subscriber `si`'s flow from port `want`; `salt` is the
+    /// A port for subscriber `sub`'s flow from port `want`; `salt` is the
     /// flow's BIB hash (see [`Pool4::alloc`]).
     pub(super) fn alloc_port(
         &mut self,
-        si: u32,
+        sub: u32,
         proto: Proto,
         want: u16,
         salt: u32,
         now_s: u32,
     ) -> Result<(u16, u16), NatDrop> {
         if self.cfg.port_block != 0 {
-            return self.alloc_port_block(si, proto, want, now_s);
+            return self.alloc_port_block(sub, proto, want, now_s);
         }
-        // RFC 6888 REQ-4: "A CGN MUST support limiting the number of
-        // external ports (or, equivalently, 'identifiers' for ICMP) that
-        // are assigned per subscriber."
-        let cap = self.cfg.limits.ports_per_subscriber;
-        if cap != 0 && self.subscribers.slab[si as usize].ports[proto.index()] >= cap {
-            return Err(NatDrop::SubscriberPortLimit);
-        }
-        let paired = self.paired(si).ok_or(NatDrop::PoolExhausted)?;
+        self.subscribers.admit_port(sub, proto, &self.cfg.limits)?;
+        let paired = self.paired(sub).ok_or(NatDrop::PoolExhausted)?;
         if let Some(p) = self.pool.alloc(paired, proto, want, salt) {
             return Ok((paired, p));
         }
@@ -78,25 +72,22 @@ impl Shard {
 
     pub(super) fn alloc_port_block(
         &mut self,
-        si: u32,
+        sub: u32,
         proto: Proto,
         want: u16,
         now_s: u32,
     ) -> Result<(u16, u16), NatDrop> {
         let pi = proto.index();
-        let sub = self.subscribers.slab[si as usize];
-        let list = self.subscribers.blocks[si as usize][pi];
-        for &(a, k) in &list[..usize::from(sub.nblocks[pi])] {
+        let record = self.subscribers.slab[sub as usize];
+        let list = self.subscribers.blocks[sub as usize][pi];
+        for &(a, k) in &list[..usize::from(record.nblocks[pi])] {
             if let Some(p) = self.pool.alloc_in_block(a, proto, k, want) {
                 return Ok((a, p));
             }
         }
-        let block = u32::from(self.cfg.port_block);
-        let max = self.cfg.limits.ports_per_subscriber.div_ceil(block);
-        if u32::from(sub.nblocks[pi]) >= max {
-            return Err(NatDrop::SubscriberPortLimit);
-        }
-        let paired = self.paired(si).ok_or(NatDrop::PoolExhausted)?;
+        self.subscribers
+            .admit_block(sub, proto, &self.cfg.limits, self.cfg.port_block)?;
+        let paired = self.paired(sub).ok_or(NatDrop::PoolExhausted)?;
         let a = if self.pool.free_blocks(paired, proto) > 0 {
             paired
         } else {
@@ -110,21 +101,21 @@ impl Shard {
         };
         let k = self
             .pool
-            .alloc_block(a, proto, si)
+            .alloc_block(a, proto, sub)
             .ok_or(NatDrop::PoolExhausted)?;
-        let sub = &mut self.subscribers.slab[si as usize];
-        let at = usize::from(sub.nblocks[pi]);
-        sub.nblocks[pi] += 1;
-        self.subscribers.blocks[si as usize][pi][at] = (a, k);
+        let record = &mut self.subscribers.slab[sub as usize];
+        let at = usize::from(record.nblocks[pi]);
+        record.nblocks[pi] += 1;
+        self.subscribers.blocks[sub as usize][pi][at] = (a, k);
         if self.events_on() {
-            let rec = self.block_rec(si, proto, a, k, now_s);
+            let rec = self.block_rec(sub, proto, a, k, now_s);
             self.emit(Record::BlockAlloc(rec));
         }
         match self.pool.alloc_in_block(a, proto, k, want) {
             Some(p) => Ok((a, p)),
             None => {
                 // Every port of the fresh block is a static BIB entry.
-                self.subscribers.remove_block(si, proto, a, k);
+                self.subscribers.remove_block(sub, proto, a, k);
                 self.pool.free_block(a, proto, k);
                 Err(NatDrop::PoolExhausted)
             }
@@ -140,14 +131,14 @@ impl Shard {
         now_s: u32,
     ) {
         if let Some((k, true)) = self.pool.release(pi, proto, port) {
-            if let Some(si) = self.subscribers.find(src6) {
+            if let Some(sub) = self.subscribers.find(src6) {
                 if self.events_on() {
-                    let rec = self.block_rec(si, proto, pi, k, now_s);
+                    let rec = self.block_rec(sub, proto, pi, k, now_s);
                     self.emit(Record::BlockFree(rec));
                 }
-                self.subscribers.remove_block(si, proto, pi, k);
+                self.subscribers.remove_block(sub, proto, pi, k);
                 self.pool.free_block(pi, proto, k);
-                self.subscribers.release_if_idle(si);
+                self.subscribers.release_if_idle(sub);
             } else {
                 self.pool.free_block(pi, proto, k);
             }

@@ -372,10 +372,10 @@ impl Shard {
                 let rec = self.session_rec(i, now_s);
                 self.emit(Record::SessionDelete(rec));
             }
-            if let Some(si) = self.subscribers.find(&s.src6) {
-                let sub = &mut self.subscribers.slab[si as usize];
-                sub.sessions = sub.sessions.saturating_sub(1);
-                self.subscribers.release_if_idle(si);
+            if let Some(sub) = self.subscribers.find(&s.src6) {
+                let record = &mut self.subscribers.slab[sub as usize];
+                record.sessions = record.sessions.saturating_sub(1);
+                self.subscribers.release_if_idle(sub);
             }
         }
         if s.bib != NIL {

@@ -211,7 +211,7 @@ impl Shard {
         let guess = self
             .subscribers
             .find(&src)
-            .and_then(|si| self.likely_port(si, t.proto, t.sport, hb));
+            .and_then(|sub| self.likely_port(sub, t.proto, t.sport, hb));
         if let Some((a, port)) = guess {
             let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
             self.prefetch_v4_side(t.proto, (u32::from(t.dst), dport), (a, port));
@@ -367,16 +367,10 @@ impl Shard {
             // An IPv6 packet for a connection whose IPv4 SYN is held (ADF
             // with a BIB entry): a SYN completes it (simultaneous open).
             if flags.syn() && !flags.rst() {
-                let si = self
+                let sub = self
                     .subscribers
-                    .get_or_create(&self.sessions[i as usize].src6)
-                    .ok_or(NatDrop::SubscriberTableFull)?;
-                let cap = self.cfg.limits.sessions_per_subscriber;
-                if cap != 0 && self.subscribers.slab[si as usize].sessions >= cap {
-                    self.subscribers.release_if_idle(si);
-                    return Err(NatDrop::SubscriberSessionLimit);
-                }
-                self.subscribers.slab[si as usize].sessions += 1;
+                    .admit_session(&self.sessions[i as usize].src6, &self.cfg.limits)?;
+                self.subscribers.slab[sub as usize].sessions += 1;
                 self.sessions[i as usize].flags &= !F_HELD;
                 self.stats.held_syns -= 1;
                 release_held = true;
@@ -423,15 +417,7 @@ impl Shard {
             return Err(NatDrop::TableFull);
         }
         let src = t.src.octets();
-        let si = self
-            .subscribers
-            .get_or_create(&src)
-            .ok_or(NatDrop::SubscriberTableFull)?;
-        let cap = self.cfg.limits.sessions_per_subscriber;
-        if cap != 0 && self.subscribers.slab[si as usize].sessions >= cap {
-            self.subscribers.release_if_idle(si);
-            return Err(NatDrop::SubscriberSessionLimit);
-        }
+        let sub = self.subscribers.admit_session(&src, &self.cfg.limits)?;
         // RFC 6146 3.5.1.1: "If there is a BIB entry ... with (X',x) then
         // ... (T,t) ... is used" (endpoint-independent mapping); otherwise
         // a new BIB entry is created.
@@ -442,10 +428,10 @@ impl Shard {
             x.src6 == src && x.sport == t.sport && x.proto == proto as u8
         }) {
             Some(bi) => bi,
-            None => match self.bib_create(si, hb, t, dport, now_s) {
+            None => match self.bib_create(sub, hb, t, dport, now_s) {
                 Ok(bi) => bi,
                 Err(e) => {
-                    self.subscribers.release_if_idle(si);
+                    self.subscribers.release_if_idle(sub);
                     return Err(e);
                 }
             },
@@ -484,7 +470,7 @@ impl Shard {
                 x.flags = F_IN_V6 | hairpin;
                 self.bib_link(bi, j);
                 self.stats.held_syns -= 1;
-                self.subscribers.slab[si as usize].sessions += 1;
+                self.subscribers.slab[sub as usize].sessions += 1;
                 self.tcp_step(j, Side::V6, flags, now_s);
                 if self.events_on() {
                     let rec = self.session_rec(j, now_s);
@@ -519,11 +505,11 @@ impl Shard {
             stamp: now_s,
         };
         if !self.sess6.insert(h, i) {
-            return Err(self.abort_new(i, bi, si, now_s));
+            return Err(self.abort_new(i, bi, sub, now_s));
         }
         if !self.sess4.insert(h4, i) {
             self.sess6.remove(h, i);
-            return Err(self.abort_new(i, bi, si, now_s));
+            return Err(self.abort_new(i, bi, sub, now_s));
         }
         self.bib_link(bi, i);
         // RFC 6146 3.5.2.2 (CLOSED, V6 SYN): "The lifetime of the entry is
@@ -534,7 +520,7 @@ impl Shard {
             &mut self.sessions,
             i,
         );
-        self.subscribers.slab[si as usize].sessions += 1;
+        self.subscribers.slab[sub as usize].sessions += 1;
         self.stats.sessions += 1;
         self.stats.sessions_created += 1;
         if self.events_on() {
@@ -569,14 +555,14 @@ impl Shard {
 
     /// Undoes a half-made session (a table refused the insert).
     #[cold]
-    pub(super) fn abort_new(&mut self, i: u32, bi: u32, si: u32, now_s: u32) -> NatDrop {
+    pub(super) fn abort_new(&mut self, i: u32, bi: u32, sub: u32, now_s: u32) -> NatDrop {
         self.sessions[i as usize] = Session::EMPTY;
         self.sessions[i as usize].t_next = self.free_session;
         self.free_session = i;
         if self.bibs[bi as usize].head == NIL && !self.bibs[bi as usize].is_static {
             self.delete_bib(bi, now_s);
         }
-        self.subscribers.release_if_idle(si);
+        self.subscribers.release_if_idle(sub);
         NatDrop::TableFull
     }
 
@@ -787,15 +773,7 @@ impl Shard {
             return Err(NatDrop::TableFull);
         }
         let src6 = self.bibs[bi as usize].src6;
-        let si = self
-            .subscribers
-            .get_or_create(&src6)
-            .ok_or(NatDrop::SubscriberTableFull)?;
-        let cap = self.cfg.limits.sessions_per_subscriber;
-        if cap != 0 && self.subscribers.slab[si as usize].sessions >= cap {
-            self.subscribers.release_if_idle(si);
-            return Err(NatDrop::SubscriberSessionLimit);
-        }
+        let sub = self.subscribers.admit_session(&src6, &self.cfg.limits)?;
         let b = self.bibs[bi as usize];
         let hairpin = if self.pool.contains(t.src) {
             F_HAIRPIN
@@ -831,15 +809,15 @@ impl Shard {
         };
         let h6 = self.sessions[i as usize].h6(self.key);
         if !self.sess6.insert(h6, i) {
-            return Err(self.abort_new(i, bi, si, now_s));
+            return Err(self.abort_new(i, bi, sub, now_s));
         }
         if !self.sess4.insert(h, i) {
             self.sess6.remove(h6, i);
-            return Err(self.abort_new(i, bi, si, now_s));
+            return Err(self.abort_new(i, bi, sub, now_s));
         }
         self.bib_link(bi, i);
         push_back(&mut self.timers[class as usize], &mut self.sessions, i);
-        self.subscribers.slab[si as usize].sessions += 1;
+        self.subscribers.slab[sub as usize].sessions += 1;
         self.stats.sessions += 1;
         self.stats.sessions_created += 1;
         if self.events_on() {
