@@ -65,12 +65,11 @@ impl Shard {
             )
         };
         if fixed(&cfg) != fixed(&self.cfg) {
-            return Err(ConfigError {
-                field: "limits",
-                reason: "capacities, subscriber prefix, port_block, hash_seed and \
-                         event_capacity are fixed when the shard is built"
-                    .into(),
-            });
+            return Err(ConfigError::new(
+                "nat64.limits",
+                "capacities, subscriber prefix, port_block, hash_seed and \
+                 event_capacity are fixed when the shard is built",
+            ));
         }
         self.timeouts = TimerClass::ALL.map(|c| c.timeout(&cfg.timeouts));
         self.cfg = cfg;

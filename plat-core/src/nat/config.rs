@@ -1,6 +1,6 @@
 //! The configuration of one shard's NAT64 state, validated once.
 
-use thiserror::Error;
+pub use crate::types::ConfigError;
 
 use super::shard::MAX_SESSIONS;
 
@@ -135,19 +135,9 @@ impl Default for NatConfig {
     }
 }
 
-/// A configuration value out of range.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("nat config: {field}: {reason}")]
-pub struct ConfigError {
-    pub field: &'static str,
-    pub reason: String,
-}
-
-fn bad(field: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field,
-        reason: reason.into(),
-    }
+/// Errors name the field as the TOML file does (`nat64.limits.sessions`).
+fn bad(field: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::new(format!("nat64.{field}"), reason)
 }
 
 impl NatConfig {
@@ -257,7 +247,7 @@ mod tests {
         assert_eq!(c.timeouts.udp, 300);
         c.timeouts.udp = 119;
         let e = c.validate().unwrap_err();
-        assert_eq!(e.field, "timeouts.udp");
+        assert_eq!(e.field, "nat64.timeouts.udp");
         c.timeouts.udp = 120;
         c.validate().unwrap();
     }
@@ -277,14 +267,14 @@ mod tests {
     fn config_errors_name_the_field() {
         let mut c = NatConfig::default();
         c.limits.sessions = 0;
-        assert_eq!(c.validate().unwrap_err().field, "limits.sessions");
+        assert_eq!(c.validate().unwrap_err().field, "nat64.limits.sessions");
         let mut c = NatConfig {
             port_block: 64,
             ..Default::default()
         };
-        assert_eq!(c.validate().unwrap_err().field, "port_block");
+        assert_eq!(c.validate().unwrap_err().field, "nat64.port_block");
         c.limits.ports_per_subscriber = 1024;
-        assert_eq!(c.validate().unwrap_err().field, "port_block");
+        assert_eq!(c.validate().unwrap_err().field, "nat64.port_block");
         c.limits.ports_per_subscriber = 256;
         c.validate().unwrap();
         let mut c = NatConfig::default();
@@ -296,6 +286,6 @@ mod tests {
             .contains("subscriber_prefix_len"));
         let mut c = NatConfig::default();
         c.timeouts.icmp = 0;
-        assert_eq!(c.validate().unwrap_err().field, "timeouts.icmp");
+        assert_eq!(c.validate().unwrap_err().field, "nat64.timeouts.icmp");
     }
 }

@@ -46,6 +46,8 @@ mod tests;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+pub use crate::types::{Endpoint4, Endpoint6, Proto, SessionId, Side, TcpFlags, Time};
+
 pub use admin::{BibInfo, SessionFilter, SessionInfo};
 pub use config::{ConfigError, Filtering, Limits, NatConfig, Timeouts};
 pub use filter::HeldTimeout;
@@ -53,109 +55,6 @@ pub use pool4::{Pool4Entry, Pool4Error, PortRange};
 pub use shard::{Shard, ShardError, ShardStats, BURST, MAX_SESSIONS};
 pub use tcp_state::TcpState;
 pub use timers::TimerClass;
-
-/// The three protocols RFC 6146 keeps BIBs for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Proto {
-    Tcp = 0,
-    Udp = 1,
-    /// ICMP query messages (echo); the identifier plays the role of a port.
-    Icmp = 2,
-}
-
-impl Proto {
-    pub const COUNT: usize = 3;
-    pub const ALL: [Proto; Proto::COUNT] = [Proto::Tcp, Proto::Udp, Proto::Icmp];
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-            Proto::Icmp => "icmp",
-        }
-    }
-
-    #[inline]
-    pub const fn index(self) -> usize {
-        self as usize
-    }
-
-    pub const fn from_u8(v: u8) -> Option<Proto> {
-        match v {
-            0 => Some(Proto::Tcp),
-            1 => Some(Proto::Udp),
-            2 => Some(Proto::Icmp),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Proto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The caller's clock: milliseconds since an epoch the caller chooses
-/// (the UNIX epoch if binding logs are to carry wall-clock time).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Time(u64);
-
-impl Time {
-    pub const fn from_millis(ms: u64) -> Time {
-        Time(ms)
-    }
-    pub const fn from_secs(s: u64) -> Time {
-        Time(s * 1000)
-    }
-    pub const fn as_millis(self) -> u64 {
-        self.0
-    }
-    /// Whole seconds, the resolution sessions are stamped with.
-    #[inline]
-    pub(crate) const fn secs(self) -> u32 {
-        (self.0 / 1000) as u32
-    }
-}
-
-/// An IPv4 transport address (for ICMP query, `port` is the identifier).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Endpoint4 {
-    pub addr: Ipv4Addr,
-    pub port: u16,
-}
-
-impl Endpoint4 {
-    pub const fn new(addr: Ipv4Addr, port: u16) -> Self {
-        Endpoint4 { addr, port }
-    }
-}
-
-impl fmt::Display for Endpoint4 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.addr, self.port)
-    }
-}
-
-/// An IPv6 transport address (for ICMP query, `port` is the identifier).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Endpoint6 {
-    pub addr: Ipv6Addr,
-    pub port: u16,
-}
-
-impl Endpoint6 {
-    pub const fn new(addr: Ipv6Addr, port: u16) -> Self {
-        Endpoint6 { addr, port }
-    }
-}
-
-impl fmt::Display for Endpoint6 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}]:{}", self.addr, self.port)
-    }
-}
 
 /// The flow tuple of a packet received on the IPv6 side.
 ///
@@ -182,44 +81,6 @@ pub struct Tuple4 {
     pub dst: Ipv4Addr,
     pub dport: u16,
 }
-
-/// The TCP flags the state machine looks at (the byte at TCP offset 13).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpFlags(pub u8);
-
-impl TcpFlags {
-    pub const NONE: TcpFlags = TcpFlags(0);
-    pub const FIN: TcpFlags = TcpFlags(0x01);
-    pub const SYN: TcpFlags = TcpFlags(0x02);
-    pub const RST: TcpFlags = TcpFlags(0x04);
-    pub const ACK: TcpFlags = TcpFlags(0x10);
-    pub const SYN_ACK: TcpFlags = TcpFlags(0x12);
-
-    #[inline]
-    pub const fn syn(self) -> bool {
-        self.0 & 0x02 != 0
-    }
-    #[inline]
-    pub const fn fin(self) -> bool {
-        self.0 & 0x01 != 0
-    }
-    #[inline]
-    pub const fn rst(self) -> bool {
-        self.0 & 0x04 != 0
-    }
-}
-
-/// Which side a packet arrived on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    V6 = 0,
-    V4 = 1,
-}
-
-/// A session's handle inside its shard (a slab index; reused after the
-/// session is deleted).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(pub u32);
 
 /// What to do with the packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -259,7 +259,7 @@ impl Shard {
     #[inline(always)]
     pub(super) fn v6_hit_plain(&mut self, i: u32, flags: TcpFlags, now_s: u32) {
         if self.sessions[i as usize].proto == Proto::Tcp as u8 {
-            self.tcp_step(i, Side::V6, flags, now_s);
+            self.tcp_step(i, Side::Inside, flags, now_s);
         } else {
             self.refresh(i, now_s);
         }
@@ -272,7 +272,7 @@ impl Shard {
     #[inline(always)]
     pub(super) fn v4_hit_plain(&mut self, i: u32, flags: TcpFlags, now_s: u32) {
         if self.sessions[i as usize].proto == Proto::Tcp as u8 {
-            self.tcp_step(i, Side::V4, flags, now_s);
+            self.tcp_step(i, Side::Outside, flags, now_s);
         } else {
             self.refresh(i, now_s);
         }

@@ -374,7 +374,7 @@ impl Shard {
                 self.sessions[i as usize].flags &= !F_HELD;
                 self.stats.held_syns -= 1;
                 release_held = true;
-                self.tcp_step(i, Side::V6, flags, now_s);
+                self.tcp_step(i, Side::Inside, flags, now_s);
                 if self.events_on() {
                     let rec = self.session_rec(i, now_s);
                     self.emit(Record::SessionCreate(rec));
@@ -471,7 +471,7 @@ impl Shard {
                 self.bib_link(bi, j);
                 self.stats.held_syns -= 1;
                 self.subscribers.slab[sub as usize].sessions += 1;
-                self.tcp_step(j, Side::V6, flags, now_s);
+                self.tcp_step(j, Side::Inside, flags, now_s);
                 if self.events_on() {
                     let rec = self.session_rec(j, now_s);
                     self.emit(Record::SessionCreate(rec));

@@ -571,18 +571,18 @@ fn rfc6146_3_5_2_2_every_transition_of_the_table() {
     let expect = |st: TcpState, side: Side, k: usize| -> (TcpState, Life) {
         match (st, side, k) {
             (Closed, _, _) => (Closed, Life::Keep),
-            (V6Init, Side::V6, 0) => (V6Init, Life::Trans),
-            (V6Init, Side::V4, 0) => (Established, Life::Est),
+            (V6Init, Side::Inside, 0) => (V6Init, Life::Trans),
+            (V6Init, Side::Outside, 0) => (Established, Life::Est),
             (V6Init, _, _) => (V6Init, Life::Keep),
-            (V4Init, Side::V6, 0) => (Established, Life::Est),
+            (V4Init, Side::Inside, 0) => (Established, Life::Est),
             (V4Init, _, _) => (V4Init, Life::Keep),
-            (Established, Side::V6, 1) => (V6FinRcv, Life::Keep),
-            (Established, Side::V4, 1) => (V4FinRcv, Life::Keep),
+            (Established, Side::Inside, 1) => (V6FinRcv, Life::Keep),
+            (Established, Side::Outside, 1) => (V4FinRcv, Life::Keep),
             (Established | V4FinRcv | V6FinRcv, _, 2) => (Trans, Life::Trans),
             (Established, _, _) => (Established, Life::Est),
-            (V4FinRcv, Side::V6, 1) => (V6FinV4FinRcv, Life::Trans),
+            (V4FinRcv, Side::Inside, 1) => (V6FinV4FinRcv, Life::Trans),
             (V4FinRcv, _, _) => (V4FinRcv, Life::Est),
-            (V6FinRcv, Side::V4, 1) => (V6FinV4FinRcv, Life::Trans),
+            (V6FinRcv, Side::Outside, 1) => (V6FinV4FinRcv, Life::Trans),
             (V6FinRcv, _, _) => (V6FinRcv, Life::Est),
             (V6FinV4FinRcv, _, _) => (V6FinV4FinRcv, Life::Keep),
             (Trans, _, 2) => (Trans, Life::Keep),
@@ -590,7 +590,7 @@ fn rfc6146_3_5_2_2_every_transition_of_the_table() {
         }
     };
     for st in TcpState::ALL {
-        for side in [Side::V6, Side::V4] {
+        for side in [Side::Inside, Side::Outside] {
             for (k, fl) in f.iter().enumerate() {
                 assert_eq!(
                     step(st, side, *fl),
@@ -601,8 +601,8 @@ fn rfc6146_3_5_2_2_every_transition_of_the_table() {
         }
     }
     // RST wins over SYN, SYN over FIN.
-    assert_eq!(step(Established, Side::V6, TcpFlags(0x06)).0, Trans);
-    assert_eq!(step(V6Init, Side::V4, TcpFlags(0x03)).0, Established);
+    assert_eq!(step(Established, Side::Inside, TcpFlags(0x06)).0, Trans);
+    assert_eq!(step(V6Init, Side::Outside, TcpFlags(0x03)).0, Established);
 }
 
 #[test]
@@ -1510,10 +1510,10 @@ fn timeouts_and_filtering_change_at_runtime() {
     );
     assert_eq!(expire_all(&mut s, at(602)), 2);
     c.limits.sessions = 7;
-    assert_eq!(s.reconfigure(c).unwrap_err().field, "limits");
+    assert_eq!(s.reconfigure(c).unwrap_err().field, "nat64.limits");
     c = *s.config();
     c.timeouts.udp = 60;
-    assert_eq!(s.reconfigure(c).unwrap_err().field, "timeouts.udp");
+    assert_eq!(s.reconfigure(c).unwrap_err().field, "nat64.timeouts.udp");
 }
 
 // ----- HA: a standby fed the event stream mirrors the active shard -----
