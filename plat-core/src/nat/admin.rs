@@ -6,10 +6,10 @@ use super::limits::NO_POOL;
 use super::pool4::Pool4Entry;
 use super::session::NIL;
 use super::shard::{Shard, ShardError};
+use super::share::PortShare;
 use super::tcp_state::TcpState;
 use super::timers::TimerClass;
 use super::{Endpoint4, Endpoint6, Proto, SessionId, Time};
-use crate::rss::PortShare;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Session listing filter for the CLI; `None` matches anything.

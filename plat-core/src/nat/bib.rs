@@ -2,10 +2,10 @@
 //! its sessions, deleting it with them, and static entries (port
 //! forwarding).
 
+use super::event::Record;
 use super::session::{h_bib4, h_bib6, Bib, NIL};
 use super::shard::{Shard, ShardError};
 use super::{Endpoint4, Endpoint6, NatDrop, Proto, Time, Tuple6};
-use crate::sync::Record;
 
 impl Shard {
     /// Allocates (T,t) for (X',x) of `t` (BIB hash `hb`) and creates the

@@ -1,11 +1,11 @@
 //! High availability: the bulk dump an active shard sends a (re)joining
 //! standby, and the standby applying the active node's records.
 
+use super::event::{BibRec, Record, SessionRec};
 use super::session::{h_bib4, h_bib6, Bib, Session, F_HAIRPIN, F_HELD, F_IN_V6, NIL};
 use super::shard::{Shard, ShardError};
 use super::timers::{class_of_state, push_back};
 use super::{Endpoint4, Proto, Time, Tuple4};
-use crate::sync::{BibRec, Record, SessionRec};
 
 impl Shard {
     /// Every live BIB entry and session as create records, for a standby

@@ -36,6 +36,7 @@ mod ports;
 mod prefetch;
 mod session;
 mod shard;
+mod share;
 mod table;
 pub mod tcp_state;
 mod timers;
@@ -50,9 +51,11 @@ pub use crate::types::{Endpoint4, Endpoint6, Proto, SessionId, Side, TcpFlags, T
 
 pub use admin::{BibInfo, SessionFilter, SessionInfo};
 pub use config::{ConfigError, Filtering, Limits, NatConfig, Timeouts};
+pub use event::{BibRec, BlockRec, Key4, Record, SessionRec};
 pub use filter::HeldTimeout;
 pub use pool4::{Pool4Entry, Pool4Error, PortRange};
 pub use shard::{Shard, ShardError, ShardStats, BURST, MAX_SESSIONS};
+pub use share::{PortOwner, PortShare};
 pub use tcp_state::TcpState;
 pub use timers::TimerClass;
 

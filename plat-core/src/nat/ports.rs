@@ -1,10 +1,10 @@
 //! Port allocation (RFC 6146 3.5.1.1, RFC 6888 REQ-2/REQ-4): the
 //! subscriber's paired pool4 address, port by port or in port blocks.
 
+use super::event::Record;
 use super::limits::NO_POOL;
 use super::shard::Shard;
 use super::{NatDrop, Proto};
-use crate::sync::Record;
 
 impl Shard {
     /// The subscriber's paired address (RFC 6888 REQ-2: "A CGN MUST have a

@@ -7,6 +7,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::config::{ConfigError, Filtering, NatConfig};
+use super::event::Record;
 use super::limits::Subscribers;
 use super::pool4::{Pool4, Pool4Error};
 use super::prefetch::prefetch;
@@ -14,6 +15,7 @@ use super::session::{
     h_bib4, h_bib6, h_sess4, h_sess6, is_key4, is_key6, Bib, Session, F_HAIRPIN, F_HELD, F_IN_V6,
     NIL,
 };
+use super::share::PortShare;
 use super::table::{ByteTagged, IndexTable, Tagged, MAX_INDEX};
 use super::tcp_state::TcpState;
 use super::timers::Fifo;
@@ -22,8 +24,6 @@ use super::{
     Endpoint4, Endpoint6, NatDrop, Outcome, Proto, SessionId, Side, TcpFlags, Time, Tuple4, Tuple6,
     Verdict,
 };
-use crate::rss::PortShare;
-use crate::sync::Record;
 use thiserror::Error;
 
 /// The largest session (and BIB) capacity of one shard.

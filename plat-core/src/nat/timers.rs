@@ -8,13 +8,13 @@
 //! cost of a busy flow to one compare.
 
 use super::config::Timeouts;
+use super::event::Record;
 use super::filter::HeldTimeout;
 use super::prefetch::prefetch;
 use super::session::{h_bib4, h_bib6, Session, F_HELD, F_IN_V6, NIL};
 use super::shard::Shard;
 use super::tcp_state::TcpState;
 use super::{IcmpError, Proto, SessionId, Time};
-use crate::sync::Record;
 
 /// The timeout classes, named as operators name the timeouts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
