@@ -50,10 +50,7 @@ impl Shard {
         self.subscribers.slab[sub as usize].ports[proto.index()] += 1;
         self.stats.bibs += 1;
         self.stats.bibs_created += 1;
-        if self.events_on() {
-            let rec = self.bib_rec(bi, now_s);
-            self.emit(Record::BibCreate(rec));
-        }
+        self.emit(|shard| Record::BibCreate(shard.bib_rec(bi, now_s)));
         Ok(bi)
     }
 
@@ -93,10 +90,7 @@ impl Shard {
         let b = self.bibs[bi as usize];
         self.bib6.remove(b.h6(self.key), bi);
         self.bib4.remove(b.h4(self.key), bi);
-        if self.events_on() {
-            let rec = self.bib_rec(bi, now_s);
-            self.emit(Record::BibDelete(rec));
-        }
+        self.emit(|shard| Record::BibDelete(shard.bib_rec(bi, now_s)));
         let proto = b.proto();
         if b.is_static {
             self.pool.release_static(b.pool, proto, b.port4);
@@ -166,10 +160,7 @@ impl Shard {
             return Err(ShardError::BibFull);
         }
         self.stats.bibs += 1;
-        if self.events_on() {
-            let rec = self.bib_rec(bi, now.secs());
-            self.emit(Record::BibCreate(rec));
-        }
+        self.emit(|shard| Record::BibCreate(shard.bib_rec(bi, now.secs())));
         Ok(())
     }
 

@@ -112,8 +112,11 @@ pub struct NatConfig {
     /// Emit a sync `Refresh` event when a session's refresh crosses a
     /// multiple of this many seconds; 0 = never.
     pub sync_refresh_interval: u32,
-    /// Capacity of the shard's event buffer (sync and binding logs);
-    /// 0 turns events off.
+    /// Capacity of the shard's event buffer (HA sync and binding logs).
+    /// 0, the default, turns events off: no record is built, so the
+    /// packet path pays nothing until something drains them. Set it where
+    /// logging or HA drains [`Shard::drain_events`](super::Shard); past it
+    /// an event is counted in `events_lost`.
     pub event_capacity: u32,
     /// Seed of the table hashes; the dataplane sets it at random so that
     /// remote hosts cannot aim for collisions.
@@ -129,7 +132,7 @@ impl Default for NatConfig {
             port_block: 0,
             v4_initiated_tcp: true,
             sync_refresh_interval: 60,
-            event_capacity: 4096,
+            event_capacity: 0,
             hash_seed: 0x5eed_0f91_a7c3,
         }
     }

@@ -79,15 +79,25 @@ impl Shard {
     }
 
     #[inline(always)]
-    pub(super) fn events_on(&self) -> bool {
+    fn events_on(&self) -> bool {
         self.cfg.event_capacity != 0
     }
 
-    #[inline]
-    pub(super) fn emit(&mut self, r: Record) {
-        if self.events.len() < self.events.capacity() {
-            self.events.push(r);
-        } else if self.cfg.event_capacity != 0 {
+    /// Records the event `record` builds, if events are on: with
+    /// `event_capacity` 0 (the default) the record is not even built, so
+    /// nothing pays for events until something drains them.
+    #[inline(always)]
+    pub(super) fn emit(&mut self, record: impl FnOnce(&Shard) -> Record) {
+        if self.events_on() {
+            let record = record(self);
+            self.push_event(record);
+        }
+    }
+
+    fn push_event(&mut self, record: Record) {
+        if self.events.len() < self.cfg.event_capacity as usize {
+            self.events.push(record);
+        } else {
             self.stats.events_lost += 1;
         }
     }

@@ -107,10 +107,7 @@ impl Shard {
         let at = usize::from(record.nblocks[pi]);
         record.nblocks[pi] += 1;
         self.subscribers.blocks[sub as usize][pi][at] = (a, k);
-        if self.events_on() {
-            let rec = self.block_rec(sub, proto, a, k, now_s);
-            self.emit(Record::BlockAlloc(rec));
-        }
+        self.emit(|shard| Record::BlockAlloc(shard.block_rec(sub, proto, a, k, now_s)));
         match self.pool.alloc_in_block(a, proto, k, want) {
             Some(p) => Ok((a, p)),
             None => {
@@ -132,10 +129,7 @@ impl Shard {
     ) {
         if let Some((k, true)) = self.pool.release(pi, proto, port) {
             if let Some(sub) = self.subscribers.find(src6) {
-                if self.events_on() {
-                    let rec = self.block_rec(sub, proto, pi, k, now_s);
-                    self.emit(Record::BlockFree(rec));
-                }
+                self.emit(|shard| Record::BlockFree(shard.block_rec(sub, proto, pi, k, now_s)));
                 self.subscribers.remove_block(sub, proto, pi, k);
                 self.pool.free_block(pi, proto, k);
                 self.subscribers.release_if_idle(sub);

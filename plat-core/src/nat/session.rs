@@ -301,14 +301,11 @@ impl Shard {
         let (next, life) = step(old, side, flags);
         if next != old {
             self.sessions[i as usize].state = next as u8;
-            if self.events_on() {
-                let key = self.key4(i);
-                self.emit(Record::StateChange {
-                    time: now_s,
-                    key,
-                    state: next,
-                });
-            }
+            self.emit(|shard| Record::StateChange {
+                time: now_s,
+                key: shard.key4(i),
+                state: next,
+            });
         }
         match life {
             Life::Keep => {}
@@ -368,10 +365,7 @@ impl Shard {
         if s.flags & F_HELD != 0 {
             self.stats.held_syns -= 1;
         } else {
-            if self.events_on() {
-                let rec = self.session_rec(i, now_s);
-                self.emit(Record::SessionDelete(rec));
-            }
+            self.emit(|shard| Record::SessionDelete(shard.session_rec(i, now_s)));
             if let Some(sub) = self.subscribers.find(&s.src6) {
                 let record = &mut self.subscribers.slab[sub as usize];
                 record.sessions = record.sessions.saturating_sub(1);

@@ -375,10 +375,7 @@ impl Shard {
                 self.stats.held_syns -= 1;
                 release_held = true;
                 self.tcp_step(i, Side::Inside, flags, now_s);
-                if self.events_on() {
-                    let rec = self.session_rec(i, now_s);
-                    self.emit(Record::SessionCreate(rec));
-                }
+                self.emit(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
             }
         } else {
             self.v6_hit_plain(i, flags, now_s);
@@ -472,10 +469,7 @@ impl Shard {
                 self.stats.held_syns -= 1;
                 self.subscribers.slab[sub as usize].sessions += 1;
                 self.tcp_step(j, Side::Inside, flags, now_s);
-                if self.events_on() {
-                    let rec = self.session_rec(j, now_s);
-                    self.emit(Record::SessionCreate(rec));
-                }
+                self.emit(|shard| Record::SessionCreate(shard.session_rec(j, now_s)));
                 return self.outcome_v6(j, proto, flags, now, true);
             }
         }
@@ -523,10 +517,7 @@ impl Shard {
         self.subscribers.slab[sub as usize].sessions += 1;
         self.stats.sessions += 1;
         self.stats.sessions_created += 1;
-        if self.events_on() {
-            let rec = self.session_rec(i, now_s);
-            self.emit(Record::SessionCreate(rec));
-        }
+        self.emit(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
         self.outcome_v6(i, proto, flags, now, false)
     }
 
@@ -820,10 +811,7 @@ impl Shard {
         self.subscribers.slab[sub as usize].sessions += 1;
         self.stats.sessions += 1;
         self.stats.sessions_created += 1;
-        if self.events_on() {
-            let rec = self.session_rec(i, now_s);
-            self.emit(Record::SessionCreate(rec));
-        }
+        self.emit(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
         Ok(Verdict {
             session: SessionId(i),
             outcome: Outcome::ToV6 {

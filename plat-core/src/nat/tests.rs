@@ -61,6 +61,12 @@ fn cfg() -> NatConfig {
     c
 }
 
+/// `c` with an event buffer: events are off by default.
+fn with_events(mut c: NatConfig) -> NatConfig {
+    c.event_capacity = 4096;
+    c
+}
+
 fn shard_with(c: NatConfig) -> Shard {
     let mut s = Shard::new(c, PortShare::All).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32)).unwrap();
@@ -635,7 +641,7 @@ fn rfc6146_3_5_2_2_every_transition_of_the_table() {
 
 #[test]
 fn rfc6146_3_5_2_2_state_changes_are_events() {
-    let mut s = shard();
+    let mut s = shard_with(with_events(cfg()));
     let m = established(&mut s, at(0));
     to6(s.v4_session(&t4(Proto::Tcp, Z, 80, m), RST, at(1)));
     let states: Vec<TcpState> = s
@@ -964,7 +970,7 @@ fn rfc6888_port_blocks_allocate_and_log_per_block() {
     let mut c = cfg();
     c.port_block = 64;
     c.limits.ports_per_subscriber = 128;
-    let mut s = shard_with(c);
+    let mut s = shard_with(with_events(c));
     let mut ports = Vec::new();
     for p in 0..128u16 {
         ports.push(
@@ -1100,7 +1106,7 @@ fn expiry_follows_refresh_order() {
 fn sync_events_cover_create_refresh_delete_and_dump() {
     let mut c = cfg();
     c.sync_refresh_interval = 10;
-    let mut s = shard_with(c);
+    let mut s = shard_with(with_events(c));
     let f = t6(Proto::Udp, "2001:db8::1", 5000, Z, 53);
     s.v6_session(&f, NO, at(1)).unwrap();
     s.v6_session(&f, NO, at(5)).unwrap(); // same 10 s window: no refresh event
@@ -1129,6 +1135,18 @@ fn sync_events_cover_create_refresh_delete_and_dump() {
     let mut buf = Vec::new();
     crate::sync::encode_message(1, 0, crate::sync::Kind::Events, &ev, 1500, &mut buf);
     assert_eq!(crate::sync::decode_message(&buf).unwrap().1, ev);
+}
+
+#[test]
+fn events_are_off_by_default_and_nothing_is_lost() {
+    let mut s = shard();
+    for p in 0..3 {
+        s.v6_session(&t6(Proto::Udp, "2001:db8::1", 5000 + p, Z, 53), NO, at(0))
+            .unwrap();
+    }
+    expire_all(&mut s, at(1000));
+    assert_eq!(s.drain_events().count(), 0);
+    assert_eq!(s.stats().events_lost, 0);
 }
 
 #[test]
@@ -1542,7 +1560,7 @@ fn sync_stream_and_bulk_dump_rebuild_the_standby() {
     let mut c = cfg();
     c.filtering = Filtering::Eif;
     c.sync_refresh_interval = 30;
-    let mut active = shard_with(c);
+    let mut active = shard_with(with_events(c));
     let mut standby = shard_with(c);
     active
         .add_static_bib(

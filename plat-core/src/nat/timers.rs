@@ -134,9 +134,11 @@ impl Shard {
             push_back(&mut self.timers[c], &mut self.sessions, i);
             self.sessions[i as usize].stamp = now_s;
             let r = self.cfg.sync_refresh_interval;
-            if r != 0 && old / r != now_s / r && self.events_on() {
-                let key = self.key4(i);
-                self.emit(Record::Refresh { time: now_s, key });
+            if r != 0 && old / r != now_s / r {
+                self.emit(|shard| Record::Refresh {
+                    time: now_s,
+                    key: shard.key4(i),
+                });
             }
         }
     }
