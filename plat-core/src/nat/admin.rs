@@ -60,14 +60,13 @@ impl Shard {
                 c.subscriber_capacity(),
                 c.limits.subscriber_prefix_len,
                 c.port_block,
-                c.hash_seed,
                 c.event_capacity,
             )
         };
         if fixed(&cfg) != fixed(&self.cfg) {
             return Err(ConfigError::new(
                 "nat64.limits",
-                "capacities, subscriber prefix, port_block, hash_seed and \
+                "capacities, subscriber prefix, port_block and \
                  event_capacity are fixed when the shard is built",
             ));
         }

@@ -118,9 +118,6 @@ pub struct NatConfig {
     /// logging or HA drains [`Shard::drain_events`](super::Shard); past it
     /// an event is counted in `events_lost`.
     pub event_capacity: u32,
-    /// Seed of the table hashes; the dataplane sets it at random so that
-    /// remote hosts cannot aim for collisions.
-    pub hash_seed: u64,
 }
 
 impl Default for NatConfig {
@@ -133,7 +130,6 @@ impl Default for NatConfig {
             v4_initiated_tcp: true,
             sync_refresh_interval: 60,
             event_capacity: 0,
-            hash_seed: 0x5eed_0f91_a7c3,
         }
     }
 }

@@ -56,6 +56,7 @@ pub use filter::HeldTimeout;
 pub use pool4::{Pool4Entry, Pool4Error, PortRange};
 pub use shard::{Shard, ShardError, ShardStats, BURST, MAX_SESSIONS};
 pub use share::{PortOwner, PortShare};
+pub use table::HashKey;
 pub use tcp_state::TcpState;
 pub use timers::TimerClass;
 

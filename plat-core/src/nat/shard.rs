@@ -16,7 +16,7 @@ use super::session::{
     NIL,
 };
 use super::share::PortShare;
-use super::table::{ByteTagged, IndexTable, Tagged, MAX_INDEX};
+use super::table::{ByteTagged, HashKey, IndexTable, Tagged, MAX_INDEX};
 use super::tcp_state::TcpState;
 use super::timers::Fifo;
 use super::timers::{class_of, push_back, TimerClass};
@@ -108,7 +108,8 @@ pub struct Shard {
 
 impl Shard {
     /// A shard with every table allocated to its configured capacity.
-    pub fn new(cfg: NatConfig, share: PortShare) -> Result<Shard, ConfigError> {
+    /// `key` keys every table hash: draw it at random (see [`HashKey`]).
+    pub fn new(cfg: NatConfig, share: PortShare, key: HashKey) -> Result<Shard, ConfigError> {
         cfg.validate()?;
         let cap = cfg.limits.sessions;
         let bib_cap = cfg.bib_capacity();
@@ -128,7 +129,7 @@ impl Shard {
                 NIL
             };
         }
-        let key = cfg.hash_seed;
+        let key = key.get();
         let timeouts = &cfg.timeouts;
         Ok(Shard {
             sessions,
@@ -159,6 +160,11 @@ impl Shard {
 
     pub fn config(&self) -> &NatConfig {
         &self.cfg
+    }
+
+    /// The key of this shard's table hashes.
+    pub fn hash_key(&self) -> HashKey {
+        HashKey::new(self.key)
     }
 
     /// Drops by reason, indexed by `NatDrop as usize`.

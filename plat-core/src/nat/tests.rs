@@ -14,6 +14,9 @@ const FIN: TcpFlags = TcpFlags(0x11);
 const RST: TcpFlags = TcpFlags::RST;
 const NO: TcpFlags = TcpFlags::NONE;
 
+/// The fixed table hash key of the tests.
+const KEY: HashKey = HashKey::new(0x5eed_0f91_a7c3);
+
 const T: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const Z: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 const Z2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
@@ -68,7 +71,7 @@ fn with_events(mut c: NatConfig) -> NatConfig {
 }
 
 fn shard_with(c: NatConfig) -> Shard {
-    let mut s = Shard::new(c, PortShare::All).unwrap();
+    let mut s = Shard::new(c, PortShare::All, KEY).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32)).unwrap();
     s
 }
@@ -174,7 +177,7 @@ fn rfc6146_3_5_1_1_port_preservation_parity_and_range() {
         assert_ne!(b.port, 5001);
     }
     // A well-known source port stays well known when pool4 allows it.
-    let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+    let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32).with_range(Proto::Udp, PortRange::new(0, 65535)))
         .unwrap();
     assert_eq!(
@@ -715,7 +718,7 @@ fn rfc6146_3_8_hairpinning_under_adf_needs_the_return_path() {
 #[test]
 fn rfc6146_3_8_hairpin_to_another_workers_port_is_handed_off() {
     let plan = Spread::new(2);
-    let mut s = Shard::new(cfg(), plan.share(0)).unwrap();
+    let mut s = Shard::new(cfg(), plan.share(0), KEY).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32)).unwrap();
     let foreign = (1024..).find(|&p| plan.worker_of(T, p) == 1).unwrap();
     let v = s
@@ -769,7 +772,7 @@ fn rfc6146_3_1_static_bib_forwards_ipv4_initiated_traffic() {
 
 #[test]
 fn rfc6146_3_1_static_bib_port_is_not_handed_out() {
-    let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+    let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32).with_range(Proto::Udp, PortRange::new(2000, 2001)))
         .unwrap();
     s.add_static_bib(
@@ -844,7 +847,7 @@ fn pool4_add_and_remove_keep_sessions_on_remaining_addresses() {
 
 #[test]
 fn pool4_ranges_per_protocol() {
-    let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+    let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
     s.add_pool4(
         Pool4Entry::new(T, 32)
             .with_range(Proto::Tcp, PortRange::new(3000, 3999))
@@ -865,7 +868,7 @@ fn pool4_ranges_per_protocol() {
 
 #[test]
 fn rfc6146_3_5_1_1_pool_exhaustion_drops_with_address_unreachable() {
-    let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+    let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32).with_range(Proto::Udp, PortRange::new(5000, 5003)))
         .unwrap();
     for k in 1..=4 {
@@ -1013,7 +1016,7 @@ fn rfc6888_req_2_paired_pooling_across_workers() {
     let plan = Spread::new(workers);
     let mut shards: Vec<Shard> = (0..workers)
         .map(|w| {
-            let mut s = Shard::new(cfg(), plan.share(w)).unwrap();
+            let mut s = Shard::new(cfg(), plan.share(w), KEY).unwrap();
             s.add_pool4(Pool4Entry::new(Ipv4Addr::new(192, 0, 2, 0), 29))
                 .unwrap();
             s
@@ -1044,7 +1047,7 @@ fn rfc6888_req_2_paired_pooling_across_workers() {
 
 #[test]
 fn rfc6888_req_2_paired_address_exhausted_falls_back_and_counts() {
-    let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+    let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
     let ent = |a| Pool4Entry::new(a, 32).with_range(Proto::Udp, PortRange::new(2000, 2003));
     s.add_pool4(ent(Ipv4Addr::new(192, 0, 2, 1))).unwrap();
     s.add_pool4(ent(Ipv4Addr::new(192, 0, 2, 2))).unwrap();
@@ -1236,7 +1239,7 @@ fn bursts_match_single_lookups() {
 #[test]
 fn rfc6146_3_5_1_1_a_burst_of_new_flows_allocates_as_one_at_a_time() {
     let make = || {
-        let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+        let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
         s.add_pool4(Pool4Entry::new(T, 32).with_range(Proto::Udp, PortRange::new(2000, 2039)))
             .unwrap();
         // Another subscriber holds 2000-2029, so the burst's source
@@ -1438,7 +1441,7 @@ mod model {
                 c.port_block = 4;
                 c.limits.ports_per_subscriber = 8;
             }
-            let mut s = Shard::new(c, PortShare::All).unwrap();
+            let mut s = Shard::new(c, PortShare::All, KEY).unwrap();
             s.add_pool4(
                 Pool4Entry::new(T, 32)
                     .with_range(Proto::Tcp, PortRange::new(2000, 2015))
@@ -1631,4 +1634,71 @@ fn sync_stream_and_bulk_dump_rebuild_the_standby() {
     active.expire(at(10_000), usize::MAX, |_| {});
     late.expire(at(10_000), usize::MAX, |_| {});
     assert_eq!(mirror_view(&late), mirror_view(&active));
+}
+
+// ----- seeded tables -----
+
+/// `n` UDP flows of one (X',x) whose IPv6-side session hashes under `key`
+/// all fall in the first 1/4096 of the hash range: the first home slot of
+/// any index with at most 4096 homes. Found by brute force over (Z, z),
+/// as an attacker who knew the key would.
+fn colliding_flows(key: HashKey, n: usize) -> Vec<Tuple6> {
+    let probe = Shard::new(cfg(), PortShare::All, key).unwrap();
+    let mut out = Vec::new();
+    'search: for z in 1..=255u8 {
+        for port in 1..=u16::MAX {
+            let t = t6(
+                Proto::Udp,
+                "2001:db8::a",
+                4000,
+                Ipv4Addr::new(198, 51, 100, z),
+                port,
+            );
+            if probe.hash6(&t) < (1 << 20) {
+                out.push(t);
+                if out.len() == n {
+                    break 'search;
+                }
+            }
+        }
+    }
+    assert_eq!(out.len(), n);
+    out
+}
+
+/// Creates the flows; how many the shard refused as `TableFull`.
+fn refused(key: HashKey, flows: &[Tuple6]) -> usize {
+    let mut s = Shard::new(cfg(), PortShare::All, key).unwrap();
+    s.add_pool4(Pool4Entry::new(T, 32)).unwrap();
+    assert!(s.config().limits.sessions as usize >= 2 * flows.len());
+    flows
+        .iter()
+        .map(|t| s.v6_session(t, NO, at(0)))
+        .filter(|r| *r == Err(NatDrop::TableFull))
+        .count()
+}
+
+#[test]
+fn flows_aimed_at_one_home_fill_a_shard_whose_key_is_known() {
+    let flows = colliding_flows(KEY, 300);
+    // Robin Hood keeps an entry at most 255 slots from its home: the
+    // 257th flow of one home is refused with the table a third full.
+    assert_eq!(refused(KEY, &flows), 300 - 256);
+}
+
+#[test]
+fn the_same_flows_all_fit_a_shard_with_another_key() {
+    let flows = colliding_flows(KEY, 300);
+    let random = {
+        use std::hash::BuildHasher;
+        std::hash::RandomState::new().hash_one(0u8)
+    };
+    for other in [1, 2, 0x5eed_0f91_a7c4, u64::MAX, random] {
+        let key = HashKey::new(other);
+        assert_eq!(refused(key, &flows), 0, "key {other:#x}");
+        assert_eq!(
+            Shard::new(cfg(), PortShare::All, key).unwrap().hash_key(),
+            key
+        );
+    }
 }
