@@ -10,8 +10,10 @@
 //! The packet layer on top (`from_v6` / `from_v4`, once the translator is
 //! in) is thin: parse the flow tuple (for IPv6, extract Z from the
 //! destination with the RFC 6052 prefix; hairpinning falls out of Z being a
-//! pool4 address), call [`Shard::v6_session`] or [`Shard::v4_session`] (or
-//! the burst forms), then translate with the endpoints of the
+//! pool4 address), call [`Shard::v6_session`] or [`Shard::v4_session`] (or,
+//! in a worker's burst, [`Shard::hash6`], [`Shard::prefetch6`],
+//! [`Shard::prefetch6_new`] for every packet, then
+//! [`Shard::v6_established`] / [`Shard::v6_session_hashed`]), then translate with the endpoints of the
 //! [`Outcome`]: `ToV4` rewrites to (T,t) -> (Z,z), `ToV6` to
 //! prefix(Z):z -> (X',x). On a [`NatDrop`], send what [`NatDrop::icmp`]
 //! names. ICMP errors are looked up by their inner packet with

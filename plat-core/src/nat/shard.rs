@@ -29,10 +29,8 @@ use thiserror::Error;
 /// The largest session (and BIB) capacity of one shard.
 pub const MAX_SESSIONS: u32 = MAX_INDEX;
 
-/// Burst size of [`Shard::v6_burst`] / [`Shard::v4_burst`].
+/// The burst a worker receives and prefetches at once.
 pub const BURST: usize = 32;
-/// How many packets the session prefetch runs ahead of the lookup.
-const LEAD: usize = 8;
 
 /// Control-plane errors (never returned for packets).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -274,37 +272,6 @@ impl Shard {
             self.drops[d as usize] += 1;
         }
         r
-    }
-
-    /// A burst of IPv6-side lookups with the two prefetch stages a DPDK
-    /// worker uses. `flags` is empty or one per tuple.
-    pub fn v6_burst(
-        &mut self,
-        tuples: &[Tuple6],
-        flags: &[TcpFlags],
-        now: Time,
-        out: &mut [Result<Verdict, NatDrop>],
-    ) {
-        let mut hs = [0u32; BURST];
-        for (k, chunk) in tuples.chunks(BURST).enumerate() {
-            for (h, t) in hs.iter_mut().zip(chunk) {
-                *h = self.hash6(t);
-                self.sess6.prefetch(*h);
-            }
-            // Stage 2 runs LEAD packets ahead of stage 3, so each
-            // session's line has time to arrive before it is compared.
-            let n = chunk.len();
-            for j in 0..n + LEAD {
-                if j < n {
-                    self.prefetch6_new(hs[j], &chunk[j]);
-                }
-                if j >= LEAD {
-                    let j = j - LEAD;
-                    let f = flags.get(k * BURST + j).copied().unwrap_or_default();
-                    out[k * BURST + j] = self.v6_session_hashed(hs[j], &chunk[j], f, now);
-                }
-            }
-        }
     }
 
     /// The established-flow path of a worker: the IPv4 source of the
@@ -618,34 +585,6 @@ impl Shard {
             self.drops[d as usize] += 1;
         }
         r
-    }
-
-    /// A burst of IPv4-side lookups with prefetching.
-    pub fn v4_burst(
-        &mut self,
-        tuples: &[Tuple4],
-        flags: &[TcpFlags],
-        now: Time,
-        out: &mut [Result<Verdict, NatDrop>],
-    ) {
-        let mut hs = [0u32; BURST];
-        for (k, chunk) in tuples.chunks(BURST).enumerate() {
-            for (h, t) in hs.iter_mut().zip(chunk) {
-                *h = self.hash4(t);
-                self.sess4.prefetch(*h);
-            }
-            let n = chunk.len();
-            for j in 0..n + LEAD {
-                if j < n {
-                    self.prefetch4_session(hs[j]);
-                }
-                if j >= LEAD {
-                    let j = j - LEAD;
-                    let f = flags.get(k * BURST + j).copied().unwrap_or_default();
-                    out[k * BURST + j] = self.v4_session_hashed(hs[j], &chunk[j], f, now);
-                }
-            }
-        }
     }
 
     #[inline]
