@@ -2,11 +2,12 @@
 //! address-dependent filtering and the IPv4 SYNs held until an IPv6 SYN
 //! completes them or their time runs out.
 
+use super::config::Filtering;
 use super::session::{Session, F_HAIRPIN, F_HELD, F_IN_V6, NIL};
 use super::shard::Shard;
 use super::tcp_state::TcpState;
 use super::timers::{push_back, TimerClass};
-use super::{IcmpError, NatDrop, Outcome, Proto, SessionId, Tuple4, Verdict};
+use super::{IcmpError, NatDrop, Outcome, Proto, SessionId, TcpFlags, Tuple4, Verdict};
 
 /// An IPv4 SYN the caller held has timed out (RFC 6146 3.5.2.2, V4 INIT):
 /// send `error` with the held packet, then drop it.
@@ -16,12 +17,68 @@ pub struct HeldTimeout {
     pub error: IcmpError,
 }
 
+/// What filtering makes of an IPv4 packet that has no session.
+pub(super) enum Admit {
+    /// It creates a session of this BIB entry.
+    Pass(u32),
+    /// A TCP SYN to hold (RFC 6146 3.5.2.2).
+    Hold,
+}
+
 impl Shard {
+    /// Whether an IPv4 packet with no session may create one: through
+    /// BIB entry `bib` (the one of its (T,t), if any) from `remote`, or,
+    /// a TCP SYN, by being held.
+    pub(super) fn filter_v4(
+        &self,
+        proto: Proto,
+        bib: Option<u32>,
+        remote: u32,
+        flags: TcpFlags,
+    ) -> Result<Admit, NatDrop> {
+        if proto == Proto::Tcp {
+            // RFC 6146 3.5.2.2 (CLOSED): only "a V4 SYN packet" creates
+            // state; anything else is silently discarded.
+            if !flags.syn() || flags.rst() {
+                return Err(NatDrop::TcpNotSyn);
+            }
+            if !self.cfg.v4_initiated_tcp {
+                return Err(NatDrop::V4TcpPolicy);
+            }
+            match bib {
+                Some(bi) if self.filter_allows(bi, remote) => Ok(Admit::Pass(bi)),
+                // RFC 6146 3.5.2.2: with no BIB entry, or when the
+                // filtering policy rejects it, the V4 SYN is kept "for at
+                // least 6 seconds"; an IPv6 SYN for the same connection in
+                // that time completes it (simultaneous open), else ICMP
+                // Port Unreachable.
+                _ => Ok(Admit::Hold),
+            }
+        } else {
+            // RFC 6146 3.5.1.2: without a BIB entry for (T,t) the packet
+            // is discarded.
+            let bi = bib.ok_or(NatDrop::NoBib)?;
+            if !self.filter_allows(bi, remote) {
+                return Err(NatDrop::Filtered);
+            }
+            Ok(Admit::Pass(bi))
+        }
+    }
+
+    /// The filtering policy for a packet from `remote` to BIB entry `bi`.
+    /// A static BIB entry is the operator's explicit permission for
+    /// IPv4-initiated traffic, so filtering does not apply to it.
+    fn filter_allows(&self, bi: u32, remote: u32) -> bool {
+        self.cfg.filtering == Filtering::Eif
+            || self.bibs[bi as usize].is_static
+            || self.adf_allows(bi, remote)
+    }
+
     /// Address-dependent filtering. RFC 4787 5: "The NAT filters out
     /// packets from Y2:y2 destined for the internal endpoint X:x if X:x has
     /// not sent packets to Y2:any previously"; RFC 6146 3.5.1.2 checks for
     /// a session of the BIB entry with the packet's source address.
-    pub(super) fn adf_allows(&self, bi: u32, remote: u32) -> bool {
+    fn adf_allows(&self, bi: u32, remote: u32) -> bool {
         let mut j = self.bibs[bi as usize].head;
         while j != NIL {
             let x = &self.sessions[j as usize];

@@ -6,8 +6,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::config::{ConfigError, Filtering, NatConfig};
+use super::config::{ConfigError, NatConfig};
 use super::event::Record;
+use super::filter::Admit;
 use super::limits::Subscribers;
 use super::pool4::{Pool4, Pool4Error};
 use super::prefetch::prefetch;
@@ -671,39 +672,9 @@ impl Shard {
             x.addr4 == local && x.port4 == t.dport && x.proto == proto as u8
         });
         let remote = u32::from(t.src);
-        let eif = self.cfg.filtering == Filtering::Eif;
-        if proto == Proto::Tcp {
-            // RFC 6146 3.5.2.2 (CLOSED): only "a V4 SYN packet" creates
-            // state; anything else is silently discarded.
-            if !flags.syn() || flags.rst() {
-                return Err(NatDrop::TcpNotSyn);
-            }
-            if !self.cfg.v4_initiated_tcp {
-                return Err(NatDrop::V4TcpPolicy);
-            }
-            // A static BIB entry is the operator's explicit permission for
-            // IPv4-initiated traffic, so filtering does not apply to it.
-            let allowed = bib.is_some_and(|bi| {
-                eif || self.bibs[bi as usize].is_static || self.adf_allows(bi, remote)
-            });
-            if !allowed {
-                // RFC 6146 3.5.2.2: with no BIB entry, or when the
-                // filtering policy rejects it, the V4 SYN is kept "for at
-                // least 6 seconds"; an IPv6 SYN for the same connection in
-                // that time completes it (simultaneous open), else ICMP
-                // Port Unreachable.
-                return self.hold(h, t, rport, bib, now_s);
-            }
-        } else {
-            // RFC 6146 3.5.1.2: without a BIB entry for (T,t) the packet
-            // is discarded.
-            let bi = bib.ok_or(NatDrop::NoBib)?;
-            if !eif && !self.bibs[bi as usize].is_static && !self.adf_allows(bi, remote) {
-                return Err(NatDrop::Filtered);
-            }
-        }
-        let Some(bi) = bib else {
-            return Err(NatDrop::NoBib);
+        let bi = match self.filter_v4(proto, bib, remote, flags)? {
+            Admit::Pass(bi) => bi,
+            Admit::Hold => return self.hold(h, t, rport, bib, now_s),
         };
         if self.free_session == NIL {
             return Err(NatDrop::TableFull);
