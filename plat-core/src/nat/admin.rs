@@ -1,6 +1,8 @@
 //! The control plane's view of a shard: pool4 changes, runtime
 //! reconfiguration and the listings the CLI shows.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use super::config::{ConfigError, NatConfig};
 use super::limits::NO_POOL;
 use super::pool4::Pool4Entry;
@@ -10,7 +12,6 @@ use super::share::PortShare;
 use super::tcp_state::TcpState;
 use super::timers::TimerClass;
 use super::{Endpoint4, Endpoint6, Proto, SessionId, Time};
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Session listing filter for the CLI; `None` matches anything.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,10 +1,11 @@
 //! What changed: the records a shard emits for HA sync and binding logs,
 //! and the bounded buffer they wait in until the dataplane drains it.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use super::shard::Shard;
 use super::tcp_state::TcpState;
 use super::{Endpoint4, Endpoint6, Proto};
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A BIB entry was created or deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

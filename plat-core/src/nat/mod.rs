@@ -13,7 +13,8 @@
 //! pool4 address), call [`Shard::v6_session`] or [`Shard::v4_session`] (or,
 //! in a worker's burst, [`Shard::hash6`], [`Shard::prefetch6`],
 //! [`Shard::prefetch6_new`] for every packet, then
-//! [`Shard::v6_established`] / [`Shard::v6_session_hashed`]), then translate with the endpoints of the
+//! [`Shard::v6_established`] / [`Shard::v6_session_hashed`]), then
+//! translate with the endpoints of the
 //! [`Outcome`]: `ToV4` rewrites to (T,t) -> (Z,z), `ToV6` to
 //! prefix(Z):z -> (X',x). On a [`NatDrop`], send what [`NatDrop::icmp`]
 //! names. ICMP errors are looked up by their inner packet with
@@ -24,6 +25,14 @@
 //! the other three indexes (IPv4-side sessions, BIB by each side) one `u32`
 //! slot per 3/4 entry: about 125 bytes per session when each has its own
 //! BIB entry.
+//!
+//! `Shard` is one struct whose `impl` is spread over one file per concept
+//! (RFC 6146 names): `shard` (the struct and the per-packet entry points),
+//! `session`, `bib`, `ports`, `pool4`, `share` (a worker's port space),
+//! `limits` (RFC 6888 caps: `Subscribers::admit_*`), `filter` (EIF/ADF,
+//! held IPv4 SYNs), `hairpin`, `tcp_state`, `timers`, `event` (what
+//! changed), `admin` (pool4 changes, reconfigure, listings) and `ha`
+//! (dump and apply). `table` holds the indexes and their [`HashKey`].
 
 mod admin;
 mod bib;

@@ -2,6 +2,8 @@
 //! half a line per BIB entry), their hashes, and what happens to a
 //! session once it exists: lookups, hits, the TCP state step, deletion.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use super::admin::SessionInfo;
 use super::event::Record;
 use super::shard::Shard;
@@ -9,7 +11,6 @@ use super::table::{hash2, hash3};
 use super::tcp_state::{step, Life, TcpState};
 use super::timers::{unlink, TimerClass};
 use super::{Endpoint4, Endpoint6, Proto, SessionId, Side, TcpFlags, Tuple4, Tuple6};
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub(crate) const NIL: u32 = u32::MAX;
 

@@ -6,6 +6,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use thiserror::Error;
+
 use super::config::{ConfigError, NatConfig};
 use super::event::Record;
 use super::filter::Admit;
@@ -19,13 +21,11 @@ use super::session::{
 use super::share::PortShare;
 use super::table::{ByteTagged, HashKey, IndexTable, Tagged, MAX_INDEX};
 use super::tcp_state::TcpState;
-use super::timers::Fifo;
-use super::timers::{class_of, push_back, TimerClass};
+use super::timers::{class_of, push_back, Fifo, TimerClass};
 use super::{
     Endpoint4, Endpoint6, NatDrop, Outcome, Proto, SessionId, Side, TcpFlags, Time, Tuple4, Tuple6,
     Verdict,
 };
-use thiserror::Error;
 
 /// The largest session (and BIB) capacity of one shard.
 pub const MAX_SESSIONS: u32 = MAX_INDEX;

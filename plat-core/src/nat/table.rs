@@ -313,8 +313,9 @@ impl<S: Slot> Table<S> {
 /// The key of a shard's table hashes.
 ///
 /// Whoever knows the key can choose flows whose hashes all land in one
-/// home slot of an index; past [`MAX_DIST`] such flows the shard refuses
-/// every new session there (`TableFull`) while the table is nearly empty.
+/// home slot of an index; past 256 such flows (an entry sits at most 255
+/// slots from its home) the shard refuses every new session there
+/// (`TableFull`) while the table is nearly empty.
 /// So the key must be secret and differ per start: the dataplane draws
 /// each shard's key from the OS random source when it builds the shard.
 /// plat-core makes no OS calls, so the key is an input to
