@@ -181,17 +181,21 @@ impl Shard {
         }
     }
 
+    /// The BIB entry of (X',x) = (`src`, `port`), hashed `h`.
+    #[inline(always)]
     pub(super) fn find_bib6(&self, h: u32, proto: Proto, src: &[u8; 16], port: u16) -> Option<u32> {
         self.bib6.find(h, |j| {
-            let x = &self.bibs[j as usize];
-            x.src6 == *src && x.sport == port && x.proto == proto as u8
+            let bib = &self.bibs[j as usize];
+            bib.src6 == *src && bib.sport == port && bib.proto == proto as u8
         })
     }
 
+    /// The BIB entry of (T,t) = `v4`, hashed `h`.
+    #[inline(always)]
     pub(super) fn find_bib4(&self, h: u32, proto: Proto, v4: Endpoint4) -> Option<u32> {
         self.bib4.find(h, |j| {
-            let x = &self.bibs[j as usize];
-            x.addr4 == u32::from(v4.addr) && x.port4 == v4.port && x.proto == proto as u8
+            let bib = &self.bibs[j as usize];
+            bib.addr4 == u32::from(v4.addr) && bib.port4 == v4.port && bib.proto == proto as u8
         })
     }
 }

@@ -81,11 +81,11 @@ impl Shard {
     fn adf_allows(&self, bi: u32, remote: u32) -> bool {
         let mut j = self.bibs[bi as usize].head;
         while j != NIL {
-            let x = &self.sessions[j as usize];
-            if x.dst4 == remote && x.flags & F_HELD == 0 {
+            let session = &self.sessions[j as usize];
+            if session.dst4 == remote && session.flags & F_HELD == 0 {
                 return true;
             }
-            j = x.b_next;
+            j = session.b_next;
         }
         false
     }

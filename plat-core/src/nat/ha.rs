@@ -41,10 +41,10 @@ impl Shard {
                 }
                 Ok(())
             }
-            Record::SessionCreate(x) => self.apply_session(x),
-            Record::SessionDelete(x) => {
-                if let Some(i) = self.find_key4(x.proto, x.v4, x.remote) {
-                    self.delete_session(i, x.time);
+            Record::SessionCreate(rec) => self.apply_session(rec),
+            Record::SessionDelete(rec) => {
+                if let Some(i) = self.find_key4(rec.proto, rec.v4, rec.remote) {
+                    self.delete_session(i, rec.time);
                 }
                 Ok(())
             }
@@ -130,18 +130,18 @@ impl Shard {
         Ok(())
     }
 
-    pub(super) fn apply_session(&mut self, x: &SessionRec) -> Result<(), ShardError> {
-        let class = class_of_state(x.proto, x.state);
-        if let Some(i) = self.find_key4(x.proto, x.v4, x.remote) {
-            self.sessions[i as usize].state = x.state as u8;
-            self.set_timer(i, class, x.time);
+    pub(super) fn apply_session(&mut self, rec: &SessionRec) -> Result<(), ShardError> {
+        let class = class_of_state(rec.proto, rec.state);
+        if let Some(i) = self.find_key4(rec.proto, rec.v4, rec.remote) {
+            self.sessions[i as usize].state = rec.state as u8;
+            self.set_timer(i, class, rec.time);
             return Ok(());
         }
-        let h4b = h_bib4(self.key, x.proto, u32::from(x.v4.addr), x.v4.port);
-        let Some(bi) = self.find_bib4(h4b, x.proto, x.v4) else {
+        let h4b = h_bib4(self.key, rec.proto, u32::from(rec.v4.addr), rec.v4.port);
+        let Some(bi) = self.find_bib4(h4b, rec.proto, rec.v4) else {
             return Err(ShardError::NoBib {
-                proto: x.proto,
-                v4: x.v4,
+                proto: rec.proto,
+                v4: rec.v4,
             });
         };
         if self.free_session == NIL {
@@ -152,29 +152,29 @@ impl Shard {
             .subscribers
             .get_or_create(&src6)
             .ok_or(ShardError::BibFull)?;
-        let icmp = x.proto == Proto::Icmp;
+        let icmp = rec.proto == Proto::Icmp;
         let i = self.free_session;
         self.free_session = self.sessions[i as usize].t_next;
         // Keep the list in stamp order: a record older than the tail is
         // stamped as the tail (it lives a little longer, never shorter).
         let tail = self.timers[class as usize].tail;
         let stamp = if tail == NIL {
-            x.time
+            rec.time
         } else {
-            x.time.max(self.sessions[tail as usize].stamp)
+            rec.time.max(self.sessions[tail as usize].stamp)
         };
         self.sessions[i as usize] = Session {
             src6,
-            dst4: u32::from(x.remote.addr),
-            addr4: u32::from(x.v4.addr),
-            sport: x.v6.port,
-            dport: if icmp { 0 } else { x.remote.port },
-            port4: x.v4.port,
-            proto: x.proto as u8,
-            state: x.state as u8,
+            dst4: u32::from(rec.remote.addr),
+            addr4: u32::from(rec.v4.addr),
+            sport: rec.v6.port,
+            dport: if icmp { 0 } else { rec.remote.port },
+            port4: rec.v4.port,
+            proto: rec.proto as u8,
+            state: rec.state as u8,
             class: class as u8,
             flags: F_IN_V6
-                | if self.pool.contains(x.remote.addr) {
+                | if self.pool.contains(rec.remote.addr) {
                     F_HAIRPIN
                 } else {
                     0

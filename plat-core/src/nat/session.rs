@@ -217,27 +217,27 @@ impl Bib {
     }
 }
 
-/// Whether `x` is the session of the IPv6-side tuple `t` (a free slot
+/// Whether `session` is the session of the IPv6-side tuple `t` (a free slot
 /// never is: its protocol byte is no protocol).
 #[inline(always)]
-pub(super) fn is_key6(x: &Session, t: &Tuple6) -> bool {
+pub(super) fn is_key6(session: &Session, t: &Tuple6) -> bool {
     let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
-    x.src6 == t.src.octets()
-        && x.sport == t.sport
-        && x.dst4 == u32::from(t.dst)
-        && x.dport == dport
-        && x.proto == t.proto as u8
+    session.src6 == t.src.octets()
+        && session.sport == t.sport
+        && session.dst4 == u32::from(t.dst)
+        && session.dport == dport
+        && session.proto == t.proto as u8
 }
 
-/// Whether `x` is the session of the IPv4-side tuple `t`: (Z,z) -> (T,t).
+/// Whether `session` is the session of the IPv4-side tuple `t`: (Z,z) -> (T,t).
 #[inline(always)]
-pub(super) fn is_key4(x: &Session, t: &Tuple4) -> bool {
+pub(super) fn is_key4(session: &Session, t: &Tuple4) -> bool {
     let rport = if t.proto == Proto::Icmp { 0 } else { t.sport };
-    x.dst4 == u32::from(t.src)
-        && x.dport == rport
-        && x.addr4 == u32::from(t.dst)
-        && x.port4 == t.dport
-        && x.proto == t.proto as u8
+    session.dst4 == u32::from(t.src)
+        && session.dport == rport
+        && session.addr4 == u32::from(t.dst)
+        && session.port4 == t.dport
+        && session.proto == t.proto as u8
 }
 
 impl Shard {
@@ -318,35 +318,12 @@ impl Shard {
     /// Read-only lookup by the IPv6-side tuple (for ICMP errors, whose
     /// inner packet names a session without refreshing it).
     pub fn peek_v6(&self, t: &Tuple6) -> Option<SessionInfo> {
-        let h = self.hash6(t);
-        let (src, dst) = (t.src.octets(), u32::from(t.dst));
-        let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
-        self.sess6
-            .find(h, |i| {
-                let x = &self.sessions[i as usize];
-                x.src6 == src
-                    && x.sport == t.sport
-                    && x.dst4 == dst
-                    && x.dport == dport
-                    && x.proto == t.proto as u8
-            })
-            .map(|i| self.info(i))
+        self.find6(self.hash6(t), t).map(|i| self.info(i))
     }
 
     /// Read-only lookup by the IPv4-side tuple.
     pub fn peek_v4(&self, t: &Tuple4) -> Option<SessionInfo> {
-        let h = self.hash4(t);
-        let rport = if t.proto == Proto::Icmp { 0 } else { t.sport };
-        self.sess4
-            .find(h, |i| {
-                let x = &self.sessions[i as usize];
-                x.dst4 == u32::from(t.src)
-                    && x.dport == rport
-                    && x.addr4 == u32::from(t.dst)
-                    && x.port4 == t.dport
-                    && x.proto == t.proto as u8
-            })
-            .map(|i| self.info(i))
+        self.find4(self.hash4(t), t).map(|i| self.info(i))
     }
 
     pub(super) fn free_slot(&mut self, i: u32) {

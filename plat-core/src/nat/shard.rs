@@ -295,7 +295,14 @@ impl Shard {
         now: Time,
     ) -> Option<Endpoint4> {
         let i = match likely {
-            Some(SessionId(i)) if self.sessions.get(i as usize).is_some_and(|x| is_key6(x, t)) => i,
+            Some(SessionId(i))
+                if self
+                    .sessions
+                    .get(i as usize)
+                    .is_some_and(|session| is_key6(session, t)) =>
+            {
+                i
+            }
             _ => self.find6(h, t)?,
         };
         if self.sessions[i as usize].flags & (F_HELD | F_HAIRPIN) != 0 {
@@ -393,11 +400,7 @@ impl Shard {
         // ... (T,t) ... is used" (endpoint-independent mapping); otherwise
         // a new BIB entry is created.
         let hb = h_bib6(self.key, proto, &src, t.sport);
-        let b = &self.bibs;
-        let bi = match self.bib6.find(hb, |j| {
-            let x = &b[j as usize];
-            x.src6 == src && x.sport == t.sport && x.proto == proto as u8
-        }) {
+        let bi = match self.find_bib6(hb, proto, &src, t.sport) {
             Some(bi) => bi,
             None => match self.bib_create(sub, hb, t, dport, now_s) {
                 Ok(bi) => bi,
@@ -419,13 +422,13 @@ impl Shard {
         if proto == Proto::Tcp {
             let s = &self.sessions;
             if let Some(j) = self.sess4.find(h4, |j| {
-                let x = &s[j as usize];
-                x.dst4 == dst
-                    && x.dport == dport
-                    && x.addr4 == addr4
-                    && x.port4 == port4
-                    && x.proto == 0
-                    && x.flags & F_HELD != 0
+                let held = &s[j as usize];
+                held.dst4 == dst
+                    && held.dport == dport
+                    && held.addr4 == addr4
+                    && held.port4 == port4
+                    && held.proto == Proto::Tcp as u8
+                    && held.flags & F_HELD != 0
             }) {
                 // A held IPv4 SYN for the same connection, which had no BIB
                 // entry when it arrived: simultaneous open completes.
@@ -434,11 +437,11 @@ impl Shard {
                 if !self.sess6.insert(h, j) {
                     return Err(NatDrop::TableFull);
                 }
-                let x = &mut self.sessions[j as usize];
-                x.src6 = src;
-                x.sport = t.sport;
-                x.bib = bi;
-                x.flags = F_IN_V6 | hairpin;
+                let session = &mut self.sessions[j as usize];
+                session.src6 = src;
+                session.sport = t.sport;
+                session.bib = bi;
+                session.flags = F_IN_V6 | hairpin;
                 self.bib_link(bi, j);
                 self.stats.held_syns -= 1;
                 self.subscribers.slab[sub as usize].sessions += 1;
@@ -622,7 +625,14 @@ impl Shard {
         now: Time,
     ) -> Option<(Endpoint4, Endpoint6)> {
         let i = match likely {
-            Some(SessionId(i)) if self.sessions.get(i as usize).is_some_and(|x| is_key4(x, t)) => i,
+            Some(SessionId(i))
+                if self
+                    .sessions
+                    .get(i as usize)
+                    .is_some_and(|session| is_key4(session, t)) =>
+            {
+                i
+            }
             _ => self.find4(h, t)?,
         };
         if self.sessions[i as usize].flags & F_HELD != 0 {
@@ -666,11 +676,7 @@ impl Shard {
         }
         let local = u32::from(t.dst);
         let hb = h_bib4(self.key, proto, local, t.dport);
-        let b = &self.bibs;
-        let bib = self.bib4.find(hb, |j| {
-            let x = &b[j as usize];
-            x.addr4 == local && x.port4 == t.dport && x.proto == proto as u8
-        });
+        let bib = self.find_bib4(hb, proto, Endpoint4::new(t.dst, t.dport));
         let remote = u32::from(t.src);
         let bi = match self.filter_v4(proto, bib, remote, flags)? {
             Admit::Pass(bi) => bi,
