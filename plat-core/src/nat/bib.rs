@@ -47,7 +47,7 @@ impl Shard {
             self.free_bib = bi;
             return Err(NatDrop::TableFull);
         }
-        self.subscribers.slab[sub as usize].ports[proto.index()] += 1;
+        self.subscribers.add_port(sub, proto);
         self.stats.bibs += 1;
         self.stats.bibs_created += 1;
         self.emit(|shard| Record::BibCreate(shard.bib_rec(bi, now_s)));
@@ -95,14 +95,9 @@ impl Shard {
         if b.is_static {
             self.pool.release_static(b.pool, proto, b.port4);
         } else {
-            if let Some(sub) = self.subscribers.find(&b.src6) {
-                let record = &mut self.subscribers.slab[sub as usize];
-                record.ports[proto.index()] = record.ports[proto.index()].saturating_sub(1);
-            }
+            self.subscribers.remove_port(&b.src6, proto);
             self.release_port(b.pool, proto, b.port4, &b.src6, now_s);
-            if let Some(sub) = self.subscribers.find(&b.src6) {
-                self.subscribers.release_if_idle(sub);
-            }
+            self.subscribers.release_idle(&b.src6);
         }
         self.bibs[bi as usize] = Bib::EMPTY;
         self.bibs[bi as usize].head = self.free_bib;

@@ -125,7 +125,7 @@ impl Shard {
             self.subscribers.release_if_idle(sub);
             return Err(ShardError::BibFull);
         }
-        self.subscribers.slab[sub as usize].ports[b.proto.index()] += 1;
+        self.subscribers.add_port(sub, b.proto);
         self.stats.bibs += 1;
         Ok(())
     }
@@ -203,7 +203,7 @@ impl Shard {
         }
         self.bib_link(bi, i);
         push_back(&mut self.timers[class as usize], &mut self.sessions, i);
-        self.subscribers.slab[sub as usize].sessions += 1;
+        self.subscribers.add_session(sub);
         self.stats.sessions += 1;
         Ok(())
     }

@@ -179,6 +179,55 @@ impl Subscribers {
         Ok(())
     }
 
+    /// Counts a session of subscriber `sub` (admitted by
+    /// [`Subscribers::admit_session`]).
+    #[inline]
+    pub(crate) fn add_session(&mut self, sub: u32) {
+        self.slab[sub as usize].sessions += 1;
+    }
+
+    /// Uncounts a session of the subscriber of `src`, freeing the
+    /// subscriber once nothing refers to it.
+    pub(crate) fn remove_session(&mut self, src: &[u8; 16]) {
+        if let Some(sub) = self.find(src) {
+            let record = &mut self.slab[sub as usize];
+            record.sessions = record.sessions.saturating_sub(1);
+            self.release_if_idle(sub);
+        }
+    }
+
+    /// Counts a `proto` port (a BIB entry) of subscriber `sub`.
+    #[inline]
+    pub(crate) fn add_port(&mut self, sub: u32, proto: Proto) {
+        self.slab[sub as usize].ports[proto.index()] += 1;
+    }
+
+    /// Uncounts a `proto` port of the subscriber of `src` (which stays:
+    /// its blocks may still refer to it; see [`Subscribers::release_idle`]).
+    pub(crate) fn remove_port(&mut self, src: &[u8; 16], proto: Proto) {
+        if let Some(sub) = self.find(src) {
+            let record = &mut self.slab[sub as usize];
+            record.ports[proto.index()] = record.ports[proto.index()].saturating_sub(1);
+        }
+    }
+
+    /// Adds block `k` of `pool` to subscriber `sub`'s `proto` blocks
+    /// (admitted by [`Subscribers::admit_block`]).
+    pub(crate) fn add_block(&mut self, sub: u32, proto: Proto, pool: u16, k: u32) {
+        let p = proto.index();
+        let record = &mut self.slab[sub as usize];
+        let at = usize::from(record.nblocks[p]);
+        record.nblocks[p] += 1;
+        self.blocks[sub as usize][p][at] = (pool, k);
+    }
+
+    /// Frees the subscriber of `src` if nothing refers to it any more.
+    pub(crate) fn release_idle(&mut self, src: &[u8; 16]) {
+        if let Some(sub) = self.find(src) {
+            self.release_if_idle(sub);
+        }
+    }
+
     /// Drops block `k` of `pool` from subscriber `i`'s list.
     pub(crate) fn remove_block(&mut self, i: u32, proto: Proto, pool: u16, k: u32) {
         let p = proto.index();

@@ -103,10 +103,7 @@ impl Shard {
             .pool
             .alloc_block(a, proto, sub)
             .ok_or(NatDrop::PoolExhausted)?;
-        let record = &mut self.subscribers.slab[sub as usize];
-        let at = usize::from(record.nblocks[pi]);
-        record.nblocks[pi] += 1;
-        self.subscribers.blocks[sub as usize][pi][at] = (a, k);
+        self.subscribers.add_block(sub, proto, a, k);
         self.emit(|shard| Record::BlockAlloc(shard.block_rec(sub, proto, a, k, now_s)));
         match self.pool.alloc_in_block(a, proto, k, want) {
             Some(p) => Ok((a, p)),

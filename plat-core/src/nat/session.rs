@@ -344,11 +344,7 @@ impl Shard {
             self.stats.held_syns -= 1;
         } else {
             self.emit(|shard| Record::SessionDelete(shard.session_rec(i, now_s)));
-            if let Some(sub) = self.subscribers.find(&s.src6) {
-                let record = &mut self.subscribers.slab[sub as usize];
-                record.sessions = record.sessions.saturating_sub(1);
-                self.subscribers.release_if_idle(sub);
-            }
+            self.subscribers.remove_session(&s.src6);
         }
         if s.bib != NIL {
             self.bib_unlink(s.bib, i);

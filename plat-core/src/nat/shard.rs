@@ -351,7 +351,7 @@ impl Shard {
                 let sub = self
                     .subscribers
                     .admit_session(&self.sessions[i as usize].src6, &self.cfg.limits)?;
-                self.subscribers.slab[sub as usize].sessions += 1;
+                self.subscribers.add_session(sub);
                 self.sessions[i as usize].flags &= !F_HELD;
                 self.stats.held_syns -= 1;
                 release_held = true;
@@ -444,7 +444,7 @@ impl Shard {
                 session.flags = F_IN_V6 | hairpin;
                 self.bib_link(bi, j);
                 self.stats.held_syns -= 1;
-                self.subscribers.slab[sub as usize].sessions += 1;
+                self.subscribers.add_session(sub);
                 self.tcp_step(j, Side::Inside, flags, now_s);
                 self.emit(|shard| Record::SessionCreate(shard.session_rec(j, now_s)));
                 return self.outcome_v6(j, proto, flags, now, true);
@@ -491,7 +491,7 @@ impl Shard {
             &mut self.sessions,
             i,
         );
-        self.subscribers.slab[sub as usize].sessions += 1;
+        self.subscribers.add_session(sub);
         self.stats.sessions += 1;
         self.stats.sessions_created += 1;
         self.emit(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
@@ -730,7 +730,7 @@ impl Shard {
         }
         self.bib_link(bi, i);
         push_back(&mut self.timers[class as usize], &mut self.sessions, i);
-        self.subscribers.slab[sub as usize].sessions += 1;
+        self.subscribers.add_session(sub);
         self.stats.sessions += 1;
         self.stats.sessions_created += 1;
         self.emit(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
