@@ -13,5 +13,6 @@ pub mod nat;
 pub mod nat64;
 pub mod rss;
 pub mod sync;
+pub mod types;
 pub mod wire;
 pub mod xlat;

@@ -944,7 +944,12 @@ mod tests {
             filtering,
             ..NatConfig::default()
         };
-        let mut shard = Shard::new(cfg, PortShare::All).unwrap();
+        let mut shard = Shard::new(
+            cfg,
+            PortShare::All,
+            crate::nat::HashKey::new(0x5eed_0f91_a7c3),
+        )
+        .unwrap();
         shard
             .add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30))
             .unwrap();
@@ -1207,7 +1212,12 @@ mod tests {
             },
             ..NatConfig::default()
         };
-        let mut shard = Shard::new(cfg, PortShare::All).unwrap();
+        let mut shard = Shard::new(
+            cfg,
+            PortShare::All,
+            crate::nat::HashKey::new(0x5eed_0f91_a7c3),
+        )
+        .unwrap();
         shard
             .add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30))
             .unwrap();
@@ -1385,7 +1395,7 @@ mod tests {
                 ..NatConfig::default()
             };
             let build = || {
-                let mut shard = Shard::new(cfg, PortShare::All).unwrap();
+                let mut shard = Shard::new(cfg, PortShare::All, crate::nat::HashKey::new(0x5eed_0f91_a7c3)).unwrap();
                 shard.add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30)).unwrap();
                 let prefix = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
                 Nat64::new(shard, prefix, XlatConfig::default())

@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::nat::Proto;
+use crate::nat::PortOwner;
+pub use crate::nat::PortShare;
 
 /// The Microsoft/DPDK default 40-byte RSS key.
 pub const DEFAULT_KEY: [u8; 40] = [
@@ -244,36 +245,24 @@ impl Plan {
     /// Worker `w`'s share, to hand to its shard.
     pub fn share(self: &Arc<Self>, worker: usize) -> PortShare {
         PortShare::Rss {
-            plan: Arc::clone(self),
+            plan: Arc::clone(self) as Arc<dyn PortOwner>,
             worker,
         }
     }
 }
 
-/// The (address, port) pairs a shard may allocate.
-#[derive(Clone, Debug, Default)]
-pub enum PortShare {
-    /// Every port: a single worker.
-    #[default]
-    All,
-    /// The ports whose return traffic the plan sends to `worker`. ICMP
-    /// identifiers follow the same plan; since NICs cannot hash them, the
-    /// dataplane hands ICMP replies to `worker_of(addr, id)`.
-    Rss { plan: Arc<Plan>, worker: usize },
-}
-
-impl PortShare {
-    pub fn owns(&self, _proto: Proto, addr: Ipv4Addr, port: u16) -> bool {
-        match self {
-            PortShare::All => true,
-            PortShare::Rss { plan, worker } => plan.worker_of(addr, port) == *worker,
-        }
+/// A plan answers a port share's one question: which worker return
+/// traffic to (addr, port) lands on.
+impl PortOwner for Plan {
+    fn worker_of(&self, addr: Ipv4Addr, port: u16) -> usize {
+        Plan::worker_of(self, addr, port)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nat::Proto;
 
     fn v4_tuple(src: &str, dst: &str, sport: u16, dport: u16) -> Vec<u8> {
         let mut v = Vec::new();

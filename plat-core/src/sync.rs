@@ -15,77 +15,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
 
+pub use crate::nat::{BibRec, BlockRec, Key4, Record, SessionRec};
 use crate::nat::{Endpoint4, Endpoint6, Proto, TcpState};
 
 pub const MAGIC: [u8; 2] = *b"P6";
 pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 16;
-
-/// A BIB entry was created or deleted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BibRec {
-    pub time: u32,
-    pub proto: Proto,
-    pub v6: Endpoint6,
-    pub v4: Endpoint4,
-    pub is_static: bool,
-}
-
-/// A session was created or deleted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SessionRec {
-    pub time: u32,
-    pub proto: Proto,
-    pub v6: Endpoint6,
-    pub v4: Endpoint4,
-    pub remote: Endpoint4,
-    /// TCP state (CLOSED for UDP and ICMP).
-    pub state: TcpState,
-}
-
-/// A session's IPv4-side key, unique in the whole NAT64: (T,t) is owned
-/// by one BIB entry of one worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Key4 {
-    pub proto: Proto,
-    pub v4: Endpoint4,
-    pub remote: Endpoint4,
-}
-
-/// A port block given to (or taken back from) a subscriber.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BlockRec {
-    pub time: u32,
-    pub proto: Proto,
-    pub subscriber: Ipv6Addr,
-    pub prefix_len: u8,
-    pub v4: Ipv4Addr,
-    /// Block number within the worker's share of `v4`.
-    pub block: u32,
-    pub first: u16,
-    pub last: u16,
-    pub size: u16,
-}
-
-/// One event. `time` is the shard clock in seconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Record {
-    BibCreate(BibRec),
-    BibDelete(BibRec),
-    SessionCreate(SessionRec),
-    SessionDelete(SessionRec),
-    StateChange {
-        time: u32,
-        key: Key4,
-        state: TcpState,
-    },
-    Refresh {
-        time: u32,
-        key: Key4,
-    },
-    BlockAlloc(BlockRec),
-    BlockFree(BlockRec),
-}
 
 const T_BIB_CREATE: u8 = 1;
 const T_BIB_DELETE: u8 = 2;

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use plat_core::config::{Config, Ipv4Cidr};
-use plat_core::nat::{Endpoint6, IcmpError, Shard, ShardError, Time};
+use plat_core::nat::{Endpoint6, HashKey, IcmpError, Shard, ShardError, Time};
 use plat_core::nat64::{HeldFate, Nat64, Verdict};
 use plat_core::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortShare, DEFAULT_KEY};
 use plat_core::wire::proto;
@@ -104,7 +104,13 @@ impl Nat64Engine {
             plan.share(worker)
         };
         let shard_err = |source| EngineError::Shard { worker, source };
-        let mut shard = Shard::new(n.nat, share).map_err(|e| shard_err(e.into()))?;
+        // The table hash key, from the OS random source (std seeds every
+        // RandomState from it), fresh per shard and per start: see HashKey.
+        let key = HashKey::new(std::hash::BuildHasher::hash_one(
+            &std::hash::RandomState::new(),
+            worker,
+        ));
+        let mut shard = Shard::new(n.nat, share, key).map_err(|e| shard_err(e.into()))?;
         for e in &n.pool4 {
             shard.add_pool4(*e).map_err(shard_err)?;
         }

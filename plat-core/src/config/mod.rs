@@ -15,24 +15,7 @@ use crate::nat::{
 };
 use crate::xlat::XlatConfig;
 
-/// A refused configuration: which field, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("config field `{field}`: {reason}")]
-pub struct ConfigError {
-    /// Dotted path of the field, e.g. `inside.address`.
-    pub field: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl ConfigError {
-    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
+pub use crate::types::ConfigError;
 
 /// An Ethernet MAC address, written `02:00:00:00:00:01`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -164,15 +147,7 @@ impl FromStr for Ipv6Cidr {
     }
 }
 
-/// Which side of the appliance a port, address or route belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    /// The IPv6 (subscriber) side.
-    Inside,
-    /// The IPv4 (internet) side.
-    Outside,
-}
+pub use crate::types::Side;
 
 /// How return traffic reaches the worker that owns its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -605,8 +580,7 @@ fn nat64(raw: RawNat64, inside_mtu: u16, outside_mtu: u16) -> Result<Nat64Config
         v4_initiated_tcp: raw.v4_initiated_tcp.unwrap_or(defaults.v4_initiated_tcp),
         ..defaults
     };
-    nat.validate()
-        .map_err(|e| ConfigError::new(format!("nat64.{}", e.field), e.reason))?;
+    nat.validate()?;
     let t = raw.translation;
     let d = XlatConfig::default();
     let xlat = XlatConfig {

@@ -1,6 +1,6 @@
 //! The configuration of one shard's NAT64 state, validated once.
 
-use thiserror::Error;
+pub use crate::types::ConfigError;
 
 use super::shard::MAX_SESSIONS;
 
@@ -112,12 +112,12 @@ pub struct NatConfig {
     /// Emit a sync `Refresh` event when a session's refresh crosses a
     /// multiple of this many seconds; 0 = never.
     pub sync_refresh_interval: u32,
-    /// Capacity of the shard's event buffer (sync and binding logs);
-    /// 0 turns events off.
+    /// Capacity of the shard's event buffer (HA sync and binding logs).
+    /// 0, the default, turns events off: no record is built, so the
+    /// packet path pays nothing until something drains them. Set it where
+    /// logging or HA drains [`Shard::drain_events`](super::Shard); past it
+    /// an event is counted in `events_lost`.
     pub event_capacity: u32,
-    /// Seed of the table hashes; the dataplane sets it at random so that
-    /// remote hosts cannot aim for collisions.
-    pub hash_seed: u64,
 }
 
 impl Default for NatConfig {
@@ -129,25 +129,14 @@ impl Default for NatConfig {
             port_block: 0,
             v4_initiated_tcp: true,
             sync_refresh_interval: 60,
-            event_capacity: 4096,
-            hash_seed: 0x5eed_0f91_a7c3,
+            event_capacity: 0,
         }
     }
 }
 
-/// A configuration value out of range.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("nat config: {field}: {reason}")]
-pub struct ConfigError {
-    pub field: &'static str,
-    pub reason: String,
-}
-
-fn bad(field: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field,
-        reason: reason.into(),
-    }
+/// Errors name the field as the TOML file does (`nat64.limits.sessions`).
+fn bad(field: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::new(format!("nat64.{field}"), reason)
 }
 
 impl NatConfig {
@@ -257,7 +246,7 @@ mod tests {
         assert_eq!(c.timeouts.udp, 300);
         c.timeouts.udp = 119;
         let e = c.validate().unwrap_err();
-        assert_eq!(e.field, "timeouts.udp");
+        assert_eq!(e.field, "nat64.timeouts.udp");
         c.timeouts.udp = 120;
         c.validate().unwrap();
     }
@@ -277,14 +266,14 @@ mod tests {
     fn config_errors_name_the_field() {
         let mut c = NatConfig::default();
         c.limits.sessions = 0;
-        assert_eq!(c.validate().unwrap_err().field, "limits.sessions");
+        assert_eq!(c.validate().unwrap_err().field, "nat64.limits.sessions");
         let mut c = NatConfig {
             port_block: 64,
             ..Default::default()
         };
-        assert_eq!(c.validate().unwrap_err().field, "port_block");
+        assert_eq!(c.validate().unwrap_err().field, "nat64.port_block");
         c.limits.ports_per_subscriber = 1024;
-        assert_eq!(c.validate().unwrap_err().field, "port_block");
+        assert_eq!(c.validate().unwrap_err().field, "nat64.port_block");
         c.limits.ports_per_subscriber = 256;
         c.validate().unwrap();
         let mut c = NatConfig::default();
@@ -296,6 +285,6 @@ mod tests {
             .contains("subscriber_prefix_len"));
         let mut c = NatConfig::default();
         c.timeouts.icmp = 0;
-        assert_eq!(c.validate().unwrap_err().field, "timeouts.icmp");
+        assert_eq!(c.validate().unwrap_err().field, "nat64.timeouts.icmp");
     }
 }

@@ -1,11 +1,12 @@
 //! Subscribers: the IPv6 source masked to the configured prefix length,
 //! with their session and port counts (RFC 6888 REQ-4/REQ-5), their paired
 //! pool4 address (RFC 6888 REQ-2) and, in port-block mode, their blocks.
+//! Every per-subscriber cap is checked here, in `Subscribers::admit_*`.
 
-use super::config::MAX_BLOCKS_PER_PROTO;
+use super::config::{Limits, MAX_BLOCKS_PER_PROTO};
 use super::session::NIL;
 use super::table::{hash2, IndexTable};
-use super::Proto;
+use super::{NatDrop, Proto};
 
 pub(crate) const NO_POOL: u16 = u16::MAX;
 
@@ -123,6 +124,108 @@ impl Subscribers {
         s.live = true;
         self.len += 1;
         Some(i)
+    }
+
+    /// The subscriber of `src` (created if new) when it may have one more
+    /// session.
+    // RFC 6888 REQ-5: "A CGN MUST support limiting the number of
+    // simultaneous (or concurrent) mappings (or sessions) per subscriber."
+    pub(crate) fn admit_session(
+        &mut self,
+        src: &[u8; 16],
+        limits: &Limits,
+    ) -> Result<u32, NatDrop> {
+        let sub = self
+            .get_or_create(src)
+            .ok_or(NatDrop::SubscriberTableFull)?;
+        let cap = limits.sessions_per_subscriber;
+        if cap != 0 && self.slab[sub as usize].sessions >= cap {
+            self.release_if_idle(sub);
+            return Err(NatDrop::SubscriberSessionLimit);
+        }
+        Ok(sub)
+    }
+
+    /// Whether subscriber `sub` may have one more `proto` port.
+    // RFC 6888 REQ-4: "A CGN MUST support limiting the number of external
+    // ports (or, equivalently, 'identifiers' for ICMP) that are assigned
+    // per subscriber."
+    pub(crate) fn admit_port(
+        &self,
+        sub: u32,
+        proto: Proto,
+        limits: &Limits,
+    ) -> Result<(), NatDrop> {
+        let cap = limits.ports_per_subscriber;
+        if cap != 0 && self.slab[sub as usize].ports[proto.index()] >= cap {
+            return Err(NatDrop::SubscriberPortLimit);
+        }
+        Ok(())
+    }
+
+    /// Whether subscriber `sub` may have one more `proto` block of `block`
+    /// ports (the port cap of REQ-4, counted in whole blocks).
+    pub(crate) fn admit_block(
+        &self,
+        sub: u32,
+        proto: Proto,
+        limits: &Limits,
+        block: u16,
+    ) -> Result<(), NatDrop> {
+        let max = limits.ports_per_subscriber.div_ceil(u32::from(block));
+        if u32::from(self.slab[sub as usize].nblocks[proto.index()]) >= max {
+            return Err(NatDrop::SubscriberPortLimit);
+        }
+        Ok(())
+    }
+
+    /// Counts a session of subscriber `sub` (admitted by
+    /// [`Subscribers::admit_session`]).
+    #[inline]
+    pub(crate) fn add_session(&mut self, sub: u32) {
+        self.slab[sub as usize].sessions += 1;
+    }
+
+    /// Uncounts a session of the subscriber of `src`, freeing the
+    /// subscriber once nothing refers to it.
+    pub(crate) fn remove_session(&mut self, src: &[u8; 16]) {
+        if let Some(sub) = self.find(src) {
+            let record = &mut self.slab[sub as usize];
+            record.sessions = record.sessions.saturating_sub(1);
+            self.release_if_idle(sub);
+        }
+    }
+
+    /// Counts a `proto` port (a BIB entry) of subscriber `sub`.
+    #[inline]
+    pub(crate) fn add_port(&mut self, sub: u32, proto: Proto) {
+        self.slab[sub as usize].ports[proto.index()] += 1;
+    }
+
+    /// Uncounts a `proto` port of the subscriber of `src` (which stays:
+    /// its blocks may still refer to it; see [`Subscribers::release_idle`]).
+    pub(crate) fn remove_port(&mut self, src: &[u8; 16], proto: Proto) {
+        if let Some(sub) = self.find(src) {
+            let record = &mut self.slab[sub as usize];
+            record.ports[proto.index()] = record.ports[proto.index()].saturating_sub(1);
+        }
+    }
+
+    /// Adds block `k` of `pool` to subscriber `sub`'s `proto` blocks
+    /// (admitted by [`Subscribers::admit_block`]).
+    pub(crate) fn add_block(&mut self, sub: u32, proto: Proto, pool: u16, k: u32) {
+        let p = proto.index();
+        let record = &mut self.slab[sub as usize];
+        let at = usize::from(record.nblocks[p]);
+        record.nblocks[p] += 1;
+        self.blocks[sub as usize][p][at] = (pool, k);
+    }
+
+    /// Frees the subscriber of `src` if nothing refers to it any more.
+    pub(crate) fn release_idle(&mut self, src: &[u8; 16]) {
+        if let Some(sub) = self.find(src) {
+            self.release_if_idle(sub);
+        }
     }
 
     /// Drops block `k` of `pool` from subscriber `i`'s list.

@@ -10,8 +10,11 @@
 //! The packet layer on top (`from_v6` / `from_v4`, once the translator is
 //! in) is thin: parse the flow tuple (for IPv6, extract Z from the
 //! destination with the RFC 6052 prefix; hairpinning falls out of Z being a
-//! pool4 address), call [`Shard::v6_session`] or [`Shard::v4_session`] (or
-//! the burst forms), then translate with the endpoints of the
+//! pool4 address), call [`Shard::v6_session`] or [`Shard::v4_session`] (or,
+//! in a worker's burst, [`Shard::hash6`], [`Shard::prefetch6`],
+//! [`Shard::prefetch6_new`] for every packet, then
+//! [`Shard::v6_established`] / [`Shard::v6_session_hashed`]), then
+//! translate with the endpoints of the
 //! [`Outcome`]: `ToV4` rewrites to (T,t) -> (Z,z), `ToV6` to
 //! prefix(Z):z -> (X',x). On a [`NatDrop`], send what [`NatDrop::icmp`]
 //! names. ICMP errors are looked up by their inner packet with
@@ -22,13 +25,29 @@
 //! the other three indexes (IPv4-side sessions, BIB by each side) one `u32`
 //! slot per 3/4 entry: about 125 bytes per session when each has its own
 //! BIB entry.
+//!
+//! `Shard` is one struct whose `impl` is spread over one file per concept
+//! (RFC 6146 names): `shard` (the struct and the per-packet entry points),
+//! `session`, `bib`, `ports`, `pool4`, `share` (a worker's port space),
+//! `limits` (RFC 6888 caps: `Subscribers::admit_*`), `filter` (EIF/ADF,
+//! held IPv4 SYNs), `hairpin`, `tcp_state`, `timers`, `event` (what
+//! changed), `admin` (pool4 changes, reconfigure, listings) and `ha`
+//! (dump and apply). `table` holds the indexes and their [`HashKey`].
 
+mod admin;
+mod bib;
 pub mod config;
+mod event;
+mod filter;
+mod ha;
+mod hairpin;
 mod limits;
 pub mod pool4;
+mod ports;
 mod prefetch;
 mod session;
 mod shard;
+mod share;
 mod table;
 pub mod tcp_state;
 mod timers;
@@ -36,120 +55,20 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+pub use crate::types::{Endpoint4, Endpoint6, Proto, SessionId, Side, TcpFlags, Time};
+
+pub use admin::{BibInfo, SessionFilter, SessionInfo};
 pub use config::{ConfigError, Filtering, Limits, NatConfig, Timeouts};
+pub use event::{BibRec, BlockRec, Key4, Record, SessionRec};
+pub use filter::HeldTimeout;
 pub use pool4::{Pool4Entry, Pool4Error, PortRange};
-pub use shard::{
-    BibInfo, HeldTimeout, SessionFilter, SessionInfo, Shard, ShardError, ShardStats, BURST,
-    MAX_SESSIONS,
-};
+pub use shard::{Shard, ShardError, ShardStats, BURST, MAX_SESSIONS};
+pub use share::{PortOwner, PortShare};
+pub use table::HashKey;
 pub use tcp_state::TcpState;
 pub use timers::TimerClass;
-
-/// The three protocols RFC 6146 keeps BIBs for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Proto {
-    Tcp = 0,
-    Udp = 1,
-    /// ICMP query messages (echo); the identifier plays the role of a port.
-    Icmp = 2,
-}
-
-impl Proto {
-    pub const COUNT: usize = 3;
-    pub const ALL: [Proto; Proto::COUNT] = [Proto::Tcp, Proto::Udp, Proto::Icmp];
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-            Proto::Icmp => "icmp",
-        }
-    }
-
-    #[inline]
-    pub const fn index(self) -> usize {
-        self as usize
-    }
-
-    pub const fn from_u8(v: u8) -> Option<Proto> {
-        match v {
-            0 => Some(Proto::Tcp),
-            1 => Some(Proto::Udp),
-            2 => Some(Proto::Icmp),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Proto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The caller's clock: milliseconds since an epoch the caller chooses
-/// (the UNIX epoch if binding logs are to carry wall-clock time).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Time(u64);
-
-impl Time {
-    pub const fn from_millis(ms: u64) -> Time {
-        Time(ms)
-    }
-    pub const fn from_secs(s: u64) -> Time {
-        Time(s * 1000)
-    }
-    pub const fn as_millis(self) -> u64 {
-        self.0
-    }
-    /// Whole seconds, the resolution sessions are stamped with.
-    #[inline]
-    pub(crate) const fn secs(self) -> u32 {
-        (self.0 / 1000) as u32
-    }
-}
-
-/// An IPv4 transport address (for ICMP query, `port` is the identifier).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Endpoint4 {
-    pub addr: Ipv4Addr,
-    pub port: u16,
-}
-
-impl Endpoint4 {
-    pub const fn new(addr: Ipv4Addr, port: u16) -> Self {
-        Endpoint4 { addr, port }
-    }
-}
-
-impl fmt::Display for Endpoint4 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.addr, self.port)
-    }
-}
-
-/// An IPv6 transport address (for ICMP query, `port` is the identifier).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Endpoint6 {
-    pub addr: Ipv6Addr,
-    pub port: u16,
-}
-
-impl Endpoint6 {
-    pub const fn new(addr: Ipv6Addr, port: u16) -> Self {
-        Endpoint6 { addr, port }
-    }
-}
-
-impl fmt::Display for Endpoint6 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}]:{}", self.addr, self.port)
-    }
-}
 
 /// The flow tuple of a packet received on the IPv6 side.
 ///
@@ -176,44 +95,6 @@ pub struct Tuple4 {
     pub dst: Ipv4Addr,
     pub dport: u16,
 }
-
-/// The TCP flags the state machine looks at (the byte at TCP offset 13).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpFlags(pub u8);
-
-impl TcpFlags {
-    pub const NONE: TcpFlags = TcpFlags(0);
-    pub const FIN: TcpFlags = TcpFlags(0x01);
-    pub const SYN: TcpFlags = TcpFlags(0x02);
-    pub const RST: TcpFlags = TcpFlags(0x04);
-    pub const ACK: TcpFlags = TcpFlags(0x10);
-    pub const SYN_ACK: TcpFlags = TcpFlags(0x12);
-
-    #[inline]
-    pub const fn syn(self) -> bool {
-        self.0 & 0x02 != 0
-    }
-    #[inline]
-    pub const fn fin(self) -> bool {
-        self.0 & 0x01 != 0
-    }
-    #[inline]
-    pub const fn rst(self) -> bool {
-        self.0 & 0x04 != 0
-    }
-}
-
-/// Which side a packet arrived on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    V6 = 0,
-    V4 = 1,
-}
-
-/// A session's handle inside its shard (a slab index; reused after the
-/// session is deleted).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(pub u32);
 
 /// What to do with the packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

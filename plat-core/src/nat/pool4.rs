@@ -9,9 +9,9 @@ use std::net::Ipv4Addr;
 
 use thiserror::Error;
 
+use super::share::PortShare;
 use super::table::fold;
 use super::Proto;
-use crate::rss::PortShare;
 
 /// An inclusive port (or ICMP identifier) range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

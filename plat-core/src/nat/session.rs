@@ -1,7 +1,16 @@
-//! Slab records: one cache line per session, half a line per BIB entry.
+//! Sessions (RFC 6146 3.3): the slab records (one cache line per session,
+//! half a line per BIB entry), their hashes, and what happens to a
+//! session once it exists: lookups, hits, the TCP state step, deletion.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::admin::SessionInfo;
+use super::event::Record;
+use super::shard::Shard;
 use super::table::{hash2, hash3};
-use super::Proto;
+use super::tcp_state::{step, Life, TcpState};
+use super::timers::{unlink, TimerClass};
+use super::{Endpoint4, Endpoint6, Proto, SessionId, Side, TcpFlags, Tuple4, Tuple6};
 
 pub(crate) const NIL: u32 = u32::MAX;
 
@@ -205,5 +214,165 @@ impl Bib {
     #[inline(always)]
     pub(crate) fn h4(&self, seed: u64) -> u32 {
         h_bib4(seed, self.proto(), self.addr4, self.port4)
+    }
+}
+
+/// Whether `session` is the session of the IPv6-side tuple `t` (a free slot
+/// never is: its protocol byte is no protocol).
+#[inline(always)]
+pub(super) fn is_key6(session: &Session, t: &Tuple6) -> bool {
+    let dport = if t.proto == Proto::Icmp { 0 } else { t.dport };
+    session.src6 == t.src.octets()
+        && session.sport == t.sport
+        && session.dst4 == u32::from(t.dst)
+        && session.dport == dport
+        && session.proto == t.proto as u8
+}
+
+/// Whether `session` is the session of the IPv4-side tuple `t`: (Z,z) -> (T,t).
+#[inline(always)]
+pub(super) fn is_key4(session: &Session, t: &Tuple4) -> bool {
+    let rport = if t.proto == Proto::Icmp { 0 } else { t.sport };
+    session.dst4 == u32::from(t.src)
+        && session.dport == rport
+        && session.addr4 == u32::from(t.dst)
+        && session.port4 == t.dport
+        && session.proto == t.proto as u8
+}
+
+impl Shard {
+    /// The session of the IPv6-side tuple `t`, hashed `h`.
+    #[inline(always)]
+    pub(super) fn find6(&self, h: u32, t: &Tuple6) -> Option<u32> {
+        let s = &self.sessions;
+        self.sess6.find(h, |i| is_key6(&s[i as usize], t))
+    }
+
+    /// The session of the IPv4-side tuple `t`, hashed `h`.
+    #[inline(always)]
+    pub(super) fn find4(&self, h: u32, t: &Tuple4) -> Option<u32> {
+        let s = &self.sessions;
+        self.sess4.find(h, |i| is_key4(&s[i as usize], t))
+    }
+
+    /// A packet from the IPv6 side of a session that is neither held nor
+    /// hairpinned: the TCP state step or the refresh.
+    #[inline(always)]
+    pub(super) fn v6_hit_plain(&mut self, i: u32, flags: TcpFlags, now_s: u32) {
+        if self.sessions[i as usize].proto == Proto::Tcp as u8 {
+            self.tcp_step(i, Side::Inside, flags, now_s);
+        } else {
+            self.refresh(i, now_s);
+        }
+    }
+
+    /// A packet from the IPv4 side of a session that holds no SYN: the TCP
+    /// state step or (RFC 6146 3.5.1.2, and 3.5.3 for ICMP: "an incoming
+    /// packet that matches a session refreshes its lifetime") the
+    /// refresh.
+    #[inline(always)]
+    pub(super) fn v4_hit_plain(&mut self, i: u32, flags: TcpFlags, now_s: u32) {
+        if self.sessions[i as usize].proto == Proto::Tcp as u8 {
+            self.tcp_step(i, Side::Outside, flags, now_s);
+        } else {
+            self.refresh(i, now_s);
+        }
+    }
+
+    /// Where a packet from the IPv4 side of session `i` goes on: from
+    /// (Z,z) (an ICMP query: the identifier) to (X',x).
+    #[inline(always)]
+    pub(super) fn v4_ends(&self, i: u32) -> (Endpoint4, Endpoint6) {
+        let s = &self.sessions[i as usize];
+        let rport = if s.proto == Proto::Icmp as u8 {
+            s.sport
+        } else {
+            s.dport
+        };
+        (
+            Endpoint4::new(Ipv4Addr::from(s.dst4), rport),
+            Endpoint6::new(Ipv6Addr::from(s.src6), s.sport),
+        )
+    }
+
+    #[inline]
+    pub(super) fn tcp_step(&mut self, i: u32, side: Side, flags: TcpFlags, now_s: u32) {
+        let s = &self.sessions[i as usize];
+        let old = TcpState::from_u8(s.state).unwrap_or(TcpState::Closed);
+        let (next, life) = step(old, side, flags);
+        if next != old {
+            self.sessions[i as usize].state = next as u8;
+            self.emit(|shard| Record::StateChange {
+                time: now_s,
+                key: shard.key4(i),
+                state: next,
+            });
+        }
+        match life {
+            Life::Keep => {}
+            Life::Est => self.set_timer(i, TimerClass::TcpEst, now_s),
+            Life::Trans => self.set_timer(i, TimerClass::TcpTrans, now_s),
+        }
+    }
+
+    /// Read-only lookup by the IPv6-side tuple (for ICMP errors, whose
+    /// inner packet names a session without refreshing it).
+    pub fn peek_v6(&self, t: &Tuple6) -> Option<SessionInfo> {
+        self.find6(self.hash6(t), t).map(|i| self.info(i))
+    }
+
+    /// Read-only lookup by the IPv4-side tuple.
+    pub fn peek_v4(&self, t: &Tuple4) -> Option<SessionInfo> {
+        self.find4(self.hash4(t), t).map(|i| self.info(i))
+    }
+
+    pub(super) fn free_slot(&mut self, i: u32) {
+        self.sessions[i as usize] = Session::EMPTY;
+        self.sessions[i as usize].t_next = self.free_session;
+        self.free_session = i;
+    }
+
+    pub(super) fn delete_session(&mut self, i: u32, now_s: u32) {
+        let s = self.sessions[i as usize];
+        debug_assert!(s.is_live());
+        self.sess4.remove(s.h4(self.key), i);
+        if s.flags & F_IN_V6 != 0 {
+            self.sess6.remove(s.h6(self.key), i);
+        }
+        unlink(&mut self.timers[s.class as usize], &mut self.sessions, i);
+        if s.flags & F_HELD != 0 {
+            self.stats.held_syns -= 1;
+        } else {
+            self.emit(|shard| Record::SessionDelete(shard.session_rec(i, now_s)));
+            self.subscribers.remove_session(&s.src6);
+        }
+        if s.bib != NIL {
+            self.bib_unlink(s.bib, i);
+            let b = &self.bibs[s.bib as usize];
+            // RFC 6146 3.5.1: a dynamic BIB entry lives as long as it has
+            // sessions.
+            if b.head == NIL && !b.is_static {
+                self.delete_bib(s.bib, now_s);
+            }
+        }
+        self.free_slot(i);
+        self.stats.sessions -= 1;
+    }
+
+    pub(super) fn info(&self, i: u32) -> SessionInfo {
+        let s = &self.sessions[i as usize];
+        let timer = TimerClass::ALL[s.class as usize];
+        SessionInfo {
+            id: SessionId(i),
+            proto: s.proto(),
+            v6: Endpoint6::new(Ipv6Addr::from(s.src6), s.sport),
+            v4: Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4),
+            remote: Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port()),
+            state: TcpState::from_u8(s.state).unwrap_or(TcpState::Closed),
+            timer,
+            expires: s.stamp.saturating_add(self.timeouts[s.class as usize]),
+            held: s.flags & F_HELD != 0,
+            hairpin: s.flags & F_HAIRPIN != 0,
+        }
     }
 }

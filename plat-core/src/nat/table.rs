@@ -310,6 +310,35 @@ impl<S: Slot> Table<S> {
     }
 }
 
+/// The key of a shard's table hashes.
+///
+/// Whoever knows the key can choose flows whose hashes all land in one
+/// home slot of an index; past 256 such flows (an entry sits at most 255
+/// slots from its home) the shard refuses every new session there
+/// (`TableFull`) while the table is nearly empty.
+/// So the key must be secret and differ per start: the dataplane draws
+/// each shard's key from the OS random source when it builds the shard.
+/// plat-core makes no OS calls, so the key is an input to
+/// [`Shard::new`](super::Shard::new); tests use fixed keys.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HashKey(u64);
+
+impl HashKey {
+    pub const fn new(key: u64) -> HashKey {
+        HashKey(key)
+    }
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// The key stays out of logs.
+impl core::fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("HashKey(..)")
+    }
+}
+
 // Hashing: a folded 64x64->128 multiply (the wyhash/foldhash mixer).
 const P0: u64 = 0x243f_6a88_85a3_08d3;
 const P1: u64 = 0x1319_8a2e_0370_7344;

@@ -4,55 +4,9 @@
 //! V6 INIT (IPv6 SYN) or V4 INIT (IPv4 SYN) and deletes them when their
 //! timer expires. Every other transition is a row of one table (`TABLE`).
 
+pub use crate::types::TcpState;
+
 use super::{Side, TcpFlags};
-
-/// RFC 6146 3.5.2.2 states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[repr(u8)]
-pub enum TcpState {
-    Closed = 0,
-    V6Init = 1,
-    V4Init = 2,
-    Established = 3,
-    V4FinRcv = 4,
-    V6FinRcv = 5,
-    V6FinV4FinRcv = 6,
-    Trans = 7,
-}
-
-impl TcpState {
-    pub const ALL: [TcpState; 8] = [
-        TcpState::Closed,
-        TcpState::V6Init,
-        TcpState::V4Init,
-        TcpState::Established,
-        TcpState::V4FinRcv,
-        TcpState::V6FinRcv,
-        TcpState::V6FinV4FinRcv,
-        TcpState::Trans,
-    ];
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            TcpState::Closed => "CLOSED",
-            TcpState::V6Init => "V6 INIT",
-            TcpState::V4Init => "V4 INIT",
-            TcpState::Established => "ESTABLISHED",
-            TcpState::V4FinRcv => "V4 FIN RCV",
-            TcpState::V6FinRcv => "V6 FIN RCV",
-            TcpState::V6FinV4FinRcv => "V6 FIN + V4 FIN RCV",
-            TcpState::Trans => "TRANS",
-        }
-    }
-
-    pub const fn from_u8(v: u8) -> Option<TcpState> {
-        if v < 8 {
-            Some(TcpState::ALL[v as usize])
-        } else {
-            None
-        }
-    }
-}
 
 /// What a segment is, for the state machine. RST wins over SYN, SYN over
 /// FIN.

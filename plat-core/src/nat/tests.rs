@@ -4,9 +4,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use super::Record;
 use super::*;
-use crate::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortShare, DEFAULT_KEY};
-use crate::sync::Record;
 
 const SYN: TcpFlags = TcpFlags::SYN;
 const SYN_ACK: TcpFlags = TcpFlags::SYN_ACK;
@@ -14,6 +13,9 @@ const ACK: TcpFlags = TcpFlags::ACK;
 const FIN: TcpFlags = TcpFlags(0x11);
 const RST: TcpFlags = TcpFlags::RST;
 const NO: TcpFlags = TcpFlags::NONE;
+
+/// The fixed table hash key of the tests.
+const KEY: HashKey = HashKey::new(0x5eed_0f91_a7c3);
 
 const T: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const Z: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
@@ -27,14 +29,49 @@ fn at(s: u64) -> Time {
     Time::from_secs(s)
 }
 
+/// A port space split over `workers` the way an RSS plan splits it (by a
+/// hash of address and port); the shard sees only the [`PortOwner`], and
+/// the Toeplitz plan itself is tested in `rss`.
+#[derive(Debug)]
+struct Spread {
+    workers: usize,
+}
+
+impl Spread {
+    fn new(workers: usize) -> Arc<Spread> {
+        Arc::new(Spread { workers })
+    }
+    fn share(self: &Arc<Self>, worker: usize) -> PortShare {
+        PortShare::Rss {
+            plan: Arc::clone(self) as Arc<dyn PortOwner>,
+            worker,
+        }
+    }
+}
+
+impl PortOwner for Spread {
+    fn worker_of(&self, addr: Ipv4Addr, port: u16) -> usize {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (addr, port).hash(&mut h);
+        (h.finish() % self.workers as u64) as usize
+    }
+}
+
 fn cfg() -> NatConfig {
     let mut c = NatConfig::default();
     c.limits.sessions = 1024;
     c
 }
 
+/// `c` with an event buffer: events are off by default.
+fn with_events(mut c: NatConfig) -> NatConfig {
+    c.event_capacity = 4096;
+    c
+}
+
 fn shard_with(c: NatConfig) -> Shard {
-    let mut s = Shard::new(c, PortShare::All).unwrap();
+    let mut s = Shard::new(c, PortShare::All, KEY).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32)).unwrap();
     s
 }
@@ -140,7 +177,7 @@ fn rfc6146_3_5_1_1_port_preservation_parity_and_range() {
         assert_ne!(b.port, 5001);
     }
     // A well-known source port stays well known when pool4 allows it.
-    let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+    let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32).with_range(Proto::Udp, PortRange::new(0, 65535)))
         .unwrap();
     assert_eq!(
@@ -571,18 +608,18 @@ fn rfc6146_3_5_2_2_every_transition_of_the_table() {
     let expect = |st: TcpState, side: Side, k: usize| -> (TcpState, Life) {
         match (st, side, k) {
             (Closed, _, _) => (Closed, Life::Keep),
-            (V6Init, Side::V6, 0) => (V6Init, Life::Trans),
-            (V6Init, Side::V4, 0) => (Established, Life::Est),
+            (V6Init, Side::Inside, 0) => (V6Init, Life::Trans),
+            (V6Init, Side::Outside, 0) => (Established, Life::Est),
             (V6Init, _, _) => (V6Init, Life::Keep),
-            (V4Init, Side::V6, 0) => (Established, Life::Est),
+            (V4Init, Side::Inside, 0) => (Established, Life::Est),
             (V4Init, _, _) => (V4Init, Life::Keep),
-            (Established, Side::V6, 1) => (V6FinRcv, Life::Keep),
-            (Established, Side::V4, 1) => (V4FinRcv, Life::Keep),
+            (Established, Side::Inside, 1) => (V6FinRcv, Life::Keep),
+            (Established, Side::Outside, 1) => (V4FinRcv, Life::Keep),
             (Established | V4FinRcv | V6FinRcv, _, 2) => (Trans, Life::Trans),
             (Established, _, _) => (Established, Life::Est),
-            (V4FinRcv, Side::V6, 1) => (V6FinV4FinRcv, Life::Trans),
+            (V4FinRcv, Side::Inside, 1) => (V6FinV4FinRcv, Life::Trans),
             (V4FinRcv, _, _) => (V4FinRcv, Life::Est),
-            (V6FinRcv, Side::V4, 1) => (V6FinV4FinRcv, Life::Trans),
+            (V6FinRcv, Side::Outside, 1) => (V6FinV4FinRcv, Life::Trans),
             (V6FinRcv, _, _) => (V6FinRcv, Life::Est),
             (V6FinV4FinRcv, _, _) => (V6FinV4FinRcv, Life::Keep),
             (Trans, _, 2) => (Trans, Life::Keep),
@@ -590,7 +627,7 @@ fn rfc6146_3_5_2_2_every_transition_of_the_table() {
         }
     };
     for st in TcpState::ALL {
-        for side in [Side::V6, Side::V4] {
+        for side in [Side::Inside, Side::Outside] {
             for (k, fl) in f.iter().enumerate() {
                 assert_eq!(
                     step(st, side, *fl),
@@ -601,13 +638,13 @@ fn rfc6146_3_5_2_2_every_transition_of_the_table() {
         }
     }
     // RST wins over SYN, SYN over FIN.
-    assert_eq!(step(Established, Side::V6, TcpFlags(0x06)).0, Trans);
-    assert_eq!(step(V6Init, Side::V4, TcpFlags(0x03)).0, Established);
+    assert_eq!(step(Established, Side::Inside, TcpFlags(0x06)).0, Trans);
+    assert_eq!(step(V6Init, Side::Outside, TcpFlags(0x03)).0, Established);
 }
 
 #[test]
 fn rfc6146_3_5_2_2_state_changes_are_events() {
-    let mut s = shard();
+    let mut s = shard_with(with_events(cfg()));
     let m = established(&mut s, at(0));
     to6(s.v4_session(&t4(Proto::Tcp, Z, 80, m), RST, at(1)));
     let states: Vec<TcpState> = s
@@ -680,17 +717,8 @@ fn rfc6146_3_8_hairpinning_under_adf_needs_the_return_path() {
 
 #[test]
 fn rfc6146_3_8_hairpin_to_another_workers_port_is_handed_off() {
-    let plan = Arc::new(
-        Plan::new(
-            &DEFAULT_KEY,
-            round_robin_reta(128, 2),
-            2,
-            OutsideFields::L4Dst,
-            InputLayout::Compact,
-        )
-        .unwrap(),
-    );
-    let mut s = Shard::new(cfg(), plan.share(0)).unwrap();
+    let plan = Spread::new(2);
+    let mut s = Shard::new(cfg(), plan.share(0), KEY).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32)).unwrap();
     let foreign = (1024..).find(|&p| plan.worker_of(T, p) == 1).unwrap();
     let v = s
@@ -744,7 +772,7 @@ fn rfc6146_3_1_static_bib_forwards_ipv4_initiated_traffic() {
 
 #[test]
 fn rfc6146_3_1_static_bib_port_is_not_handed_out() {
-    let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+    let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32).with_range(Proto::Udp, PortRange::new(2000, 2001)))
         .unwrap();
     s.add_static_bib(
@@ -819,7 +847,7 @@ fn pool4_add_and_remove_keep_sessions_on_remaining_addresses() {
 
 #[test]
 fn pool4_ranges_per_protocol() {
-    let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+    let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
     s.add_pool4(
         Pool4Entry::new(T, 32)
             .with_range(Proto::Tcp, PortRange::new(3000, 3999))
@@ -840,7 +868,7 @@ fn pool4_ranges_per_protocol() {
 
 #[test]
 fn rfc6146_3_5_1_1_pool_exhaustion_drops_with_address_unreachable() {
-    let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+    let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32).with_range(Proto::Udp, PortRange::new(5000, 5003)))
         .unwrap();
     for k in 1..=4 {
@@ -945,7 +973,7 @@ fn rfc6888_port_blocks_allocate_and_log_per_block() {
     let mut c = cfg();
     c.port_block = 64;
     c.limits.ports_per_subscriber = 128;
-    let mut s = shard_with(c);
+    let mut s = shard_with(with_events(c));
     let mut ports = Vec::new();
     for p in 0..128u16 {
         ports.push(
@@ -985,19 +1013,10 @@ fn rfc6888_port_blocks_allocate_and_log_per_block() {
 #[test]
 fn rfc6888_req_2_paired_pooling_across_workers() {
     let workers = 4;
-    let plan = Arc::new(
-        Plan::new(
-            &DEFAULT_KEY,
-            round_robin_reta(128, workers),
-            workers,
-            OutsideFields::L3DstL4Dst,
-            InputLayout::Compact,
-        )
-        .unwrap(),
-    );
+    let plan = Spread::new(workers);
     let mut shards: Vec<Shard> = (0..workers)
         .map(|w| {
-            let mut s = Shard::new(cfg(), plan.share(w)).unwrap();
+            let mut s = Shard::new(cfg(), plan.share(w), KEY).unwrap();
             s.add_pool4(Pool4Entry::new(Ipv4Addr::new(192, 0, 2, 0), 29))
                 .unwrap();
             s
@@ -1028,7 +1047,7 @@ fn rfc6888_req_2_paired_pooling_across_workers() {
 
 #[test]
 fn rfc6888_req_2_paired_address_exhausted_falls_back_and_counts() {
-    let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+    let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
     let ent = |a| Pool4Entry::new(a, 32).with_range(Proto::Udp, PortRange::new(2000, 2003));
     s.add_pool4(ent(Ipv4Addr::new(192, 0, 2, 1))).unwrap();
     s.add_pool4(ent(Ipv4Addr::new(192, 0, 2, 2))).unwrap();
@@ -1090,7 +1109,7 @@ fn expiry_follows_refresh_order() {
 fn sync_events_cover_create_refresh_delete_and_dump() {
     let mut c = cfg();
     c.sync_refresh_interval = 10;
-    let mut s = shard_with(c);
+    let mut s = shard_with(with_events(c));
     let f = t6(Proto::Udp, "2001:db8::1", 5000, Z, 53);
     s.v6_session(&f, NO, at(1)).unwrap();
     s.v6_session(&f, NO, at(5)).unwrap(); // same 10 s window: no refresh event
@@ -1119,6 +1138,18 @@ fn sync_events_cover_create_refresh_delete_and_dump() {
     let mut buf = Vec::new();
     crate::sync::encode_message(1, 0, crate::sync::Kind::Events, &ev, 1500, &mut buf);
     assert_eq!(crate::sync::decode_message(&buf).unwrap().1, ev);
+}
+
+#[test]
+fn events_are_off_by_default_and_nothing_is_lost() {
+    let mut s = shard();
+    for p in 0..3 {
+        s.v6_session(&t6(Proto::Udp, "2001:db8::1", 5000 + p, Z, 53), NO, at(0))
+            .unwrap();
+    }
+    expire_all(&mut s, at(1000));
+    assert_eq!(s.drain_events().count(), 0);
+    assert_eq!(s.stats().events_lost, 0);
 }
 
 #[test]
@@ -1177,6 +1208,40 @@ fn session_listing_filters() {
     assert_eq!(s.bib(SessionFilter::default()).count(), 3);
 }
 
+/// A burst of IPv6-side packets driven as a worker drives the shard:
+/// stage 1 hashes and prefetches every bucket, stage 2 prefetches every
+/// session (or what a new one will touch), then each packet's lookup.
+fn burst6(s: &mut Shard, tuples: &[Tuple6], now: Time) -> Vec<Result<Verdict, NatDrop>> {
+    let mut out = Vec::new();
+    for burst in tuples.chunks(BURST) {
+        let hashes: Vec<u32> = burst.iter().map(|t| s.hash6(t)).collect();
+        hashes.iter().for_each(|&h| s.prefetch6(h));
+        for (&h, t) in hashes.iter().zip(burst) {
+            s.prefetch6_new(h, t);
+        }
+        for (&h, t) in hashes.iter().zip(burst) {
+            out.push(s.v6_session_hashed(h, t, NO, now));
+        }
+    }
+    out
+}
+
+/// [`burst6`] from the IPv4 side.
+fn burst4(s: &mut Shard, tuples: &[Tuple4], now: Time) -> Vec<Result<Verdict, NatDrop>> {
+    let mut out = Vec::new();
+    for burst in tuples.chunks(BURST) {
+        let hashes: Vec<u32> = burst.iter().map(|t| s.hash4(t)).collect();
+        hashes.iter().for_each(|&h| s.prefetch4(h));
+        for &h in &hashes {
+            s.prefetch4_session(h);
+        }
+        for (&h, t) in hashes.iter().zip(burst) {
+            out.push(s.v4_session_hashed(h, t, NO, now));
+        }
+    }
+    out
+}
+
 #[test]
 fn bursts_match_single_lookups() {
     let mut s = shard();
@@ -1184,8 +1249,7 @@ fn bursts_match_single_lookups() {
         .map(|k| t6(Proto::Udp, "2001:db8::1", 1000 + k, Z, 53))
         .collect();
     let single: Vec<_> = tuples.iter().map(|t| s.v6_session(t, NO, at(0))).collect();
-    let mut out = vec![Err(NatDrop::NoBib); tuples.len()];
-    s.v6_burst(&tuples, &[], at(1), &mut out);
+    let out = burst6(&mut s, &tuples, at(1));
     assert_eq!(out, single);
     let back: Vec<Tuple4> = single
         .iter()
@@ -1194,8 +1258,7 @@ fn bursts_match_single_lookups() {
             _ => unreachable!(),
         })
         .collect();
-    let mut out4 = vec![Err(NatDrop::NoBib); back.len()];
-    s.v4_burst(&back, &[], at(2), &mut out4);
+    let out4 = burst4(&mut s, &back, at(2));
     for (k, v) in out4.iter().enumerate() {
         assert_eq!(to6(*v).1.port, 1000 + k as u16);
     }
@@ -1208,7 +1271,7 @@ fn bursts_match_single_lookups() {
 #[test]
 fn rfc6146_3_5_1_1_a_burst_of_new_flows_allocates_as_one_at_a_time() {
     let make = || {
-        let mut s = Shard::new(cfg(), PortShare::All).unwrap();
+        let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
         s.add_pool4(Pool4Entry::new(T, 32).with_range(Proto::Udp, PortRange::new(2000, 2039)))
             .unwrap();
         // Another subscriber holds 2000-2029, so the burst's source
@@ -1233,8 +1296,7 @@ fn rfc6146_3_5_1_1_a_burst_of_new_flows_allocates_as_one_at_a_time() {
         .iter()
         .map(|t| single.v6_session(t, NO, at(1)))
         .collect();
-    let mut out = vec![Err(NatDrop::NoBib); tuples.len()];
-    burst.v6_burst(&tuples, &[], at(1), &mut out);
+    let out = burst6(&mut burst, &tuples, at(1));
     assert_eq!(out, one);
     let ports: Vec<u16> = out.iter().map(|v| out4(*v).port).collect();
     let distinct: std::collections::HashSet<_> = ports.iter().collect();
@@ -1410,7 +1472,7 @@ mod model {
                 c.port_block = 4;
                 c.limits.ports_per_subscriber = 8;
             }
-            let mut s = Shard::new(c, PortShare::All).unwrap();
+            let mut s = Shard::new(c, PortShare::All, KEY).unwrap();
             s.add_pool4(
                 Pool4Entry::new(T, 32)
                     .with_range(Proto::Tcp, PortRange::new(2000, 2015))
@@ -1510,10 +1572,10 @@ fn timeouts_and_filtering_change_at_runtime() {
     );
     assert_eq!(expire_all(&mut s, at(602)), 2);
     c.limits.sessions = 7;
-    assert_eq!(s.reconfigure(c).unwrap_err().field, "limits");
+    assert_eq!(s.reconfigure(c).unwrap_err().field, "nat64.limits");
     c = *s.config();
     c.timeouts.udp = 60;
-    assert_eq!(s.reconfigure(c).unwrap_err().field, "timeouts.udp");
+    assert_eq!(s.reconfigure(c).unwrap_err().field, "nat64.timeouts.udp");
 }
 
 // ----- HA: a standby fed the event stream mirrors the active shard -----
@@ -1532,7 +1594,7 @@ fn sync_stream_and_bulk_dump_rebuild_the_standby() {
     let mut c = cfg();
     c.filtering = Filtering::Eif;
     c.sync_refresh_interval = 30;
-    let mut active = shard_with(c);
+    let mut active = shard_with(with_events(c));
     let mut standby = shard_with(c);
     active
         .add_static_bib(
@@ -1603,4 +1665,71 @@ fn sync_stream_and_bulk_dump_rebuild_the_standby() {
     active.expire(at(10_000), usize::MAX, |_| {});
     late.expire(at(10_000), usize::MAX, |_| {});
     assert_eq!(mirror_view(&late), mirror_view(&active));
+}
+
+// ----- seeded tables -----
+
+/// `n` UDP flows of one (X',x) whose IPv6-side session hashes under `key`
+/// all fall in the first 1/4096 of the hash range: the first home slot of
+/// any index with at most 4096 homes. Found by brute force over (Z, z),
+/// as an attacker who knew the key would.
+fn colliding_flows(key: HashKey, n: usize) -> Vec<Tuple6> {
+    let probe = Shard::new(cfg(), PortShare::All, key).unwrap();
+    let mut out = Vec::new();
+    'search: for z in 1..=255u8 {
+        for port in 1..=u16::MAX {
+            let t = t6(
+                Proto::Udp,
+                "2001:db8::a",
+                4000,
+                Ipv4Addr::new(198, 51, 100, z),
+                port,
+            );
+            if probe.hash6(&t) < (1 << 20) {
+                out.push(t);
+                if out.len() == n {
+                    break 'search;
+                }
+            }
+        }
+    }
+    assert_eq!(out.len(), n);
+    out
+}
+
+/// Creates the flows; how many the shard refused as `TableFull`.
+fn refused(key: HashKey, flows: &[Tuple6]) -> usize {
+    let mut s = Shard::new(cfg(), PortShare::All, key).unwrap();
+    s.add_pool4(Pool4Entry::new(T, 32)).unwrap();
+    assert!(s.config().limits.sessions as usize >= 2 * flows.len());
+    flows
+        .iter()
+        .map(|t| s.v6_session(t, NO, at(0)))
+        .filter(|r| *r == Err(NatDrop::TableFull))
+        .count()
+}
+
+#[test]
+fn flows_aimed_at_one_home_fill_a_shard_whose_key_is_known() {
+    let flows = colliding_flows(KEY, 300);
+    // Robin Hood keeps an entry at most 255 slots from its home: the
+    // 257th flow of one home is refused with the table a third full.
+    assert_eq!(refused(KEY, &flows), 300 - 256);
+}
+
+#[test]
+fn the_same_flows_all_fit_a_shard_with_another_key() {
+    let flows = colliding_flows(KEY, 300);
+    let random = {
+        use std::hash::BuildHasher;
+        std::hash::RandomState::new().hash_one(0u8)
+    };
+    for other in [1, 2, 0x5eed_0f91_a7c4, u64::MAX, random] {
+        let key = HashKey::new(other);
+        assert_eq!(refused(key, &flows), 0, "key {other:#x}");
+        assert_eq!(
+            Shard::new(cfg(), PortShare::All, key).unwrap().hash_key(),
+            key
+        );
+    }
 }

@@ -288,34 +288,38 @@ pub struct XlatConfig {
     pub icmp_error_hop_limit: u8,
 }
 
-/// A setting out of the range the RFCs allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// RFC 791: "Every internet module must be able to forward a datagram
-    /// of 68 octets without further fragmentation."
-    #[error("IPv4 MTU {0} is below the IPv4 minimum of 68")]
-    Ipv4MtuTooSmall(u16),
-    /// RFC 8200 5: "IPv6 requires that every link in the Internet have an MTU of 1280
-    /// octets or greater".
-    #[error("IPv6 MTU {0} is below the IPv6 minimum of 1280")]
-    Ipv6MtuTooSmall(u16),
-    /// RFC 7915 4.1 allows raising lowest-ipv6-mtu above 1280, not lowering it.
-    #[error("lowest-ipv6-mtu {0} is below 1280")]
-    LowestIpv6MtuTooSmall(u16),
-}
+pub use crate::types::ConfigError;
 
 impl XlatConfig {
     /// Checks the MTUs. The translator never panics on other values, but
     /// what it sends with them breaks the RFCs.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        // RFC 791: "Every internet module must be able to forward a
+        // datagram of 68 octets without further fragmentation."
         if self.ipv4_mtu < 68 {
-            return Err(ConfigError::Ipv4MtuTooSmall(self.ipv4_mtu));
+            return Err(ConfigError::new(
+                "outside.mtu",
+                format!("IPv4 MTU {} is below the IPv4 minimum of 68", self.ipv4_mtu),
+            ));
         }
+        // RFC 8200 5: "IPv6 requires that every link in the Internet have
+        // an MTU of 1280 octets or greater".
         if self.ipv6_mtu < IPV6_MIN_MTU {
-            return Err(ConfigError::Ipv6MtuTooSmall(self.ipv6_mtu));
+            return Err(ConfigError::new(
+                "inside.mtu",
+                format!(
+                    "IPv6 MTU {} is below the IPv6 minimum of 1280",
+                    self.ipv6_mtu
+                ),
+            ));
         }
+        // RFC 7915 4.1 allows raising lowest-ipv6-mtu above 1280, not
+        // lowering it.
         if self.lowest_ipv6_mtu < IPV6_MIN_MTU {
-            return Err(ConfigError::LowestIpv6MtuTooSmall(self.lowest_ipv6_mtu));
+            return Err(ConfigError::new(
+                "nat64.translation.lowest_ipv6_mtu",
+                format!("{} is below 1280", self.lowest_ipv6_mtu),
+            ));
         }
         Ok(())
     }

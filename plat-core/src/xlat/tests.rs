@@ -1637,7 +1637,10 @@ fn config_defaults_and_validation() {
     );
     assert_eq!(
         XlatConfig { ipv4_mtu: 67, ..c }.validate(),
-        Err(ConfigError::Ipv4MtuTooSmall(67))
+        Err(ConfigError::new(
+            "outside.mtu",
+            "IPv4 MTU 67 is below the IPv4 minimum of 68"
+        ))
     );
     assert_eq!(
         XlatConfig {
@@ -1645,7 +1648,10 @@ fn config_defaults_and_validation() {
             ..c
         }
         .validate(),
-        Err(ConfigError::Ipv6MtuTooSmall(1279))
+        Err(ConfigError::new(
+            "inside.mtu",
+            "IPv6 MTU 1279 is below the IPv6 minimum of 1280"
+        ))
     );
     assert_eq!(
         XlatConfig {
@@ -1653,7 +1659,10 @@ fn config_defaults_and_validation() {
             ..c
         }
         .validate(),
-        Err(ConfigError::LowestIpv6MtuTooSmall(576))
+        Err(ConfigError::new(
+            "nat64.translation.lowest_ipv6_mtu",
+            "576 is below 1280"
+        ))
     );
 }
 

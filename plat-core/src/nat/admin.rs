@@ -1,0 +1,187 @@
+//! The control plane's view of a shard: pool4 changes, runtime
+//! reconfiguration and the listings the CLI shows.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::config::{ConfigError, NatConfig};
+use super::limits::NO_POOL;
+use super::pool4::Pool4Entry;
+use super::session::NIL;
+use super::shard::{Shard, ShardError};
+use super::share::PortShare;
+use super::tcp_state::TcpState;
+use super::timers::TimerClass;
+use super::{Endpoint4, Endpoint6, Proto, SessionId, Time};
+
+/// Session listing filter for the CLI; `None` matches anything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    pub proto: Option<Proto>,
+    /// Matches the IPv6 source (X').
+    pub v6: Option<Ipv6Addr>,
+    /// Matches the pool4 address (T) or the remote address (Z).
+    pub v4: Option<Ipv4Addr>,
+}
+
+/// A session, as the CLI shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub proto: Proto,
+    pub v6: Endpoint6,
+    pub v4: Endpoint4,
+    pub remote: Endpoint4,
+    pub state: TcpState,
+    pub timer: TimerClass,
+    /// Expiry time in the caller's seconds (last refresh + timeout).
+    pub expires: u32,
+    pub held: bool,
+    pub hairpin: bool,
+}
+
+/// A BIB entry, as the CLI shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BibInfo {
+    pub proto: Proto,
+    pub v6: Endpoint6,
+    pub v4: Endpoint4,
+    pub is_static: bool,
+    pub sessions: u32,
+}
+
+impl Shard {
+    /// Changes timeouts and filtering at runtime (capacities, the subscriber
+    /// prefix and the block size are fixed at construction).
+    pub fn reconfigure(&mut self, cfg: NatConfig) -> Result<(), ConfigError> {
+        cfg.validate()?;
+        let fixed = |c: &NatConfig| {
+            (
+                c.limits.sessions,
+                c.bib_capacity(),
+                c.subscriber_capacity(),
+                c.limits.subscriber_prefix_len,
+                c.port_block,
+                c.event_capacity,
+            )
+        };
+        if fixed(&cfg) != fixed(&self.cfg) {
+            return Err(ConfigError::new(
+                "nat64.limits",
+                "capacities, subscriber prefix, port_block and \
+                 event_capacity are fixed when the shard is built",
+            ));
+        }
+        self.timeouts = TimerClass::ALL.map(|c| c.timeout(&cfg.timeouts));
+        self.cfg = cfg;
+        Ok(())
+    }
+
+    /// Adds a pool4 entry; sessions on other addresses are untouched.
+    pub fn add_pool4(&mut self, e: Pool4Entry) -> Result<(), ShardError> {
+        Ok(self.pool.add(e)?)
+    }
+
+    /// Removes a pool4 entry, deleting the state on its addresses (and only
+    /// there). Returns how many sessions were deleted.
+    pub fn remove_pool4(
+        &mut self,
+        prefix: Ipv4Addr,
+        len: u8,
+        now: Time,
+    ) -> Result<usize, ShardError> {
+        let idxs = self.pool.indices_of(prefix, len)?;
+        let addrs: Vec<u32> = idxs.iter().map(|&i| u32::from(self.pool.addr(i))).collect();
+        let now_s = now.secs();
+        let mut n = 0;
+        for i in 0..self.sessions.len() as u32 {
+            let s = &self.sessions[i as usize];
+            if s.is_live() && addrs.contains(&s.addr4) {
+                self.delete_session(i, now_s);
+                n += 1;
+            }
+        }
+        for bi in 0..self.bibs.len() as u32 {
+            let b = &self.bibs[bi as usize];
+            if b.proto != super::session::FREE && idxs.contains(&b.pool) {
+                self.delete_bib(bi, now_s);
+            }
+        }
+        for sub in self.subscribers.slab.iter_mut() {
+            if sub.live && idxs.contains(&sub.pool) {
+                sub.pool = NO_POOL;
+            }
+        }
+        self.pool.remove(prefix, len)?;
+        Ok(n)
+    }
+
+    pub fn pool4(&self) -> &[Pool4Entry] {
+        self.pool.entries()
+    }
+
+    pub fn port_share(&self) -> &PortShare {
+        self.pool.share()
+    }
+
+    /// This shard may allocate (or owns the static entry at) `addr:port`.
+    pub fn owns(&self, proto: Proto, addr: Ipv4Addr, port: u16) -> bool {
+        self.pool.owns(proto, addr, port)
+    }
+
+    /// Sessions matching `f` (a full scan: for the CLI, not the hot path).
+    pub fn sessions(&self, f: SessionFilter) -> impl Iterator<Item = SessionInfo> + '_ {
+        let v6 = f.v6.map(|a| a.octets());
+        let v4 = f.v4.map(u32::from);
+        (0..self.sessions.len() as u32).filter_map(move |i| {
+            let s = &self.sessions[i as usize];
+            let ok = s.is_live()
+                && f.proto.is_none_or(|p| s.proto == p as u8)
+                && v6.is_none_or(|a| s.src6 == a)
+                && v4.is_none_or(|a| s.addr4 == a || s.dst4 == a);
+            ok.then(|| self.info(i))
+        })
+    }
+
+    /// BIB entries matching `f` (`v4` matches the pool4 address).
+    pub fn bib(&self, f: SessionFilter) -> impl Iterator<Item = BibInfo> + '_ {
+        let v6 = f.v6.map(|a| a.octets());
+        let v4 = f.v4.map(u32::from);
+        self.bibs.iter().filter_map(move |b| {
+            let ok = b.proto != super::session::FREE
+                && f.proto.is_none_or(|p| b.proto == p as u8)
+                && v6.is_none_or(|a| b.src6 == a)
+                && v4.is_none_or(|a| b.addr4 == a);
+            ok.then(|| {
+                let mut n = 0;
+                let mut j = b.head;
+                while j != NIL {
+                    n += 1;
+                    j = self.sessions[j as usize].b_next;
+                }
+                BibInfo {
+                    proto: b.proto(),
+                    v6: Endpoint6::new(Ipv6Addr::from(b.src6), b.sport),
+                    v4: Endpoint4::new(Ipv4Addr::from(b.addr4), b.port4),
+                    is_static: b.is_static,
+                    sessions: n,
+                }
+            })
+        })
+    }
+
+    /// Sessions and ports of the subscriber `src` belongs to.
+    pub fn subscriber_usage(&self, src: Ipv6Addr) -> Option<(u32, [u32; Proto::COUNT])> {
+        self.subscribers.find(&src.octets()).map(|i| {
+            let s = &self.subscribers.slab[i as usize];
+            (s.sessions, s.ports)
+        })
+    }
+
+    /// The pool4 address a subscriber is paired with on this shard.
+    pub fn subscriber_pool4(&self, src: Ipv6Addr) -> Option<Ipv4Addr> {
+        self.subscribers.find(&src.octets()).and_then(|i| {
+            let p = self.subscribers.slab[i as usize].pool;
+            (p != NO_POOL).then(|| self.pool.addr(p))
+        })
+    }
+}
