@@ -313,3 +313,28 @@ impl PacketEngine for Nat64Engine {
         step(self.nat.reject_held(buf, l3_start, l3_len, error))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shard_started_gets_its_own_hash_key() {
+        let mut cfg = Config::from_toml(include_str!("../../deploy/platd.example.toml")).unwrap();
+        // Its static BIB entry would need its host and port on one worker.
+        cfg.nat64.static_bib.clear();
+        let plan = plan_for(&cfg, 2).unwrap();
+        let key = |w| {
+            Nat64Engine::new(&cfg, &plan, w)
+                .unwrap()
+                .nat
+                .shard()
+                .hash_key()
+        };
+        // Two workers of one start, and worker 0 of a second start.
+        let keys = [key(0), key(1), key(0)];
+        assert_ne!(keys[0], keys[1], "two workers share a key");
+        assert_ne!(keys[0], keys[2], "a restart reuses the key");
+        assert_ne!(keys[1], keys[2]);
+    }
+}
