@@ -71,10 +71,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// extension is dropped and the error still translated.)
 pub const HEADROOM: usize = 48;
 
-/// RFC 7915 5: "When the resulting IPv4 packet is smaller than or equal
-/// to 1260 bytes, the translator MUST send the packet with a cleared Don't
-/// Fragment bit. Otherwise, the packet MUST be sent with the Don't
-/// Fragment bit set."
+/// The largest IPv4 packet sent without DF (the rule, RFC 7915 5, is
+/// `v6_to_v4::dont_fragment`).
 pub const DF_THRESHOLD: usize = 1260;
 
 /// RFC 1812 4.3.2.3 / RFC 7915 practice: an ICMPv4 error, quote included,
