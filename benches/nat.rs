@@ -186,12 +186,19 @@ trait Way {
     /// Length of each packet.
     const LEN: usize;
     fn prefetch(nat: &mut Nat64, l3s: &[&[u8]]);
-    fn handle(nat: &mut Nat64, buf: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict;
+    /// Handles the packet at burst position `at`.
+    fn handle(
+        nat: &mut Nat64,
+        at: usize,
+        buf: &mut [u8],
+        now: Time,
+        sink: &mut Vec<Vec<u8>>,
+    ) -> Nat64Verdict;
 }
 
-/// IPv6 -> IPv4: `prefetch_v6`, `from_v6`.
+/// IPv6 -> IPv4: `prefetch_v6`, `from_v6_at`.
 struct Out;
-/// IPv4 -> IPv6, the return traffic: `prefetch_v4`, `from_v4`.
+/// IPv4 -> IPv6, the return traffic: `prefetch_v4`, `from_v4_at`.
 struct Back;
 
 impl Way for Out {
@@ -201,8 +208,14 @@ impl Way for Out {
         nat.prefetch_v6(l3s);
     }
     #[inline(always)]
-    fn handle(nat: &mut Nat64, buf: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict {
-        nat.from_v6(buf, ROOM, PKT_LEN, now, sink)
+    fn handle(
+        nat: &mut Nat64,
+        at: usize,
+        buf: &mut [u8],
+        now: Time,
+        sink: &mut Vec<Vec<u8>>,
+    ) -> Nat64Verdict {
+        nat.from_v6_at(at, buf, ROOM, PKT_LEN, now, sink)
     }
 }
 
@@ -213,14 +226,20 @@ impl Way for Back {
         nat.prefetch_v4(l3s);
     }
     #[inline(always)]
-    fn handle(nat: &mut Nat64, buf: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict {
-        nat.from_v4(buf, ROOM, PKT4_LEN, now, sink)
+    fn handle(
+        nat: &mut Nat64,
+        at: usize,
+        buf: &mut [u8],
+        now: Time,
+        sink: &mut Vec<Vec<u8>>,
+    ) -> Nat64Verdict {
+        nat.from_v4_at(at, buf, ROOM, PKT4_LEN, now, sink)
     }
 }
 
 /// Lookup + translate, the worker's path: per burst of 32,
-/// `Nat64::prefetch_v6` (both prefetch stages), then `Nat64::from_v6` on
-/// each 64-byte UDP packet (parse, RFC 6052 extraction, session lookup,
+/// `Nat64::prefetch_v6` (classify, both prefetch stages), then
+/// `Nat64::from_v6_at` on each 64-byte UDP packet (session lookup,
 /// RFC 7915 translation in place), then `end_burst`; or the same from the
 /// IPv4 side with 44-byte packets of the return traffic.
 fn nat64_bursts<W: Way>(
@@ -264,9 +283,9 @@ fn nat64_burst<W: Way>(nat: &mut Nat64, burst: &mut [u8], now: Time, sink: &mut 
         }
         W::prefetch(nat, &l3s[..k]);
     }
-    for slot in burst.chunks_exact_mut(SLOT) {
+    for (at, slot) in burst.chunks_exact_mut(SLOT).enumerate() {
         // Consumed as the worker does (a match in registers).
-        let start = match W::handle(nat, slot, now, sink) {
+        let start = match W::handle(nat, at, slot, now, sink) {
             Nat64Verdict::Forward { l3_start, .. } => l3_start,
             _ => usize::MAX,
         };

@@ -273,37 +273,35 @@ impl PacketEngine for Nat64Engine {
     #[inline]
     fn handle_v6(
         &mut self,
+        at: Option<usize>,
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
         now_ms: u64,
         sink: &mut dyn PacketSink,
     ) -> Step {
-        step(self.nat.from_v6(
-            buf,
-            l3_start,
-            l3_len,
-            Time::from_millis(now_ms),
-            &mut SinkAdapter(sink),
-        ))
+        let (now, sink) = (Time::from_millis(now_ms), &mut SinkAdapter(sink));
+        step(match at {
+            Some(at) => self.nat.from_v6_at(at, buf, l3_start, l3_len, now, sink),
+            None => self.nat.from_v6(buf, l3_start, l3_len, now, sink),
+        })
     }
 
     #[inline]
     fn handle_v4(
         &mut self,
+        at: Option<usize>,
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
         now_ms: u64,
         sink: &mut dyn PacketSink,
     ) -> Step {
-        step(self.nat.from_v4(
-            buf,
-            l3_start,
-            l3_len,
-            Time::from_millis(now_ms),
-            &mut SinkAdapter(sink),
-        ))
+        let (now, sink) = (Time::from_millis(now_ms), &mut SinkAdapter(sink));
+        step(match at {
+            Some(at) => self.nat.from_v4_at(at, buf, l3_start, l3_len, now, sink),
+            None => self.nat.from_v4(buf, l3_start, l3_len, now, sink),
+        })
     }
 
     fn expire(&mut self, now_ms: u64, budget: usize, released: &mut Vec<Released>) -> usize {

@@ -1,195 +1,311 @@
-//! The prefetch stage: what a burst's packets will look up, worked out
-//! before the lookups so the cache misses overlap.
+//! Classify: each packet is parsed once, before its lookup, into the
+//! small value ([`Classified`]) the rest of its way reads: the shard's
+//! tuple, its hash, the TCP flags, and (after the prefetch stage) the
+//! session its bucket named. The prefetch stage classifies a whole burst
+//! into a [`Burst`], indexed by burst position; a packet handled without
+//! a prefetch (tests, handed-off packets, hairpins) is classified on the
+//! spot by the same function.
+//!
+//! Only the common shape is classified (no IPv6 extension header; TCP,
+//! UDP or ICMP with 8 bytes of transport header): anything else has no
+//! classification and takes the general path, which parses it whole.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{Nat64, PREFETCH_BURST};
-use crate::nat::{Proto, SessionId, Tuple4 as NatTuple4, Tuple6 as NatTuple6};
-use crate::wire::proto;
+use crate::addr::Prefix6052;
+use crate::nat::{Proto, SessionId, Shard, Tuple4 as NatTuple4, Tuple6 as NatTuple6};
+use crate::wire::{be16, icmpv4, icmpv6, ipv4, ipv6, proto, tcp, udp};
 
-/// The prefetch stage's findings on one IPv6 packet.
+/// What classifying one packet found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Hint {
-    /// Session-table hash of its tuple.
+pub(super) struct Classified<T> {
+    /// The tuple the shard looks up (for IPv6, the destination already
+    /// extracted from the prefix).
+    pub(super) tuple: T,
+    /// Its session-table hash.
     pub(super) hash: u32,
-    /// Its tuple (the destination already extracted from the prefix).
-    pub(super) tuple: NatTuple6,
-    /// The session the table's bucket pointed at (prefetched).
+    /// The TCP flags (0 for UDP and ICMP).
+    pub(super) tcp_flags: u8,
+    /// The session the table's bucket named, once the prefetch stage has
+    /// looked (and prefetched it).
     pub(super) likely: Option<SessionId>,
 }
 
-impl Hint {
-    pub(super) const NONE: Hint = Hint {
-        hash: 0,
-        tuple: NatTuple6 {
-            proto: Proto::Udp,
-            src: Ipv6Addr::UNSPECIFIED,
-            sport: 0,
-            dst: Ipv4Addr::UNSPECIFIED,
-            dport: 0,
-        },
-        likely: None,
-    };
+/// One burst's classifications, by burst position: slot `i` is the
+/// packet `l3s[i]` of the prefetch call. Cleared at the end of every
+/// burst.
+#[derive(Debug)]
+pub(super) struct Burst<T> {
+    slots: [Option<Classified<T>>; PREFETCH_BURST],
+    len: usize,
 }
 
-/// The hint of the packet starting at `addr` among a burst's `hints`
-/// (keyed by packet address, in burst order), searching on from `*next`:
-/// packets are handled in burst order, some skipped, so the search only
-/// moves forward.
-#[inline(always)]
-fn take_hint<T: Copy>(hints: &[(usize, T)], next: &mut usize, addr: usize) -> Option<T> {
-    while let Some(&(a, h)) = hints.get(*next) {
-        *next += 1;
-        if a == addr {
-            return Some(h);
+impl<T: Copy> Burst<T> {
+    pub(super) fn new() -> Self {
+        Burst {
+            slots: [None; PREFETCH_BURST],
+            len: 0,
         }
     }
-    None
+
+    #[inline]
+    pub(super) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The positions classified by the last prefetch call.
+    #[cfg(test)]
+    pub(super) fn slots(&self) -> &[Option<Classified<T>>] {
+        &self.slots[..self.len]
+    }
 }
 
-/// Ports of a TCP/UDP header, or the identifier twice for an ICMP query,
-/// read without checks beyond the 8 bytes the caller guarantees: the
-/// prefetch stage's cheap look at a packet (the full parse comes later).
-#[inline]
-pub(super) fn quick_ports(proto: Proto, l4: &[u8]) -> (u16, u16) {
-    if proto == Proto::Icmp {
-        let id = u16::from_be_bytes([l4[4], l4[5]]);
-        (id, id)
-    } else {
-        (
-            u16::from_be_bytes([l4[0], l4[1]]),
-            u16::from_be_bytes([l4[2], l4[3]]),
-        )
+/// What differs between the two sides for the prefetch stage: the parse
+/// and the shard's table.
+pub(super) trait Side {
+    type Tuple: Copy + PartialEq + core::fmt::Debug;
+    /// Classifies the packet `l3` (see the module doc).
+    fn classify(prefix: &Prefix6052, shard: &Shard, l3: &[u8]) -> Option<Classified<Self::Tuple>>;
+    /// Prefetches the session-table bucket of `hash`.
+    fn prefetch_bucket(shard: &Shard, hash: u32);
+    /// Prefetches the session the bucket names (or for a new flow what
+    /// creating it will touch) and says which session that is.
+    fn prefetch_session(shard: &Shard, c: &Classified<Self::Tuple>) -> Option<SessionId>;
+    /// This side's burst, beside what classifying needs.
+    fn parts(nat: &mut Nat64) -> (&mut Burst<Self::Tuple>, &Shard, &Prefix6052);
+    fn burst(nat: &Nat64) -> &Burst<Self::Tuple>;
+}
+
+/// The IPv6 (inside) side.
+pub(super) enum V6 {}
+/// The IPv4 (outside) side.
+pub(super) enum V4 {}
+
+impl Side for V6 {
+    type Tuple = NatTuple6;
+
+    #[inline(always)]
+    fn classify(prefix: &Prefix6052, shard: &Shard, l3: &[u8]) -> Option<Classified<NatTuple6>> {
+        classify_v6(prefix, shard, l3)
     }
+    #[inline(always)]
+    fn prefetch_bucket(shard: &Shard, hash: u32) {
+        shard.prefetch6(hash);
+    }
+    #[inline(always)]
+    fn prefetch_session(shard: &Shard, c: &Classified<NatTuple6>) -> Option<SessionId> {
+        shard.prefetch6_new(c.hash, &c.tuple)
+    }
+    #[inline(always)]
+    fn parts(nat: &mut Nat64) -> (&mut Burst<NatTuple6>, &Shard, &Prefix6052) {
+        (&mut nat.burst6, &nat.shard, &nat.prefix)
+    }
+    #[inline(always)]
+    fn burst(nat: &Nat64) -> &Burst<NatTuple6> {
+        &nat.burst6
+    }
+}
+
+impl Side for V4 {
+    type Tuple = NatTuple4;
+
+    #[inline(always)]
+    fn classify(_: &Prefix6052, shard: &Shard, l3: &[u8]) -> Option<Classified<NatTuple4>> {
+        classify_v4(shard, l3)
+    }
+    #[inline(always)]
+    fn prefetch_bucket(shard: &Shard, hash: u32) {
+        shard.prefetch4(hash);
+    }
+    #[inline(always)]
+    fn prefetch_session(shard: &Shard, c: &Classified<NatTuple4>) -> Option<SessionId> {
+        shard.prefetch4_session(c.hash)
+    }
+    #[inline(always)]
+    fn parts(nat: &mut Nat64) -> (&mut Burst<NatTuple4>, &Shard, &Prefix6052) {
+        (&mut nat.burst4, &nat.shard, &nat.prefix)
+    }
+    #[inline(always)]
+    fn burst(nat: &Nat64) -> &Burst<NatTuple4> {
+        &nat.burst4
+    }
+}
+
+/// The shard's protocol of a TCP, UDP or ICMP (`icmp`: the family's
+/// number) packet.
+#[inline(always)]
+fn shard_proto(number: u8, icmp: u8) -> Option<Proto> {
+    match number {
+        proto::TCP => Some(Proto::Tcp),
+        proto::UDP => Some(Proto::Udp),
+        n if n == icmp => Some(Proto::Icmp),
+        _ => None,
+    }
+}
+
+// ICMP queries carry their identifier at the same offset in both families.
+const _: () = assert!(icmpv4::OFFSET_IDENT == icmpv6::OFFSET_IDENT);
+
+/// The ports and TCP flags of a transport header (for an ICMP query, the
+/// identifier as both ports), if its first 8 bytes are there.
+#[inline(always)]
+fn transport(proto: Proto, l4: &[u8]) -> Option<(u16, u16, u8)> {
+    let head = l4.first_chunk::<8>()?;
+    Some(match proto {
+        Proto::Icmp => {
+            let id = be16(head, icmpv6::OFFSET_IDENT);
+            (id, id, 0)
+        }
+        Proto::Tcp => (
+            be16(head, tcp::OFFSET_SRC_PORT),
+            be16(head, tcp::OFFSET_DST_PORT),
+            l4.get(tcp::OFFSET_FLAGS).copied().unwrap_or(0),
+        ),
+        Proto::Udp => (
+            be16(head, udp::OFFSET_SRC_PORT),
+            be16(head, udp::OFFSET_DST_PORT),
+            0,
+        ),
+    })
+}
+
+/// Classifies the IPv6 packet `l3`: its destination must be in `prefix`
+/// (RFC 6146 3.5: the destination is an IPv4-embedded address).
+#[inline(always)]
+pub(super) fn classify_v6(
+    prefix: &Prefix6052,
+    shard: &Shard,
+    l3: &[u8],
+) -> Option<Classified<NatTuple6>> {
+    let h = l3.first_chunk::<{ ipv6::HEADER_LEN }>()?;
+    if ipv6::version_of(h[ipv6::OFFSET_VER_TC_FLOW]) != 6 {
+        return None;
+    }
+    let proto = shard_proto(h[ipv6::OFFSET_NEXT_HEADER], proto::ICMPV6)?;
+    let dst = prefix
+        .extract_octets(h[ipv6::OFFSET_DST..].first_chunk::<16>()?)
+        .ok()?;
+    let (sport, dport, tcp_flags) = transport(proto, &l3[ipv6::HEADER_LEN..])?;
+    let tuple = NatTuple6 {
+        proto,
+        src: Ipv6Addr::from(*h[ipv6::OFFSET_SRC..].first_chunk::<16>()?),
+        sport,
+        dst: Ipv4Addr::from(dst),
+        dport,
+    };
+    Some(Classified {
+        hash: shard.hash6(&tuple),
+        tuple,
+        tcp_flags,
+        likely: None,
+    })
+}
+
+/// Classifies the IPv4 packet `l3`.
+#[inline(always)]
+pub(super) fn classify_v4(shard: &Shard, l3: &[u8]) -> Option<Classified<NatTuple4>> {
+    let h = l3.first_chunk::<{ ipv4::MIN_HEADER_LEN }>()?;
+    let ver_ihl = h[ipv4::OFFSET_VER_IHL];
+    if ipv4::version_of(ver_ihl) != 4 {
+        return None;
+    }
+    let proto = shard_proto(h[ipv4::OFFSET_PROTOCOL], proto::ICMP)?;
+    let (sport, dport, tcp_flags) = transport(proto, l3.get(ipv4::header_len_of(ver_ihl)..)?)?;
+    let tuple = NatTuple4 {
+        proto,
+        src: Ipv4Addr::from(*h[ipv4::OFFSET_SRC..].first_chunk::<4>()?),
+        sport,
+        dst: Ipv4Addr::from(*h[ipv4::OFFSET_DST..].first_chunk::<4>()?),
+        dport,
+    };
+    Some(Classified {
+        hash: shard.hash4(&tuple),
+        tuple,
+        tcp_flags,
+        likely: None,
+    })
 }
 
 impl Nat64 {
-    /// The tuple of the IPv6 packet `l3` and its session-table hash, for
-    /// prefetching. Only the common case (no extension header) is looked
-    /// at; anything else is simply not prefetched.
-    #[inline]
-    pub(super) fn hash_v6(&self, l3: &[u8]) -> Option<(u32, NatTuple6)> {
-        if l3.len() < 48 || l3[0] >> 4 != 6 {
-            return None;
-        }
-        let proto = match l3[6] {
-            proto::TCP => Proto::Tcp,
-            proto::UDP => Proto::Udp,
-            proto::ICMPV6 => Proto::Icmp,
-            _ => return None,
-        };
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&l3[24..40]);
-        let dst = self.prefix.extract_octets(&a).ok()?;
-        a.copy_from_slice(&l3[8..24]);
-        let l4 = &l3[40..];
-        let (sport, dport) = quick_ports(proto, l4);
-        let t = NatTuple6 {
-            proto,
-            src: Ipv6Addr::from(a),
-            sport,
-            dst: Ipv4Addr::from(dst),
-            dport,
-        };
-        Some((self.shard.hash6(&t), t))
-    }
-
-    /// Prefetches what looking up a burst of IPv6 packets will touch, in
-    /// two stages over the whole burst: first every session-table bucket,
-    /// then (buckets now cached) every session they point at, or for a new
-    /// flow what creating its session will touch
-    /// ([`Shard::prefetch6_new`]), so the misses overlap instead of
-    /// queueing. What the stages found is kept for the lookups of this
-    /// burst (until [`Nat64::end_burst`]). Bursts longer than
-    /// [`PREFETCH_BURST`] are prefetched in part.
+    /// Classifies a burst of IPv6 packets and prefetches what looking
+    /// them up will touch, in two stages over the whole burst: first
+    /// every session-table bucket, then (buckets now cached) every
+    /// session they point at, or for a new flow what creating its session
+    /// will touch ([`Shard::prefetch6_new`]), so the misses overlap
+    /// instead of queueing. Handle packet `l3s[i]` with
+    /// [`Nat64::from_v6_at`]`(i, ..)` before [`Nat64::end_burst`]; an
+    /// empty slice holds a position without a packet. Bursts longer than
+    /// [`PREFETCH_BURST`] are classified in part.
     #[inline]
     pub fn prefetch_v6(&mut self, l3s: &[&[u8]]) {
-        self.hint_len = 0;
-        self.hint_next = 0;
-        for l3 in l3s.iter().take(PREFETCH_BURST) {
-            if let Some((hash, tuple)) = self.hash_v6(l3) {
-                self.shard.prefetch6(hash);
-                self.hints[self.hint_len] = (
-                    l3.as_ptr() as usize,
-                    Hint {
-                        hash,
-                        tuple,
-                        likely: None,
-                    },
-                );
-                self.hint_len += 1;
-            }
-        }
-        for (_, hint) in &mut self.hints[..self.hint_len] {
-            hint.likely = self.shard.prefetch6_new(hint.hash, &hint.tuple);
-        }
+        self.prefetch::<V6>(l3s);
     }
 
-    /// Forgets the burst's hashes: call once the burst is handled.
-    #[inline]
-    pub fn end_burst(&mut self) {
-        self.hint_len = 0;
-        self.hint_next = 0;
-        self.hint4_len = 0;
-        self.hint4_next = 0;
-    }
-
-    /// What the prefetch stage found of the packet starting at `addr`, if
-    /// this burst has it.
-    #[inline]
-    pub(super) fn take_hint(&mut self, addr: usize) -> Option<Hint> {
-        take_hint(&self.hints[..self.hint_len], &mut self.hint_next, addr)
-    }
-
-    /// The IPv4 counterpart of [`Nat64::prefetch_v6`]: the IPv4-side
-    /// session bucket of every packet, then the session each names. What
-    /// the stages found is kept for the lookups until
-    /// [`Nat64::end_burst`].
+    /// The IPv4 counterpart of [`Nat64::prefetch_v6`] (the IPv4-side
+    /// buckets, then the sessions they name); handle `l3s[i]` with
+    /// [`Nat64::from_v4_at`]`(i, ..)`.
     #[inline]
     pub fn prefetch_v4(&mut self, l3s: &[&[u8]]) {
-        self.hint4_len = 0;
-        self.hint4_next = 0;
-        for l3 in l3s.iter().take(PREFETCH_BURST) {
-            if let Some(h) = self.hash_v4(l3) {
-                self.shard.prefetch4(h);
-                self.hints4[self.hint4_len] = (l3.as_ptr() as usize, (h, None));
-                self.hint4_len += 1;
+        self.prefetch::<V4>(l3s);
+    }
+
+    #[inline(always)]
+    fn prefetch<F: Side>(&mut self, l3s: &[&[u8]]) {
+        let (burst, shard, prefix) = F::parts(self);
+        let n = l3s.len().min(PREFETCH_BURST);
+        for (slot, l3) in burst.slots.iter_mut().zip(&l3s[..n]) {
+            *slot = F::classify(prefix, shard, l3);
+            if let Some(c) = slot {
+                F::prefetch_bucket(shard, c.hash);
             }
         }
-        for (_, (h, likely)) in &mut self.hints4[..self.hint4_len] {
-            *likely = self.shard.prefetch4_session(*h);
+        burst.len = n;
+        for c in burst.slots[..n].iter_mut().flatten() {
+            c.likely = F::prefetch_session(shard, c);
         }
     }
 
-    /// The IPv4-side session hash of the IPv4 packet `l3`, for
-    /// prefetching (TCP, UDP, ICMP; anything else is not prefetched).
+    /// Forgets the burst's classifications: call once the burst is
+    /// handled (its buffers are recycled).
     #[inline]
-    pub(super) fn hash_v4(&self, l3: &[u8]) -> Option<u32> {
-        if l3.len() < 28 || l3[0] >> 4 != 4 {
-            return None;
-        }
-        let ihl = usize::from(l3[0] & 0x0f) * 4;
-        let l4 = l3.get(ihl..ihl + 8)?;
-        let proto = match l3[9] {
-            proto::TCP => Proto::Tcp,
-            proto::UDP => Proto::Udp,
-            proto::ICMP => Proto::Icmp,
-            _ => return None,
-        };
-        let (sport, dport) = quick_ports(proto, l4);
-        let t = NatTuple4 {
-            proto,
-            src: Ipv4Addr::new(l3[12], l3[13], l3[14], l3[15]),
-            sport,
-            dst: Ipv4Addr::new(l3[16], l3[17], l3[18], l3[19]),
-            dport,
-        };
-        Some(self.shard.hash4(&t))
+    pub fn end_burst(&mut self) {
+        self.burst6.clear();
+        self.burst4.clear();
     }
 
-    /// [`Nat64::take_hint`] for the IPv4 side: hash and named session.
-    #[inline]
-    pub(super) fn take_hint4(&mut self, addr: usize) -> Option<(u32, Option<SessionId>)> {
-        take_hint(&self.hints4[..self.hint4_len], &mut self.hint4_next, addr)
+    /// The classification of the packet at `buf[l3_start..l3_start +
+    /// l3_len]`: the prefetch stage's for burst position `at`, else worked
+    /// out now.
+    #[inline(always)]
+    pub(super) fn classified<F: Side>(
+        &self,
+        at: Option<usize>,
+        buf: &[u8],
+        l3_start: usize,
+        l3_len: usize,
+    ) -> Option<Classified<F::Tuple>> {
+        let burst = F::burst(self);
+        if let Some(i) = at.filter(|&i| i < burst.len) {
+            let c = burst.slots[i];
+            debug_assert_eq!(
+                c.map(|c| Classified { likely: None, ..c }),
+                self.classify_here::<F>(buf, l3_start, l3_len),
+                "burst position {i} holds another packet's classification"
+            );
+            return c;
+        }
+        self.classify_here::<F>(buf, l3_start, l3_len)
+    }
+
+    #[inline(always)]
+    fn classify_here<F: Side>(
+        &self,
+        buf: &[u8],
+        l3_start: usize,
+        l3_len: usize,
+    ) -> Option<Classified<F::Tuple>> {
+        let l3 = buf.get(l3_start..l3_start.checked_add(l3_len)?)?;
+        F::classify(&self.prefix, &self.shard, l3)
     }
 }

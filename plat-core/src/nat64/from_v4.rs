@@ -1,31 +1,17 @@
-//! Packets from the IPv4 side (RFC 6146 3.5, out to in): the established
-//! straight line, the general path and held SYNs.
+//! Packets from the IPv4 side (RFC 6146 3.5, outside to inside): the
+//! established straight line, the general path (lookup, held SYNs of
+//! RFC 6146 3.5.2.2) and where each begins.
 
-use std::net::Ipv4Addr;
-
-use crate::nat::{Outcome as NatOutcome, Proto, SessionId, TcpFlags, Time, Tuple4 as NatTuple4};
-use crate::wire::{icmpv4, ipv4, proto, tcp};
+use crate::nat::{Outcome as NatOutcome, Proto, TcpFlags, Time, Tuple4 as NatTuple4};
 use crate::xlat::{self, DropReason, FlowV4, Sink, V4ToV6};
 
-use super::classify::quick_ports;
-use super::{from_xlat, Nat64, Nat64Drop, Reason, Verdict};
-
-fn proto4(flow: &FlowV4) -> Result<Proto, Reason> {
-    match flow.proto {
-        proto::TCP => Ok(Proto::Tcp),
-        proto::UDP => Ok(Proto::Udp),
-        proto::ICMP => match flow.icmp.map(|i| i.msg_type) {
-            Some(icmpv4::msg_type::ECHO_REQUEST | icmpv4::msg_type::ECHO_REPLY) => Ok(Proto::Icmp),
-            _ => Err(Reason::Nat64(Nat64Drop::IcmpNotQuery)),
-        },
-        _ => Err(Reason::Nat64(Nat64Drop::UnsupportedProtocol)),
-    }
-}
+use super::classify::{Classified, V4};
+use super::{from_xlat, shard_proto, Nat64, Nat64Drop, Reason, Verdict, ICMPV4_QUERY};
 
 impl Nat64 {
-    /// Handles the IPv4 packet at `buf[l3_start..l3_start + l3_len]`. The
-    /// straight line is inlined into the caller's burst loop; the general
-    /// path is a call.
+    /// Handles the IPv4 packet at `buf[l3_start..l3_start + l3_len]`,
+    /// classifying it now. The straight line is inlined into the caller's
+    /// burst loop; the general path is a call.
     #[inline(always)]
     pub fn from_v4<S: Sink + ?Sized>(
         &mut self,
@@ -35,57 +21,61 @@ impl Nat64 {
         now: Time,
         sink: &mut S,
     ) -> Verdict {
-        let hint = self.take_hint4(buf.as_ptr().wrapping_add(l3_start) as usize);
-        if let Some(v) = self.v4_established_path(buf, l3_start, l3_len, hint, now) {
-            return v;
+        self.v4_path(None, buf, l3_start, l3_len, now, sink)
+    }
+
+    /// [`Nat64::from_v4`] for the packet at position `at` of the burst
+    /// the last [`Nat64::prefetch_v4`] classified.
+    #[inline(always)]
+    pub fn from_v4_at<S: Sink + ?Sized>(
+        &mut self,
+        at: usize,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        now: Time,
+        sink: &mut S,
+    ) -> Verdict {
+        self.v4_path(Some(at), buf, l3_start, l3_len, now, sink)
+    }
+
+    #[inline(always)]
+    fn v4_path<S: Sink + ?Sized>(
+        &mut self,
+        at: Option<usize>,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        now: Time,
+        sink: &mut S,
+    ) -> Verdict {
+        let c = self.classified::<V4>(at, buf, l3_start, l3_len);
+        if let Some(c) = &c {
+            if let Some(v) = self.v4_established_path(buf, l3_start, l3_len, c, now) {
+                return v;
+            }
         }
-        self.v4_general_path(buf, l3_start, l3_len, hint.map(|(h, _)| h), now, sink)
+        self.v4_general_path(buf, l3_start, l3_len, c.map(|c| c.hash), now, sink)
     }
 
     /// Nearly every packet of the return traffic: TCP or UDP of an
     /// established session, taken by the translator's straight line
-    /// ([`xlat::FastV4`]). The same rules as [`Nat64::v4_general_path`]
-    /// in fewer steps; `None`, with nothing changed, for anything else.
+    /// ([`xlat::FastV4`]) with what classify found. The same rules as
+    /// [`Nat64::v4_general_path`] in fewer steps; `None`, with nothing
+    /// changed, for anything else.
     #[inline(always)]
     fn v4_established_path(
         &mut self,
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
-        hint: Option<(u32, Option<SessionId>)>,
+        c: &Classified<NatTuple4>,
         now: Time,
     ) -> Option<Verdict> {
         let fast = xlat::FastV4::check(buf, l3_start, l3_len, &self.xlat)?;
-        let h = buf
-            .get(l3_start..)?
-            .first_chunk::<{ ipv4::MIN_HEADER_LEN }>()?;
-        let (src, dst) = (
-            Ipv4Addr::new(h[12], h[13], h[14], h[15]),
-            Ipv4Addr::new(h[16], h[17], h[18], h[19]),
-        );
-        let l4 = fast.l4(buf);
-        let (proto, flags) = match fast.protocol() {
-            proto::TCP => (Proto::Tcp, l4[tcp::OFFSET_FLAGS]),
-            _ => (Proto::Udp, 0),
-        };
-        let (sport, dport) = quick_ports(proto, l4);
-        let t = NatTuple4 {
-            proto,
-            src,
-            sport,
-            dst,
-            dport,
-        };
-        let (h, likely) = match hint {
-            Some((h, likely)) => {
-                debug_assert_eq!(h, self.shard.hash4(&t), "prefetch hash of another tuple");
-                (h, likely)
-            }
-            None => (self.shard.hash4(&t), None),
-        };
-        let (from, to) = self
-            .shard
-            .v4_established(h, likely, &t, TcpFlags(flags), now)?;
+        let (from, to) =
+            self.shard
+                .v4_established(c.hash, c.likely, &c.tuple, TcpFlags(c.tcp_flags), now)?;
         let map = V4ToV6::new(xlat::Tuple6 {
             src: self.prefix.embed(from.addr),
             dst: to.addr,
@@ -118,7 +108,7 @@ impl Nat64 {
         if flow.is_icmp_error() {
             return self.icmp_error_from_v4(buf, l3_start, l3_len, &flow, sink);
         }
-        let proto = match proto4(&flow) {
+        let proto = match shard_proto(flow.proto, flow.icmp.map(|i| i.msg_type), &ICMPV4_QUERY) {
             Ok(p) => p,
             Err(r) => return Verdict::Drop(r),
         };
@@ -164,7 +154,7 @@ impl Nat64 {
             }
             NatOutcome::Hold => Verdict::Hold { session: v.session },
             NatOutcome::ToV4 { .. } | NatOutcome::HairpinHandoff { .. } => {
-                Verdict::Drop(Reason::Xlat(DropReason::Malformed))
+                Verdict::Drop(Reason::Nat64(Nat64Drop::UnexpectedNatOutcome))
             }
         }
     }

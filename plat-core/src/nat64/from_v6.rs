@@ -1,31 +1,20 @@
-//! Packets from the IPv6 side (RFC 6146 3.5, in to out): the established
-//! straight line and the general path.
-
-use std::net::{Ipv4Addr, Ipv6Addr};
+//! Packets from the IPv6 side (RFC 6146 3.5, inside to outside): the
+//! established straight line, the general path (lookup or creation,
+//! hairpins, RFC 6146 3.8) and where each begins.
 
 use crate::nat::{Endpoint4, Outcome as NatOutcome, Proto, TcpFlags, Time, Tuple6 as NatTuple6};
-use crate::wire::{icmpv6, ipv6, proto, tcp};
 use crate::xlat::{self, DropReason, FlowV6, Sink, V4ToV6, V6ToV4};
 
-use super::classify::{quick_ports, Hint};
-use super::{from_xlat, tuple4, HeldFate, Nat64, Nat64Drop, Reason, Verdict};
-
-fn proto6(flow: &FlowV6) -> Result<Proto, Reason> {
-    match flow.proto {
-        proto::TCP => Ok(Proto::Tcp),
-        proto::UDP => Ok(Proto::Udp),
-        proto::ICMPV6 => match flow.icmp.map(|i| i.msg_type) {
-            Some(icmpv6::msg_type::ECHO_REQUEST | icmpv6::msg_type::ECHO_REPLY) => Ok(Proto::Icmp),
-            _ => Err(Reason::Nat64(Nat64Drop::IcmpNotQuery)),
-        },
-        _ => Err(Reason::Nat64(Nat64Drop::UnsupportedProtocol)),
-    }
-}
+use super::classify::{Classified, V6};
+use super::{
+    from_xlat, shard_proto, tuple4, HeldFate, Nat64, Nat64Drop, Reason, Verdict, ICMPV6_QUERY,
+};
 
 impl Nat64 {
     /// Handles the IPv6 packet at `buf[l3_start..l3_start + l3_len]`
-    /// (headroom before it; see [`xlat::HEADROOM`]). The straight line is
-    /// inlined into the caller's burst loop; the general path is a call.
+    /// (headroom before it; see [`xlat::HEADROOM`]), classifying it now.
+    /// The straight line is inlined into the caller's burst loop; the
+    /// general path is a call.
     #[inline(always)]
     pub fn from_v6<S: Sink + ?Sized>(
         &mut self,
@@ -35,69 +24,64 @@ impl Nat64 {
         now: Time,
         sink: &mut S,
     ) -> Verdict {
-        let hint = self.take_hint(buf.as_ptr().wrapping_add(l3_start) as usize);
-        if let Some(v) = self.v6_established_path(buf, l3_start, l3_len, hint, now) {
-            return v;
+        self.v6_path(None, buf, l3_start, l3_len, now, sink)
+    }
+
+    /// [`Nat64::from_v6`] for the packet at position `at` of the burst
+    /// the last [`Nat64::prefetch_v6`] classified.
+    #[inline(always)]
+    pub fn from_v6_at<S: Sink + ?Sized>(
+        &mut self,
+        at: usize,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        now: Time,
+        sink: &mut S,
+    ) -> Verdict {
+        self.v6_path(Some(at), buf, l3_start, l3_len, now, sink)
+    }
+
+    #[inline(always)]
+    fn v6_path<S: Sink + ?Sized>(
+        &mut self,
+        at: Option<usize>,
+        buf: &mut [u8],
+        l3_start: usize,
+        l3_len: usize,
+        now: Time,
+        sink: &mut S,
+    ) -> Verdict {
+        let c = self.classified::<V6>(at, buf, l3_start, l3_len);
+        if let Some(c) = &c {
+            if let Some(v) = self.v6_established_path(buf, l3_start, l3_len, c, now) {
+                return v;
+            }
         }
-        self.v6_general_path(buf, l3_start, l3_len, hint, now, sink)
+        self.v6_general_path(buf, l3_start, l3_len, c.map(|c| c.hash), now, sink)
     }
 
     /// Nearly every packet: TCP or UDP of an established session, taken
-    /// by the translator's straight line ([`xlat::FastV6`]). The same
-    /// rules as [`Nat64::v6_general_path`] in fewer steps; `None`, with
-    /// nothing changed, for anything else.
+    /// by the translator's straight line ([`xlat::FastV6`]) with what
+    /// classify found. The same rules as [`Nat64::v6_general_path`] in
+    /// fewer steps; `None`, with nothing changed, for anything else.
     #[inline(always)]
     fn v6_established_path(
         &mut self,
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
-        hint: Option<Hint>,
+        c: &Classified<NatTuple6>,
         now: Time,
     ) -> Option<Verdict> {
         let fast = xlat::FastV6::check(buf, l3_start, l3_len, &self.xlat)?;
-        let h = buf.get(l3_start..)?.first_chunk::<{ ipv6::HEADER_LEN }>()?;
-        let src = *h[ipv6::OFFSET_SRC..].first_chunk::<16>()?;
-        // RFC 6146 3.5: the destination is an IPv4-embedded address (the
-        // prefetch stage extracted it from these bytes already).
-        let dst4 = match hint {
-            Some(hint) => hint.tuple.dst,
-            None => self
-                .prefix
-                .extract_octets(h[ipv6::OFFSET_DST..].first_chunk::<16>()?)
-                .ok()
-                .map(Ipv4Addr::from)?,
-        };
-        self.prefix.check_3_1(dst4).ok()?;
-        let l4 = fast.l4(buf);
-        let (proto, flags) = match fast.next_header() {
-            proto::TCP => (Proto::Tcp, l4[tcp::OFFSET_FLAGS]),
-            _ => (Proto::Udp, 0),
-        };
-        let (sport, dport) = quick_ports(proto, l4);
-        let t = NatTuple6 {
-            proto,
-            src: Ipv6Addr::from(src),
-            sport,
-            dst: dst4,
-            dport,
-        };
-        let (h, likely) = match hint {
-            Some(hint) => {
-                debug_assert_eq!(
-                    hint.hash,
-                    self.shard.hash6(&t),
-                    "prefetch hash of another tuple"
-                );
-                (hint.hash, hint.likely)
-            }
-            None => (self.shard.hash6(&t), None),
-        };
+        let t = &c.tuple;
+        self.prefix.check_3_1(t.dst).ok()?;
         let src4 = self
             .shard
-            .v6_established(h, likely, &t, TcpFlags(flags), now)?;
+            .v6_established(c.hash, c.likely, t, TcpFlags(c.tcp_flags), now)?;
         let map = V6ToV4::new(
-            tuple4(proto, src4, Endpoint4::new(dst4, dport)),
+            tuple4(t.proto, src4, Endpoint4::new(t.dst, t.dport)),
             self.ipv4_id(),
         );
         let (l3_start, l3_len) = fast.translate(buf, &map, &self.xlat);
@@ -112,7 +96,7 @@ impl Nat64 {
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
-        hint: Option<Hint>,
+        hash: Option<u32>,
         now: Time,
         sink: &mut S,
     ) -> Verdict {
@@ -131,7 +115,7 @@ impl Nat64 {
         if flow.is_icmp_error() {
             return self.icmp_error_from_v6(buf, l3_start, l3_len, &flow, dst4, sink);
         }
-        let proto = match proto6(&flow) {
+        let proto = match shard_proto(flow.proto, flow.icmp.map(|i| i.msg_type), &ICMPV6_QUERY) {
             Ok(p) => p,
             Err(r) => return Verdict::Drop(r),
         };
@@ -146,8 +130,8 @@ impl Nat64 {
             dport: flow.dst_port,
         };
         let flags = TcpFlags(flow.tcp_flags);
-        let found = match hint {
-            Some(Hint { hash: h, .. }) => {
+        let found = match hash {
+            Some(h) => {
                 debug_assert_eq!(h, self.shard.hash6(&t), "prefetch hash of another tuple");
                 self.shard.v6_session_hashed(h, &t, flags, now)
             }
@@ -194,7 +178,9 @@ impl Nat64 {
                 };
             }
             // A hold is the IPv4 side's answer only.
-            NatOutcome::Hold => return Verdict::Drop(Reason::Xlat(DropReason::Malformed)),
+            NatOutcome::Hold => {
+                return Verdict::Drop(Reason::Nat64(Nat64Drop::UnexpectedNatOutcome))
+            }
         };
         let map = V6ToV4::new(tuple4(proto, src, dst), self.ipv4_id());
         match from_xlat(xlat::v6_to_v4(

@@ -3,13 +3,22 @@
 //! Packets in, verdicts out; the dataplane only moves bytes.
 //!
 //! The shard works on flow tuples so every state rule is a plain unit
-//! test; this layer parses the tuple ([`FlowV6`]/[`FlowV4`]), maps the
-//! destination through the RFC 6052 prefix, asks the shard, and translates
-//! in place with the endpoints the shard chose. ICMP errors are looked up
-//! by the packet they quote, without refreshing the session.
+//! test; this layer classifies each packet once (`classify`: its tuple,
+//! the destination mapped through the RFC 6052 prefix, its hash), asks
+//! the shard, and translates in place with the endpoints the shard chose.
+//! One file per direction, as VPP keeps `nat64_in2out.c` and
+//! `nat64_out2in.c` apart: `from_v6` (inside to outside, hairpins),
+//! `from_v4` (outside to inside, held SYNs), and `icmp_error` (errors
+//! looked up by the packet they quote, without refreshing the session,
+//! and the errors the state answers with). This file owns the type, its
+//! verdicts and drop reasons, and the timers.
 
 use crate::addr::Prefix6052;
-use crate::nat::{Endpoint4, IcmpError, NatDrop, Proto, SessionId, Shard, Time};
+use crate::nat::{
+    Endpoint4, IcmpError, NatDrop, Proto, SessionId, Shard, Time, Tuple4 as NatTuple4,
+    Tuple6 as NatTuple6,
+};
+use crate::wire::{icmpv4, icmpv6, proto};
 use crate::xlat::{self, DropReason, Outcome, XlatConfig};
 
 mod classify;
@@ -17,7 +26,7 @@ mod from_v4;
 mod from_v6;
 mod icmp_error;
 
-use classify::Hint;
+use classify::Burst;
 
 macro_rules! nat64_drops {
     ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
@@ -53,6 +62,10 @@ nat64_drops! {
     FragmentWithoutPorts = "fragment_without_ports";
     /// An ICMP error quoting a packet of no session of this worker.
     IcmpErrorNoSession = "icmp_error_no_session";
+    /// The shard answered what this direction cannot get (a hold for an
+    /// IPv6 packet, an IPv4 destination for an IPv4 packet): a bug,
+    /// counted apart from malformed packets so that it is seen.
+    UnexpectedNatOutcome = "unexpected_nat_outcome";
 }
 
 /// Why a packet was not forwarded, from any of the three layers.
@@ -141,18 +154,43 @@ pub struct Nat64 {
     xlat: XlatConfig,
     next_ipv4_id: u16,
     fates: Vec<HeldFate>,
-    /// What the prefetch stage learnt of the packets of the current
-    /// burst, by the address of their first byte, in burst order: the
-    /// lookup reuses it instead of working it out again. Cleared at the
-    /// end of every burst, so a recycled buffer address never matches.
-    hints: [(usize, Hint); PREFETCH_BURST],
-    hint_len: usize,
-    hint_next: usize,
-    /// The same for a burst from the IPv4 side: packet address, hash,
-    /// prefetched session.
-    hints4: [(usize, (u32, Option<SessionId>)); PREFETCH_BURST],
-    hint4_len: usize,
-    hint4_next: usize,
+    /// The current IPv6 burst, classified by the prefetch stage, by
+    /// burst position.
+    burst6: Burst<NatTuple6>,
+    /// The same for a burst from the IPv4 side.
+    burst4: Burst<NatTuple4>,
+}
+
+/// A family's ICMP protocol number and its two query (echo) types.
+struct IcmpQuery {
+    number: u8,
+    echo: [u8; 2],
+}
+
+const ICMPV6_QUERY: IcmpQuery = IcmpQuery {
+    number: proto::ICMPV6,
+    echo: [icmpv6::msg_type::ECHO_REQUEST, icmpv6::msg_type::ECHO_REPLY],
+};
+const ICMPV4_QUERY: IcmpQuery = IcmpQuery {
+    number: proto::ICMP,
+    echo: [icmpv4::msg_type::ECHO_REQUEST, icmpv4::msg_type::ECHO_REPLY],
+};
+
+/// The shard's protocol of a parsed packet (`number`, and `icmp_type`
+/// for ICMP) of the family whose ICMP is `icmp`.
+fn shard_proto(number: u8, icmp_type: Option<u8>, icmp: &IcmpQuery) -> Result<Proto, Reason> {
+    match number {
+        proto::TCP => Ok(Proto::Tcp),
+        proto::UDP => Ok(Proto::Udp),
+        // RFC 6146 3.5: "If the incoming packet is an ICMP message other
+        // than ... Query, it is silently discarded".
+        n if n == icmp.number => match icmp_type {
+            Some(t) if icmp.echo.contains(&t) => Ok(Proto::Icmp),
+            _ => Err(Reason::Nat64(Nat64Drop::IcmpNotQuery)),
+        },
+        // RFC 6146 3.5: only TCP, UDP and ICMP have BIBs.
+        _ => Err(Reason::Nat64(Nat64Drop::UnsupportedProtocol)),
+    }
 }
 
 /// Most packets one prefetch call looks ahead over (a worker's burst).
@@ -184,12 +222,8 @@ impl Nat64 {
             xlat,
             next_ipv4_id: 1,
             fates: Vec::new(),
-            hints: [(0, Hint::NONE); PREFETCH_BURST],
-            hint_len: 0,
-            hint_next: 0,
-            hints4: [(0, (0, None)); PREFETCH_BURST],
-            hint4_len: 0,
-            hint4_next: 0,
+            burst6: Burst::new(),
+            burst4: Burst::new(),
         }
     }
 

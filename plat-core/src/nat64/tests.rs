@@ -534,26 +534,34 @@ fn prefetch_hints_change_nothing_but_the_work() {
             .map(|i| framed(udp6(CLIENT, server6(), 7000 + i, 7, &round.to_be_bytes())))
             .collect();
         let mut copies = bufs.clone();
-        let l3s: Vec<&[u8]> = bufs.iter().map(|(b, s, l)| &b[*s..s + l]).collect();
-        let l3s: Vec<&[u8]> = l3s.into_iter().collect();
-        // The hints are keyed by address: the burst's own buffers.
-        let hints: Vec<usize> = l3s.iter().map(|l| l.as_ptr() as usize).collect();
+        // Classifications are by burst position: position 0 holds a frame
+        // that is no IPv6 packet (as a worker passes it), so packet k is
+        // at position k + 1.
+        let l3s: Vec<&[u8]> = std::iter::once(&[][..])
+            .chain(bufs.iter().map(|(b, s, l)| &b[*s..s + l]))
+            .collect();
         hinted.prefetch_v6(&l3s);
-        assert_eq!(hinted.hint_len, 20);
-        assert_eq!(
-            hinted.hints[..20].iter().map(|h| h.0).collect::<Vec<_>>(),
-            hints
+        assert_eq!(hinted.burst6.slots().len(), 21);
+        assert!(hinted.burst6.slots()[0].is_none());
+        assert!(
+            hinted.burst6.slots()[1..].iter().all(Option::is_some),
+            "every packet classified"
         );
-        for ((b, s, l), (c, cs, cl)) in bufs.iter_mut().zip(copies.iter_mut()) {
+        for (k, ((b, s, l), (c, cs, cl))) in bufs.iter_mut().zip(copies.iter_mut()).enumerate() {
             let t = Time::from_secs(u64::from(round) + 1);
-            let a = hinted.from_v6(b, *s, *l, t, &mut Vec::new());
+            // (In debug builds `from_v6_at` also checks that position
+            // k + 1 holds this packet's classification.)
+            let a = hinted.from_v6_at(k + 1, b, *s, *l, t, &mut Vec::new());
             let p = plain.from_v6(c, *cs, *cl, t, &mut Vec::new());
             assert_eq!(a, p);
             let (s, l) = forwarded(a);
             assert_eq!(b[s..s + l], c[s..s + l], "same bytes out");
         }
-        assert_eq!(hinted.hint_next, 20, "every hint was used");
         hinted.end_burst();
+        assert!(
+            hinted.burst6.slots().is_empty(),
+            "forgotten after the burst"
+        );
     }
 }
 
@@ -575,21 +583,28 @@ fn ipv4_prefetch_hints_change_nothing_but_the_work() {
         let mut copies = bufs.clone();
         let l3s: Vec<&[u8]> = bufs.iter().map(|(b, s, l)| &b[*s..s + l]).collect();
         hinted.prefetch_v4(&l3s);
-        assert_eq!(hinted.hint4_len, 20);
+        assert_eq!(hinted.burst4.slots().len(), 20);
         assert!(
-            hinted.hints4[..20].iter().all(|h| h.1 .1.is_some()),
+            hinted
+                .burst4
+                .slots()
+                .iter()
+                .all(|c| c.is_some_and(|c| c.likely.is_some())),
             "sessions named"
         );
-        for ((b, s, l), (c, cs, cl)) in bufs.iter_mut().zip(copies.iter_mut()) {
+        for (k, ((b, s, l), (c, cs, cl))) in bufs.iter_mut().zip(copies.iter_mut()).enumerate() {
             let t = Time::from_secs(u64::from(round) + 1);
-            let a = hinted.from_v4(b, *s, *l, t, &mut Vec::new());
+            let a = hinted.from_v4_at(k, b, *s, *l, t, &mut Vec::new());
             let p = plain.from_v4(c, *cs, *cl, t, &mut Vec::new());
             assert_eq!(a, p);
             let (s, l) = forwarded(a);
             assert_eq!(b[s..s + l], c[s..s + l], "same bytes out");
         }
-        assert_eq!(hinted.hint4_next, 20, "every hint was used");
         hinted.end_burst();
+        assert!(
+            hinted.burst4.slots().is_empty(),
+            "forgotten after the burst"
+        );
     }
 }
 
