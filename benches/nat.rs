@@ -18,7 +18,7 @@ use criterion::{
 };
 use plat_benches::{packet4_flow, packet6_flow, prefix};
 use plat_core::nat::{NatConfig, NatDrop, Pool4Entry, Proto, Shard, Time, Tuple6, Verdict, BURST};
-use plat_core::nat64::{Nat64, Verdict as Nat64Verdict};
+use plat_core::nat64::{Nat64, Packet, Verdict as Nat64Verdict};
 use plat_core::rss::PortShare;
 use plat_core::wire::proto;
 use plat_core::xlat::{self, XlatConfig};
@@ -196,9 +196,9 @@ trait Way {
     ) -> Nat64Verdict;
 }
 
-/// IPv6 -> IPv4: `prefetch_v6`, `from_v6_at`.
+/// IPv6 -> IPv4: `prefetch_v6`, `from_v6`.
 struct Out;
-/// IPv4 -> IPv6, the return traffic: `prefetch_v4`, `from_v4_at`.
+/// IPv4 -> IPv6, the return traffic: `prefetch_v4`, `from_v4`.
 struct Back;
 
 impl Way for Out {
@@ -215,7 +215,7 @@ impl Way for Out {
         now: Time,
         sink: &mut Vec<Vec<u8>>,
     ) -> Nat64Verdict {
-        nat.from_v6_at(at, buf, ROOM, PKT_LEN, now, sink)
+        nat.from_v6(Packet::new(buf, ROOM, PKT_LEN).at(at), now, sink)
     }
 }
 
@@ -233,13 +233,13 @@ impl Way for Back {
         now: Time,
         sink: &mut Vec<Vec<u8>>,
     ) -> Nat64Verdict {
-        nat.from_v4_at(at, buf, ROOM, PKT4_LEN, now, sink)
+        nat.from_v4(Packet::new(buf, ROOM, PKT4_LEN).at(at), now, sink)
     }
 }
 
 /// Lookup + translate, the worker's path: per burst of 32,
 /// `Nat64::prefetch_v6` (classify, both prefetch stages), then
-/// `Nat64::from_v6_at` on each 64-byte UDP packet (session lookup,
+/// `Nat64::from_v6` on each 64-byte UDP packet (session lookup,
 /// RFC 7915 translation in place), then `end_burst`; or the same from the
 /// IPv4 side with 44-byte packets of the return traffic.
 fn nat64_bursts<W: Way>(
@@ -397,7 +397,7 @@ fn check_translates(nat: &mut Nat64, sample: &[Tuple6], packets: &[[u8; PKT_LEN]
     let mut buf = [0u8; SLOT];
     for (t, p) in sample.iter().zip(packets).take(4096) {
         buf[ROOM..ROOM + PKT_LEN].copy_from_slice(p);
-        let v = nat.from_v6(&mut buf, ROOM, PKT_LEN, now, &mut sink);
+        let v = nat.from_v6(Packet::new(&mut buf, ROOM, PKT_LEN), now, &mut sink);
         let Nat64Verdict::Forward { l3_start, l3_len } = v else {
             panic!("{t:?}: {v:?}");
         };
@@ -417,7 +417,7 @@ fn check_returns(nat: &mut Nat64, sample: &[Tuple6], replies: &[[u8; PKT_LEN]], 
     let mut buf = [0u8; SLOT];
     for (t, p) in sample.iter().zip(replies).take(4096) {
         buf[ROOM..ROOM + PKT4_LEN].copy_from_slice(&p[..PKT4_LEN]);
-        let v = nat.from_v4(&mut buf, ROOM, PKT4_LEN, now, &mut sink);
+        let v = nat.from_v4(Packet::new(&mut buf, ROOM, PKT4_LEN), now, &mut sink);
         let Nat64Verdict::Forward { l3_start, l3_len } = v else {
             panic!("{t:?}: {v:?}");
         };

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per packet of the established-flow path (lookup + translate
-# as a worker does it: `Nat64::prefetch_v6`, `Nat64::from_v6_at` per packet,
+# as a worker does it: `Nat64::prefetch_v6`, `Nat64::from_v6` per packet,
 # `end_burst`; 1 thousand sessions, so nothing misses the cache), and
 # instructions and mispredicted branches (callgrind's branch model) per
 # new session in the steady-state creation bench (a shard kept 3/4

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use plat_core::config::{Config, Ipv4Cidr};
 use plat_core::nat::{Endpoint6, IcmpError, Shard, ShardError, Time};
-use plat_core::nat64::{HeldFate, Nat64, Reason, Verdict};
+use plat_core::nat64::{HeldFate, Nat64, Packet, Reason, Verdict};
 use plat_core::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortShare, DEFAULT_KEY};
 use plat_core::wire::proto;
 use plat_core::xlat::Sink;
@@ -281,10 +281,11 @@ impl PacketEngine for Nat64Engine {
         sink: &mut dyn PacketSink,
     ) -> Step {
         let (now, sink) = (Time::from_millis(now_ms), &mut SinkAdapter(sink));
-        step(match at {
-            Some(at) => self.nat.from_v6_at(at, buf, l3_start, l3_len, now, sink),
-            None => self.nat.from_v6(buf, l3_start, l3_len, now, sink),
-        })
+        let pkt = Packet {
+            at,
+            ..Packet::new(buf, l3_start, l3_len)
+        };
+        step(self.nat.from_v6(pkt, now, sink))
     }
 
     #[inline]
@@ -298,10 +299,11 @@ impl PacketEngine for Nat64Engine {
         sink: &mut dyn PacketSink,
     ) -> Step {
         let (now, sink) = (Time::from_millis(now_ms), &mut SinkAdapter(sink));
-        step(match at {
-            Some(at) => self.nat.from_v4_at(at, buf, l3_start, l3_len, now, sink),
-            None => self.nat.from_v4(buf, l3_start, l3_len, now, sink),
-        })
+        let pkt = Packet {
+            at,
+            ..Packet::new(buf, l3_start, l3_len)
+        };
+        step(self.nat.from_v4(pkt, now, sink))
     }
 
     fn expire(&mut self, now_ms: u64, budget: usize, released: &mut Vec<Released>) -> usize {

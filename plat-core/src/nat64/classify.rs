@@ -12,6 +12,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+#[cfg(doc)]
+use super::Packet;
 use super::{Nat64, PREFETCH_BURST};
 use crate::addr::Prefix6052;
 use crate::nat::{Proto, SessionId, Shard, Tuple4 as NatTuple4, Tuple6 as NatTuple6};
@@ -234,7 +236,7 @@ impl Nat64 {
     /// session they point at, or for a new flow what creating its session
     /// will touch ([`Shard::prefetch6_new`]), so the misses overlap
     /// instead of queueing. Handle packet `l3s[i]` with
-    /// [`Nat64::from_v6_at`]`(i, ..)` before [`Nat64::end_burst`]; an
+    /// [`Nat64::from_v6`] with [`Packet::at`]`(i)` before [`Nat64::end_burst`]; an
     /// empty slice holds a position without a packet. Bursts longer than
     /// [`PREFETCH_BURST`] are classified in part.
     #[inline]
@@ -244,7 +246,7 @@ impl Nat64 {
 
     /// The IPv4 counterpart of [`Nat64::prefetch_v6`] (the IPv4-side
     /// buckets, then the sessions they name); handle `l3s[i]` with
-    /// [`Nat64::from_v4_at`]`(i, ..)`.
+    /// [`Nat64::from_v4`] with [`Packet::at`]`(i)`.
     #[inline]
     pub fn prefetch_v4(&mut self, l3s: &[&[u8]]) {
         self.prefetch::<V4>(l3s);

@@ -6,9 +6,9 @@ use std::net::Ipv4Addr;
 
 use crate::nat::{IcmpError, NatDrop, Proto, Tuple4 as NatTuple4, Tuple6 as NatTuple6};
 use crate::wire::proto;
-use crate::xlat::{self, FlowV4, FlowV6, Sink, V4ToV6, V6ToV4};
+use crate::xlat::{self, FlowV4, FlowV6, V4ToV6, V6ToV4};
 
-use super::{from_xlat, tuple4, Nat64, Nat64Drop, Reason, Verdict};
+use super::{tuple4, Nat64, Nat64Drop, Next, Reason, Verdict};
 
 /// Inner-packet protocol numbers map to the shard's protocols the same
 /// way in both families (ICMP query only; errors are never quoted twice).
@@ -34,15 +34,16 @@ impl Nat64 {
         error: IcmpError,
         reason: Reason,
     ) -> Verdict {
-        let built = match (error, error.type_code()) {
-            (IcmpError::V6AddressUnreachable, Some((t, c))) => {
-                xlat::icmpv6_error(buf, l3_start, l3_len, t, c, 0, &self.xlat)
-            }
-            (IcmpError::V4PortUnreachable | IcmpError::V4AdminProhibited, Some((t, c))) => {
-                xlat::icmpv4_error(buf, l3_start, l3_len, t, c, 0, &self.xlat)
+        let version = match error {
+            IcmpError::V6AddressUnreachable => Some(xlat::IpVersion::V6),
+            IcmpError::V4PortUnreachable | IcmpError::V4AdminProhibited => {
+                Some(xlat::IpVersion::V4)
             }
             _ => None,
         };
+        let built = version.zip(error.type_code()).and_then(|(v, (t, c))| {
+            xlat::icmp_error(buf, (l3_start, l3_len), v, (t, c, 0), &self.xlat)
+        });
         match built {
             Some((l3_start, l3_len)) => Verdict::Reply {
                 l3_start,
@@ -56,16 +57,8 @@ impl Nat64 {
     /// An ICMPv6 error from an IPv6 host about a packet that came from the
     /// IPv4 side: the quoted packet went (prefix::Z):z -> X':x, so the
     /// session is the one of (X', x, Z, z).
-    pub(super) fn icmp_error_from_v6<S: Sink + ?Sized>(
-        &mut self,
-        buf: &mut [u8],
-        l3_start: usize,
-        l3_len: usize,
-        flow: &FlowV6,
-        dst4: Ipv4Addr,
-        sink: &mut S,
-    ) -> Verdict {
-        let no_session = Verdict::Drop(Reason::Nat64(Nat64Drop::IcmpErrorNoSession));
+    pub(super) fn icmp_error_from_v6(&mut self, flow: &FlowV6, dst4: Ipv4Addr) -> Next {
+        let no_session = Next::Drop(Reason::Nat64(Nat64Drop::IcmpErrorNoSession));
         let Some(inner) = flow.icmp.and_then(|i| i.inner) else {
             return no_session;
         };
@@ -97,26 +90,18 @@ impl Nat64 {
             inner: inner4,
             ipv4_id: self.ipv4_id(),
         };
-        from_xlat(xlat::v6_to_v4(
-            buf, l3_start, l3_len, &map, &self.xlat, sink,
-        ))
+        Next::ToV4(map, false)
     }
 
     /// An ICMPv4 error from the IPv4 side about a packet plat sent: the
     /// quoted packet went T:t -> Z:z.
-    pub(super) fn icmp_error_from_v4<S: Sink + ?Sized>(
-        &mut self,
-        buf: &mut [u8],
-        l3_start: usize,
-        l3_len: usize,
-        flow: &FlowV4,
-        sink: &mut S,
-    ) -> Verdict {
-        let no_session = Verdict::Drop(Reason::Nat64(Nat64Drop::IcmpErrorNoSession));
-        let Some(inner) = flow.icmp.and_then(|i| i.inner) else {
-            return no_session;
-        };
-        let Some(proto) = inner_proto(inner.proto) else {
+    pub(super) fn icmp_error_from_v4(&mut self, flow: &FlowV4) -> Next {
+        let no_session = Next::Drop(Reason::Nat64(Nat64Drop::IcmpErrorNoSession));
+        let Some((inner, proto)) = flow
+            .icmp
+            .and_then(|i| i.inner)
+            .and_then(|inner| Some((inner, inner_proto(inner.proto)?)))
+        else {
             return no_session;
         };
         let t = NatTuple4 {
@@ -146,13 +131,10 @@ impl Nat64 {
                 s.remote.port
             },
         };
-        let map = V4ToV6 {
+        Next::ToV6(V4ToV6 {
             outer,
             inner: inner6,
-        };
-        from_xlat(xlat::v4_to_v6(
-            buf, l3_start, l3_len, &map, &self.xlat, sink,
-        ))
+        })
     }
 
     /// Turns a held IPv4 SYN that timed out into its ICMPv4 error, in

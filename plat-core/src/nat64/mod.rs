@@ -15,18 +15,20 @@
 
 use crate::addr::Prefix6052;
 use crate::nat::{
-    Endpoint4, IcmpError, NatDrop, Proto, SessionId, Shard, Time, Tuple4 as NatTuple4,
-    Tuple6 as NatTuple6,
+    Endpoint4, Endpoint6, IcmpError, NatDrop, Proto, SessionId, Shard, Time, Tuple4 as NatTuple4,
+    Tuple6 as NatTuple6, Verdict as Found,
 };
 use crate::wire::{icmpv4, icmpv6, proto};
-use crate::xlat::{self, DropReason, Outcome, XlatConfig};
+use crate::xlat::{
+    self, DropReason, FlowHead, Outcome, Sink, Straight, V4ToV6, V6ToV4, XlatConfig,
+};
 
 mod classify;
 mod from_v4;
 mod from_v6;
 mod icmp_error;
 
-use classify::Burst;
+use classify::{Burst, Classified, Side};
 
 macro_rules! nat64_drops {
     ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
@@ -193,6 +195,86 @@ fn shard_proto(number: u8, icmp_type: Option<u8>, icmp: &IcmpQuery) -> Result<Pr
     }
 }
 
+/// A packet in place, `buf[l3_start..l3_start + l3_len]` with headroom
+/// before it (see [`xlat::HEADROOM`]), and where the prefetch stage put
+/// it.
+#[derive(Debug)]
+pub struct Packet<'a> {
+    pub buf: &'a mut [u8],
+    pub l3_start: usize,
+    pub l3_len: usize,
+    /// Its position in the burst the last [`Nat64::prefetch_v6`] or
+    /// [`Nat64::prefetch_v4`] classified; `None` (not prefetched) has it
+    /// classified on the spot.
+    pub at: Option<usize>,
+}
+
+impl<'a> Packet<'a> {
+    /// The packet at `buf[l3_start..l3_start + l3_len]`, not prefetched.
+    pub fn new(buf: &'a mut [u8], l3_start: usize, l3_len: usize) -> Self {
+        Packet {
+            buf,
+            l3_start,
+            l3_len,
+            at: None,
+        }
+    }
+
+    /// The same packet, at position `at` of the last prefetched burst.
+    pub fn at(self, at: usize) -> Self {
+        Packet {
+            at: Some(at),
+            ..self
+        }
+    }
+}
+
+/// What the general path decided to do with a packet, before doing it.
+#[derive(Debug)]
+enum Next {
+    /// Translate to IPv4; `hairpin`: for the worker that owns the IPv4
+    /// destination (RFC 6146 3.8).
+    ToV4(V6ToV4, bool),
+    /// Translate to IPv6.
+    ToV6(V4ToV6),
+    /// RFC 6146 3.8 hairpin this shard owns whole: to IPv4 and back.
+    ThereAndBack(V6ToV4, V4ToV6),
+    /// Keep the packet (an IPv4 SYN, RFC 6146 3.5.2.2).
+    Hold(SessionId),
+    /// The shard refused it: answer with its ICMP error, if any.
+    Refused(NatDrop),
+    Drop(Reason),
+}
+
+/// What differs between the two directions past classify; the steps are
+/// [`Nat64::handle`]'s, the same for both.
+trait Direction: Side {
+    /// The translator's straight line.
+    type Fast: Straight;
+    /// The packet as the general path parses it.
+    type Flow;
+    /// The family's ICMP queries.
+    const ICMP: IcmpQuery;
+    /// The established session's mapping for the straight line, if `c`
+    /// has one (refreshing it).
+    fn established(nat: &mut Nat64, c: &Classified<Self::Tuple>, now: Time) -> Option<Map<Self>>;
+    fn parse(nat: &Nat64, l3: &[u8]) -> Result<Self::Flow, Reason>;
+    fn head(flow: &Self::Flow) -> FlowHead;
+    /// RFC 6146 3.5.4: an ICMP error, translated with the session of the
+    /// packet it quotes.
+    fn icmp_error(nat: &mut Nat64, flow: &Self::Flow) -> Next;
+    /// The shard's tuple of a packet of protocol `proto`.
+    fn tuple(flow: &Self::Flow, proto: Proto) -> Self::Tuple;
+    fn hash(shard: &Shard, t: &Self::Tuple) -> u32;
+    /// Looks up or creates the session of `c`.
+    fn session(shard: &mut Shard, c: &Classified<Self::Tuple>, now: Time)
+        -> Result<Found, NatDrop>;
+    /// What becomes of the packet of tuple `t`, by the shard's answer.
+    fn next(nat: &mut Nat64, t: &Self::Tuple, found: Found) -> Next;
+}
+
+type Map<F> = <<F as Direction>::Fast as Straight>::Map;
+
 /// Most packets one prefetch call looks ahead over (a worker's burst).
 pub const PREFETCH_BURST: usize = 64;
 
@@ -251,6 +333,133 @@ impl Nat64 {
         self.next_ipv4_id
     }
 
+    /// Every packet, in either direction: classified (by the prefetch
+    /// stage or now), then the straight line if it takes the packet and
+    /// its session is established, else the general path. The straight
+    /// line is inlined into the caller's burst loop; the general path is
+    /// a call.
+    #[inline(always)]
+    fn handle<F: Direction, S: Sink + ?Sized>(
+        &mut self,
+        mut pkt: Packet<'_>,
+        now: Time,
+        sink: &mut S,
+    ) -> Verdict {
+        let c = self.classified::<F>(pkt.at, pkt.buf, pkt.l3_start, pkt.l3_len);
+        if let Some(c) = &c {
+            if let Some(v) = self.established::<F>(&mut pkt, c, now) {
+                return v;
+            }
+        }
+        self.general::<F, S>(pkt, c.map(|c| c.hash), now, sink)
+    }
+
+    /// Nearly every packet: TCP or UDP of an established session, taken
+    /// by the translator's straight line with what classify found. The
+    /// same rules as [`Nat64::general`] in fewer steps; `None`, with
+    /// nothing changed, for anything else.
+    #[inline(always)]
+    fn established<F: Direction>(
+        &mut self,
+        pkt: &mut Packet<'_>,
+        c: &Classified<F::Tuple>,
+        now: Time,
+    ) -> Option<Verdict> {
+        let fast = F::Fast::check(pkt.buf, pkt.l3_start, pkt.l3_len, &self.xlat)?;
+        let map = F::established(self, c, now)?;
+        let (l3_start, l3_len) = fast.translate(pkt.buf, &map, &self.xlat);
+        Some(Verdict::Forward { l3_start, l3_len })
+    }
+
+    /// Every packet in the general steps: parse, look up or create,
+    /// translate. `hash` is classify's, if the packet had one.
+    #[inline(never)]
+    fn general<F: Direction, S: Sink + ?Sized>(
+        &mut self,
+        pkt: Packet<'_>,
+        hash: Option<u32>,
+        now: Time,
+        sink: &mut S,
+    ) -> Verdict {
+        let next = self.decide::<F>(&pkt, hash, now);
+        self.apply(pkt, next, sink)
+    }
+
+    fn decide<F: Direction>(&mut self, pkt: &Packet<'_>, hash: Option<u32>, now: Time) -> Next {
+        let end = pkt.l3_start.saturating_add(pkt.l3_len);
+        let Some(l3) = pkt.buf.get(pkt.l3_start..end) else {
+            return Next::Drop(Reason::Xlat(DropReason::Malformed));
+        };
+        let flow = match F::parse(self, l3) {
+            Ok(f) => f,
+            Err(r) => return Next::Drop(r),
+        };
+        let head = F::head(&flow);
+        if head.is_icmp_error {
+            return F::icmp_error(self, &flow);
+        }
+        let proto = match shard_proto(head.proto, head.icmp_type, &F::ICMP) {
+            Ok(p) => p,
+            Err(r) => return Next::Drop(r),
+        };
+        if !head.has_ports {
+            return Next::Drop(Reason::Nat64(Nat64Drop::FragmentWithoutPorts));
+        }
+        let tuple = F::tuple(&flow, proto);
+        let c = Classified {
+            hash: hash.unwrap_or_else(|| F::hash(&self.shard, &tuple)),
+            tuple,
+            tcp_flags: head.tcp_flags,
+            likely: None,
+        };
+        debug_assert_eq!(
+            c.hash,
+            F::hash(&self.shard, &c.tuple),
+            "prefetch hash of another tuple"
+        );
+        match F::session(&mut self.shard, &c, now) {
+            Ok(found) => F::next(self, &c.tuple, found),
+            Err(d) => Next::Refused(d),
+        }
+    }
+
+    /// Does what the general path decided.
+    fn apply<S: Sink + ?Sized>(&mut self, pkt: Packet<'_>, next: Next, sink: &mut S) -> Verdict {
+        let Packet {
+            buf,
+            l3_start,
+            l3_len,
+            ..
+        } = pkt;
+        let cfg = self.xlat;
+        let to_v4 = |buf: &mut [u8], sink: &mut S, map: &V6ToV4| {
+            from_xlat(xlat::v6_to_v4(buf, l3_start, l3_len, map, &cfg, sink))
+        };
+        match next {
+            Next::ToV4(map, hairpin) => match to_v4(buf, sink, &map) {
+                Verdict::Forward { l3_start, l3_len } if hairpin => {
+                    Verdict::Hairpin { l3_start, l3_len }
+                }
+                other => other,
+            },
+            Next::ToV6(map) => from_xlat(xlat::v4_to_v6(buf, l3_start, l3_len, &map, &cfg, sink)),
+            Next::ThereAndBack(there, back) => match to_v4(buf, sink, &there) {
+                Verdict::Forward { l3_start, l3_len } => {
+                    match from_xlat(xlat::v4_to_v6(buf, l3_start, l3_len, &back, &cfg, sink)) {
+                        Verdict::Forward { l3_start, l3_len } => {
+                            Verdict::HairpinReturn { l3_start, l3_len }
+                        }
+                        other => other,
+                    }
+                }
+                other => other,
+            },
+            Next::Hold(session) => Verdict::Hold { session },
+            Next::Refused(d) => self.answer(buf, l3_start, l3_len, d.icmp(), Reason::Nat(d)),
+            Next::Drop(r) => Verdict::Drop(r),
+        }
+    }
+
     /// Expires at most `budget` sessions; fates of held SYNs go to `out`.
     /// Returns how many sessions expired.
     pub fn expire(&mut self, now: Time, budget: usize, out: &mut Vec<HeldFate>) -> usize {
@@ -258,6 +467,22 @@ impl Nat64 {
         self.shard.expire(now, budget, |h| {
             out.push(HeldFate::Reject(h.session, h.error))
         })
+    }
+}
+
+/// The translator's view, on the IPv6 side, of the IPv4 pair (`src`,
+/// `dst`) of a session (`src` embedded in the prefix); ICMP queries carry
+/// the identifier, which is `dst`'s port on this side.
+fn tuple6(prefix: &Prefix6052, proto: Proto, src: Endpoint4, dst: Endpoint6) -> xlat::Tuple6 {
+    xlat::Tuple6 {
+        src: prefix.embed(src.addr),
+        dst: dst.addr,
+        src_port: if proto == Proto::Icmp {
+            dst.port
+        } else {
+            src.port
+        },
+        dst_port: dst.port,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Tests of the stateful NAT64: RFC 6146 rules end to end, and the
 //! straight lines against the general paths.
 
+use super::classify::{V4, V6};
 use super::*;
 use crate::nat::{Filtering, NatConfig, Pool4Entry, Tuple6 as NatTuple6};
 use crate::rss::PortShare;
@@ -116,7 +117,11 @@ fn check_v6(b: &[u8]) -> (Ipv6Slice<'_>, Option<TransportSlice<'_>>) {
 /// from.
 fn out_udp(n: &mut Nat64, src: &str, sport: u16) -> (Ipv4Addr, u16) {
     let (mut buf, s, l) = framed(udp6(src, server6(), sport, 7, b"out"));
-    let (s, l) = forwarded(n.from_v6(&mut buf, s, l, Time::from_secs(1), &mut Vec::new()));
+    let (s, l) = forwarded(n.from_v6(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(1),
+        &mut Vec::new(),
+    ));
     let (ip, t) = check_v4(&buf[s..s + l]);
     assert_eq!(ip.header().destination_addr(), SERVER4);
     let Some(TransportSlice::Udp(u)) = t else {
@@ -131,7 +136,11 @@ fn rfc6146_3_5_1_udp_out_and_back_translated_with_valid_checksums() {
     let (pool, port) = out_udp(&mut n, CLIENT, 5000);
     assert_eq!(pool.octets()[..3], [198, 51, 100]);
     let (mut buf, s, l) = framed(udp4(SERVER4, pool, 7, port, b"back"));
-    let (s, l) = forwarded(n.from_v4(&mut buf, s, l, Time::from_secs(2), &mut Vec::new()));
+    let (s, l) = forwarded(n.from_v4(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(2),
+        &mut Vec::new(),
+    ));
     let (ip, t) = check_v6(&buf[s..s + l]);
     assert_eq!(
         ip.header().source_addr(),
@@ -159,7 +168,11 @@ fn rfc6146_3_5_3_icmp_echo_identifier_is_mapped_both_ways() {
         .write(&mut v, b"ping")
         .unwrap();
     let (mut buf, s, l) = framed(v);
-    let (s, l) = forwarded(n.from_v6(&mut buf, s, l, Time::from_secs(1), &mut Vec::new()));
+    let (s, l) = forwarded(n.from_v6(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(1),
+        &mut Vec::new(),
+    ));
     let (ip, t) = check_v4(&buf[s..s + l]);
     let Some(TransportSlice::Icmpv4(i)) = t else {
         panic!("not ICMPv4")
@@ -174,7 +187,11 @@ fn rfc6146_3_5_3_icmp_echo_identifier_is_mapped_both_ways() {
         .write(&mut r, b"ping")
         .unwrap();
     let (mut buf, s, l) = framed(r);
-    let (s, l) = forwarded(n.from_v4(&mut buf, s, l, Time::from_secs(1), &mut Vec::new()));
+    let (s, l) = forwarded(n.from_v4(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(1),
+        &mut Vec::new(),
+    ));
     let (ip, t) = check_v6(&buf[s..s + l]);
     assert_eq!(ip.header().destination_addr(), client);
     let Some(TransportSlice::Icmpv6(i)) = t else {
@@ -202,7 +219,11 @@ fn rfc6146_3_5_4_icmpv4_port_unreachable_reaches_the_ipv6_client() {
         .write(&mut e, &quoted)
         .unwrap();
     let (mut buf, s, l) = framed(e);
-    let (s, l) = forwarded(n.from_v4(&mut buf, s, l, Time::from_secs(2), &mut Vec::new()));
+    let (s, l) = forwarded(n.from_v4(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(2),
+        &mut Vec::new(),
+    ));
     let (ip, t) = check_v6(&buf[s..s + l]);
     assert_eq!(
         ip.header().destination_addr(),
@@ -245,7 +266,11 @@ fn rfc6146_3_8_hairpin_comes_back_as_ipv6_from_the_embedded_pool_address() {
             port2,
             b"hairpin",
         ));
-        match n.from_v6(&mut buf, s, l, Time::from_secs(3), &mut Vec::new()) {
+        match n.from_v6(
+            Packet::new(&mut buf, s, l),
+            Time::from_secs(3),
+            &mut Vec::new(),
+        ) {
             Verdict::HairpinReturn { l3_start, l3_len } => {
                 let (ip, t) = check_v6(&buf[l3_start..l3_start + l3_len]);
                 assert_eq!(
@@ -288,7 +313,11 @@ fn rfc6146_3_5_1_1_pool_exhaustion_answers_icmpv6_address_unreachable() {
     let mut n = Nat64::new(shard, prefix, XlatConfig::default());
     out_udp(&mut n, CLIENT, 5003);
     let (mut buf, s, l) = framed(udp6(CLIENT, server6(), 5004, 7, b"no room"));
-    match n.from_v6(&mut buf, s, l, Time::from_secs(1), &mut Vec::new()) {
+    match n.from_v6(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(1),
+        &mut Vec::new(),
+    ) {
         Verdict::Reply {
             l3_start,
             l3_len,
@@ -324,7 +353,11 @@ fn rfc6146_3_5_2_2_ipv4_syn_under_adf_is_held_then_rejected_with_port_unreachabl
         .write(&mut syn, &[])
         .unwrap();
     let (mut buf, s, l) = framed(syn.clone());
-    let session = match n.from_v4(&mut buf, s, l, Time::from_secs(10), &mut Vec::new()) {
+    let session = match n.from_v4(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(10),
+        &mut Vec::new(),
+    ) {
         Verdict::Hold { session } => session,
         other => panic!("not held: {other:?}"),
     };
@@ -354,7 +387,11 @@ fn non_first_fragments_and_other_protocols_are_counted_drops() {
     v[6] = 132; // SCTP
     let (mut buf, s, l) = framed(v);
     assert_eq!(
-        n.from_v6(&mut buf, s, l, Time::from_secs(1), &mut Vec::new()),
+        n.from_v6(
+            Packet::new(&mut buf, s, l),
+            Time::from_secs(1),
+            &mut Vec::new()
+        ),
         Verdict::Drop(Reason::Nat64(Nat64Drop::UnsupportedProtocol))
     );
     let mut frag = udp4(SERVER4, Ipv4Addr::new(198, 51, 100, 1), 7, 5000, b"tail");
@@ -366,7 +403,11 @@ fn non_first_fragments_and_other_protocols_are_counted_drops() {
     frag[10..12].copy_from_slice(&c.to_be_bytes());
     let (mut buf, s, l) = framed(frag);
     assert_eq!(
-        n.from_v4(&mut buf, s, l, Time::from_secs(1), &mut Vec::new()),
+        n.from_v4(
+            Packet::new(&mut buf, s, l),
+            Time::from_secs(1),
+            &mut Vec::new()
+        ),
         Verdict::Drop(Reason::Nat64(Nat64Drop::FragmentWithoutPorts))
     );
 }
@@ -392,8 +433,8 @@ proptest::proptest! {
             n.end_burst();
             let mut buf = vec![0u8; headroom];
             buf.extend_from_slice(&ip);
-            let _ = n.from_v6(&mut buf.clone(), headroom, ip.len(), Time::from_secs(1), &mut Vec::new());
-            let _ = n.from_v4(&mut buf, headroom, ip.len(), Time::from_secs(1), &mut Vec::new());
+            let _ = n.from_v6(Packet::new(&mut buf.clone(), headroom, ip.len()), Time::from_secs(1), &mut Vec::new());
+            let _ = n.from_v4(Packet::new(&mut buf, headroom, ip.len()), Time::from_secs(1), &mut Vec::new());
         }
     }
 }
@@ -493,8 +534,8 @@ proptest::proptest! {
                 };
                 let (mut a, s, l) = framed(ip);
                 let mut b = a.clone();
-                let va = fast.from_v4(&mut a, s, l, now, &mut Vec::new());
-                let vb = general.v4_general_path(&mut b, s, l, None, now, &mut Vec::new());
+                let va = fast.from_v4(Packet::new(&mut a, s, l), now, &mut Vec::new());
+                let vb = general.general::<V4, _>(Packet::new(&mut b, s, l), None, now, &mut Vec::new());
                 proptest::prop_assert_eq!(va, vb);
                 proptest::prop_assert_eq!(&a, &b);
                 proptest::prop_assert_eq!(fast.shard().stats(), general.shard().stats());
@@ -512,8 +553,8 @@ proptest::proptest! {
             };
             let (mut a, s, l) = framed(ip);
             let mut b = a.clone();
-            let va = fast.from_v6(&mut a, s, l, now, &mut Vec::new());
-            let vb = general.v6_general_path(&mut b, s, l, None, now, &mut Vec::new());
+            let va = fast.from_v6(Packet::new(&mut a, s, l), now, &mut Vec::new());
+            let vb = general.general::<V6, _>(Packet::new(&mut b, s, l), None, now, &mut Vec::new());
             proptest::prop_assert_eq!(va, vb);
             proptest::prop_assert_eq!(&a, &b);
             proptest::prop_assert_eq!(fast.shard().stats(), general.shard().stats());
@@ -549,10 +590,10 @@ fn prefetch_hints_change_nothing_but_the_work() {
         );
         for (k, ((b, s, l), (c, cs, cl))) in bufs.iter_mut().zip(copies.iter_mut()).enumerate() {
             let t = Time::from_secs(u64::from(round) + 1);
-            // (In debug builds `from_v6_at` also checks that position
+            // (In debug builds `from_v6` also checks that position
             // k + 1 holds this packet's classification.)
-            let a = hinted.from_v6_at(k + 1, b, *s, *l, t, &mut Vec::new());
-            let p = plain.from_v6(c, *cs, *cl, t, &mut Vec::new());
+            let a = hinted.from_v6(Packet::new(b, *s, *l).at(k + 1), t, &mut Vec::new());
+            let p = plain.from_v6(Packet::new(c, *cs, *cl), t, &mut Vec::new());
             assert_eq!(a, p);
             let (s, l) = forwarded(a);
             assert_eq!(b[s..s + l], c[s..s + l], "same bytes out");
@@ -594,8 +635,8 @@ fn ipv4_prefetch_hints_change_nothing_but_the_work() {
         );
         for (k, ((b, s, l), (c, cs, cl))) in bufs.iter_mut().zip(copies.iter_mut()).enumerate() {
             let t = Time::from_secs(u64::from(round) + 1);
-            let a = hinted.from_v4_at(k, b, *s, *l, t, &mut Vec::new());
-            let p = plain.from_v4(c, *cs, *cl, t, &mut Vec::new());
+            let a = hinted.from_v4(Packet::new(b, *s, *l).at(k), t, &mut Vec::new());
+            let p = plain.from_v4(Packet::new(c, *cs, *cl), t, &mut Vec::new());
             assert_eq!(a, p);
             let (s, l) = forwarded(a);
             assert_eq!(b[s..s + l], c[s..s + l], "same bytes out");

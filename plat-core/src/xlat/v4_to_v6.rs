@@ -2,7 +2,7 @@
 
 use super::reply::{self, Icmp};
 use super::{frag, icmp_error, icmp_map, l4};
-use super::{DropReason, Outcome, Sink, Tuple6, V4ToV6, XlatConfig};
+use super::{DropReason, Outcome, Sink, Straight, Tuple6, V4ToV6, XlatConfig};
 use crate::wire::checksum;
 use crate::wire::icmpv4::{self, msg_type as t4};
 use crate::wire::ipv6_ext::{FragmentHeader, FRAGMENT_HEADER_LEN};
@@ -99,29 +99,13 @@ pub fn v4_to_v6<S: Sink + ?Sized>(
     cfg: &XlatConfig,
     sink: &mut S,
 ) -> Outcome {
-    if let Some(o) = fast(buf, l3_start, l3_len, map, cfg) {
+    if let Some(o) = super::straight::<FastV4>(buf, l3_start, l3_len, map, cfg) {
         return o;
     }
     match translate(buf, l3_start, l3_len, map, cfg, sink) {
         Ok(o) => o,
         Err(r) => Outcome::Drop(r),
     }
-}
-
-/// The common case in straight-line code: an unfragmented TCP or UDP
-/// (with checksum) packet without options, not expiring, fitting the IPv6
-/// side. Anything else returns `None` for [`translate`], which applies the
-/// same rules to this case and handles every other one.
-#[inline(always)]
-pub(super) fn fast(
-    buf: &mut [u8],
-    l3_start: usize,
-    l3_len: usize,
-    map: &V4ToV6,
-    cfg: &XlatConfig,
-) -> Option<Outcome> {
-    let (l3_start, l3_len) = FastV4::check(buf, l3_start, l3_len, cfg)?.translate(buf, map, cfg);
-    Some(Outcome::Forward { l3_start, l3_len })
 }
 
 /// An IPv4 packet the straight-line path translates (checked by
@@ -141,11 +125,13 @@ pub struct FastV4 {
     old_addrs: checksum::WideSum,
 }
 
-impl FastV4 {
+impl Straight for FastV4 {
+    type Map = V4ToV6;
+
     /// The packet at `buf[l3_start..l3_start + l3_len]`, if the straight
     /// line takes it.
     #[inline(always)]
-    pub fn check(buf: &[u8], l3_start: usize, l3_len: usize, cfg: &XlatConfig) -> Option<FastV4> {
+    fn check(buf: &[u8], l3_start: usize, l3_len: usize, cfg: &XlatConfig) -> Option<FastV4> {
         const HLEN: usize = ipv4::MIN_HEADER_LEN;
         let end = l3_start.checked_add(l3_len)?;
         let h = buf.get(l3_start..end)?.first_chunk::<HLEN>()?;
@@ -192,24 +178,10 @@ impl FastV4 {
         })
     }
 
-    /// The transport protocol number (TCP or UDP).
-    #[inline(always)]
-    pub fn protocol(&self) -> u8 {
-        self.protocol
-    }
-
-    /// The transport header and payload: its first 20 (TCP) or 8 (UDP)
-    /// bytes are there.
-    #[inline(always)]
-    pub fn l4<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        let at = self.l3_start + ipv4::MIN_HEADER_LEN;
-        &buf[at..at + self.payload_len]
-    }
-
     /// Translates in place with the addresses and ports of `map`: the
     /// IPv6 packet's start and length.
     #[inline(always)]
-    pub fn translate(self, buf: &mut [u8], map: &V4ToV6, cfg: &XlatConfig) -> (usize, usize) {
+    fn translate(self, buf: &mut [u8], map: &V4ToV6, cfg: &XlatConfig) -> (usize, usize) {
         let FastV4 {
             l3_start,
             protocol,

@@ -2,7 +2,9 @@
 
 use super::reply::{self, Icmp};
 use super::{frag, icmp_error, icmp_map, l4};
-use super::{DropReason, Outcome, Sink, Tuple4, V6ToV4, XlatConfig, DF_THRESHOLD, IPV6_MIN_MTU};
+use super::{
+    DropReason, Outcome, Sink, Straight, Tuple4, V6ToV4, XlatConfig, DF_THRESHOLD, IPV6_MIN_MTU,
+};
 use crate::wire::checksum;
 use crate::wire::icmpv6::{self, msg_type as t6};
 use crate::wire::ipv6_ext::{self, Chain};
@@ -119,29 +121,13 @@ pub fn v6_to_v4<S: Sink + ?Sized>(
     cfg: &XlatConfig,
     sink: &mut S,
 ) -> Outcome {
-    if let Some(o) = fast(buf, l3_start, l3_len, map, cfg) {
+    if let Some(o) = super::straight::<FastV6>(buf, l3_start, l3_len, map, cfg) {
         return o;
     }
     match translate(buf, l3_start, l3_len, map, cfg, sink) {
         Ok(o) => o,
         Err(r) => Outcome::Drop(r),
     }
-}
-
-/// The common case in straight-line code: TCP or UDP right after the fixed
-/// header, not expiring, fitting the IPv4 MTU. Anything else (or anything
-/// odd) returns `None` for [`translate`], which applies the same rules to
-/// this case and handles every other one.
-#[inline(always)]
-pub(super) fn fast(
-    buf: &mut [u8],
-    l3_start: usize,
-    l3_len: usize,
-    map: &V6ToV4,
-    cfg: &XlatConfig,
-) -> Option<Outcome> {
-    let (l3_start, l3_len) = FastV6::check(buf, l3_start, l3_len, cfg)?.translate(buf, map, cfg);
-    Some(Outcome::Forward { l3_start, l3_len })
 }
 
 /// An IPv6 packet the straight-line path translates (checked by
@@ -160,11 +146,13 @@ pub struct FastV6 {
     old_addrs: checksum::WideSum,
 }
 
-impl FastV6 {
+impl Straight for FastV6 {
+    type Map = V6ToV4;
+
     /// The packet at `buf[l3_start..l3_start + l3_len]`, if the straight
     /// line takes it.
     #[inline(always)]
-    pub fn check(buf: &[u8], l3_start: usize, l3_len: usize, cfg: &XlatConfig) -> Option<FastV6> {
+    fn check(buf: &[u8], l3_start: usize, l3_len: usize, cfg: &XlatConfig) -> Option<FastV6> {
         let end = l3_start.checked_add(l3_len)?;
         let h = buf
             .get(l3_start..end)?
@@ -195,24 +183,10 @@ impl FastV6 {
         })
     }
 
-    /// The transport protocol number (TCP or UDP).
-    #[inline(always)]
-    pub fn next_header(&self) -> u8 {
-        self.next_header
-    }
-
-    /// The transport header and payload: its first 20 (TCP) or 8 (UDP)
-    /// bytes are there.
-    #[inline(always)]
-    pub fn l4<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        let at = self.l3_start + ipv6::HEADER_LEN;
-        &buf[at..at + self.payload_len]
-    }
-
     /// Translates in place with the addresses and ports of `map`: the
     /// IPv4 packet's start and length.
     #[inline(always)]
-    pub fn translate(self, buf: &mut [u8], map: &V6ToV4, cfg: &XlatConfig) -> (usize, usize) {
+    fn translate(self, buf: &mut [u8], map: &V6ToV4, cfg: &XlatConfig) -> (usize, usize) {
         let FastV6 {
             l3_start,
             next_header,
