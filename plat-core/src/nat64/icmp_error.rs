@@ -67,10 +67,10 @@ impl Nat64 {
             return no_session;
         };
         let t = NatTuple6 {
+            dst: remote,
             proto,
             src: inner.dst,
             sport: inner.dst_port,
-            dst: remote,
             dport: inner.src_port,
         };
         let Some(s) = self.shard.peek_v6(&t) else {

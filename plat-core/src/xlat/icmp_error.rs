@@ -8,8 +8,8 @@
 //! IP) are rewritten to end right before them.
 
 use super::icmp_map::{self, Action};
+use super::v6_to_v4 as to_v4;
 use super::{l4, mtu};
-use super::{v4_to_v6 as to_v6, v6_to_v4 as to_v4};
 use super::{DropReason, Outcome, V4ToV6, V6ToV4, XlatConfig, ICMPV4_ERROR_MAX, ICMPV6_ERROR_MAX};
 use crate::wire::ipv6_ext::{self, FragmentHeader, FRAGMENT_HEADER_LEN};
 use crate::wire::{be16, be32, checksum, icmpv4, icmpv6, ipv4, ipv6, proto};
@@ -311,7 +311,7 @@ pub(super) fn v6_to_v4(
         } else {
             ch.upper_proto
         },
-        tos: to_v4::tos(inner.traffic_class, cfg),
+        tos: super::copied_class(inner.traffic_class, cfg),
         // RFC 7915 5.3: "the TTL/Hop Limit value of the inner IPv4/IPv6
         // packet are not decremented".
         ttl: inner.hop_limit,
@@ -339,7 +339,7 @@ pub(super) fn v6_to_v4(
         src: map.outer.src,
         dst: map.outer.dst,
         protocol: proto::ICMP,
-        tos: to_v4::tos(traffic_class, cfg),
+        tos: super::copied_class(traffic_class, cfg),
         ttl,
         ident: map.ipv4_id,
         dont_frag: false,
@@ -506,7 +506,7 @@ pub(super) fn v4_to_v6(
             inner_upper
         },
         hop_limit: inner.ttl,
-        traffic_class: to_v6::traffic_class(inner.tos, cfg),
+        traffic_class: super::copied_class(inner.tos, cfg),
         flow_label: 0,
         payload_len: (frag_hdr + upper_len).min(u16::MAX as usize),
     }
@@ -527,7 +527,7 @@ pub(super) fn v4_to_v6(
         dst: map.outer.dst,
         next_header: proto::ICMPV6,
         hop_limit,
-        traffic_class: to_v6::traffic_class(tos, cfg),
+        traffic_class: super::copied_class(tos, cfg),
         flow_label: 0,
         payload_len: total - ipv6::HEADER_LEN,
     };

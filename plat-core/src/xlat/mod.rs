@@ -75,6 +75,41 @@ pub const HEADROOM: usize = 48;
 /// `v6_to_v4::dont_fragment`).
 pub const DF_THRESHOLD: usize = 1260;
 
+/// The hop limit or TTL a translated packet leaves with, or `None` when
+/// it expires here. The same words in both directions, RFC 7915 4.1 and
+/// 5.1: "Since the translator is a router, as part of forwarding the
+/// packet it needs to decrement either the IPv4 TTL (before the
+/// translation) or the IPv6 Hop Limit (after the translation). As part of
+/// decrementing the TTL or Hop Limit, the translator (as any router) MUST
+/// check for zero and send the ICMPv4 "TTL Exceeded" or ICMPv6 "Hop Limit
+/// Exceeded" error."
+#[inline(always)]
+fn forwarded_hop_limit(hops: u8) -> Option<u8> {
+    if hops <= 1 {
+        None
+    } else {
+        Some(hops - 1)
+    }
+}
+
+/// The IPv6 Traffic Class or IPv4 TOS a translated packet leaves with.
+/// RFC 7915 4.1: "Traffic Class: By default, copied from the IP Type Of
+/// Service (TOS) octet. [...] An implementation of a translator SHOULD
+/// support an administratively configurable option to ignore the IPv4
+/// TOS and always set the IPv6 traffic class (TC) to zero." And 5.1:
+/// "Type of Service (TOS) Octets: By default, copied from the IPv6
+/// Traffic Class (all 8 bits). [...] An implementation of a translator
+/// SHOULD provide the ability to ignore the IPv6 traffic class and treat
+/// it as zero in the IPv4 header." (`copy_traffic_class`)
+#[inline(always)]
+fn copied_class(class: u8, cfg: &XlatConfig) -> u8 {
+    if cfg.copy_traffic_class {
+        class
+    } else {
+        0
+    }
+}
+
 /// RFC 1812 4.3.2.3 / RFC 7915 practice: an ICMPv4 error, quote included,
 /// is at most 576 bytes.
 pub const ICMPV4_ERROR_MAX: usize = 576;

@@ -8,36 +8,6 @@ use crate::wire::icmpv4::{self, msg_type as t4};
 use crate::wire::ipv6_ext::{FragmentHeader, FRAGMENT_HEADER_LEN};
 use crate::wire::{ipv4, ipv6, proto, tcp, udp};
 
-/// RFC 7915 4.1: "Hop Limit: TTL value copied from the IPv4 header.
-/// Since the translator is a router, as part of forwarding the packet it
-/// needs to decrement either the IPv4 TTL (before the translation) or the
-/// IPv6 Hop Limit (after the translation). As part of decrementing the
-/// TTL or Hop Limit, the translator (as any router) MUST check for zero
-/// and send the ICMPv4 "TTL Exceeded" or ICMPv6 "Hop Limit Exceeded"
-/// error." The hop limit to send, or `None` when the packet expires here.
-#[inline(always)]
-fn forwarded_hop_limit(ttl: u8) -> Option<u8> {
-    if ttl <= 1 {
-        None
-    } else {
-        Some(ttl - 1)
-    }
-}
-
-/// RFC 7915 4.1: "Traffic Class: By default, copied from the IP Type Of
-/// Service (TOS) octet. [...] An implementation of a translator SHOULD
-/// support an administratively configurable option to ignore the IPv4
-/// TOS and always set the IPv6 traffic class (TC) to zero."
-/// (`copy_traffic_class`)
-#[inline(always)]
-pub(super) fn traffic_class(tos: u8, cfg: &XlatConfig) -> u8 {
-    if cfg.copy_traffic_class {
-        tos
-    } else {
-        0
-    }
-}
-
 /// RFC 7915 4.1: "If the DF flag is not set and the IPv4 packet will
 /// result in an IPv6 packet larger than a user-defined length
 /// (hereinafter referred to as "lowest-ipv6-mtu", and which defaults to
@@ -77,7 +47,7 @@ fn ipv6_header(
         dst: out.dst,
         next_header,
         hop_limit,
-        traffic_class: traffic_class(tos, cfg),
+        traffic_class: super::copied_class(tos, cfg),
         flow_label: 0,
         payload_len,
     }
@@ -138,7 +108,7 @@ impl Straight for FastV4 {
         let total = u16::from_be_bytes(*h[ipv4::OFFSET_TOTAL_LEN..].first_chunk()?) as usize;
         let flags_frag = u16::from_be_bytes(*h[ipv4::OFFSET_FLAGS_FRAG..].first_chunk()?);
         let protocol = h[ipv4::OFFSET_PROTOCOL];
-        let hop_limit = forwarded_hop_limit(h[ipv4::OFFSET_TTL])?;
+        let hop_limit = super::forwarded_hop_limit(h[ipv4::OFFSET_TTL])?;
         let min = match protocol {
             proto::TCP => tcp::MIN_HEADER_LEN,
             proto::UDP => udp::HEADER_LEN,
@@ -254,7 +224,7 @@ pub(super) fn translate<S: Sink + ?Sized>(
     {
         return Err(DropReason::ExtHeaderProtocolInIpv4);
     }
-    let Some(hop_limit) = forwarded_hop_limit(ttl) else {
+    let Some(hop_limit) = super::forwarded_hop_limit(ttl) else {
         let icmp = Icmp::new(t4::TIME_EXCEEDED, 0);
         return reply::v4(
             buf,

@@ -10,36 +10,6 @@ use crate::wire::icmpv6::{self, msg_type as t6};
 use crate::wire::ipv6_ext::{self, Chain};
 use crate::wire::{ipv4, ipv6, proto, tcp, udp};
 
-/// RFC 7915 5.1: "Time to Live: Hop Limit value copied from the IPv6
-/// header. Since the translator is a router, as part of forwarding the
-/// packet it needs to decrement either the IPv6 Hop Limit (before the
-/// translation) or the IPv4 TTL (after the translation). As part of
-/// decrementing the TTL or Hop Limit, the translator (as any router)
-/// MUST check for zero and send the ICMPv4 "TTL Exceeded" or ICMPv6
-/// "Hop Limit Exceeded" error." The TTL to send, or `None` when the
-/// packet expires here.
-#[inline(always)]
-pub(super) fn forwarded_ttl(hop_limit: u8) -> Option<u8> {
-    if hop_limit <= 1 {
-        None
-    } else {
-        Some(hop_limit - 1)
-    }
-}
-
-/// RFC 7915 5.1: "Type of Service (TOS) Octets: By default, copied from
-/// the IPv6 Traffic Class (all 8 bits). [...] An implementation of a
-/// translator SHOULD provide the ability to ignore the IPv6 traffic class
-/// and treat it as zero in the IPv4 header." (`copy_traffic_class`)
-#[inline(always)]
-pub(super) fn tos(traffic_class: u8, cfg: &XlatConfig) -> u8 {
-    if cfg.copy_traffic_class {
-        traffic_class
-    } else {
-        0
-    }
-}
-
 /// RFC 7915 5: "When the resulting IPv4 packet is smaller than or equal
 /// to 1260 bytes, the translator MUST send the packet with a cleared Don't
 /// Fragment bit. Otherwise, the packet MUST be sent with the Don't
@@ -95,7 +65,7 @@ fn ipv4_header(
         src: out.src,
         dst: out.dst,
         protocol,
-        tos: tos(traffic_class, cfg),
+        tos: super::copied_class(traffic_class, cfg),
         ttl,
         ident,
         dont_frag,
@@ -158,7 +128,7 @@ impl Straight for FastV6 {
             .get(l3_start..end)?
             .first_chunk::<{ ipv6::HEADER_LEN }>()?;
         let next_header = h[ipv6::OFFSET_NEXT_HEADER];
-        let ttl = forwarded_ttl(h[ipv6::OFFSET_HOP_LIMIT])?;
+        let ttl = super::forwarded_hop_limit(h[ipv6::OFFSET_HOP_LIMIT])?;
         let payload_len =
             u16::from_be_bytes(*h[ipv6::OFFSET_PAYLOAD_LEN..].first_chunk()?) as usize;
         let min = match next_header {
@@ -269,7 +239,7 @@ pub(super) fn translate<S: Sink + ?Sized>(
     if upper == proto::ICMP {
         return Err(DropReason::IcmpWrongFamily);
     }
-    let Some(ttl) = forwarded_ttl(hop_limit) else {
+    let Some(ttl) = super::forwarded_hop_limit(hop_limit) else {
         let icmp = Icmp::new(t6::TIME_EXCEEDED, 0);
         return reply::v6(
             buf,
