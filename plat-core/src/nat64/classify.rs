@@ -12,7 +12,6 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-#[cfg(doc)]
 use super::Packet;
 use super::{Nat64, PREFETCH_BURST};
 use crate::addr::Prefix6052;
@@ -74,9 +73,24 @@ pub(super) trait Side {
     /// Prefetches the session the bucket names (or for a new flow what
     /// creating it will touch) and says which session that is.
     fn prefetch_session(shard: &Shard, c: &Classified<Self::Tuple>) -> Option<SessionId>;
-    /// This side's burst, beside what classifying needs.
-    fn parts(nat: &mut Nat64) -> (&mut Burst<Self::Tuple>, &Shard, &Prefix6052);
-    fn burst(nat: &Nat64) -> &Burst<Self::Tuple>;
+    fn burst(bursts: &Bursts) -> &Burst<Self::Tuple>;
+    fn burst_mut(bursts: &mut Bursts) -> &mut Burst<Self::Tuple>;
+}
+
+/// The current burst of each side.
+#[derive(Debug)]
+pub(super) struct Bursts {
+    pub(super) v6: Burst<NatTuple6>,
+    pub(super) v4: Burst<NatTuple4>,
+}
+
+impl Bursts {
+    pub(super) fn new() -> Self {
+        Bursts {
+            v6: Burst::new(),
+            v4: Burst::new(),
+        }
+    }
 }
 
 /// The IPv6 (inside) side.
@@ -100,12 +114,12 @@ impl Side for V6 {
         shard.prefetch6_new(c.hash, &c.tuple)
     }
     #[inline(always)]
-    fn parts(nat: &mut Nat64) -> (&mut Burst<NatTuple6>, &Shard, &Prefix6052) {
-        (&mut nat.burst6, &nat.shard, &nat.prefix)
+    fn burst(bursts: &Bursts) -> &Burst<NatTuple6> {
+        &bursts.v6
     }
     #[inline(always)]
-    fn burst(nat: &Nat64) -> &Burst<NatTuple6> {
-        &nat.burst6
+    fn burst_mut(bursts: &mut Bursts) -> &mut Burst<NatTuple6> {
+        &mut bursts.v6
     }
 }
 
@@ -125,12 +139,12 @@ impl Side for V4 {
         shard.prefetch4_session(c.hash)
     }
     #[inline(always)]
-    fn parts(nat: &mut Nat64) -> (&mut Burst<NatTuple4>, &Shard, &Prefix6052) {
-        (&mut nat.burst4, &nat.shard, &nat.prefix)
+    fn burst(bursts: &Bursts) -> &Burst<NatTuple4> {
+        &bursts.v4
     }
     #[inline(always)]
-    fn burst(nat: &Nat64) -> &Burst<NatTuple4> {
-        &nat.burst4
+    fn burst_mut(bursts: &mut Bursts) -> &mut Burst<NatTuple4> {
+        &mut bursts.v4
     }
 }
 
@@ -254,7 +268,7 @@ impl Nat64 {
 
     #[inline(always)]
     fn prefetch<F: Side>(&mut self, l3s: &[&[u8]]) {
-        let (burst, shard, prefix) = F::parts(self);
+        let (burst, shard, prefix) = (F::burst_mut(&mut self.bursts), &self.shard, &self.prefix);
         let n = l3s.len().min(PREFETCH_BURST);
         for (slot, l3) in burst.slots.iter_mut().zip(&l3s[..n]) {
             *slot = F::classify(prefix, shard, l3);
@@ -272,42 +286,37 @@ impl Nat64 {
     /// handled (its buffers are recycled).
     #[inline]
     pub fn end_burst(&mut self) {
-        self.burst6.clear();
-        self.burst4.clear();
+        self.bursts.v6.clear();
+        self.bursts.v4.clear();
     }
+}
 
+impl Bursts {
     /// The classification of the packet at `buf[l3_start..l3_start +
-    /// l3_len]`: the prefetch stage's for burst position `at`, else worked
-    /// out now.
+    /// l3_len]`: the prefetch stage's for burst position `at` (in place),
+    /// else worked out now into `here`.
     #[inline(always)]
-    pub(super) fn classified<F: Side>(
-        &self,
-        at: Option<usize>,
-        buf: &[u8],
-        l3_start: usize,
-        l3_len: usize,
-    ) -> Option<Classified<F::Tuple>> {
+    pub(super) fn classified<'a, F: Side>(
+        &'a self,
+        (prefix, shard): (&Prefix6052, &Shard),
+        pkt: &Packet<'_>,
+        here: &'a mut Option<Classified<F::Tuple>>,
+    ) -> Option<&'a Classified<F::Tuple>> {
         let burst = F::burst(self);
-        if let Some(i) = at.filter(|&i| i < burst.len) {
-            let c = burst.slots[i];
+        let l3 = || {
+            pkt.buf
+                .get(pkt.l3_start..pkt.l3_start.checked_add(pkt.l3_len)?)
+        };
+        if let Some(i) = pkt.at.filter(|&i| i < burst.len) {
+            let c = burst.slots[i].as_ref();
             debug_assert_eq!(
-                c.map(|c| Classified { likely: None, ..c }),
-                self.classify_here::<F>(buf, l3_start, l3_len),
+                c.map(|c| Classified { likely: None, ..*c }),
+                l3().and_then(|l3| F::classify(prefix, shard, l3)),
                 "burst position {i} holds another packet's classification"
             );
             return c;
         }
-        self.classify_here::<F>(buf, l3_start, l3_len)
-    }
-
-    #[inline(always)]
-    fn classify_here<F: Side>(
-        &self,
-        buf: &[u8],
-        l3_start: usize,
-        l3_len: usize,
-    ) -> Option<Classified<F::Tuple>> {
-        let l3 = buf.get(l3_start..l3_start.checked_add(l3_len)?)?;
-        F::classify(&self.prefix, &self.shard, l3)
+        *here = l3().and_then(|l3| F::classify(prefix, shard, l3));
+        here.as_ref()
     }
 }

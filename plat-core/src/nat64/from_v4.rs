@@ -9,7 +9,7 @@ use crate::xlat::{self, FlowHead, FlowV4, Sink, V4ToV6};
 
 use super::classify::{Classified, V4};
 use super::{
-    tuple6, Direction, Found, Nat64, Nat64Drop, Next, Packet, Reason, Verdict, ICMPV4_QUERY,
+    tuple6, Direction, Found, Nat64, Nat64Drop, Next, Packet, Parts, Reason, Verdict, ICMPV4_QUERY,
 };
 
 impl Nat64 {
@@ -32,7 +32,7 @@ impl Direction for V4 {
     const ICMP: super::IcmpQuery = ICMPV4_QUERY;
 
     #[inline(always)]
-    fn established(nat: &mut Nat64, c: &Classified<NatTuple4>, now: Time) -> Option<V4ToV6> {
+    fn established(nat: &mut Parts, c: &Classified<NatTuple4>, now: Time) -> Option<V4ToV6> {
         let flags = TcpFlags(c.tcp_flags);
         let (from, to) = nat
             .shard

@@ -11,8 +11,8 @@ use crate::xlat::{self, FlowHead, FlowV6, Sink, V4ToV6, V6ToV4};
 
 use super::classify::{Classified, V6};
 use super::{
-    tuple4, tuple6, Direction, Found, HeldFate, Nat64, Nat64Drop, Next, Packet, Reason, Verdict,
-    ICMPV6_QUERY,
+    tuple4, tuple6, Direction, Found, HeldFate, Nat64, Nat64Drop, Next, Packet, Parts, Reason,
+    Verdict, ICMPV6_QUERY,
 };
 
 impl Nat64 {
@@ -36,7 +36,7 @@ impl Direction for V6 {
     const ICMP: super::IcmpQuery = ICMPV6_QUERY;
 
     #[inline(always)]
-    fn established(nat: &mut Nat64, c: &Classified<NatTuple6>, now: Time) -> Option<V6ToV4> {
+    fn established(nat: &mut Parts, c: &Classified<NatTuple6>, now: Time) -> Option<V6ToV4> {
         let t = &c.tuple;
         // RFC 6052 3.1 (classify extracted the address without it).
         nat.prefix.check_3_1(t.dst).ok()?;

@@ -15,8 +15,7 @@
 
 use crate::addr::Prefix6052;
 use crate::nat::{
-    Endpoint4, Endpoint6, IcmpError, NatDrop, Proto, SessionId, Shard, Time, Tuple4 as NatTuple4,
-    Tuple6 as NatTuple6, Verdict as Found,
+    Endpoint4, Endpoint6, IcmpError, NatDrop, Proto, SessionId, Shard, Time, Verdict as Found,
 };
 use crate::wire::{icmpv4, icmpv6, proto};
 use crate::xlat::{
@@ -28,7 +27,7 @@ mod from_v4;
 mod from_v6;
 mod icmp_error;
 
-use classify::{Burst, Classified, Side};
+use classify::{Bursts, Classified, Side};
 
 macro_rules! nat64_drops {
     ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
@@ -156,11 +155,29 @@ pub struct Nat64 {
     xlat: XlatConfig,
     next_ipv4_id: u16,
     fates: Vec<HeldFate>,
-    /// The current IPv6 burst, classified by the prefetch stage, by
-    /// burst position.
-    burst6: Burst<NatTuple6>,
-    /// The same for a burst from the IPv4 side.
-    burst4: Burst<NatTuple4>,
+    /// The current burst of each side, classified by the prefetch stage,
+    /// by burst position.
+    bursts: Bursts,
+}
+
+/// What the straight line uses of a worker's NAT64 beside the burst it
+/// reads.
+struct Parts<'a> {
+    shard: &'a mut Shard,
+    prefix: &'a Prefix6052,
+    xlat: &'a XlatConfig,
+    next_ipv4_id: &'a mut u16,
+}
+
+impl Parts<'_> {
+    /// RFC 7915 5.1 leaves the Identification of unfragmented packets to
+    /// the translator; a per-worker counter never repeats within 2^16
+    /// packets.
+    #[inline]
+    fn ipv4_id(&mut self) -> u16 {
+        *self.next_ipv4_id = self.next_ipv4_id.wrapping_add(1);
+        *self.next_ipv4_id
+    }
 }
 
 /// A family's ICMP protocol number and its two query (echo) types.
@@ -257,7 +274,7 @@ trait Direction: Side {
     const ICMP: IcmpQuery;
     /// The established session's mapping for the straight line, if `c`
     /// has one (refreshing it).
-    fn established(nat: &mut Nat64, c: &Classified<Self::Tuple>, now: Time) -> Option<Map<Self>>;
+    fn established(nat: &mut Parts, c: &Classified<Self::Tuple>, now: Time) -> Option<Map<Self>>;
     fn parse(nat: &Nat64, l3: &[u8]) -> Result<Self::Flow, Reason>;
     fn head(flow: &Self::Flow) -> FlowHead;
     /// RFC 6146 3.5.4: an ICMP error, translated with the session of the
@@ -274,6 +291,23 @@ trait Direction: Side {
 }
 
 type Map<F> = <<F as Direction>::Fast as Straight>::Map;
+
+/// Nearly every packet: TCP or UDP of an established session, taken by
+/// the translator's straight line with what classify found. The same
+/// rules as [`Nat64::general`] in fewer steps; `None`, with nothing
+/// changed, for anything else.
+#[inline(always)]
+fn established<F: Direction>(
+    parts: &mut Parts<'_>,
+    pkt: &mut Packet<'_>,
+    c: &Classified<F::Tuple>,
+    now: Time,
+) -> Option<Verdict> {
+    let fast = F::Fast::check(pkt.buf, pkt.l3_start, pkt.l3_len, parts.xlat)?;
+    let map = F::established(parts, c, now)?;
+    let (l3_start, l3_len) = fast.translate(pkt.buf, &map, parts.xlat);
+    Some(Verdict::Forward { l3_start, l3_len })
+}
 
 /// Most packets one prefetch call looks ahead over (a worker's burst).
 pub const PREFETCH_BURST: usize = 64;
@@ -304,8 +338,7 @@ impl Nat64 {
             xlat,
             next_ipv4_id: 1,
             fates: Vec::new(),
-            burst6: Burst::new(),
-            burst4: Burst::new(),
+            bursts: Bursts::new(),
         }
     }
 
@@ -324,13 +357,22 @@ impl Nat64 {
         &self.prefix
     }
 
-    /// RFC 7915 5.1 leaves the Identification of unfragmented packets to
-    /// the translator; a per-worker counter never repeats within 2^16
-    /// packets.
+    /// The IPv4 Identification of the next packet ([`Parts::ipv4_id`]).
     #[inline]
     fn ipv4_id(&mut self) -> u16 {
-        self.next_ipv4_id = self.next_ipv4_id.wrapping_add(1);
-        self.next_ipv4_id
+        self.split().1.ipv4_id()
+    }
+
+    /// The bursts, and the rest of what the straight line uses.
+    #[inline(always)]
+    fn split(&mut self) -> (&Bursts, Parts<'_>) {
+        let parts = Parts {
+            shard: &mut self.shard,
+            prefix: &self.prefix,
+            xlat: &self.xlat,
+            next_ipv4_id: &mut self.next_ipv4_id,
+        };
+        (&self.bursts, parts)
     }
 
     /// Every packet, in either direction: classified (by the prefetch
@@ -345,30 +387,16 @@ impl Nat64 {
         now: Time,
         sink: &mut S,
     ) -> Verdict {
-        let c = self.classified::<F>(pkt.at, pkt.buf, pkt.l3_start, pkt.l3_len);
-        if let Some(c) = &c {
-            if let Some(v) = self.established::<F>(&mut pkt, c, now) {
+        let mut here = None;
+        let (bursts, mut parts) = self.split();
+        let c = bursts.classified::<F>((parts.prefix, &*parts.shard), &pkt, &mut here);
+        let hash = c.map(|c| c.hash);
+        if let Some(c) = c {
+            if let Some(v) = established::<F>(&mut parts, &mut pkt, c, now) {
                 return v;
             }
         }
-        self.general::<F, S>(pkt, c.map(|c| c.hash), now, sink)
-    }
-
-    /// Nearly every packet: TCP or UDP of an established session, taken
-    /// by the translator's straight line with what classify found. The
-    /// same rules as [`Nat64::general`] in fewer steps; `None`, with
-    /// nothing changed, for anything else.
-    #[inline(always)]
-    fn established<F: Direction>(
-        &mut self,
-        pkt: &mut Packet<'_>,
-        c: &Classified<F::Tuple>,
-        now: Time,
-    ) -> Option<Verdict> {
-        let fast = F::Fast::check(pkt.buf, pkt.l3_start, pkt.l3_len, &self.xlat)?;
-        let map = F::established(self, c, now)?;
-        let (l3_start, l3_len) = fast.translate(pkt.buf, &map, &self.xlat);
-        Some(Verdict::Forward { l3_start, l3_len })
+        self.general::<F, S>(pkt, hash, now, sink)
     }
 
     /// Every packet in the general steps: parse, look up or create,

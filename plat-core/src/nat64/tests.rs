@@ -583,7 +583,7 @@ fn prefetched_or_not_the_same<F: Direction>(
     }
     hinted.end_burst();
     assert!(
-        F::burst(hinted).slots().is_empty(),
+        F::burst(&hinted.bursts).slots().is_empty(),
         "forgotten after the burst"
     );
 }
@@ -602,7 +602,7 @@ fn prefetch_hints_change_nothing_but_the_work() {
             .chain(bufs.iter().map(|(b, s, l)| &b[*s..s + l]))
             .collect();
         hinted.prefetch_v6(&l3s);
-        let slots = hinted.burst6.slots();
+        let slots = hinted.bursts.v6.slots();
         assert_eq!(slots.len(), 21);
         assert!(slots[0].is_none());
         assert!(
@@ -632,8 +632,8 @@ fn ipv4_prefetch_hints_change_nothing_but_the_work() {
         let l3s: Vec<&[u8]> = bufs.iter().map(|(b, s, l)| &b[*s..s + l]).collect();
         hinted.prefetch_v4(&l3s);
         let named = |c: &Option<Classified<_>>| c.is_some_and(|c| c.likely.is_some());
-        assert_eq!(hinted.burst4.slots().len(), 20);
-        assert!(hinted.burst4.slots().iter().all(named), "sessions named");
+        assert_eq!(hinted.bursts.v4.slots().len(), 20);
+        assert!(hinted.bursts.v4.slots().iter().all(named), "sessions named");
         let now = Time::from_secs(u64::from(round) + 1);
         prefetched_or_not_the_same::<V4>((&mut hinted, &mut plain), &mut bufs, 0, now);
     }
