@@ -250,9 +250,10 @@ impl Nat64 {
     /// session they point at, or for a new flow what creating its session
     /// will touch ([`Shard::prefetch6_new`]), so the misses overlap
     /// instead of queueing. Handle packet `l3s[i]` with
-    /// [`Nat64::from_v6`] with [`Packet::at`]`(i)` before [`Nat64::end_burst`]; an
-    /// empty slice holds a position without a packet. Bursts longer than
-    /// [`PREFETCH_BURST`] are classified in part.
+    /// [`Nat64::from_v6`] given [`Packet::at`]`(i)`, before
+    /// [`Nat64::end_burst`]; an empty slice holds a position without a
+    /// packet. Bursts longer than [`PREFETCH_BURST`] are classified in
+    /// part.
     #[inline]
     pub fn prefetch_v6(&mut self, l3s: &[&[u8]]) {
         self.prefetch::<V6>(l3s);
@@ -260,7 +261,7 @@ impl Nat64 {
 
     /// The IPv4 counterpart of [`Nat64::prefetch_v6`] (the IPv4-side
     /// buckets, then the sessions they name); handle `l3s[i]` with
-    /// [`Nat64::from_v4`] with [`Packet::at`]`(i)`.
+    /// [`Nat64::from_v4`] given [`Packet::at`]`(i)`.
     #[inline]
     pub fn prefetch_v4(&mut self, l3s: &[&[u8]]) {
         self.prefetch::<V4>(l3s);
