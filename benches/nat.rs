@@ -186,14 +186,8 @@ trait Way {
     /// Length of each packet.
     const LEN: usize;
     fn prefetch(nat: &mut Nat64, l3s: &[&[u8]]);
-    /// Handles the packet at burst position `at`.
-    fn handle(
-        nat: &mut Nat64,
-        at: usize,
-        buf: &mut [u8],
-        now: Time,
-        sink: &mut Vec<Vec<u8>>,
-    ) -> Nat64Verdict;
+    /// Handles `pkt` (of `LEN` bytes at `ROOM`).
+    fn handle(nat: &mut Nat64, pkt: Packet, now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict;
 }
 
 /// IPv6 -> IPv4: `prefetch_v6`, `from_v6`.
@@ -208,14 +202,8 @@ impl Way for Out {
         nat.prefetch_v6(l3s);
     }
     #[inline(always)]
-    fn handle(
-        nat: &mut Nat64,
-        at: usize,
-        buf: &mut [u8],
-        now: Time,
-        sink: &mut Vec<Vec<u8>>,
-    ) -> Nat64Verdict {
-        nat.from_v6(Packet::new(buf, ROOM, PKT_LEN).at(at), now, sink)
+    fn handle(nat: &mut Nat64, pkt: Packet, now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict {
+        nat.from_v6(pkt, now, sink)
     }
 }
 
@@ -226,14 +214,8 @@ impl Way for Back {
         nat.prefetch_v4(l3s);
     }
     #[inline(always)]
-    fn handle(
-        nat: &mut Nat64,
-        at: usize,
-        buf: &mut [u8],
-        now: Time,
-        sink: &mut Vec<Vec<u8>>,
-    ) -> Nat64Verdict {
-        nat.from_v4(Packet::new(buf, ROOM, PKT4_LEN).at(at), now, sink)
+    fn handle(nat: &mut Nat64, pkt: Packet, now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict {
+        nat.from_v4(pkt, now, sink)
     }
 }
 
@@ -285,7 +267,8 @@ fn nat64_burst<W: Way>(nat: &mut Nat64, burst: &mut [u8], now: Time, sink: &mut 
     }
     for (at, slot) in burst.chunks_exact_mut(SLOT).enumerate() {
         // Consumed as the worker does (a match in registers).
-        let start = match W::handle(nat, at, slot, now, sink) {
+        let pkt = Packet::new(slot, ROOM, W::LEN).at(at);
+        let start = match W::handle(nat, pkt, now, sink) {
             Nat64Verdict::Forward { l3_start, .. } => l3_start,
             _ => usize::MAX,
         };
