@@ -21,7 +21,7 @@ use plat_benches::{packet4_flow, packet6_flow, prefix};
 use plat_core::nat::{
     HashKey, NatConfig, NatDrop, Pool4Entry, Proto, Shard, TcpFlags, Time, Tuple6, Verdict, BURST,
 };
-use plat_core::nat64::{Nat64, Verdict as Nat64Verdict};
+use plat_core::nat64::{Nat64, Packet, Verdict as Nat64Verdict};
 use plat_core::rss::PortShare;
 use plat_core::wire::proto;
 use plat_core::xlat::{self, XlatConfig};
@@ -193,7 +193,8 @@ trait Way {
     /// Length of each packet.
     const LEN: usize;
     fn prefetch(nat: &mut Nat64, l3s: &[&[u8]]);
-    fn handle(nat: &mut Nat64, buf: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict;
+    /// Handles `pkt` (of `LEN` bytes at `ROOM`).
+    fn handle(nat: &mut Nat64, pkt: Packet, now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict;
 }
 
 /// IPv6 -> IPv4: `prefetch_v6`, `from_v6`.
@@ -208,8 +209,8 @@ impl Way for Out {
         nat.prefetch_v6(l3s);
     }
     #[inline(always)]
-    fn handle(nat: &mut Nat64, buf: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict {
-        nat.from_v6(buf, ROOM, PKT_LEN, now, sink)
+    fn handle(nat: &mut Nat64, pkt: Packet, now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict {
+        nat.from_v6(pkt, now, sink)
     }
 }
 
@@ -220,14 +221,14 @@ impl Way for Back {
         nat.prefetch_v4(l3s);
     }
     #[inline(always)]
-    fn handle(nat: &mut Nat64, buf: &mut [u8], now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict {
-        nat.from_v4(buf, ROOM, PKT4_LEN, now, sink)
+    fn handle(nat: &mut Nat64, pkt: Packet, now: Time, sink: &mut Vec<Vec<u8>>) -> Nat64Verdict {
+        nat.from_v4(pkt, now, sink)
     }
 }
 
 /// Lookup + translate, the worker's path: per burst of 32,
-/// `Nat64::prefetch_v6` (both prefetch stages), then `Nat64::from_v6` on
-/// each 64-byte UDP packet (parse, RFC 6052 extraction, session lookup,
+/// `Nat64::prefetch_v6` (classify, both prefetch stages), then
+/// `Nat64::from_v6` on each 64-byte UDP packet (session lookup,
 /// RFC 7915 translation in place), then `end_burst`; or the same from the
 /// IPv4 side with 44-byte packets of the return traffic.
 fn nat64_bursts<W: Way>(
@@ -271,9 +272,10 @@ fn nat64_burst<W: Way>(nat: &mut Nat64, burst: &mut [u8], now: Time, sink: &mut 
         }
         W::prefetch(nat, &l3s[..k]);
     }
-    for slot in burst.chunks_exact_mut(SLOT) {
+    for (at, slot) in burst.chunks_exact_mut(SLOT).enumerate() {
         // Consumed as the worker does (a match in registers).
-        let start = match W::handle(nat, slot, now, sink) {
+        let pkt = Packet::new(slot, ROOM, W::LEN).at(at);
+        let start = match W::handle(nat, pkt, now, sink) {
             Nat64Verdict::Forward { l3_start, .. } => l3_start,
             _ => usize::MAX,
         };
@@ -385,7 +387,7 @@ fn check_translates(nat: &mut Nat64, sample: &[Tuple6], packets: &[[u8; PKT_LEN]
     let mut buf = [0u8; SLOT];
     for (t, p) in sample.iter().zip(packets).take(4096) {
         buf[ROOM..ROOM + PKT_LEN].copy_from_slice(p);
-        let v = nat.from_v6(&mut buf, ROOM, PKT_LEN, now, &mut sink);
+        let v = nat.from_v6(Packet::new(&mut buf, ROOM, PKT_LEN), now, &mut sink);
         let Nat64Verdict::Forward { l3_start, l3_len } = v else {
             panic!("{t:?}: {v:?}");
         };
@@ -405,7 +407,7 @@ fn check_returns(nat: &mut Nat64, sample: &[Tuple6], replies: &[[u8; PKT_LEN]], 
     let mut buf = [0u8; SLOT];
     for (t, p) in sample.iter().zip(replies).take(4096) {
         buf[ROOM..ROOM + PKT4_LEN].copy_from_slice(&p[..PKT4_LEN]);
-        let v = nat.from_v4(&mut buf, ROOM, PKT4_LEN, now, &mut sink);
+        let v = nat.from_v4(Packet::new(&mut buf, ROOM, PKT4_LEN), now, &mut sink);
         let Nat64Verdict::Forward { l3_start, l3_len } = v else {
             panic!("{t:?}: {v:?}");
         };

@@ -89,19 +89,24 @@ pub trait PacketEngine: Send {
     fn owner_v4(&self, l3: &[u8], workers: usize) -> usize;
 
     /// Warms the cache for a burst of IPv6 packets about to be handled
-    /// (and may keep what it computed for them until `end_burst`).
+    /// (and may keep what it computed for them until `end_burst`): the
+    /// packet `l3s[i]` is then handled with `at == Some(i)`. An empty
+    /// slice holds the position of a frame that is no IPv6 packet.
     fn prefetch_v6(&mut self, _l3s: &[&[u8]]) {}
 
-    /// Warms the cache for a burst of IPv4 packets about to be handled.
+    /// Warms the cache for a burst of IPv4 packets about to be handled
+    /// (positions as for `prefetch_v6`).
     fn prefetch_v4(&mut self, _l3s: &[&[u8]]) {}
 
     /// The packets of the last prefetched burst are all handled: anything
     /// kept for them must go (their buffers are recycled).
     fn end_burst(&mut self) {}
 
-    /// Handles an IPv6 packet from the inside link.
+    /// Handles an IPv6 packet from the inside link: the one at position
+    /// `at` of the last prefetched burst, or (`None`) one not prefetched.
     fn handle_v6(
         &mut self,
+        at: Option<usize>,
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
@@ -109,9 +114,11 @@ pub trait PacketEngine: Send {
         sink: &mut dyn Sink,
     ) -> Step;
 
-    /// Handles an IPv4 packet from the outside link.
+    /// Handles an IPv4 packet from the outside link (`at` as for
+    /// `handle_v6`).
     fn handle_v4(
         &mut self,
+        at: Option<usize>,
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
@@ -157,6 +164,7 @@ impl PacketEngine for ForwardEngine {
     }
     fn handle_v6(
         &mut self,
+        _at: Option<usize>,
         _buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
@@ -167,6 +175,7 @@ impl PacketEngine for ForwardEngine {
     }
     fn handle_v4(
         &mut self,
+        _at: Option<usize>,
         _buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use plat_core::config::{Config, Ipv4Cidr};
 use plat_core::nat::{Endpoint6, HashKey, IcmpError, Shard, ShardError, Time};
-use plat_core::nat64::{HeldFate, Nat64, Verdict};
+use plat_core::nat64::{HeldFate, Nat64, Packet, Verdict};
 use plat_core::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortShare, DEFAULT_KEY};
-use plat_core::wire::proto;
+use plat_core::wire::{icmpv4, ipv4, ipv6, proto, tcp, udp};
 use plat_core::xlat::Sink;
 
 use crate::engine::{PacketEngine, Released, Step};
@@ -178,29 +178,32 @@ fn pool_port_v4(l3: &[u8]) -> u16 {
         b.get(at..at + 2)
             .map_or(0, |x| u16::from_be_bytes([x[0], x[1]]))
     };
-    let Some(&vihl) = l3.first() else { return 0 };
-    let ihl = usize::from(vihl & 0x0f) * 4;
-    let frag_offset = be16(l3, 6) & 0x1fff;
-    if frag_offset != 0 || l3.len() < ihl {
+    let Some(&ver_ihl) = l3.first() else { return 0 };
+    let ihl = ipv4::header_len_of(ver_ihl);
+    if be16(l3, ipv4::OFFSET_FLAGS_FRAG) & ipv4::OFFSET_MASK != 0 || l3.len() < ihl {
         return 0;
     }
     let l4 = &l3[ihl..];
-    match l3.get(9).copied() {
-        Some(proto::TCP | proto::UDP) => be16(l4, 2),
+    // The destination port: the same offset in TCP and UDP.
+    const _: () = assert!(tcp::OFFSET_DST_PORT == udp::OFFSET_DST_PORT);
+    match l3.get(ipv4::OFFSET_PROTOCOL).copied() {
+        Some(proto::TCP | proto::UDP) => be16(l4, udp::OFFSET_DST_PORT),
         Some(proto::ICMP) => match l4.first().copied() {
-            // Echo request/reply: the identifier.
-            Some(0 | 8) => be16(l4, 4),
+            Some(icmpv4::msg_type::ECHO_REPLY | icmpv4::msg_type::ECHO_REQUEST) => {
+                be16(l4, icmpv4::OFFSET_IDENT)
+            }
             // An error: the quoted packet's source port (or identifier).
             Some(_) => {
-                let inner = l4.get(8..).unwrap_or(&[]);
-                let Some(&ivihl) = inner.first() else {
+                let inner = l4.get(icmpv4::HEADER_LEN..).unwrap_or(&[]);
+                let Some(&inner_ver_ihl) = inner.first() else {
                     return 0;
                 };
-                let iihl = usize::from(ivihl & 0x0f) * 4;
-                let il4 = inner.get(iihl..).unwrap_or(&[]);
-                match inner.get(9).copied() {
-                    Some(proto::ICMP) => be16(il4, 4),
-                    _ => be16(il4, 0),
+                let il4 = inner
+                    .get(ipv4::header_len_of(inner_ver_ihl)..)
+                    .unwrap_or(&[]);
+                match inner.get(ipv4::OFFSET_PROTOCOL).copied() {
+                    Some(proto::ICMP) => be16(il4, icmpv4::OFFSET_IDENT),
+                    _ => be16(il4, udp::OFFSET_SRC_PORT),
                 }
             }
             None => 0,
@@ -223,7 +226,7 @@ impl PacketEngine for Nat64Engine {
     #[inline]
     fn owner_v6(&self, l3: &[u8], _workers: usize) -> usize {
         let mut src = [0u8; 16];
-        if let Some(s) = l3.get(8..24) {
+        if let Some(s) = l3.get(ipv6::OFFSET_SRC..ipv6::OFFSET_SRC + 16) {
             src.copy_from_slice(s);
         }
         self.plan
@@ -232,9 +235,11 @@ impl PacketEngine for Nat64Engine {
 
     #[inline]
     fn owner_v4(&self, l3: &[u8], _workers: usize) -> usize {
-        let dst = l3.get(16..20).map_or(Ipv4Addr::UNSPECIFIED, |d| {
-            Ipv4Addr::new(d[0], d[1], d[2], d[3])
-        });
+        let dst = l3
+            .get(ipv4::OFFSET_DST..ipv4::OFFSET_DST + 4)
+            .map_or(Ipv4Addr::UNSPECIFIED, |d| {
+                Ipv4Addr::new(d[0], d[1], d[2], d[3])
+            });
         self.plan.worker_of(dst, pool_port_v4(l3))
     }
 
@@ -256,31 +261,37 @@ impl PacketEngine for Nat64Engine {
     #[inline]
     fn handle_v6(
         &mut self,
+        at: Option<usize>,
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
         now_ms: u64,
         sink: &mut dyn Sink,
     ) -> Step {
-        step(
-            self.nat
-                .from_v6(buf, l3_start, l3_len, Time::from_millis(now_ms), sink),
-        )
+        let now = Time::from_millis(now_ms);
+        let pkt = Packet {
+            at,
+            ..Packet::new(buf, l3_start, l3_len)
+        };
+        step(self.nat.from_v6(pkt, now, sink))
     }
 
     #[inline]
     fn handle_v4(
         &mut self,
+        at: Option<usize>,
         buf: &mut [u8],
         l3_start: usize,
         l3_len: usize,
         now_ms: u64,
         sink: &mut dyn Sink,
     ) -> Step {
-        step(
-            self.nat
-                .from_v4(buf, l3_start, l3_len, Time::from_millis(now_ms), sink),
-        )
+        let now = Time::from_millis(now_ms);
+        let pkt = Packet {
+            at,
+            ..Packet::new(buf, l3_start, l3_len)
+        };
+        step(self.nat.from_v4(pkt, now, sink))
     }
 
     fn expire(&mut self, now_ms: u64, budget: usize, released: &mut Vec<Released>) -> usize {

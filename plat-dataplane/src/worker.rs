@@ -282,6 +282,10 @@ pub struct Worker<E: PacketEngine> {
     hop_cache: Option<HopCache>,
     icmp_budget: TokenBucket,
     fwd: Arc<ForwardingSnapshot>,
+    /// The burst position of the frame in hand, if it was prefetched:
+    /// taken by the first `translate` of it (a hairpin's second half was
+    /// not prefetched).
+    burst_at: Option<usize>,
 }
 
 impl<E: PacketEngine> std::fmt::Debug for Worker<E> {
@@ -316,6 +320,7 @@ impl<E: PacketEngine> Worker<E> {
             hop_cache: None,
             icmp_budget: TokenBucket::new(s.icmp_errors_per_second),
             fwd,
+            burst_at: None,
             s,
         }
     }
@@ -334,9 +339,11 @@ impl<E: PacketEngine> Worker<E> {
                 .counters
                 .add(Counter::RxInside as usize, rx.len() as u64);
             self.prefetch_burst(&rx, Link::Inside);
-            for m in rx.drain() {
+            for (at, m) in rx.drain().enumerate() {
+                self.burst_at = Some(at);
                 self.on_frame(m, Link::Inside, true);
             }
+            self.burst_at = None;
             self.s.engine.end_burst();
 
             work += self.s.outside.rx_burst(&mut rx);
@@ -344,9 +351,11 @@ impl<E: PacketEngine> Worker<E> {
                 .counters
                 .add(Counter::RxOutside as usize, rx.len() as u64);
             self.prefetch_burst(&rx, Link::Outside);
-            for m in rx.drain() {
+            for (at, m) in rx.drain().enumerate() {
+                self.burst_at = Some(at);
                 self.on_frame(m, Link::Outside, true);
             }
+            self.burst_at = None;
             self.s.engine.end_burst();
 
             if let Some(mesh) = self.s.handoff.clone() {
@@ -400,6 +409,8 @@ impl<E: PacketEngine> Worker<E> {
     /// Touches the session-table lines of a whole burst before the first
     /// lookup, in two stages (buckets, then the sessions they point at),
     /// so the cache misses overlap instead of queueing one per packet.
+    /// Position `i` is the burst's frame `i` (an empty slice for a frame
+    /// of another kind), as `translate` names it to the engine.
     #[inline]
     fn prefetch_burst<const N: usize>(&mut self, rx: &MbufBurst<N>, link: Link) {
         let et = self.ethertype_of(link).to_be_bytes();
@@ -408,8 +419,8 @@ impl<E: PacketEngine> Worker<E> {
         for d in rx.data_iter() {
             if d.len() > ETH_LEN && d[12..14] == et {
                 l3s[n] = &d[ETH_LEN..];
-                n += 1;
             }
+            n += 1;
         }
         match link {
             Link::Inside => self.s.engine.prefetch_v6(&l3s[..n]),
@@ -570,9 +581,10 @@ impl<E: PacketEngine> Worker<E> {
             lost: 0,
         };
         let (l3, l3_len, now) = (off + ETH_LEN, len - ETH_LEN, self.now_ms);
+        let at = self.burst_at.take();
         let step = match from {
-            Link::Inside => self.s.engine.handle_v6(buf, l3, l3_len, now, &mut sink),
-            Link::Outside => self.s.engine.handle_v4(buf, l3, l3_len, now, &mut sink),
+            Link::Inside => self.s.engine.handle_v6(at, buf, l3, l3_len, now, &mut sink),
+            Link::Outside => self.s.engine.handle_v4(at, buf, l3, l3_len, now, &mut sink),
         };
         let lost = sink.lost;
         if lost > 0 || !self.fragments.is_empty() {

@@ -52,6 +52,8 @@ mod field {
 
 pub const HEADER_LEN: usize = 8;
 pub const OFFSET_CHECKSUM: usize = field::CHECKSUM;
+/// The identifier of an echo request or reply.
+pub const OFFSET_IDENT: usize = field::IDENT;
 
 /// Whether `t` is an error message (which quotes the packet in error).
 pub fn is_error(t: u8) -> bool {

@@ -52,6 +52,8 @@ mod field {
 
 pub const HEADER_LEN: usize = 8;
 pub const OFFSET_CHECKSUM: usize = field::CHECKSUM;
+/// The identifier of an echo request or reply.
+pub const OFFSET_IDENT: usize = field::IDENT;
 
 /// Whether `t` is an error message (RFC 4443 2.1: types 0-127).
 pub fn is_error(t: u8) -> bool {

@@ -29,10 +29,30 @@ pub const OFFSET_PROTOCOL: usize = field::PROTOCOL;
 pub const OFFSET_CHECKSUM: usize = field::CHECKSUM;
 pub const OFFSET_SRC: usize = field::SRC.start;
 pub const OFFSET_DST: usize = field::DST.start;
+pub const OFFSET_VER_IHL: usize = field::VER_IHL;
+pub const OFFSET_TOS: usize = field::TOS;
+pub const OFFSET_FLAGS_FRAG: usize = field::FLAGS_FRAG;
 
-const FLAG_DF: u16 = 0x4000;
-const FLAG_MF: u16 = 0x2000;
-const OFFSET_MASK: u16 = 0x1fff;
+/// Version 4, IHL 5: the first byte of a header without options.
+pub const VER_IHL_NO_OPTIONS: u8 = 0x45;
+/// Don't Fragment, in the 16-bit flags and fragment offset word.
+pub const FLAG_DF: u16 = 0x4000;
+/// More Fragments, in the same word.
+pub const FLAG_MF: u16 = 0x2000;
+/// The fragment offset bits of the same word.
+pub const OFFSET_MASK: u16 = 0x1fff;
+
+/// The IP version of a header's first byte.
+#[inline(always)]
+pub const fn version_of(ver_ihl: u8) -> u8 {
+    ver_ihl >> 4
+}
+
+/// The header length (IHL, in bytes) of a header's first byte.
+#[inline(always)]
+pub const fn header_len_of(ver_ihl: u8) -> usize {
+    (ver_ihl & 0x0f) as usize * 4
+}
 
 /// A view of an IPv4 packet. `new_checked` guarantees the header, its
 /// options and `total_len` bytes are in the buffer (which may be longer:
@@ -71,11 +91,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn version(&self) -> u8 {
-        self.buffer.as_ref()[field::VER_IHL] >> 4
+        version_of(self.buffer.as_ref()[field::VER_IHL])
     }
     /// Header length in bytes (IHL * 4).
     pub fn header_len(&self) -> usize {
-        ((self.buffer.as_ref()[field::VER_IHL] & 0xf) as usize) * 4
+        header_len_of(self.buffer.as_ref()[field::VER_IHL])
     }
     /// Type of Service / DSCP+ECN byte.
     pub fn tos(&self) -> u8 {

@@ -21,6 +21,19 @@ pub const OFFSET_NEXT_HEADER: usize = field::NEXT_HEADER;
 pub const OFFSET_HOP_LIMIT: usize = field::HOP_LIMIT;
 pub const OFFSET_SRC: usize = field::SRC.start;
 pub const OFFSET_DST: usize = field::DST.start;
+pub const OFFSET_VER_TC_FLOW: usize = field::VER_TC_FLOW;
+
+/// The IP version of a header's first byte.
+#[inline(always)]
+pub const fn version_of(first: u8) -> u8 {
+    first >> 4
+}
+
+/// The Traffic Class of a header's first two bytes.
+#[inline(always)]
+pub const fn traffic_class_of(first: [u8; 2]) -> u8 {
+    (u16::from_be_bytes(first) >> 4) as u8
+}
 
 /// A view of an IPv6 packet; `new_checked` guarantees `40 + payload_len`
 /// bytes are in the buffer.

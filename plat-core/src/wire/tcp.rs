@@ -17,6 +17,8 @@ mod field {
 pub const MIN_HEADER_LEN: usize = 20;
 pub const OFFSET_CHECKSUM: usize = field::CHECKSUM;
 pub const OFFSET_FLAGS: usize = field::FLAGS;
+pub const OFFSET_SRC_PORT: usize = field::SRC_PORT;
+pub const OFFSET_DST_PORT: usize = field::DST_PORT;
 
 /// TCP control bits (the low byte of the flags field).
 pub mod flags {

@@ -11,6 +11,8 @@ mod field {
 
 pub const HEADER_LEN: usize = 8;
 pub const OFFSET_CHECKSUM: usize = field::CHECKSUM;
+pub const OFFSET_SRC_PORT: usize = field::SRC_PORT;
+pub const OFFSET_DST_PORT: usize = field::DST_PORT;
 
 /// A view of a UDP header and its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -81,8 +81,33 @@ macro_rules! flow_struct {
             pub fn is_icmp_error(&self) -> bool {
                 self.icmp.is_some_and(|i| i.inner.is_some())
             }
+
+            /// What a stateful NAT reads of the flow beside its addresses.
+            pub fn head(&self) -> FlowHead {
+                FlowHead {
+                    proto: self.proto,
+                    icmp_type: self.icmp.map(|i| i.msg_type),
+                    src_port: self.src_port,
+                    dst_port: self.dst_port,
+                    tcp_flags: self.tcp_flags,
+                    has_ports: self.has_ports(),
+                    is_icmp_error: self.is_icmp_error(),
+                }
+            }
         }
     };
+}
+
+/// The family-free part of a flow ([`FlowV6::head`], [`FlowV4::head`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowHead {
+    pub proto: u8,
+    pub icmp_type: Option<u8>,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub tcp_flags: u8,
+    pub has_ports: bool,
+    pub is_icmp_error: bool,
 }
 
 flow_struct!(FlowV6, Ipv6Addr, "The flow tuple of an IPv6 packet.");

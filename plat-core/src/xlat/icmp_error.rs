@@ -8,11 +8,9 @@
 //! IP) are rewritten to end right before them.
 
 use super::icmp_map::{self, Action};
+use super::v6_to_v4 as to_v4;
 use super::{l4, mtu};
-use super::{
-    DropReason, Outcome, V4ToV6, V6ToV4, XlatConfig, DF_THRESHOLD, ICMPV4_ERROR_MAX,
-    ICMPV6_ERROR_MAX,
-};
+use super::{DropReason, Outcome, V4ToV6, V6ToV4, XlatConfig, ICMPV4_ERROR_MAX, ICMPV6_ERROR_MAX};
 use crate::wire::ipv6_ext::{self, FragmentHeader, FRAGMENT_HEADER_LEN};
 use crate::wire::{be16, be32, checksum, icmpv4, icmpv6, ipv4, ipv6, proto};
 
@@ -188,13 +186,14 @@ pub(super) fn parse_inner4(q: &[u8]) -> Result<Inner4, DropReason> {
 }
 
 /// Translates the ICMPv6 error whose ICMPv6 header is at `buf[icmp_at..]`
-/// (the outer IPv6 header at `l3_start`, ending at `end`).
+/// (the outer IPv6 header at `l3_start`, ending at `end`). `ttl` is the
+/// outer hop limit already decremented (RFC 7915 5.1).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn v6_to_v4(
     buf: &mut [u8],
     icmp_at: usize,
     end: usize,
-    hop_limit: u8,
+    ttl: u8,
     traffic_class: u8,
     map: &V6ToV4,
     cfg: &XlatConfig,
@@ -302,9 +301,8 @@ pub(super) fn v6_to_v4(
     let inner_total = ipv4::MIN_HEADER_LEN + upper_len;
     let (ident, df, mf, off) = match ch.fragment {
         Some((_, f)) => (f.ident as u16, false, f.more, f.offset),
-        None => (0, cfg.df_over_1260 && inner_total > DF_THRESHOLD, false, 0),
+        None => (0, to_v4::dont_fragment(inner_total, cfg), false, 0),
     };
-    let tc = |v: u8| if cfg.copy_traffic_class { v } else { 0 };
     ipv4::Repr {
         src: map.inner.src,
         dst: map.inner.dst,
@@ -313,7 +311,7 @@ pub(super) fn v6_to_v4(
         } else {
             ch.upper_proto
         },
-        tos: tc(inner.traffic_class),
+        tos: super::copied_class(inner.traffic_class, cfg),
         // RFC 7915 5.3: "the TTL/Hop Limit value of the inner IPv4/IPv6
         // packet are not decremented".
         ttl: inner.hop_limit,
@@ -341,8 +339,8 @@ pub(super) fn v6_to_v4(
         src: map.outer.src,
         dst: map.outer.dst,
         protocol: proto::ICMP,
-        tos: tc(traffic_class),
-        ttl: hop_limit - 1,
+        tos: super::copied_class(traffic_class, cfg),
+        ttl,
         ident: map.ipv4_id,
         dont_frag: false,
         more_frags: false,
@@ -357,13 +355,14 @@ pub(super) fn v6_to_v4(
 }
 
 /// Translates the ICMPv4 error at `buf[l3_start + hlen..end]`.
+/// `hop_limit` is the outer TTL already decremented (RFC 7915 4.1).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn v4_to_v6(
     buf: &mut [u8],
     l3_start: usize,
     hlen: usize,
     end: usize,
-    ttl: u8,
+    hop_limit: u8,
     tos: u8,
     map: &V4ToV6,
     cfg: &XlatConfig,
@@ -495,7 +494,6 @@ pub(super) fn v4_to_v6(
             (il4_at - hdrs, hdrs + quoted)
         }
     };
-    let tc = |v: u8| if cfg.copy_traffic_class { v } else { 0 };
     // Inner header (and Fragment header), translated as a normal packet
     // but for the TTL (RFC 7915 4.3).
     let ih = start + ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
@@ -508,7 +506,7 @@ pub(super) fn v4_to_v6(
             inner_upper
         },
         hop_limit: inner.ttl,
-        traffic_class: tc(inner.tos),
+        traffic_class: super::copied_class(inner.tos, cfg),
         flow_label: 0,
         payload_len: (frag_hdr + upper_len).min(u16::MAX as usize),
     }
@@ -528,8 +526,8 @@ pub(super) fn v4_to_v6(
         src: map.outer.src,
         dst: map.outer.dst,
         next_header: proto::ICMPV6,
-        hop_limit: ttl - 1,
-        traffic_class: tc(tos),
+        hop_limit,
+        traffic_class: super::copied_class(tos, cfg),
         flow_label: 0,
         payload_len: total - ipv6::HEADER_LEN,
     };

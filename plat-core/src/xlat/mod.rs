@@ -54,7 +54,7 @@ pub mod stateless;
 mod v4_to_v6;
 mod v6_to_v4;
 
-pub use flow::{FlowV4, FlowV6, Fragment, IcmpInfo, InnerFlow};
+pub use flow::{FlowHead, FlowV4, FlowV6, Fragment, IcmpInfo, InnerFlow};
 pub use v4_to_v6::{v4_to_v6, FastV4};
 pub use v6_to_v4::{v6_to_v4, FastV6};
 
@@ -71,11 +71,44 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// extension is dropped and the error still translated.)
 pub const HEADROOM: usize = 48;
 
-/// RFC 7915 5: "When the resulting IPv4 packet is smaller than or equal
-/// to 1260 bytes, the translator MUST send the packet with a cleared Don't
-/// Fragment bit. Otherwise, the packet MUST be sent with the Don't
-/// Fragment bit set."
+/// The largest IPv4 packet sent without DF (the rule, RFC 7915 5, is
+/// `v6_to_v4::dont_fragment`).
 pub const DF_THRESHOLD: usize = 1260;
+
+/// The hop limit or TTL a translated packet leaves with, or `None` when
+/// it expires here. The same words in both directions, RFC 7915 4.1 and
+/// 5.1: "Since the translator is a router, as part of forwarding the
+/// packet it needs to decrement either the IPv4 TTL (before the
+/// translation) or the IPv6 Hop Limit (after the translation). As part of
+/// decrementing the TTL or Hop Limit, the translator (as any router) MUST
+/// check for zero and send the ICMPv4 "TTL Exceeded" or ICMPv6 "Hop Limit
+/// Exceeded" error."
+#[inline(always)]
+fn forwarded_hop_limit(hops: u8) -> Option<u8> {
+    if hops <= 1 {
+        None
+    } else {
+        Some(hops - 1)
+    }
+}
+
+/// The IPv6 Traffic Class or IPv4 TOS a translated packet leaves with.
+/// RFC 7915 4.1: "Traffic Class: By default, copied from the IP Type Of
+/// Service (TOS) octet. [...] An implementation of a translator SHOULD
+/// support an administratively configurable option to ignore the IPv4
+/// TOS and always set the IPv6 traffic class (TC) to zero." And 5.1:
+/// "Type of Service (TOS) Octets: By default, copied from the IPv6
+/// Traffic Class (all 8 bits). [...] An implementation of a translator
+/// SHOULD provide the ability to ignore the IPv6 traffic class and treat
+/// it as zero in the IPv4 header." (`copy_traffic_class`)
+#[inline(always)]
+fn copied_class(class: u8, cfg: &XlatConfig) -> u8 {
+    if cfg.copy_traffic_class {
+        class
+    } else {
+        0
+    }
+}
 
 /// RFC 1812 4.3.2.3 / RFC 7915 practice: an ICMPv4 error, quote included,
 /// is at most 576 bytes.
@@ -171,28 +204,53 @@ pub enum Outcome {
     Drop(DropReason),
 }
 
-/// Builds, in place in front of the IPv6 packet at
-/// `buf[l3_start..l3_start + len]`, the ICMPv6 error (`msg_type`, `code`,
-/// `rest` word) that answers it: for drops decided outside the translator
-/// (the stateful NAT's). Returns where the error is, or `None` when the
-/// packet may not be answered (RFC 4443 2.4 (e): errors, multicast and
-/// unspecified sources) or there is no headroom.
-pub fn icmpv6_error(
+/// An IP version: which family a packet in place is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpVersion {
+    V4,
+    V6,
+}
+
+/// Builds, in place in front of the packet at `buf[l3_start..l3_start +
+/// len]` (of `version`), the ICMP error of its own family (`msg_type`,
+/// `code`, `rest` word) that answers it: for drops decided outside the
+/// translator (the stateful NAT's). Returns where the error is, or `None`
+/// when the packet may not be answered (RFC 4443 2.4 (e), RFC 1812
+/// 4.3.2.7: errors, multicast and unspecified sources) or there is no
+/// headroom.
+pub fn icmp_error(
     buf: &mut [u8],
-    l3_start: usize,
-    len: usize,
-    msg_type: u8,
-    code: u8,
-    rest: u32,
+    (l3_start, len): (usize, usize),
+    version: IpVersion,
+    (msg_type, code, rest): (u8, u8, u32),
     cfg: &XlatConfig,
 ) -> Option<(usize, usize)> {
-    let is_error = FlowV6::parse(buf.get(l3_start..l3_start.checked_add(len)?)?)
-        .map_or(true, |f| f.is_icmp_error());
-    match reply::v6(
+    let l3 = buf.get(l3_start..l3_start.checked_add(len)?)?;
+    type Reply = fn(
+        &mut [u8],
+        usize,
+        usize,
+        reply::Icmp,
+        DropReason,
+        bool,
+        &XlatConfig,
+    ) -> Result<Outcome, DropReason>;
+    let (is_error, reply): (bool, Reply) = match version {
+        IpVersion::V6 => (
+            FlowV6::parse(l3).map_or(true, |f| f.is_icmp_error()),
+            reply::v6,
+        ),
+        IpVersion::V4 => (
+            FlowV4::parse(l3).map_or(true, |f| f.is_icmp_error()),
+            reply::v4,
+        ),
+    };
+    let icmp = reply::Icmp::with_word(msg_type, code, rest);
+    match reply(
         buf,
         l3_start,
         len,
-        reply::Icmp::with_word(msg_type, code, rest),
+        icmp,
         DropReason::Malformed,
         is_error,
         cfg,
@@ -204,32 +262,35 @@ pub fn icmpv6_error(
     }
 }
 
-/// The IPv4 counterpart of [`icmpv6_error`] (RFC 1812 4.3.2.7 limits).
-pub fn icmpv4_error(
+/// A translator's straight line ([`FastV6`], [`FastV4`]): the common
+/// packet (TCP or UDP right after a header without options, unfragmented,
+/// not expiring, fitting the other side) in straight-line code. It applies
+/// the same rule functions as the general path, which handles every other
+/// packet. The stateful NAT checks first, so that it looks its session up
+/// only for packets this path will take.
+pub trait Straight: Sized {
+    /// The addresses and ports to translate with.
+    type Map;
+    /// The packet at `buf[l3_start..l3_start + l3_len]`, if the straight
+    /// line takes it.
+    fn check(buf: &[u8], l3_start: usize, l3_len: usize, cfg: &XlatConfig) -> Option<Self>;
+    /// Translates in place with the addresses and ports of `map`: the new
+    /// packet's start and length.
+    fn translate(self, buf: &mut [u8], map: &Self::Map, cfg: &XlatConfig) -> (usize, usize);
+}
+
+/// The straight line `F` if it takes the packet, else `None` for the
+/// general path.
+#[inline(always)]
+fn straight<F: Straight>(
     buf: &mut [u8],
     l3_start: usize,
-    len: usize,
-    msg_type: u8,
-    code: u8,
-    rest: u32,
+    l3_len: usize,
+    map: &F::Map,
     cfg: &XlatConfig,
-) -> Option<(usize, usize)> {
-    let is_error = FlowV4::parse(buf.get(l3_start..l3_start.checked_add(len)?)?)
-        .map_or(true, |f| f.is_icmp_error());
-    match reply::v4(
-        buf,
-        l3_start,
-        len,
-        reply::Icmp::with_word(msg_type, code, rest),
-        DropReason::Malformed,
-        is_error,
-        cfg,
-    ) {
-        Ok(Outcome::Reply {
-            l3_start, l3_len, ..
-        }) => Some((l3_start, l3_len)),
-        _ => None,
-    }
+) -> Option<Outcome> {
+    let (l3_start, l3_len) = F::check(buf, l3_start, l3_len, cfg)?.translate(buf, map, cfg);
+    Some(Outcome::Forward { l3_start, l3_len })
 }
 
 /// Receives the extra packets fragmentation makes. Each packet is `header`

@@ -1682,15 +1682,15 @@ fn fast_paths_take_the_common_packets() {
     let p = udp6(64, 1, 2, b"x");
     let mut b = vec![0u8; ROOM];
     b.extend_from_slice(&p);
-    assert!(super::v6_to_v4::fast(&mut b, ROOM, p.len(), &map6(&p), &cfg()).is_some());
+    assert!(super::straight::<super::FastV6>(&mut b, ROOM, p.len(), &map6(&p), &cfg()).is_some());
     let p = tcp4(64, 1, 2, b"x");
     let mut b = vec![0u8; ROOM];
     b.extend_from_slice(&p);
-    assert!(super::v4_to_v6::fast(&mut b, ROOM, p.len(), &map4(&p), &cfg()).is_some());
+    assert!(super::straight::<super::FastV4>(&mut b, ROOM, p.len(), &map4(&p), &cfg()).is_some());
     // Not the odd ones.
     let p = udp6(1, 1, 2, b"x");
     let mut b = vec![0u8; ROOM];
     b.extend_from_slice(&p);
-    assert!(super::v6_to_v4::fast(&mut b, ROOM, p.len(), &map6(&p), &cfg()).is_none());
+    assert!(super::straight::<super::FastV6>(&mut b, ROOM, p.len(), &map6(&p), &cfg()).is_none());
 }
 mod props;

@@ -2,11 +2,56 @@
 
 use super::reply::{self, Icmp};
 use super::{frag, icmp_error, icmp_map, l4};
-use super::{DropReason, Outcome, Sink, V4ToV6, XlatConfig};
+use super::{DropReason, Outcome, Sink, Straight, Tuple6, V4ToV6, XlatConfig};
 use crate::wire::checksum;
 use crate::wire::icmpv4::{self, msg_type as t4};
 use crate::wire::ipv6_ext::{FragmentHeader, FRAGMENT_HEADER_LEN};
 use crate::wire::{ipv4, ipv6, proto, tcp, udp};
+
+/// RFC 7915 4.1: "If the DF flag is not set and the IPv4 packet will
+/// result in an IPv6 packet larger than a user-defined length
+/// (hereinafter referred to as "lowest-ipv6-mtu", and which defaults to
+/// 1280 bytes), the packet SHOULD be fragmented so that the resulting
+/// IPv6 packet (with Fragment Header added to each fragment) will be
+/// less than or equal to lowest-ipv6-mtu". The largest IPv6 packet sent
+/// unfragmented; with DF, the next-hop MTU.
+#[inline(always)]
+fn ipv6_size_limit(dont_frag: bool, cfg: &XlatConfig) -> usize {
+    if dont_frag {
+        cfg.ipv6_mtu as usize
+    } else {
+        cfg.ipv6_mtu.min(cfg.lowest_ipv6_mtu) as usize
+    }
+}
+
+/// The IPv6 header of a translated packet, the straight line's and the
+/// general path's (`payload_len` counts a Fragment header, if any).
+///
+/// RFC 7915 4.1: "Version: 6. [...] Flow Label: 0 (all zero bits).
+/// Payload Length: Total length value from the IPv4 header, minus the
+/// size of the IPv4 header and IPv4 options, if present. Next Header:
+/// For ICMPv4 (1), it is changed to ICMPv6 (58); otherwise, the protocol
+/// field MUST be copied from the IPv4 header. [...] Source Address and
+/// Destination Address: Mapped".
+#[inline(always)]
+fn ipv6_header(
+    out: &Tuple6,
+    next_header: u8,
+    tos: u8,
+    hop_limit: u8,
+    payload_len: usize,
+    cfg: &XlatConfig,
+) -> ipv6::Repr {
+    ipv6::Repr {
+        src: out.src,
+        dst: out.dst,
+        next_header,
+        hop_limit,
+        traffic_class: super::copied_class(tos, cfg),
+        flow_label: 0,
+        payload_len,
+    }
+}
 
 /// Translates the IPv4 packet at `buf[l3_start..l3_start + l3_len]` into
 /// IPv6 in place, with the addresses and ports of `map`.
@@ -24,29 +69,13 @@ pub fn v4_to_v6<S: Sink + ?Sized>(
     cfg: &XlatConfig,
     sink: &mut S,
 ) -> Outcome {
-    if let Some(o) = fast(buf, l3_start, l3_len, map, cfg) {
+    if let Some(o) = super::straight::<FastV4>(buf, l3_start, l3_len, map, cfg) {
         return o;
     }
     match translate(buf, l3_start, l3_len, map, cfg, sink) {
         Ok(o) => o,
         Err(r) => Outcome::Drop(r),
     }
-}
-
-/// The common case in straight-line code: an unfragmented TCP or UDP
-/// (with checksum) packet without options, not expiring, fitting the IPv6
-/// side. Anything else returns `None` for [`translate`], which applies the
-/// same rules to this case and handles every other one.
-#[inline(always)]
-pub(super) fn fast(
-    buf: &mut [u8],
-    l3_start: usize,
-    l3_len: usize,
-    map: &V4ToV6,
-    cfg: &XlatConfig,
-) -> Option<Outcome> {
-    let (l3_start, l3_len) = FastV4::check(buf, l3_start, l3_len, cfg)?.translate(buf, map, cfg);
-    Some(Outcome::Forward { l3_start, l3_len })
 }
 
 /// An IPv4 packet the straight-line path translates (checked by
@@ -58,41 +87,39 @@ pub(super) fn fast(
 pub struct FastV4 {
     l3_start: usize,
     protocol: u8,
-    ttl: u8,
+    /// The TTL, decremented.
+    hop_limit: u8,
     tos: u8,
     payload_len: usize,
     /// The pseudo-header sum of the IPv4 addresses.
     old_addrs: checksum::WideSum,
 }
 
-impl FastV4 {
+impl Straight for FastV4 {
+    type Map = V4ToV6;
+
     /// The packet at `buf[l3_start..l3_start + l3_len]`, if the straight
     /// line takes it.
     #[inline(always)]
-    pub fn check(buf: &[u8], l3_start: usize, l3_len: usize, cfg: &XlatConfig) -> Option<FastV4> {
+    fn check(buf: &[u8], l3_start: usize, l3_len: usize, cfg: &XlatConfig) -> Option<FastV4> {
         const HLEN: usize = ipv4::MIN_HEADER_LEN;
         let end = l3_start.checked_add(l3_len)?;
         let h = buf.get(l3_start..end)?.first_chunk::<HLEN>()?;
-        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
-        let flags_frag = u16::from_be_bytes([h[6], h[7]]);
-        let (ttl, protocol) = (h[8], h[9]);
+        let total = u16::from_be_bytes(*h[ipv4::OFFSET_TOTAL_LEN..].first_chunk()?) as usize;
+        let flags_frag = u16::from_be_bytes(*h[ipv4::OFFSET_FLAGS_FRAG..].first_chunk()?);
+        let protocol = h[ipv4::OFFSET_PROTOCOL];
+        let hop_limit = super::forwarded_hop_limit(h[ipv4::OFFSET_TTL])?;
         let min = match protocol {
             proto::TCP => tcp::MIN_HEADER_LEN,
             proto::UDP => udp::HEADER_LEN,
             _ => return None,
         };
-        let dont_frag = flags_frag & 0x4000 != 0;
         let payload_len = total.checked_sub(HLEN)?;
         let v6_len = ipv6::HEADER_LEN + payload_len;
-        let limit = if dont_frag {
-            cfg.ipv6_mtu
-        } else {
-            cfg.ipv6_mtu.min(cfg.lowest_ipv6_mtu)
-        } as usize;
+        let limit = ipv6_size_limit(flags_frag & ipv4::FLAG_DF != 0, cfg);
         let l4_at = l3_start + HLEN;
-        if h[0] != 0x45
-            || flags_frag & 0x3fff != 0
-            || ttl <= 1
+        if h[ipv4::OFFSET_VER_IHL] != ipv4::VER_IHL_NO_OPTIONS
+            || flags_frag & (ipv4::FLAG_MF | ipv4::OFFSET_MASK) != 0
             || payload_len < min
             || total > l3_len
             || v6_len > limit
@@ -111,38 +138,24 @@ impl FastV4 {
         Some(FastV4 {
             l3_start,
             protocol,
-            ttl,
-            tos: h[1],
+            hop_limit,
+            tos: h[ipv4::OFFSET_TOS],
             payload_len,
             old_addrs: checksum::addrs_v4(
-                [h[12], h[13], h[14], h[15]],
-                [h[16], h[17], h[18], h[19]],
+                *h[ipv4::OFFSET_SRC..].first_chunk()?,
+                *h[ipv4::OFFSET_DST..].first_chunk()?,
             ),
         })
-    }
-
-    /// The transport protocol number (TCP or UDP).
-    #[inline(always)]
-    pub fn protocol(&self) -> u8 {
-        self.protocol
-    }
-
-    /// The transport header and payload: its first 20 (TCP) or 8 (UDP)
-    /// bytes are there.
-    #[inline(always)]
-    pub fn l4<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        let at = self.l3_start + ipv4::MIN_HEADER_LEN;
-        &buf[at..at + self.payload_len]
     }
 
     /// Translates in place with the addresses and ports of `map`: the
     /// IPv6 packet's start and length.
     #[inline(always)]
-    pub fn translate(self, buf: &mut [u8], map: &V4ToV6, cfg: &XlatConfig) -> (usize, usize) {
+    fn translate(self, buf: &mut [u8], map: &V4ToV6, cfg: &XlatConfig) -> (usize, usize) {
         let FastV4 {
             l3_start,
             protocol,
-            ttl,
+            hop_limit,
             tos,
             payload_len,
             old_addrs,
@@ -159,16 +172,7 @@ impl FastV4 {
             new,
         );
         let start = l4_at - ipv6::HEADER_LEN;
-        ipv6::Repr {
-            src: out.src,
-            dst: out.dst,
-            next_header: protocol,
-            hop_limit: ttl - 1,
-            traffic_class: if cfg.copy_traffic_class { tos } else { 0 },
-            flow_label: 0,
-            payload_len,
-        }
-        .emit(&mut buf[start..l4_at]);
+        ipv6_header(out, protocol, tos, hop_limit, payload_len, cfg).emit(&mut buf[start..l4_at]);
         (start, ipv6::HEADER_LEN + payload_len)
     }
 }
@@ -220,14 +224,7 @@ pub(super) fn translate<S: Sink + ?Sized>(
     {
         return Err(DropReason::ExtHeaderProtocolInIpv4);
     }
-    // RFC 7915 4.1: "Hop Limit: TTL value copied from the IPv4 header.
-    // Since the translator is a router, as part of forwarding the packet
-    // it needs to decrement either the IPv4 TTL (before the translation)
-    // or the IPv6 Hop Limit (after the translation). As part of
-    // decrementing the TTL or Hop Limit, the translator (as any router)
-    // MUST check for zero and send the ICMPv4 "TTL Exceeded" or ICMPv6
-    // "Hop Limit Exceeded" error."
-    if ttl <= 1 {
+    let Some(hop_limit) = super::forwarded_hop_limit(ttl) else {
         let icmp = Icmp::new(t4::TIME_EXCEEDED, 0);
         return reply::v4(
             buf,
@@ -238,7 +235,7 @@ pub(super) fn translate<S: Sink + ?Sized>(
             is_icmp_error,
             cfg,
         );
-    }
+    };
     // RFC 7915 4.1: "If any IPv4 options are present in the IPv4 packet,
     // they MUST be ignored and the packet translated normally [...].
     // However, if an unexpired source route option is present, then the
@@ -262,7 +259,7 @@ pub(super) fn translate<S: Sink + ?Sized>(
         return Err(DropReason::FragmentedIcmp);
     }
     if is_icmp_error {
-        return icmp_error::v4_to_v6(buf, l3_start, hlen, l4_end, ttl, tos, map, cfg);
+        return icmp_error::v4_to_v6(buf, l3_start, hlen, l4_end, hop_limit, tos, map, cfg);
     }
 
     // RFC 7915 4.5: "For UDP packets that do not contain a UDP checksum
@@ -314,17 +311,7 @@ pub(super) fn translate<S: Sink + ?Sized>(
             cfg,
         );
     }
-    // RFC 7915 4.1: "If the DF flag is not set and the IPv4 packet will
-    // result in an IPv6 packet larger than a user-defined length
-    // (hereinafter referred to as "lowest-ipv6-mtu", and which defaults to
-    // 1280 bytes), the packet SHOULD be fragmented so that the resulting
-    // IPv6 packet (with Fragment Header added to each fragment) will be
-    // less than or equal to lowest-ipv6-mtu".
-    let limit = if dont_frag {
-        cfg.ipv6_mtu
-    } else {
-        cfg.ipv6_mtu.min(cfg.lowest_ipv6_mtu)
-    } as usize;
+    let limit = ipv6_size_limit(dont_frag, cfg);
     let fragment_it = v6_len > limit;
     let hdr_len = ipv6::HEADER_LEN + frag_hdr;
     if !fragment_it && l4_at < hdr_len {
@@ -374,28 +361,12 @@ pub(super) fn translate<S: Sink + ?Sized>(
         }
     }
 
-    // RFC 7915 4.1: "Version: 6. Traffic Class: By default, copied from
-    // the IP Type Of Service (TOS) octet. Flow Label: 0 (all zero bits).
-    // Payload Length: Total length value from the IPv4 header, minus the
-    // size of the IPv4 header and IPv4 options, if present. Next Header:
-    // For ICMPv4 (1), it is changed to ICMPv6 (58); otherwise, the
-    // protocol field MUST be copied from the IPv4 header. Hop Limit: TTL
-    // value copied from the IPv4 header [and decremented]. Source Address
-    // and Destination Address: Mapped".
     let upper = if protocol == proto::ICMP {
         proto::ICMPV6
     } else {
         protocol
     };
-    let mut hdr = ipv6::Repr {
-        src: out.src,
-        dst: out.dst,
-        next_header: upper,
-        hop_limit: ttl - 1,
-        traffic_class: if cfg.copy_traffic_class { tos } else { 0 },
-        flow_label: 0,
-        payload_len: frag_hdr + payload_len,
-    };
+    let mut hdr = ipv6_header(out, upper, tos, hop_limit, frag_hdr + payload_len, cfg);
     if fragment_it {
         // RFC 7915 4.1 Fragment Header: "Identification: Copied from the
         // Identification field in the IPv4 header" (zero-extended).

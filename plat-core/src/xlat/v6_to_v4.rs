@@ -2,11 +2,78 @@
 
 use super::reply::{self, Icmp};
 use super::{frag, icmp_error, icmp_map, l4};
-use super::{DropReason, Outcome, Sink, V6ToV4, XlatConfig, DF_THRESHOLD, IPV6_MIN_MTU};
+use super::{
+    DropReason, Outcome, Sink, Straight, Tuple4, V6ToV4, XlatConfig, DF_THRESHOLD, IPV6_MIN_MTU,
+};
 use crate::wire::checksum;
 use crate::wire::icmpv6::{self, msg_type as t6};
 use crate::wire::ipv6_ext::{self, Chain};
 use crate::wire::{ipv4, ipv6, proto, tcp, udp};
+
+/// RFC 7915 5: "When the resulting IPv4 packet is smaller than or equal
+/// to 1260 bytes, the translator MUST send the packet with a cleared Don't
+/// Fragment bit. Otherwise, the packet MUST be sent with the Don't
+/// Fragment bit set." (`df_over_1260` off clears it always.) For a packet
+/// that is not a fragment already: 5.1.1 clears DF on those.
+#[inline(always)]
+pub(super) fn dont_fragment(v4_len: usize, cfg: &XlatConfig) -> bool {
+    cfg.df_over_1260 && v4_len > DF_THRESHOLD
+}
+
+/// The IPv4 header of a translated packet, the straight line's and the
+/// general path's. `fragment` is the IPv6 Fragment header's
+/// (identification, M flag, offset), if the packet has one.
+///
+/// RFC 7915 5.1: "Version: 4. Internet Header Length: 5 (no IPv4
+/// options). [...] Total Length: Payload
+/// length value from the IPv6 header, plus the size of the IPv4 header
+/// [minus the extension headers]. Protocol: The IPv6-Frag (44) header is
+/// handled as discussed in Section 5.1.1. ICMPv6 (58) is changed to
+/// ICMPv4 (1), and the payload is translated as discussed in Section
+/// 5.2. The IPv6 headers HOPOPT (0), IPv6-Route (43), and IPv6-Opts
+/// (60) are skipped over during processing [...] Source Address and
+/// Destination Address: Mapped".
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn ipv4_header(
+    out: &Tuple4,
+    protocol: u8,
+    traffic_class: u8,
+    ttl: u8,
+    ipv4_id: u16,
+    fragment: Option<(u16, bool, u16)>,
+    payload_len: usize,
+    cfg: &XlatConfig,
+) -> ipv4::Repr {
+    let (ident, dont_frag, more_frags, frag_offset) = match fragment {
+        // RFC 7915 5.1.1: "Identification: Copied from the low-order 16
+        // bits in the Identification field in the Fragment Header. Flags:
+        // The IPv4 More Fragments (MF) flag is copied from the M flag in
+        // the IPv6 Fragment Header. The IPv4 Don't Fragment (DF) flag is
+        // cleared".
+        Some((ident, more, offset)) => (ident, false, more, offset),
+        // RFC 7915 5.1: "Identification: Set according to a Fragment
+        // Identification generator at the translator." (`ipv4_id`)
+        None => (
+            ipv4_id,
+            dont_fragment(ipv4::MIN_HEADER_LEN + payload_len, cfg),
+            false,
+            0,
+        ),
+    };
+    ipv4::Repr {
+        src: out.src,
+        dst: out.dst,
+        protocol,
+        tos: super::copied_class(traffic_class, cfg),
+        ttl,
+        ident,
+        dont_frag,
+        more_frags,
+        frag_offset,
+        payload_len,
+    }
+}
 
 /// Translates the IPv6 packet at `buf[l3_start..l3_start + l3_len]` into
 /// IPv4 in place, with the addresses and ports of `map`.
@@ -24,29 +91,13 @@ pub fn v6_to_v4<S: Sink + ?Sized>(
     cfg: &XlatConfig,
     sink: &mut S,
 ) -> Outcome {
-    if let Some(o) = fast(buf, l3_start, l3_len, map, cfg) {
+    if let Some(o) = super::straight::<FastV6>(buf, l3_start, l3_len, map, cfg) {
         return o;
     }
     match translate(buf, l3_start, l3_len, map, cfg, sink) {
         Ok(o) => o,
         Err(r) => Outcome::Drop(r),
     }
-}
-
-/// The common case in straight-line code: TCP or UDP right after the fixed
-/// header, not expiring, fitting the IPv4 MTU. Anything else (or anything
-/// odd) returns `None` for [`translate`], which applies the same rules to
-/// this case and handles every other one.
-#[inline(always)]
-pub(super) fn fast(
-    buf: &mut [u8],
-    l3_start: usize,
-    l3_len: usize,
-    map: &V6ToV4,
-    cfg: &XlatConfig,
-) -> Option<Outcome> {
-    let (l3_start, l3_len) = FastV6::check(buf, l3_start, l3_len, cfg)?.translate(buf, map, cfg);
-    Some(Outcome::Forward { l3_start, l3_len })
 }
 
 /// An IPv6 packet the straight-line path translates (checked by
@@ -57,31 +108,35 @@ pub(super) fn fast(
 pub struct FastV6 {
     l3_start: usize,
     next_header: u8,
-    hop_limit: u8,
+    /// The hop limit, decremented.
+    ttl: u8,
     traffic_class: u8,
     payload_len: usize,
     /// The pseudo-header sum of the IPv6 addresses.
     old_addrs: checksum::WideSum,
 }
 
-impl FastV6 {
+impl Straight for FastV6 {
+    type Map = V6ToV4;
+
     /// The packet at `buf[l3_start..l3_start + l3_len]`, if the straight
     /// line takes it.
     #[inline(always)]
-    pub fn check(buf: &[u8], l3_start: usize, l3_len: usize, cfg: &XlatConfig) -> Option<FastV6> {
+    fn check(buf: &[u8], l3_start: usize, l3_len: usize, cfg: &XlatConfig) -> Option<FastV6> {
         let end = l3_start.checked_add(l3_len)?;
         let h = buf
             .get(l3_start..end)?
             .first_chunk::<{ ipv6::HEADER_LEN }>()?;
-        let (next_header, hop_limit) = (h[6], h[7]);
-        let payload_len = u16::from_be_bytes([h[4], h[5]]) as usize;
+        let next_header = h[ipv6::OFFSET_NEXT_HEADER];
+        let ttl = super::forwarded_hop_limit(h[ipv6::OFFSET_HOP_LIMIT])?;
+        let payload_len =
+            u16::from_be_bytes(*h[ipv6::OFFSET_PAYLOAD_LEN..].first_chunk()?) as usize;
         let min = match next_header {
             proto::TCP => tcp::MIN_HEADER_LEN,
             proto::UDP => udp::HEADER_LEN,
             _ => return None,
         };
-        if h[0] >> 4 != 6
-            || hop_limit <= 1
+        if ipv6::version_of(h[ipv6::OFFSET_VER_TC_FLOW]) != 6
             || payload_len < min
             || ipv6::HEADER_LEN + payload_len > l3_len
             || ipv4::MIN_HEADER_LEN + payload_len > cfg.ipv4_mtu as usize
@@ -91,35 +146,21 @@ impl FastV6 {
         Some(FastV6 {
             l3_start,
             next_header,
-            hop_limit,
-            traffic_class: (u16::from_be_bytes([h[0], h[1]]) >> 4) as u8,
+            ttl,
+            traffic_class: ipv6::traffic_class_of(*h[ipv6::OFFSET_VER_TC_FLOW..].first_chunk()?),
             payload_len,
             old_addrs: checksum::addrs_v6_in_place(h[ipv6::OFFSET_SRC..].first_chunk::<32>()?),
         })
     }
 
-    /// The transport protocol number (TCP or UDP).
-    #[inline(always)]
-    pub fn next_header(&self) -> u8 {
-        self.next_header
-    }
-
-    /// The transport header and payload: its first 20 (TCP) or 8 (UDP)
-    /// bytes are there.
-    #[inline(always)]
-    pub fn l4<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        let at = self.l3_start + ipv6::HEADER_LEN;
-        &buf[at..at + self.payload_len]
-    }
-
     /// Translates in place with the addresses and ports of `map`: the
     /// IPv4 packet's start and length.
     #[inline(always)]
-    pub fn translate(self, buf: &mut [u8], map: &V6ToV4, cfg: &XlatConfig) -> (usize, usize) {
+    fn translate(self, buf: &mut [u8], map: &V6ToV4, cfg: &XlatConfig) -> (usize, usize) {
         let FastV6 {
             l3_start,
             next_header,
-            hop_limit,
+            ttl,
             traffic_class,
             payload_len,
             old_addrs,
@@ -136,25 +177,18 @@ impl FastV6 {
             new,
         );
         let start = l4_at - ipv4::MIN_HEADER_LEN;
-        let v4_len = ipv4::MIN_HEADER_LEN + payload_len;
-        ipv4::Repr {
-            src: out.src,
-            dst: out.dst,
-            protocol: next_header,
-            tos: if cfg.copy_traffic_class {
-                traffic_class
-            } else {
-                0
-            },
-            ttl: hop_limit - 1,
-            ident: map.ipv4_id,
-            dont_frag: cfg.df_over_1260 && v4_len > DF_THRESHOLD,
-            more_frags: false,
-            frag_offset: 0,
+        ipv4_header(
+            out,
+            next_header,
+            traffic_class,
+            ttl,
+            map.ipv4_id,
+            None,
             payload_len,
-        }
+            cfg,
+        )
         .emit(&mut buf[start..l4_at]);
-        (start, v4_len)
+        (start, ipv4::MIN_HEADER_LEN + payload_len)
     }
 }
 
@@ -205,14 +239,7 @@ pub(super) fn translate<S: Sink + ?Sized>(
     if upper == proto::ICMP {
         return Err(DropReason::IcmpWrongFamily);
     }
-    // RFC 7915 5.1: "Time to Live: Hop Limit value copied from the IPv6
-    // header. Since the translator is a router, as part of forwarding the
-    // packet it needs to decrement either the IPv6 Hop Limit (before the
-    // translation) or the IPv4 TTL (after the translation). As part of
-    // decrementing the TTL or Hop Limit, the translator (as any router)
-    // MUST check for zero and send the ICMPv4 "TTL Exceeded" or ICMPv6
-    // "Hop Limit Exceeded" error."
-    if hop_limit <= 1 {
+    let Some(ttl) = super::forwarded_hop_limit(hop_limit) else {
         let icmp = Icmp::new(t6::TIME_EXCEEDED, 0);
         return reply::v6(
             buf,
@@ -223,7 +250,7 @@ pub(super) fn translate<S: Sink + ?Sized>(
             is_icmp_error,
             cfg,
         );
-    }
+    };
     // RFC 7915 5.1: "If a Routing header with a non-zero Segments Left
     // field is present, then the packet MUST NOT be translated, and an
     // ICMPv6 "parameter problem/erroneous header field encountered" (Type
@@ -269,26 +296,27 @@ pub(super) fn translate<S: Sink + ?Sized>(
         return Err(DropReason::FragmentedIcmp);
     }
     if is_icmp_error {
-        return icmp_error::v6_to_v4(buf, l4_at, l4_end, hop_limit, traffic_class, map, cfg);
+        return icmp_error::v6_to_v4(buf, l4_at, l4_end, ttl, traffic_class, map, cfg);
     }
 
-    let v4_len = ipv4::MIN_HEADER_LEN + (l4_end - l4_at);
-    // RFC 7915 5.1.1: "Identification: Copied from the low-order 16 bits
-    // in the Identification field in the Fragment Header. Flags: The IPv4
-    // More Fragments (MF) flag is copied from the M flag in the IPv6
-    // Fragment Header. The IPv4 Don't Fragment (DF) flag is cleared".
-    // 5.1 for the rest: DF only over 1260 bytes, MF and offset zero.
-    let (ident, dont_frag, more_frags, frag_offset) = match chain.fragment {
-        Some((_, f)) => (f.ident as u16, false, f.more, f.offset),
-        None => (
-            map.ipv4_id,
-            cfg.df_over_1260 && v4_len > DF_THRESHOLD,
-            false,
-            0,
-        ),
-    };
+    let payload_len = l4_end - l4_at;
+    let v4_len = ipv4::MIN_HEADER_LEN + payload_len;
+    let protocol = if is_icmp { proto::ICMP } else { upper };
+    let out = &map.outer;
+    let hdr = ipv4_header(
+        out,
+        protocol,
+        traffic_class,
+        ttl,
+        map.ipv4_id,
+        chain
+            .fragment
+            .map(|(_, f)| (f.ident as u16, f.more, f.offset)),
+        payload_len,
+        cfg,
+    );
     let too_big = v4_len > cfg.ipv4_mtu as usize;
-    if too_big && dont_frag {
+    if too_big && hdr.dont_frag {
         // The IPv6 sender can shrink to the IPv4 MTU plus the 20 bytes the
         // header loses, but never below 1280.
         let mtu = (cfg.ipv4_mtu as u32 + 20).max(IPV6_MIN_MTU as u32);
@@ -304,8 +332,6 @@ pub(super) fn translate<S: Sink + ?Sized>(
         );
     }
 
-    let protocol = if is_icmp { proto::ICMP } else { upper };
-    let out = &map.outer;
     if first {
         let l4 = &mut buf[l4_at..l4_end];
         match upper {
@@ -338,32 +364,6 @@ pub(super) fn translate<S: Sink + ?Sized>(
         }
     }
 
-    // RFC 7915 5.1: "Version: 4. Internet Header Length: 5 (no IPv4
-    // options). Type of Service (TOS) Octets: By default, copied from the
-    // IPv6 Traffic Class (all 8 bits). [...] Total Length: Payload length
-    // value from the IPv6 header, plus the size of the IPv4 header [minus
-    // the extension headers]. Protocol: The IPv6-Frag (44) header is
-    // handled as discussed in Section 5.1.1. ICMPv6 (58) is changed to
-    // ICMPv4 (1), and the payload is translated as discussed in Section
-    // 5.2. The IPv6 headers HOPOPT (0), IPv6-Route (43), and IPv6-Opts
-    // (60) are skipped over during processing [...] Source Address and
-    // Destination Address: Mapped".
-    let hdr = ipv4::Repr {
-        src: out.src,
-        dst: out.dst,
-        protocol,
-        tos: if cfg.copy_traffic_class {
-            traffic_class
-        } else {
-            0
-        },
-        ttl: hop_limit - 1,
-        ident,
-        dont_frag,
-        more_frags,
-        frag_offset,
-        payload_len: l4_end - l4_at,
-    };
     if too_big {
         let count = frag::to_v4(&hdr, &buf[l4_at..l4_end], cfg.ipv4_mtu as usize, sink);
         return Ok(Outcome::Fragmented { count });

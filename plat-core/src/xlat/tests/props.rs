@@ -254,13 +254,13 @@ proptest! {
         let (fast, slow) = if v6 {
             let m = map6(&p);
             (
-                super::super::v6_to_v4::fast(&mut a, ROOM, p.len(), &m, &cfg),
+                super::super::straight::<super::super::FastV6>(&mut a, ROOM, p.len(), &m, &cfg),
                 super::super::v6_to_v4::translate(&mut b, ROOM, p.len(), &m, &cfg, &mut sink),
             )
         } else {
             let m = map4(&p);
             (
-                super::super::v4_to_v6::fast(&mut a, ROOM, p.len(), &m, &cfg),
+                super::super::straight::<super::super::FastV4>(&mut a, ROOM, p.len(), &m, &cfg),
                 super::super::v4_to_v6::translate(&mut b, ROOM, p.len(), &m, &cfg, &mut sink),
             )
         };

@@ -1,0 +1,107 @@
+//! Packets from the IPv6 side (RFC 6146 3.5, inside to outside): what
+//! the steps of [`Nat64::handle`] do for them, from the established
+//! session's mapping to hairpins (RFC 6146 3.8).
+
+use std::net::Ipv4Addr;
+
+use crate::nat::{
+    Endpoint4, NatDrop, Outcome as NatOutcome, Proto, Shard, TcpFlags, Time, Tuple6 as NatTuple6,
+};
+use crate::xlat::{self, FlowHead, FlowV6, Sink, V4ToV6, V6ToV4};
+
+use super::classify::{Classified, V6};
+use super::{
+    tuple4, tuple6, Direction, Found, HeldFate, Nat64, Nat64Drop, Next, Packet, Parts, Reason,
+    Verdict, ICMPV6_QUERY,
+};
+
+impl Nat64 {
+    /// Handles the IPv6 packet `pkt` (headroom before it; see
+    /// [`xlat::HEADROOM`]).
+    #[inline(always)]
+    pub fn from_v6<S: Sink + ?Sized>(
+        &mut self,
+        pkt: Packet<'_>,
+        now: Time,
+        sink: &mut S,
+    ) -> Verdict {
+        self.handle::<V6, S>(pkt, now, sink)
+    }
+}
+
+impl Direction for V6 {
+    type Fast = xlat::FastV6;
+    /// The flow and its IPv4 destination.
+    type Flow = (FlowV6, Ipv4Addr);
+    const ICMP: super::IcmpQuery = ICMPV6_QUERY;
+
+    #[inline(always)]
+    fn established(nat: &mut Parts, c: &Classified<NatTuple6>, now: Time) -> Option<V6ToV4> {
+        let t = &c.tuple;
+        // RFC 6052 3.1 (classify extracted the address without it).
+        nat.prefix.check_3_1(t.dst).ok()?;
+        let flags = TcpFlags(c.tcp_flags);
+        let src4 = nat.shard.v6_established(c.hash, c.likely, t, flags, now)?;
+        let dst = Endpoint4::new(t.dst, t.dport);
+        Some(V6ToV4::new(tuple4(t.proto, src4, dst), nat.ipv4_id()))
+    }
+
+    fn parse(nat: &Nat64, l3: &[u8]) -> Result<(FlowV6, Ipv4Addr), Reason> {
+        let flow = FlowV6::parse(l3).map_err(Reason::Xlat)?;
+        // RFC 6146 3.5: the destination is an IPv4-embedded address.
+        let dst4 = nat.prefix.extract_checked(flow.dst);
+        Ok((flow, dst4.map_err(|e| Reason::Xlat(e.into()))?))
+    }
+
+    fn head((flow, _): &(FlowV6, Ipv4Addr)) -> FlowHead {
+        flow.head()
+    }
+
+    fn icmp_error(nat: &mut Nat64, (flow, dst4): &(FlowV6, Ipv4Addr)) -> Next {
+        nat.icmp_error_from_v6(flow, *dst4)
+    }
+
+    fn tuple((flow, dst): &(FlowV6, Ipv4Addr), proto: Proto) -> NatTuple6 {
+        let (sport, dport) = (flow.src_port, flow.dst_port);
+        let (src, dst) = (flow.src, *dst);
+        NatTuple6 {
+            proto,
+            src,
+            sport,
+            dst,
+            dport,
+        }
+    }
+
+    fn hash(shard: &Shard, t: &NatTuple6) -> u32 {
+        shard.hash6(t)
+    }
+
+    fn session(shard: &mut Shard, c: &Classified<NatTuple6>, now: Time) -> Result<Found, NatDrop> {
+        shard.v6_session_hashed(c.hash, &c.tuple, TcpFlags(c.tcp_flags), now)
+    }
+
+    fn next(nat: &mut Nat64, t: &NatTuple6, found: Found) -> Next {
+        if found.release_held {
+            nat.fates.push(HeldFate::Release(found.session));
+        }
+        match found.outcome {
+            NatOutcome::ToV4 { src, dst } => {
+                Next::ToV4(V6ToV4::new(tuple4(t.proto, src, dst), nat.ipv4_id()), false)
+            }
+            NatOutcome::HairpinHandoff { src, dst } => {
+                Next::ToV4(V6ToV4::new(tuple4(t.proto, src, dst), nat.ipv4_id()), true)
+            }
+            // A hairpin whose destination this shard owns: the shard has
+            // already run the IPv4-side state; translate there and back.
+            NatOutcome::ToV6 { src, dst } => {
+                let first = tuple4(t.proto, src, Endpoint4::new(t.dst, t.dport));
+                let there = V6ToV4::new(first, nat.ipv4_id());
+                let back = V4ToV6::new(tuple6(&nat.prefix, t.proto, src, dst));
+                Next::ThereAndBack(there, back)
+            }
+            // A hold is the IPv4 side's answer only.
+            NatOutcome::Hold => Next::Drop(Reason::Nat64(Nat64Drop::UnexpectedNatOutcome)),
+        }
+    }
+}
