@@ -239,11 +239,9 @@ fn run_lab(workers: usize) {
             c["handoff_out"] > 0,
             "2 workers on af_packet hand off: {c:?}"
         );
-        assert_eq!(
-            c["handoff_out"],
-            c["handoff_in"] + c["drop_handoff_full"],
-            "{c:?}"
-        );
+        // Every packet handed off arrives (`handoff_out` counts those the
+        // ring took; a full ring's are `drop_handoff_full`, never received).
+        assert_eq!(c["handoff_out"], c["handoff_in"], "{c:?}");
         // No reply met a worker without its session.
         assert_eq!(c["drop_no_bib"] + c["drop_not_owned"], 0, "{c:?}");
     }
