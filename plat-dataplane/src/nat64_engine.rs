@@ -212,6 +212,16 @@ fn pool_port_v4(l3: &[u8]) -> u16 {
     }
 }
 
+/// The packet the worker hands over, with its burst position when the
+/// prefetch stage classified it.
+#[inline(always)]
+fn packet(at: Option<usize>, buf: &mut [u8], l3_start: usize, l3_len: usize) -> Packet<'_> {
+    Packet {
+        at,
+        ..Packet::new(buf, l3_start, l3_len)
+    }
+}
+
 impl PacketEngine for Nat64Engine {
     #[inline]
     fn takes_v6(&self, dst: Ipv6Addr) -> bool {
@@ -268,12 +278,8 @@ impl PacketEngine for Nat64Engine {
         now_ms: u64,
         sink: &mut dyn Sink,
     ) -> Step {
-        let now = Time::from_millis(now_ms);
-        let pkt = Packet {
-            at,
-            ..Packet::new(buf, l3_start, l3_len)
-        };
-        step(self.nat.from_v6(pkt, now, sink))
+        let pkt = packet(at, buf, l3_start, l3_len);
+        step(self.nat.from_v6(pkt, Time::from_millis(now_ms), sink))
     }
 
     #[inline]
@@ -286,12 +292,8 @@ impl PacketEngine for Nat64Engine {
         now_ms: u64,
         sink: &mut dyn Sink,
     ) -> Step {
-        let now = Time::from_millis(now_ms);
-        let pkt = Packet {
-            at,
-            ..Packet::new(buf, l3_start, l3_len)
-        };
-        step(self.nat.from_v4(pkt, now, sink))
+        let pkt = packet(at, buf, l3_start, l3_len);
+        step(self.nat.from_v4(pkt, Time::from_millis(now_ms), sink))
     }
 
     fn expire(&mut self, now_ms: u64, budget: usize, released: &mut Vec<Released>) -> usize {

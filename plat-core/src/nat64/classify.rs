@@ -62,9 +62,9 @@ impl<T: Copy> Burst<T> {
     }
 }
 
-/// What differs between the two sides for the prefetch stage: the parse
+/// What differs between the two families for the prefetch stage: the parse
 /// and the shard's table.
-pub(super) trait Side {
+pub(super) trait Family {
     type Tuple: Copy + PartialEq + core::fmt::Debug;
     /// Classifies the packet `l3` (see the module doc).
     fn classify(prefix: &Prefix6052, shard: &Shard, l3: &[u8]) -> Option<Classified<Self::Tuple>>;
@@ -98,7 +98,7 @@ pub(super) enum V6 {}
 /// The IPv4 (outside) side.
 pub(super) enum V4 {}
 
-impl Side for V6 {
+impl Family for V6 {
     type Tuple = NatTuple6;
 
     #[inline(always)]
@@ -123,7 +123,7 @@ impl Side for V6 {
     }
 }
 
-impl Side for V4 {
+impl Family for V4 {
     type Tuple = NatTuple4;
 
     #[inline(always)]
@@ -268,7 +268,7 @@ impl Nat64 {
     }
 
     #[inline(always)]
-    fn prefetch<F: Side>(&mut self, l3s: &[&[u8]]) {
+    fn prefetch<F: Family>(&mut self, l3s: &[&[u8]]) {
         let (burst, shard, prefix) = (F::burst_mut(&mut self.bursts), &self.shard, &self.prefix);
         let n = l3s.len().min(PREFETCH_BURST);
         for (slot, l3) in burst.slots.iter_mut().zip(&l3s[..n]) {
@@ -297,7 +297,7 @@ impl Bursts {
     /// l3_len]`: the prefetch stage's for burst position `at` (in place),
     /// else worked out now into `here`.
     #[inline(always)]
-    pub(super) fn classified<'a, F: Side>(
+    pub(super) fn classified<'a, F: Family>(
         &'a self,
         (prefix, shard): (&Prefix6052, &Shard),
         pkt: &Packet<'_>,

@@ -28,7 +28,7 @@ mod from_v4;
 mod from_v6;
 mod icmp_error;
 
-use classify::{Bursts, Classified, Side};
+use classify::{Bursts, Classified, Family};
 
 crate::counters! {
     /// Drops this layer decides itself (the translator's and the shard's
@@ -253,7 +253,7 @@ enum Next {
 
 /// What differs between the two directions past classify; the steps are
 /// [`Nat64::handle`]'s, the same for both.
-trait Direction: Side {
+trait Direction: Family {
     /// The translator's straight line.
     type Fast: Straight;
     /// The packet as the general path parses it.
