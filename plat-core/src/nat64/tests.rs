@@ -17,10 +17,15 @@ const CLIENT2: &str = "2001:db8:6::3";
 const SERVER4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
 
 fn nat64(filtering: Filtering) -> Nat64 {
-    let cfg = NatConfig {
+    nat64_with(NatConfig {
         filtering,
         ..NatConfig::default()
-    };
+    })
+}
+
+/// A NAT64 with `cfg`, pool4 198.51.100.0/30, prefix 2001:db8:64::/96
+/// and a fixed table key.
+fn nat64_with(cfg: NatConfig) -> Nat64 {
     let mut shard = Shard::new(
         cfg,
         PortShare::All,
@@ -313,17 +318,7 @@ fn rfc6146_3_5_1_1_pool_exhaustion_answers_icmpv6_address_unreachable() {
         },
         ..NatConfig::default()
     };
-    let mut shard = Shard::new(
-        cfg,
-        PortShare::All,
-        crate::nat::HashKey::new(0x5eed_0f91_a7c3),
-    )
-    .unwrap();
-    shard
-        .add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30))
-        .unwrap();
-    let prefix = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
-    let mut n = Nat64::new(shard, prefix, XlatConfig::default());
+    let mut n = nat64_with(cfg);
     out_udp(&mut n, CLIENT, 5003);
     let (mut buf, s, l) = framed(udp6(CLIENT, server6(), 5004, 7, b"no room"));
     match n.from_v6(
@@ -502,13 +497,7 @@ proptest::proptest! {
             sync_refresh_interval: 1,
             ..NatConfig::default()
         };
-        let build = || {
-            let mut shard = Shard::new(cfg, PortShare::All, crate::nat::HashKey::new(0x5eed_0f91_a7c3)).unwrap();
-            shard.add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30)).unwrap();
-            let prefix = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
-            Nat64::new(shard, prefix, XlatConfig::default())
-        };
-        let (mut fast, mut general) = (build(), build());
+        let (mut fast, mut general) = (nat64_with(cfg), nat64_with(cfg));
         const FLAGS: [u8; 4] = [0x02, 0x10, 0x11, 0x04]; // SYN, ACK, FIN+ACK, RST
         for (k, &(back, udp, port, flags, hop, wait)) in ops.iter().enumerate() {
             let now = Time::from_secs(k as u64 * u64::from(wait));
