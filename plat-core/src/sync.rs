@@ -446,6 +446,9 @@ impl fmt::Display for BindingLog {
 }
 
 #[cfg(test)]
+mod shard_stream;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

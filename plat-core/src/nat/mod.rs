@@ -53,7 +53,7 @@ pub mod tcp_state;
 mod timers;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

@@ -7,25 +7,25 @@ use std::sync::Arc;
 use super::Record;
 use super::*;
 
-const SYN: TcpFlags = TcpFlags::SYN;
-const SYN_ACK: TcpFlags = TcpFlags::SYN_ACK;
-const ACK: TcpFlags = TcpFlags::ACK;
-const FIN: TcpFlags = TcpFlags(0x11);
-const RST: TcpFlags = TcpFlags::RST;
-const NO: TcpFlags = TcpFlags::NONE;
+pub(crate) const SYN: TcpFlags = TcpFlags::SYN;
+pub(crate) const SYN_ACK: TcpFlags = TcpFlags::SYN_ACK;
+pub(crate) const ACK: TcpFlags = TcpFlags::ACK;
+pub(crate) const FIN: TcpFlags = TcpFlags(0x11);
+pub(crate) const RST: TcpFlags = TcpFlags::RST;
+pub(crate) const NO: TcpFlags = TcpFlags::NONE;
 
 /// The fixed table hash key of the tests.
-const KEY: HashKey = HashKey::new(0x5eed_0f91_a7c3);
+pub(crate) const KEY: HashKey = HashKey::new(0x5eed_0f91_a7c3);
 
-const T: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const Z: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
-const Z2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
+pub(crate) const T: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+pub(crate) const Z: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+pub(crate) const Z2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
 
-fn a6(s: &str) -> Ipv6Addr {
+pub(crate) fn a6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
-fn at(s: u64) -> Time {
+pub(crate) fn at(s: u64) -> Time {
     Time::from_secs(s)
 }
 
@@ -58,29 +58,29 @@ impl PortOwner for Spread {
     }
 }
 
-fn cfg() -> NatConfig {
+pub(crate) fn cfg() -> NatConfig {
     let mut c = NatConfig::default();
     c.limits.sessions = 1024;
     c
 }
 
 /// `c` with an event buffer: events are off by default.
-fn with_events(mut c: NatConfig) -> NatConfig {
+pub(crate) fn with_events(mut c: NatConfig) -> NatConfig {
     c.event_capacity = 4096;
     c
 }
 
-fn shard_with(c: NatConfig) -> Shard {
+pub(crate) fn shard_with(c: NatConfig) -> Shard {
     let mut s = Shard::new(c, PortShare::All, KEY).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32)).unwrap();
     s
 }
 
-fn shard() -> Shard {
+pub(crate) fn shard() -> Shard {
     shard_with(cfg())
 }
 
-fn t6(proto: Proto, src: &str, sport: u16, dst: Ipv4Addr, dport: u16) -> Tuple6 {
+pub(crate) fn t6(proto: Proto, src: &str, sport: u16, dst: Ipv4Addr, dport: u16) -> Tuple6 {
     Tuple6 {
         proto,
         src: a6(src),
@@ -90,7 +90,7 @@ fn t6(proto: Proto, src: &str, sport: u16, dst: Ipv4Addr, dport: u16) -> Tuple6 
     }
 }
 
-fn t4(proto: Proto, src: Ipv4Addr, sport: u16, dst: Endpoint4) -> Tuple4 {
+pub(crate) fn t4(proto: Proto, src: Ipv4Addr, sport: u16, dst: Endpoint4) -> Tuple4 {
     Tuple4 {
         proto,
         src,
@@ -101,29 +101,29 @@ fn t4(proto: Proto, src: Ipv4Addr, sport: u16, dst: Endpoint4) -> Tuple4 {
 }
 
 /// The (T,t) an IPv6-side verdict maps to.
-fn out4(v: Result<Verdict, NatDrop>) -> Endpoint4 {
+pub(crate) fn out4(v: Result<Verdict, NatDrop>) -> Endpoint4 {
     match v.unwrap().outcome {
         Outcome::ToV4 { src, .. } => src,
         o => panic!("expected ToV4, got {o:?}"),
     }
 }
 
-fn to6(v: Result<Verdict, NatDrop>) -> (Endpoint4, Endpoint6) {
+pub(crate) fn to6(v: Result<Verdict, NatDrop>) -> (Endpoint4, Endpoint6) {
     match v.unwrap().outcome {
         Outcome::ToV6 { src, dst } => (src, dst),
         o => panic!("expected ToV6, got {o:?}"),
     }
 }
 
-fn state6(s: &Shard, t: &Tuple6) -> TcpState {
+pub(crate) fn state6(s: &Shard, t: &Tuple6) -> TcpState {
     s.peek_v6(t).unwrap().state
 }
 
-fn timer6(s: &Shard, t: &Tuple6) -> TimerClass {
+pub(crate) fn timer6(s: &Shard, t: &Tuple6) -> TimerClass {
     s.peek_v6(t).unwrap().timer
 }
 
-fn expire_all(s: &mut Shard, now: Time) -> usize {
+pub(crate) fn expire_all(s: &mut Shard, now: Time) -> usize {
     s.expire(now, usize::MAX, |_| {})
 }
 
@@ -330,12 +330,12 @@ fn rfc6146_3_5_3_icmp_query_sessions() {
 
 // ----- TCP (3.5.2.2) -----
 
-fn tcp() -> Tuple6 {
+pub(crate) fn tcp() -> Tuple6 {
     t6(Proto::Tcp, "2001:db8::1", 40000, Z, 80)
 }
 
 /// A shard with an ESTABLISHED connection; returns its (T,t).
-fn established(s: &mut Shard, now: Time) -> Endpoint4 {
+pub(crate) fn established(s: &mut Shard, now: Time) -> Endpoint4 {
     let m = out4(s.v6_session(&tcp(), SYN, now));
     to6(s.v4_session(&t4(Proto::Tcp, Z, 80, m), SYN_ACK, now));
     out4(s.v6_session(&tcp(), ACK, now));
@@ -1106,41 +1106,6 @@ fn expiry_follows_refresh_order() {
 // ----- events, listing, bursts -----
 
 #[test]
-fn sync_events_cover_create_refresh_delete_and_dump() {
-    let mut c = cfg();
-    c.sync_refresh_interval = 10;
-    let mut s = shard_with(with_events(c));
-    let f = t6(Proto::Udp, "2001:db8::1", 5000, Z, 53);
-    s.v6_session(&f, NO, at(1)).unwrap();
-    s.v6_session(&f, NO, at(5)).unwrap(); // same 10 s window: no refresh event
-    s.v6_session(&f, NO, at(12)).unwrap();
-    let mut dump = Vec::new();
-    s.dump(at(12), &mut dump);
-    assert_eq!(dump.len(), 2);
-    expire_all(&mut s, at(1000));
-    let ev: Vec<Record> = s.drain_events().collect();
-    let kinds: Vec<&str> = ev
-        .iter()
-        .map(|e| match e {
-            Record::BibCreate(_) => "bib+",
-            Record::SessionCreate(_) => "ses+",
-            Record::Refresh { .. } => "refresh",
-            Record::SessionDelete(_) => "ses-",
-            Record::BibDelete(_) => "bib-",
-            _ => "other",
-        })
-        .collect();
-    assert_eq!(kinds, vec!["bib+", "ses+", "refresh", "ses-", "bib-"]);
-    let log = ev[1].binding_log(false).unwrap();
-    assert_eq!(log.v6, Endpoint6::new(a6("2001:db8::1"), 5000));
-    assert_eq!(log.v4, T);
-    // And the records survive the wire.
-    let mut buf = Vec::new();
-    crate::sync::encode_message(1, 0, crate::sync::Kind::Events, &ev, 1500, &mut buf);
-    assert_eq!(crate::sync::decode_message(&buf).unwrap().1, ev);
-}
-
-#[test]
 fn events_are_off_by_default_and_nothing_is_lost() {
     let mut s = shard();
     for p in 0..3 {
@@ -1576,95 +1541,6 @@ fn timeouts_and_filtering_change_at_runtime() {
     c = *s.config();
     c.timeouts.udp = 60;
     assert_eq!(s.reconfigure(c).unwrap_err().field, "nat64.timeouts.udp");
-}
-
-// ----- HA: a standby fed the event stream mirrors the active shard -----
-
-fn mirror_view(s: &Shard) -> Vec<(Proto, Endpoint6, Endpoint4, Endpoint4, TcpState, TimerClass)> {
-    let mut v: Vec<_> = s
-        .sessions(SessionFilter::default())
-        .map(|i| (i.proto, i.v6, i.v4, i.remote, i.state, i.timer))
-        .collect();
-    v.sort_by_key(|x| (x.0, x.2, x.3));
-    v
-}
-
-#[test]
-fn sync_stream_and_bulk_dump_rebuild_the_standby() {
-    let mut c = cfg();
-    c.filtering = Filtering::Eif;
-    c.sync_refresh_interval = 30;
-    let mut active = shard_with(with_events(c));
-    let mut standby = shard_with(c);
-    active
-        .add_static_bib(
-            Proto::Tcp,
-            Endpoint6::new(a6("2001:db8::80"), 80),
-            Endpoint4::new(T, 8080),
-            at(0),
-        )
-        .unwrap();
-    to6(active.v4_session(
-        &t4(Proto::Tcp, Z2, 5555, Endpoint4::new(T, 8080)),
-        SYN,
-        at(1),
-    ));
-    established(&mut active, at(2));
-    let m = out4(active.v6_session(&t6(Proto::Udp, "2001:db8::1", 5000, Z, 53), NO, at(3)));
-    to6(active.v4_session(&t4(Proto::Udp, Z2, 53, m), NO, at(4)));
-    active
-        .v6_session(&t6(Proto::Icmp, "2001:db8::2", 9, Z, 0), NO, at(5))
-        .unwrap();
-    active
-        .v6_session(&t6(Proto::Udp, "2001:db8::3", 1, Z, 53), NO, at(6))
-        .unwrap();
-    out4(active.v6_session(&tcp(), FIN, at(40)));
-    active.expire(at(100), usize::MAX, |_| {}); // the ICMP session goes
-
-    // Through the wire format, message by message.
-    let events: Vec<Record> = active.drain_events().collect();
-    let mut buf = Vec::new();
-    let mut i = 0;
-    while i < events.len() {
-        let n = crate::sync::encode_message(
-            i as u64,
-            0,
-            crate::sync::Kind::Events,
-            &events[i..],
-            256,
-            &mut buf,
-        );
-        for r in crate::sync::decode_message(&buf).unwrap().1 {
-            standby.apply(&r).unwrap();
-        }
-        i += n;
-    }
-    assert_eq!(mirror_view(&standby), mirror_view(&active));
-    assert_eq!(standby.stats().bibs, active.stats().bibs);
-    assert_eq!(
-        standby
-            .bib(SessionFilter::default())
-            .filter(|b| b.is_static)
-            .count(),
-        1
-    );
-    // The standby translates the mirrored sessions after a failover.
-    assert_eq!(
-        out4(standby.v6_session(&t6(Proto::Udp, "2001:db8::1", 5000, Z, 53), NO, at(101))),
-        m
-    );
-    // A joining standby gets the same from a bulk dump.
-    let mut late = shard_with(c);
-    let mut dump = Vec::new();
-    active.dump(at(100), &mut dump);
-    for r in &dump {
-        late.apply(r).unwrap();
-    }
-    assert_eq!(mirror_view(&late), mirror_view(&active));
-    // Both expire what the active expires.
-    active.expire(at(10_000), usize::MAX, |_| {});
-    late.expire(at(10_000), usize::MAX, |_| {});
-    assert_eq!(mirror_view(&late), mirror_view(&active));
 }
 
 // ----- seeded tables -----
