@@ -3,8 +3,7 @@
 
 use super::classify::{Classified, V4, V6};
 use super::*;
-use crate::nat::{Filtering, NatConfig, Pool4Entry, Tuple6 as NatTuple6};
-use crate::nat::PortShare;
+use crate::nat::{Filtering, NatConfig, Pool4Entry, PortShare, Tuple6 as NatTuple6};
 use etherparse::{
     IpNumber, Ipv4Slice, Ipv6Slice, PacketBuilder, PacketBuilderStep, SlicedPacket, TcpHeader,
     TransportSlice,
