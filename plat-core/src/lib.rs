@@ -7,6 +7,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod addr;
+pub mod api;
 pub mod config;
 pub mod counters;
 pub mod nat;

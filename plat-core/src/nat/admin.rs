@@ -49,6 +49,55 @@ pub struct BibInfo {
     pub sessions: u32,
 }
 
+/// One page of a listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The entries found, in slot order.
+    pub entries: Vec<T>,
+    /// The slot the next page starts at; `None` when the table is done.
+    pub next: Option<u32>,
+}
+
+/// A [`SessionFilter`] in the records' own terms.
+struct Match {
+    proto: Option<u8>,
+    v6: Option<[u8; 16]>,
+    v4: Option<u32>,
+}
+
+impl Match {
+    fn new(f: &SessionFilter) -> Match {
+        Match {
+            proto: f.proto.map(|p| p as u8),
+            v6: f.v6.map(|a| a.octets()),
+            v4: f.v4.map(u32::from),
+        }
+    }
+}
+
+/// Walks slots `from..` of a table of `len`, at most `scan` of them
+/// (at least one), keeping at most `limit` of what `found` returns.
+fn page<T>(
+    len: usize,
+    from: u32,
+    scan: u32,
+    limit: u32,
+    mut found: impl FnMut(u32) -> Option<T>,
+) -> Page<T> {
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
+    let end = from.saturating_add(scan.max(1)).min(len);
+    let mut entries = Vec::new();
+    let mut i = from;
+    while i < end && entries.len() < limit as usize {
+        entries.extend(found(i));
+        i += 1;
+    }
+    Page {
+        entries,
+        next: (i < len).then_some(i),
+    }
+}
+
 impl Shard {
     /// Changes timeouts and filtering at runtime (capacities, the subscriber
     /// prefix and the block size are fixed at construction).
@@ -130,42 +179,67 @@ impl Shard {
 
     /// Sessions matching `f` (a full scan: for the CLI, not the hot path).
     pub fn sessions(&self, f: SessionFilter) -> impl Iterator<Item = SessionInfo> + '_ {
-        let v6 = f.v6.map(|a| a.octets());
-        let v4 = f.v4.map(u32::from);
-        (0..self.sessions.len() as u32).filter_map(move |i| {
-            let s = &self.sessions[i as usize];
-            let ok = s.is_live()
-                && f.proto.is_none_or(|p| s.proto == p as u8)
-                && v6.is_none_or(|a| s.src6 == a)
-                && v4.is_none_or(|a| s.addr4 == a || s.dst4 == a);
-            ok.then(|| self.info(i))
-        })
+        let m = Match::new(&f);
+        (0..self.sessions.len() as u32).filter_map(move |i| self.session_if(&m, i))
     }
 
     /// BIB entries matching `f` (`v4` matches the pool4 address).
     pub fn bib(&self, f: SessionFilter) -> impl Iterator<Item = BibInfo> + '_ {
-        let v6 = f.v6.map(|a| a.octets());
-        let v4 = f.v4.map(u32::from);
-        self.bibs.iter().filter_map(move |b| {
-            let ok = b.proto != super::session::FREE
-                && f.proto.is_none_or(|p| b.proto == p as u8)
-                && v6.is_none_or(|a| b.src6 == a)
-                && v4.is_none_or(|a| b.addr4 == a);
-            ok.then(|| {
-                let mut n = 0;
-                let mut j = b.head;
-                while j != NIL {
-                    n += 1;
-                    j = self.sessions[j as usize].b_next;
-                }
-                BibInfo {
-                    proto: b.proto(),
-                    v6: Endpoint6::new(Ipv6Addr::from(b.src6), b.sport),
-                    v4: Endpoint4::new(Ipv4Addr::from(b.addr4), b.port4),
-                    is_static: b.is_static,
-                    sessions: n,
-                }
-            })
+        let m = Match::new(&f);
+        (0..self.bibs.len() as u32).filter_map(move |bi| self.bib_if(&m, bi))
+    }
+
+    /// At most `limit` sessions matching `f`, looking at no more than
+    /// `scan` slots from slot `from`: a listing a worker can answer
+    /// between two bursts however large its table.
+    pub fn sessions_page(
+        &self,
+        f: SessionFilter,
+        from: u32,
+        scan: u32,
+        limit: u32,
+    ) -> Page<SessionInfo> {
+        let m = Match::new(&f);
+        page(self.sessions.len(), from, scan, limit, |i| {
+            self.session_if(&m, i)
+        })
+    }
+
+    /// [`Shard::sessions_page`] for BIB entries.
+    pub fn bib_page(&self, f: SessionFilter, from: u32, scan: u32, limit: u32) -> Page<BibInfo> {
+        let m = Match::new(&f);
+        page(self.bibs.len(), from, scan, limit, |bi| self.bib_if(&m, bi))
+    }
+
+    fn session_if(&self, m: &Match, i: u32) -> Option<SessionInfo> {
+        let s = &self.sessions[i as usize];
+        let ok = s.is_live()
+            && m.proto.is_none_or(|p| s.proto == p)
+            && m.v6.is_none_or(|a| s.src6 == a)
+            && m.v4.is_none_or(|a| s.addr4 == a || s.dst4 == a);
+        ok.then(|| self.info(i))
+    }
+
+    fn bib_if(&self, m: &Match, bi: u32) -> Option<BibInfo> {
+        let b = &self.bibs[bi as usize];
+        let ok = b.proto != super::session::FREE
+            && m.proto.is_none_or(|p| b.proto == p)
+            && m.v6.is_none_or(|a| b.src6 == a)
+            && m.v4.is_none_or(|a| b.addr4 == a);
+        ok.then(|| {
+            let mut n = 0;
+            let mut j = b.head;
+            while j != NIL {
+                n += 1;
+                j = self.sessions[j as usize].b_next;
+            }
+            BibInfo {
+                proto: b.proto(),
+                v6: Endpoint6::new(Ipv6Addr::from(b.src6), b.sport),
+                v4: Endpoint4::new(Ipv4Addr::from(b.addr4), b.port4),
+                is_static: b.is_static,
+                sessions: n,
+            }
         })
     }
 

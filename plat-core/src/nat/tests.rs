@@ -1173,6 +1173,44 @@ fn session_listing_filters() {
     assert_eq!(s.bib(SessionFilter::default()).count(), 3);
 }
 
+#[test]
+fn listing_pages_examine_at_most_scan_slots_and_add_up_to_the_full_listing() {
+    let mut s = shard();
+    for port in 1..=50u16 {
+        let proto = if port % 5 == 0 {
+            Proto::Tcp
+        } else {
+            Proto::Udp
+        };
+        let flags = if proto == Proto::Tcp { SYN } else { NO };
+        s.v6_session(&t6(proto, "2001:db8::1", port, Z, 53), flags, at(0))
+            .unwrap();
+    }
+    let udp = SessionFilter {
+        proto: Some(Proto::Udp),
+        ..Default::default()
+    };
+    let all: Vec<_> = s.sessions(udp).collect();
+    assert_eq!(all.len(), 40);
+    // Pages of at most 7 slots and 3 entries, followed to the end.
+    let (mut paged, mut from, mut pages) = (Vec::new(), Some(0), 0);
+    while let Some(f) = from {
+        let p = s.sessions_page(udp, f, 7, 3);
+        assert!(p.entries.len() <= 3);
+        if let Some(next) = p.next {
+            assert!(next > f && next - f <= 7, "a page went {f} -> {next}");
+        }
+        paged.extend(p.entries);
+        from = p.next;
+        pages += 1;
+    }
+    assert_eq!(paged, all);
+    assert!(pages >= 40 / 3);
+    let bib_all: Vec<_> = s.bib(SessionFilter::default()).collect();
+    let bib_page = s.bib_page(SessionFilter::default(), 0, u32::MAX, u32::MAX);
+    assert_eq!((bib_page.entries, bib_page.next), (bib_all, None));
+}
+
 /// A burst of IPv6-side packets driven as a worker drives the shard:
 /// stage 1 hashes and prefetches every bucket, stage 2 prefetches every
 /// session (or what a new one will touch), then each packet's lookup.
