@@ -24,7 +24,9 @@ use crate::dpdk::mempool::{Mempool, MempoolConfig};
 use crate::dpdk::port::{Port, PortConfig, RssConfig};
 use crate::dpdk::ring::{Ring, RingSync};
 use crate::engine::PacketEngine;
+use crate::handle::ControlHandle;
 use crate::handoff::HandoffMesh;
+use crate::mailbox::Mailbox;
 use crate::neighbor::{NeighborTable, NextHop, SharedForwarding, Solicit};
 use crate::slowpath::{Host, HostDrop, HostOutcome, MAX_FRAME};
 use crate::worker::{Counter, Worker, WorkerSetup};
@@ -138,6 +140,7 @@ pub struct HostExtras {
 pub struct Appliance {
     stop: Arc<AtomicBool>,
     counters: Arc<CounterBoard>,
+    handle: ControlHandle,
     jobs: Vec<LcoreJob>,
     control: Control,
     // Dropped in this order after the workers stopped: rings and mesh,
@@ -325,6 +328,8 @@ impl Appliance {
         let counters = CounterBoard::new(board_descs(), workers + 1);
         let control_base = Counter::COUNT + Reason::COUNT;
 
+        let mailboxes: Vec<Arc<Mailbox>> = (0..workers).map(|_| Arc::default()).collect();
+        let handle = ControlHandle::new(mailboxes.clone());
         let mut jobs = Vec::with_capacity(workers);
         for (w, (engine, lcore)) in engines.into_iter().zip(lcores.iter()).enumerate() {
             let setup = WorkerSetup {
@@ -343,6 +348,7 @@ impl Appliance {
                 pool: Arc::clone(&pool),
                 counters: LocalCounters::new(Arc::clone(&counters), w),
                 engine_counter_base: Counter::COUNT,
+                mailbox: Arc::clone(&mailboxes[w]),
                 stop: Arc::clone(&stop),
                 idle_sleep_us: cfg.workers.idle_sleep_us,
                 icmp_errors_per_second: cfg.workers.icmp_errors_per_second,
@@ -378,6 +384,7 @@ impl Appliance {
         Ok(Appliance {
             stop,
             counters,
+            handle,
             jobs,
             control,
             _handoff: mesh,
@@ -392,6 +399,11 @@ impl Appliance {
     /// The counters of every worker and of the control thread.
     pub fn counters(&self) -> Arc<CounterBoard> {
         Arc::clone(&self.counters)
+    }
+
+    /// The handle the management servers query the workers through.
+    pub fn control_handle(&self) -> ControlHandle {
+        self.handle.clone()
     }
 
     /// The flag that stops the appliance when set (signal handlers set it).

@@ -6,6 +6,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use plat_core::api::{WorkerAnswer, WorkerQuery};
 use plat_core::nat64::{Nat64Drop, Reason};
 use plat_core::xlat::Sink;
 
@@ -135,6 +136,12 @@ pub trait PacketEngine: Send {
     /// `handle_v4`).
     fn reply_to_held(&mut self, token: u32, buf: &mut [u8], l3_start: usize, l3_len: usize)
         -> Step;
+
+    /// Answers a control-plane query, between bursts (see
+    /// [`crate::mailbox`]): bounded work, never a block.
+    fn answer(&mut self, _query: &WorkerQuery) -> WorkerAnswer {
+        WorkerAnswer::NoState
+    }
 
     /// Whether the worker addresses forwarded frames (next-hop MAC from
     /// the neighbor table). An engine that returns false has its frames

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use plat_core::api::{WorkerAnswer, WorkerQuery};
 use plat_core::config::{Config, Ipv4Cidr};
 use plat_core::nat::{Endpoint6, HashKey, IcmpError, Shard, ShardError, Time};
 use plat_core::nat64::{HeldFate, Nat64, Packet, Verdict};
@@ -294,6 +295,19 @@ impl PacketEngine for Nat64Engine {
     ) -> Step {
         let pkt = packet(at, buf, l3_start, l3_len);
         step(self.nat.from_v4(pkt, Time::from_millis(now_ms), sink))
+    }
+
+    fn answer(&mut self, query: &WorkerQuery) -> WorkerAnswer {
+        let shard = self.nat.shard();
+        match *query {
+            WorkerQuery::Summary => WorkerAnswer::Summary(shard.stats()),
+            WorkerQuery::Sessions(q) => {
+                WorkerAnswer::Sessions(shard.sessions_page(q.filter, q.from, q.scan, q.limit))
+            }
+            WorkerQuery::Bib(q) => {
+                WorkerAnswer::Bib(shard.bib_page(q.filter, q.from, q.scan, q.limit))
+            }
+        }
     }
 
     fn expire(&mut self, now_ms: u64, budget: usize, released: &mut Vec<Released>) -> usize {

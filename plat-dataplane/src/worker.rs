@@ -24,6 +24,7 @@ use crate::dpdk::port::PortQueue;
 use crate::dpdk::ring::Ring;
 use crate::engine::{PacketEngine, Released, Step};
 use crate::handoff::HandoffMesh;
+use crate::mailbox::Mailbox;
 use crate::neighbor::{ForwardingSnapshot, SharedForwarding};
 
 plat_core::counters! {
@@ -133,6 +134,8 @@ pub struct WorkerSetup<E> {
     pub counters: LocalCounters,
     /// Index of the engine's first counter on the board.
     pub engine_counter_base: usize,
+    /// The control plane's queries to this worker.
+    pub mailbox: Arc<Mailbox>,
     /// Set to stop the loop.
     pub stop: Arc<AtomicBool>,
     /// Sleep this long after a run of empty polls (0 = pure polling).
@@ -387,6 +390,8 @@ impl<E: PacketEngine> Worker<E> {
 
             self.flush();
             self.expire();
+            let (mailbox, engine) = (&self.s.mailbox, &mut self.s.engine);
+            work += mailbox.serve(|q| engine.answer(q));
             self.s.counters.publish();
 
             if work == 0 && self.s.idle_sleep_us > 0 {

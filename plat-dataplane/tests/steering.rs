@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use plat_core::config::Config;
+use plat_core::nat::{Proto, SessionFilter};
 use plat_dataplane::appliance::{Appliance, HostExtras};
+use plat_dataplane::handle::ControlHandle;
 use plat_dataplane::nat64_engine::{default_plan, Nat64Engine};
 use plat_dataplane::{Eal, MbufBurst, Mempool, MempoolConfig, Port, Ring, RingSync};
 
@@ -115,6 +117,44 @@ fn collect(rings: &[Arc<Ring>], n: usize) -> Vec<Vec<u8>> {
     out
 }
 
+/// The running workers answer the control plane through their mailboxes:
+/// their session counts add up to the flows sent, and listings page
+/// through every worker's table with filters and limits.
+fn check_control_handle(handle: &ControlHandle, flows: usize) {
+    let summary = handle.summary().expect("every worker answers");
+    assert_eq!(summary.len(), WORKERS);
+    let stats: Vec<_> = summary.into_iter().map(|s| s.expect("NAT state")).collect();
+    let sessions: u32 = stats.iter().map(|s| s.sessions).sum();
+    assert_eq!(sessions as usize, flows);
+    assert!(
+        stats.iter().all(|s| s.sessions > 0),
+        "both workers own sessions: {stats:?}"
+    );
+    let all = handle
+        .sessions(SessionFilter::default(), usize::MAX)
+        .unwrap();
+    assert_eq!(all.len(), flows);
+    let one = SessionFilter {
+        proto: Some(Proto::Udp),
+        v6: Some(subscriber(3)),
+        ..Default::default()
+    };
+    let mine = handle.sessions(one, usize::MAX).unwrap();
+    assert_eq!(mine.len(), usize::from(FLOWS_PER_SUBSCRIBER));
+    assert!(mine.iter().all(|s| s.v6.addr == subscriber(3)));
+    assert_eq!(
+        handle.sessions(SessionFilter::default(), 5).unwrap().len(),
+        5
+    );
+    assert_eq!(
+        handle
+            .bib(SessionFilter::default(), usize::MAX)
+            .unwrap()
+            .len(),
+        flows
+    );
+}
+
 /// Runs one steering mode; returns (handoffs, replies received, counters).
 fn run_mode(eal: &Eal, steering: &str, tag: &str) -> (u64, usize, Vec<(&'static str, u64)>) {
     let inside = ring_port(eal, &format!("{tag}in"));
@@ -127,6 +167,7 @@ fn run_mode(eal: &Eal, steering: &str, tag: &str) -> (u64, usize, Vec<(&'static 
     let app = Appliance::start_on(eal.clone(), &cfg, HostExtras::default(), engines).unwrap();
     let board = app.counters();
     let stop = app.stop_flag();
+    let handle = app.control_handle();
     let pool =
         Arc::new(Mempool::new(eal, &MempoolConfig::new(&format!("{tag}_gen"), 4095)).unwrap());
     let rss = steering == "rss";
@@ -203,6 +244,7 @@ fn run_mode(eal: &Eal, steering: &str, tag: &str) -> (u64, usize, Vec<(&'static 
                 seen, sent,
                 "every reply reached the subscriber and port that sent"
             );
+            check_control_handle(&handle, sent.len());
             back.len()
         })
     };
