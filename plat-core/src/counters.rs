@@ -35,21 +35,6 @@ pub struct Desc {
     pub help: &'static str,
 }
 
-/// A set of counters declared by [`counters!`](crate::counters!): an enum
-/// whose variants index a counter array.
-pub trait CounterSet: Copy + 'static {
-    /// Every variant, in index order.
-    const ALL: &'static [Self];
-    /// The descriptions, in index order.
-    const DESCS: &'static [Desc];
-    /// Position in a counter array of this set.
-    fn index(self) -> usize;
-    /// The description.
-    fn desc(self) -> &'static Desc {
-        &Self::DESCS[self.index()]
-    }
-}
-
 /// Declares a set of counters: a fieldless enum, one variant a counter,
 /// with `ALL`, `COUNT`, `DESCS`, `index`, `name`, `help` and `kind`.
 ///
@@ -61,11 +46,11 @@ pub trait CounterSet: Copy + 'static {
 ///         Busy = "demo_queue_depth", Gauge, "Packets waiting.";
 ///     }
 /// }
-/// use plat_core::counters::{CounterSet, Kind};
+/// use plat_core::counters::Kind;
 /// assert_eq!(DemoDrop::COUNT, 2);
 /// assert_eq!(DemoDrop::Busy.index(), 1);
 /// assert_eq!(DemoDrop::Runt.name(), "drop_demo_runt");
-/// assert_eq!(DemoDrop::Busy.desc().kind, Kind::Gauge);
+/// assert_eq!(DemoDrop::Busy.kind(), Kind::Gauge);
 /// ```
 #[macro_export]
 macro_rules! counters {
@@ -117,15 +102,6 @@ macro_rules! counters {
             }
         }
 
-        impl $crate::counters::CounterSet for $set {
-            const ALL: &'static [$set] = $set::ALL;
-            const DESCS: &'static [$crate::counters::Desc] = $set::DESCS;
-            #[inline(always)]
-            fn index(self) -> usize {
-                self as usize
-            }
-        }
-
         impl ::core::fmt::Display for $set {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.write_str(self.name())
@@ -154,10 +130,7 @@ mod tests {
         assert_eq!(Probe::First.name(), "probe_first");
         assert_eq!(Probe::Second.help(), "The second.");
         assert_eq!(Probe::Second.kind(), Kind::Gauge);
-        assert_eq!(
-            <Probe as CounterSet>::desc(Probe::First).name,
-            "probe_first"
-        );
+        assert_eq!(Probe::DESCS[Probe::First.index()].name, "probe_first");
         assert_eq!(Probe::First.to_string(), "probe_first");
     }
 }

@@ -86,11 +86,6 @@ impl Reason {
             .chain(NatDrop::DESCS)
             .chain(Nat64Drop::DESCS)
     }
-
-    /// Every counter name, in index order.
-    pub fn names() -> Vec<&'static str> {
-        Reason::descs().map(|d| d.name).collect()
-    }
 }
 
 /// What to do with a packet.

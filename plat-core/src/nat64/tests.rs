@@ -639,7 +639,7 @@ fn ipv4_prefetch_hints_change_nothing_but_the_work() {
 
 #[test]
 fn reason_indices_cover_every_counter_once() {
-    let names = Reason::names();
+    let names: Vec<&str> = Reason::descs().map(|d| d.name).collect();
     assert_eq!(names.len(), Reason::COUNT);
     assert_eq!(Reason::Xlat(DropReason::Malformed).index(), 0);
     assert_eq!(Reason::Nat(NatDrop::ALL[0]).index(), DropReason::COUNT);
