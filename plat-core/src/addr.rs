@@ -64,6 +64,8 @@ impl fmt::Debug for Prefix6052 {
     }
 }
 
+crate::types::serde_as_text!(Prefix6052);
+
 impl fmt::Display for Prefix6052 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)

@@ -138,8 +138,9 @@ pub trait PacketEngine: Send {
         -> Step;
 
     /// Answers a control-plane query, between bursts (see
-    /// [`crate::mailbox`]): bounded work, never a block.
-    fn answer(&mut self, _query: &WorkerQuery) -> WorkerAnswer {
+    /// [`crate::mailbox`]): bounded work, never a block. `now_ms` is the
+    /// worker's clock (what a `Clear` deletes at).
+    fn answer(&mut self, _query: &WorkerQuery, _now_ms: u64) -> WorkerAnswer {
         WorkerAnswer::NoState
     }
 

@@ -297,8 +297,8 @@ impl PacketEngine for Nat64Engine {
         step(self.nat.from_v4(pkt, Time::from_millis(now_ms), sink))
     }
 
-    fn answer(&mut self, query: &WorkerQuery) -> WorkerAnswer {
-        let shard = self.nat.shard();
+    fn answer(&mut self, query: &WorkerQuery, now_ms: u64) -> WorkerAnswer {
+        let shard = self.nat.shard_mut();
         match *query {
             WorkerQuery::Summary => WorkerAnswer::Summary(shard.stats()),
             WorkerQuery::Sessions(q) => {
@@ -306,6 +306,13 @@ impl PacketEngine for Nat64Engine {
             }
             WorkerQuery::Bib(q) => {
                 WorkerAnswer::Bib(shard.bib_page(q.filter, q.from, q.scan, q.limit))
+            }
+            WorkerQuery::Subscriber(a) => WorkerAnswer::Subscriber(shard.subscriber(a)),
+            WorkerQuery::Pool4Use => WorkerAnswer::Pool4Use(shard.pool4_use()),
+            WorkerQuery::Clear(q) => {
+                let (deleted, next) =
+                    shard.clear_page(q.filter, q.from, q.scan, Time::from_millis(now_ms));
+                WorkerAnswer::Cleared { deleted, next }
             }
         }
     }

@@ -391,7 +391,8 @@ impl<E: PacketEngine> Worker<E> {
             self.flush();
             self.expire();
             let (mailbox, engine) = (&self.s.mailbox, &mut self.s.engine);
-            work += mailbox.serve(|q| engine.answer(q));
+            let now_ms = self.now_ms;
+            work += mailbox.serve(|q| engine.answer(q, now_ms));
             self.s.counters.publish();
 
             if work == 0 && self.s.idle_sleep_us > 0 {

@@ -15,7 +15,9 @@ use crate::nat::{
 };
 use crate::xlat::XlatConfig;
 
-pub use crate::types::ConfigError;
+pub use crate::types::{ConfigError, Ipv4Cidr, Ipv6Cidr};
+
+mod live;
 
 /// An Ethernet MAC address, written `02:00:00:00:00:01`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,6 +45,8 @@ impl FromStr for MacAddr {
     }
 }
 
+crate::types::serde_as_text!(MacAddr);
+
 impl std::fmt::Display for MacAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let m = self.0;
@@ -51,31 +55,6 @@ impl std::fmt::Display for MacAddr {
             "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
             m[0], m[1], m[2], m[3], m[4], m[5]
         )
-    }
-}
-
-/// An IPv4 prefix, `a.b.c.d/len`, host bits kept (an interface address
-/// is written this way too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Ipv4Cidr {
-    /// The address as written.
-    pub addr: Ipv4Addr,
-    /// Prefix length, 0..=32.
-    pub len: u8,
-}
-
-impl Ipv4Cidr {
-    /// The network address (host bits cleared).
-    pub fn network(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.addr) & self.mask())
-    }
-    /// The netmask as a u32.
-    pub fn mask(&self) -> u32 {
-        u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0)
-    }
-    /// True when `a` lies inside the prefix.
-    pub fn contains(&self, a: Ipv4Addr) -> bool {
-        u32::from(a) & self.mask() == u32::from(self.network())
     }
 }
 
@@ -89,68 +68,10 @@ impl From<&Pool4Entry> for Ipv4Cidr {
     }
 }
 
-impl FromStr for Ipv4Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, l) = s.split_once('/').unwrap_or((s, "32"));
-        let addr = a
-            .parse()
-            .map_err(|_| format!("`{a}` is not an IPv4 address"))?;
-        let len: u8 = l
-            .parse()
-            .ok()
-            .filter(|&l| l <= 32)
-            .ok_or_else(|| format!("`/{l}` is not an IPv4 prefix length (0-32)"))?;
-        Ok(Ipv4Cidr { addr, len })
-    }
-}
-
-/// An IPv6 prefix, `x::y/len`, host bits kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Ipv6Cidr {
-    /// The address as written.
-    pub addr: Ipv6Addr,
-    /// Prefix length, 0..=128.
-    pub len: u8,
-}
-
-impl Ipv6Cidr {
-    /// The netmask as a u128.
-    pub fn mask(&self) -> u128 {
-        u128::MAX
-            .checked_shl(128 - u32::from(self.len))
-            .unwrap_or(0)
-    }
-    /// The network address (host bits cleared).
-    pub fn network(&self) -> Ipv6Addr {
-        Ipv6Addr::from(u128::from(self.addr) & self.mask())
-    }
-    /// True when `a` lies inside the prefix.
-    pub fn contains(&self, a: Ipv6Addr) -> bool {
-        u128::from(a) & self.mask() == u128::from(self.network())
-    }
-}
-
-impl FromStr for Ipv6Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, l) = s.split_once('/').unwrap_or((s, "128"));
-        let addr = a
-            .parse()
-            .map_err(|_| format!("`{a}` is not an IPv6 address"))?;
-        let len: u8 = l
-            .parse()
-            .ok()
-            .filter(|&l| l <= 128)
-            .ok_or_else(|| format!("`/{l}` is not an IPv6 prefix length (0-128)"))?;
-        Ok(Ipv6Cidr { addr, len })
-    }
-}
-
 pub use crate::types::Side;
 
 /// How return traffic reaches the worker that owns its session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Steering {
     /// RSS where both ports can be programmed for it, handoff otherwise.
@@ -165,7 +86,7 @@ pub enum Steering {
 
 /// A route: destinations in `prefix` go to `via` (or are on-link when
 /// `via` is absent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Route<C, A> {
     /// Destination prefix.
     pub prefix: C,
@@ -174,7 +95,7 @@ pub struct Route<C, A> {
 }
 
 /// A neighbor with a fixed MAC (for testers that never answer ARP/ND).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct StaticNeighbor<A> {
     /// The neighbor's address.
     pub ip: A,
@@ -183,7 +104,7 @@ pub struct StaticNeighbor<A> {
 }
 
 /// One side's link: the DPDK port and the appliance's presence on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LinkConfig<C, A> {
     /// DPDK port name (`net_af_packet0`, a PCI address, ...).
     pub port: String,
@@ -208,7 +129,7 @@ pub type InsideConfig = LinkConfig<Ipv6Cidr, Ipv6Addr>;
 pub type OutsideConfig = LinkConfig<Ipv4Cidr, Ipv4Addr>;
 
 /// Workers and how they poll.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WorkersConfig {
     /// Return-traffic steering.
     pub steering: Steering,
@@ -230,11 +151,43 @@ pub struct WorkersConfig {
     pub mbufs: Option<u32>,
 }
 
-/// Where the management socket listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the management socket listens, and who may use it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MgmtConfig {
     /// Unix socket path.
     pub socket: String,
+    /// The socket file's permission bits (0660: owner and group).
+    pub mode: u32,
+    /// The group that owns the socket (its members may use `platctl`);
+    /// `None` keeps platd's own group.
+    pub group: Option<String>,
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MetricsConfig {
+    /// Where `/metrics` is served over HTTP; `None`: not served.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// How platd logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LoggingConfig {
+    /// Lines for people or JSON objects for a log pipeline.
+    pub format: LogFormat,
+    /// A `tracing` filter (`info`, `warn,platd=debug`); `RUST_LOG` wins.
+    pub level: Option<String>,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Human,
+    /// One JSON object per event.
+    Json,
 }
 
 /// Smallest link MTU: RFC 8200 5 for IPv6; plat keeps IPv4 to the same
@@ -251,10 +204,12 @@ pub const MAX_BURST: u16 = 64;
 pub const DEFAULT_ICMP_ERRORS_PER_SECOND: u32 = 1000;
 /// Default management socket.
 pub const DEFAULT_MGMT_SOCKET: &str = "/run/plat/platd.sock";
+/// Default management socket mode: owner and group read and write.
+pub const DEFAULT_MGMT_MODE: u32 = 0o660;
 
 /// A static BIB entry: IPv4-initiated traffic to `v4` reaches `v6`
 /// (port forwarding).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct StaticBib {
     /// Protocol.
     pub proto: Proto,
@@ -265,7 +220,7 @@ pub struct StaticBib {
 }
 
 /// The NAT64 itself: prefix, pool4, state and translation settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Nat64Config {
     /// The RFC 6052 prefix IPv4 addresses are embedded in.
     pub prefix: Prefix6052,
@@ -280,7 +235,7 @@ pub struct Nat64Config {
 }
 
 /// The file's `[eal]` table.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EalConfig {
     /// EAL arguments (cores, memory, devices), without the program name.
@@ -332,6 +287,22 @@ struct RawWorkers {
 #[serde(deny_unknown_fields)]
 struct RawMgmt {
     socket: Option<String>,
+    mode: Option<String>,
+    group: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogging {
+    #[serde(default)]
+    format: LogFormat,
+    level: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -394,6 +365,10 @@ struct RawConfig {
     workers: RawWorkers,
     #[serde(default)]
     mgmt: RawMgmt,
+    #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
+    logging: RawLogging,
 }
 
 fn parse_field<T: FromStr<Err = String>>(field: &str, s: &str) -> Result<T, ConfigError> {
@@ -464,6 +439,33 @@ where
         routes,
         neighbors,
         mac,
+    })
+}
+
+fn mgmt(raw: RawMgmt) -> Result<MgmtConfig, ConfigError> {
+    let socket = raw.socket.unwrap_or_else(|| DEFAULT_MGMT_SOCKET.to_owned());
+    if socket.trim().is_empty() {
+        return Err(ConfigError::new("mgmt.socket", "must be a path"));
+    }
+    let mode = match raw.mode {
+        None => DEFAULT_MGMT_MODE,
+        Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|&m| m <= 0o777)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "mgmt.mode",
+                    format!("`{m}` is not an octal mode (\"0660\")"),
+                )
+            })?,
+    };
+    if raw.group.as_deref().is_some_and(|g| g.trim().is_empty()) {
+        return Err(ConfigError::new("mgmt.group", "must name a group"));
+    }
+    Ok(MgmtConfig {
+        socket,
+        mode,
+        group: raw.group,
     })
 }
 
@@ -618,7 +620,7 @@ fn nat64(raw: RawNat64, inside_mtu: u16, outside_mtu: u16) -> Result<Nat64Config
 }
 
 /// The whole validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Config {
     /// EAL arguments.
     pub eal: EalConfig,
@@ -632,6 +634,10 @@ pub struct Config {
     pub workers: WorkersConfig,
     /// Management socket.
     pub mgmt: MgmtConfig,
+    /// Prometheus endpoint.
+    pub metrics: MetricsConfig,
+    /// Logging.
+    pub logging: LoggingConfig,
 }
 
 impl Config {
@@ -682,11 +688,24 @@ impl Config {
                     .icmp_errors_per_second
                     .unwrap_or(DEFAULT_ICMP_ERRORS_PER_SECOND),
             },
-            mgmt: MgmtConfig {
-                socket: raw
-                    .mgmt
-                    .socket
-                    .unwrap_or_else(|| DEFAULT_MGMT_SOCKET.to_owned()),
+            mgmt: mgmt(raw.mgmt)?,
+            metrics: MetricsConfig {
+                listen: raw
+                    .metrics
+                    .listen
+                    .map(|l| {
+                        l.parse().map_err(|_| {
+                            ConfigError::new(
+                                "metrics.listen",
+                                format!("`{l}` is not ADDRESS:PORT (`[::1]:9464`)"),
+                            )
+                        })
+                    })
+                    .transpose()?,
+            },
+            logging: LoggingConfig {
+                format: raw.logging.format,
+                level: raw.logging.level,
             },
         })
     }

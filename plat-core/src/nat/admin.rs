@@ -12,19 +12,25 @@ use super::share::PortShare;
 use super::tcp_state::TcpState;
 use super::timers::TimerClass;
 use super::{Endpoint4, Endpoint6, Proto, SessionId, Time};
+use crate::types::Ipv6Cidr;
 
 /// Session listing filter for the CLI; `None` matches anything.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SessionFilter {
     pub proto: Option<Proto>,
-    /// Matches the IPv6 source (X').
-    pub v6: Option<Ipv6Addr>,
+    /// Matches the IPv6 source (X') by prefix (`/128`: one address).
+    pub v6: Option<Ipv6Cidr>,
     /// Matches the pool4 address (T) or the remote address (Z).
     pub v4: Option<Ipv4Addr>,
+    /// Matches the IPv6 source port, the pool4 port or the remote port.
+    pub port: Option<u16>,
+    /// Matches a TCP session's state (and so never a UDP or ICMP one).
+    pub state: Option<TcpState>,
 }
 
 /// A session, as the CLI shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionInfo {
     pub id: SessionId,
     pub proto: Proto,
@@ -40,7 +46,7 @@ pub struct SessionInfo {
 }
 
 /// A BIB entry, as the CLI shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BibInfo {
     pub proto: Proto,
     pub v6: Endpoint6,
@@ -49,8 +55,47 @@ pub struct BibInfo {
     pub sessions: u32,
 }
 
+/// One pool4 address's ports on one shard, per protocol (indexed by
+/// [`Proto::index`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pool4Use {
+    pub addr: Ipv4Addr,
+    /// Ports (ICMP identifiers) in use.
+    pub used: [u32; Proto::COUNT],
+    /// Ports this shard may hand out on the address.
+    pub total: [u32; Proto::COUNT],
+}
+
+/// A port block a subscriber holds (port-block mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BlockInfo {
+    pub proto: Proto,
+    pub addr: Ipv4Addr,
+    /// First and last port of the block.
+    pub first: u16,
+    pub last: u16,
+}
+
+/// What a subscriber uses on one shard and the caps it runs into
+/// (RFC 6888 REQ-4, REQ-5).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SubscriberInfo {
+    /// The subscriber: the source masked to `subscriber_prefix_len`.
+    pub prefix: Ipv6Cidr,
+    pub sessions: u32,
+    /// Ports in use per protocol, indexed by [`Proto::index`].
+    pub ports: [u32; Proto::COUNT],
+    /// The paired pool4 address (RFC 6888 REQ-2), once chosen.
+    pub pool4: Option<Ipv4Addr>,
+    pub blocks: Vec<BlockInfo>,
+    /// Sessions allowed; 0 = no cap.
+    pub max_sessions: u32,
+    /// Ports allowed per protocol; 0 = no cap.
+    pub max_ports: u32,
+}
+
 /// One page of a listing.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Page<T> {
     /// The entries found, in slot order.
     pub entries: Vec<T>,
@@ -61,17 +106,27 @@ pub struct Page<T> {
 /// A [`SessionFilter`] in the records' own terms.
 struct Match {
     proto: Option<u8>,
-    v6: Option<[u8; 16]>,
+    /// The network and its mask.
+    v6: Option<(u128, u128)>,
     v4: Option<u32>,
+    port: Option<u16>,
+    state: Option<u8>,
 }
 
 impl Match {
     fn new(f: &SessionFilter) -> Match {
         Match {
             proto: f.proto.map(|p| p as u8),
-            v6: f.v6.map(|a| a.octets()),
+            v6: f.v6.map(|c| (u128::from(c.network()), c.mask())),
             v4: f.v4.map(u32::from),
+            port: f.port,
+            state: f.state.map(|s| s as u8),
         }
+    }
+
+    fn v6(&self, src6: &[u8; 16]) -> bool {
+        self.v6
+            .is_none_or(|(net, mask)| u128::from_be_bytes(*src6) & mask == net)
     }
 }
 
@@ -215,8 +270,12 @@ impl Shard {
         let s = &self.sessions[i as usize];
         let ok = s.is_live()
             && m.proto.is_none_or(|p| s.proto == p)
-            && m.v6.is_none_or(|a| s.src6 == a)
-            && m.v4.is_none_or(|a| s.addr4 == a || s.dst4 == a);
+            && m.v6(&s.src6)
+            && m.v4.is_none_or(|a| s.addr4 == a || s.dst4 == a)
+            && m.port
+                .is_none_or(|p| s.sport == p || s.port4 == p || s.remote_port() == p)
+            && m.state
+                .is_none_or(|st| s.proto == Proto::Tcp as u8 && s.state == st);
         ok.then(|| self.info(i))
     }
 
@@ -224,8 +283,10 @@ impl Shard {
         let b = &self.bibs[bi as usize];
         let ok = b.proto != super::session::FREE
             && m.proto.is_none_or(|p| b.proto == p)
-            && m.v6.is_none_or(|a| b.src6 == a)
-            && m.v4.is_none_or(|a| b.addr4 == a);
+            && m.v6(&b.src6)
+            && m.v4.is_none_or(|a| b.addr4 == a)
+            && m.port.is_none_or(|p| b.sport == p || b.port4 == p)
+            && m.state.is_none();
         ok.then(|| {
             let mut n = 0;
             let mut j = b.head;
@@ -241,6 +302,78 @@ impl Shard {
                 sessions: n,
             }
         })
+    }
+
+    /// The subscriber `src` belongs to, if it has state on this shard.
+    pub fn subscriber(&self, src: Ipv6Addr) -> Option<SubscriberInfo> {
+        let i = self.subscribers.find(&src.octets())?;
+        let s = &self.subscribers.slab[i as usize];
+        let mut blocks = Vec::new();
+        if let Some(list) = self.subscribers.blocks.get(i as usize) {
+            for proto in Proto::ALL {
+                let held = usize::from(s.nblocks[proto.index()]);
+                for &(pool, k) in &list[proto.index()][..held] {
+                    let (first, last) = self.pool.block_span(pool, proto, k);
+                    blocks.push(BlockInfo {
+                        proto,
+                        addr: self.pool.addr(pool),
+                        first,
+                        last,
+                    });
+                }
+            }
+        }
+        Some(SubscriberInfo {
+            prefix: Ipv6Cidr {
+                addr: Ipv6Addr::from(s.prefix),
+                len: self.subscribers.prefix_len(),
+            },
+            sessions: s.sessions,
+            ports: s.ports,
+            pool4: (s.pool != NO_POOL).then(|| self.pool.addr(s.pool)),
+            blocks,
+            max_sessions: self.cfg.limits.sessions_per_subscriber,
+            max_ports: self.cfg.limits.ports_per_subscriber,
+        })
+    }
+
+    /// Port use of every pool4 address on this shard.
+    pub fn pool4_use(&self) -> Vec<Pool4Use> {
+        self.pool
+            .addrs()
+            .map(|(_, a)| Pool4Use {
+                addr: a.addr,
+                used: Proto::ALL.map(|p| {
+                    let set = &a.sets[p.index()];
+                    set.total - set.free
+                }),
+                total: Proto::ALL.map(|p| a.sets[p.index()].total),
+            })
+            .collect()
+    }
+
+    /// Deletes the sessions matching `f` among at most `scan` slots from
+    /// `from` (dynamic BIB entries go with their last session). Returns
+    /// how many it deleted and the slot to go on from, so a worker clears
+    /// a large table between bursts, a bounded slice at a time.
+    pub fn clear_page(
+        &mut self,
+        f: SessionFilter,
+        from: u32,
+        scan: u32,
+        now: Time,
+    ) -> (u32, Option<u32>) {
+        let m = Match::new(&f);
+        let len = u32::try_from(self.sessions.len()).unwrap_or(u32::MAX);
+        let end = from.saturating_add(scan.max(1)).min(len);
+        let mut deleted = 0;
+        for i in from..end {
+            if self.session_if(&m, i).is_some() {
+                self.delete_session(i, now.secs());
+                deleted += 1;
+            }
+        }
+        (deleted, (end < len).then_some(end))
     }
 
     /// Sessions and ports of the subscriber `src` belongs to.

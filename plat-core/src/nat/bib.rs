@@ -48,7 +48,7 @@ impl Shard {
             return Err(NatDrop::TableFull);
         }
         self.subscribers.add_port(sub, proto);
-        self.stats.bibs += 1;
+        self.stats.bib_added(proto);
         self.stats.bibs_created += 1;
         self.emit(|shard| Record::BibCreate(shard.bib_rec(bi, now_s)));
         Ok(bi)
@@ -102,7 +102,7 @@ impl Shard {
         self.bibs[bi as usize] = Bib::EMPTY;
         self.bibs[bi as usize].head = self.free_bib;
         self.free_bib = bi;
-        self.stats.bibs -= 1;
+        self.stats.bib_removed(proto);
     }
 
     /// Adds a static BIB entry (port forwarding): IPv4-initiated traffic
@@ -154,7 +154,7 @@ impl Shard {
             self.free_bib = bi;
             return Err(ShardError::BibFull);
         }
-        self.stats.bibs += 1;
+        self.stats.bib_added(proto);
         self.emit(|shard| Record::BibCreate(shard.bib_rec(bi, now.secs())));
         Ok(())
     }

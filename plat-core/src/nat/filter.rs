@@ -150,7 +150,7 @@ impl Shard {
             i,
         );
         self.stats.held_syns += 1;
-        self.stats.sessions += 1;
+        self.stats.session_added(Proto::Tcp);
         Ok(Verdict {
             session: SessionId(i),
             outcome: Outcome::Hold,

@@ -126,7 +126,7 @@ impl Shard {
             return Err(ShardError::BibFull);
         }
         self.subscribers.add_port(sub, b.proto);
-        self.stats.bibs += 1;
+        self.stats.bib_added(b.proto);
         Ok(())
     }
 
@@ -204,7 +204,7 @@ impl Shard {
         self.bib_link(bi, i);
         push_back(&mut self.timers[class as usize], &mut self.sessions, i);
         self.subscribers.add_session(sub);
-        self.stats.sessions += 1;
+        self.stats.session_added(rec.proto);
         Ok(())
     }
 }

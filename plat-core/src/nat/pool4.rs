@@ -115,6 +115,8 @@ pub(crate) struct PortSet {
     /// free).
     free_map: Box<[u64]>,
     pub(crate) free: u32,
+    /// Ports in the share (free or not).
+    pub(crate) total: u32,
     pub(crate) blocks: Option<Blocks>,
 }
 
@@ -145,6 +147,7 @@ impl PortSet {
             free_map: allowed.clone(),
             allowed,
             free,
+            total: free,
             blocks,
         }
     }
@@ -401,6 +404,14 @@ impl Pool4 {
         self.get(i)
             .map(|pa| pa.addr)
             .unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+
+    /// Every live address with its index.
+    pub(crate) fn addrs(&self) -> impl Iterator<Item = (u16, &PoolAddr)> + '_ {
+        self.addrs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.as_ref().map(|a| (i as u16, a)))
     }
 
     pub(crate) fn free_ports(&self, i: u16, proto: Proto) -> u32 {

@@ -356,7 +356,7 @@ impl Shard {
             }
         }
         self.free_slot(i);
-        self.stats.sessions -= 1;
+        self.stats.session_removed(s.proto());
     }
 
     pub(super) fn info(&self, i: u32) -> SessionInfo {

@@ -55,10 +55,14 @@ pub enum ShardError {
 }
 
 /// Counters other than drops.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ShardStats {
     pub sessions: u32,
     pub bibs: u32,
+    /// `sessions` by protocol, indexed by [`Proto::index`].
+    pub sessions_by_proto: [u32; Proto::COUNT],
+    /// `bibs` by protocol, indexed by [`Proto::index`].
+    pub bibs_by_proto: [u32; Proto::COUNT],
     pub subscribers: u32,
     pub held_syns: u32,
     pub sessions_created: u64,
@@ -71,6 +75,28 @@ pub struct ShardStats {
     pub paired_fallback: u64,
     /// Events dropped because the event buffer was full.
     pub events_lost: u64,
+}
+
+impl ShardStats {
+    pub(super) fn session_added(&mut self, proto: Proto) {
+        self.sessions += 1;
+        self.sessions_by_proto[proto.index()] += 1;
+    }
+
+    pub(super) fn session_removed(&mut self, proto: Proto) {
+        self.sessions -= 1;
+        self.sessions_by_proto[proto.index()] -= 1;
+    }
+
+    pub(super) fn bib_added(&mut self, proto: Proto) {
+        self.bibs += 1;
+        self.bibs_by_proto[proto.index()] += 1;
+    }
+
+    pub(super) fn bib_removed(&mut self, proto: Proto) {
+        self.bibs -= 1;
+        self.bibs_by_proto[proto.index()] -= 1;
+    }
 }
 
 /// Everything one worker owns. See the module docs of [`crate::nat`].
@@ -492,7 +518,7 @@ impl Shard {
             i,
         );
         self.subscribers.add_session(sub);
-        self.stats.sessions += 1;
+        self.stats.session_added(proto);
         self.stats.sessions_created += 1;
         self.emit(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
         self.outcome_v6(i, proto, flags, now, false)
@@ -731,7 +757,7 @@ impl Shard {
         self.bib_link(bi, i);
         push_back(&mut self.timers[class as usize], &mut self.sessions, i);
         self.subscribers.add_session(sub);
-        self.stats.sessions += 1;
+        self.stats.session_added(proto);
         self.stats.sessions_created += 1;
         self.emit(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
         Ok(Verdict {

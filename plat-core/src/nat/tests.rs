@@ -1150,7 +1150,7 @@ fn session_listing_filters() {
     );
     assert_eq!(
         n(SessionFilter {
-            v6: Some(a6("2001:db8::1")),
+            v6: Some(a6("2001:db8::1").into()),
             ..Default::default()
         }),
         2
@@ -1350,7 +1350,7 @@ fn rfc6146_3_8_hairpinned_tcp_simultaneous_open_under_adf() {
     assert_eq!(va.outcome, Outcome::Hold);
     let ta = s
         .sessions(SessionFilter {
-            v6: Some(a6("2001:db8::a")),
+            v6: Some(a6("2001:db8::a").into()),
             ..Default::default()
         })
         .next()

@@ -17,7 +17,8 @@ use super::tcp_state::TcpState;
 use super::{IcmpError, Proto, SessionId, Time};
 
 /// The timeout classes, named as operators name the timeouts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum TimerClass {
     Udp = 0,

@@ -311,7 +311,7 @@ impl Sink for Vec<Vec<u8>> {
 }
 
 /// Translator settings. `Default` gives the documented defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct XlatConfig {
     /// Next-hop MTU on the IPv6 side. Default 1500.
     pub ipv6_mtu: u16,
