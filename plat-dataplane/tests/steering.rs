@@ -136,7 +136,7 @@ fn check_control_handle(handle: &ControlHandle, flows: usize) {
     assert_eq!(all.len(), flows);
     let one = SessionFilter {
         proto: Some(Proto::Udp),
-        v6: Some(subscriber(3)),
+        v6: Some(subscriber(3).into()),
         ..Default::default()
     };
     let mine = handle.sessions(one, usize::MAX).unwrap();
