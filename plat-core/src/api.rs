@@ -518,6 +518,10 @@ pub enum WorkerQuery {
     /// Deletes the matching sessions among `scan` slots from `from`
     /// (`limit` is not used).
     Clear(PageQuery),
+    /// Counts the matching sessions among `scan` slots from `from`.
+    CountSessions(PageQuery),
+    /// Counts the matching BIB entries among `scan` slots from `from`.
+    CountBib(PageQuery),
 }
 
 /// A worker's answer.
@@ -533,10 +537,11 @@ pub enum WorkerAnswer {
     Subscriber(Option<SubscriberInfo>),
     /// For [`WorkerQuery::Pool4Use`].
     Pool4Use(Vec<Pool4Use>),
-    /// For [`WorkerQuery::Clear`]: deleted, and where to go on.
-    Cleared {
-        /// Sessions deleted.
-        deleted: u32,
+    /// For [`WorkerQuery::Clear`] (deleted) and the counts (matched):
+    /// how many, and where to go on.
+    Counted {
+        /// Entries deleted or matched.
+        n: u32,
         /// The slot to go on from; `None` when the table is done.
         next: Option<u32>,
     },

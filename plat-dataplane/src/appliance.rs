@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use plat_core::config::{Config, Ipv4Cidr, Steering};
+use arc_swap::ArcSwap;
+use plat_core::api::{Neighbor, PortStatus};
+use plat_core::config::{Config, Ipv4Cidr, MacAddr, Side, Steering};
 use plat_core::counters::Desc;
 use plat_core::nat64::Reason;
 use plat_core::rss::{round_robin_reta, DEFAULT_KEY};
@@ -26,6 +28,7 @@ use crate::dpdk::ring::{Ring, RingSync};
 use crate::engine::PacketEngine;
 use crate::handle::ControlHandle;
 use crate::handoff::HandoffMesh;
+use crate::live::LiveConfig;
 use crate::mailbox::Mailbox;
 use crate::neighbor::{NeighborTable, NextHop, SharedForwarding, Solicit};
 use crate::slowpath::{Host, HostDrop, HostOutcome, MAX_FRAME};
@@ -135,10 +138,27 @@ pub struct HostExtras {
     pub arp_proxy: Vec<Ipv4Cidr>,
 }
 
+/// What the control thread publishes once a second for the management
+/// plane: the ports and the neighbor cache (only the control thread may
+/// touch either).
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    /// The inside port, then the outside port.
+    pub ports: Vec<PortStatus>,
+    /// The neighbor cache of both links.
+    pub neighbors: Vec<Neighbor>,
+}
+
+/// The published [`Status`].
+pub type SharedStatus = Arc<ArcSwap<Status>>;
+
 /// The running appliance.
 #[derive(Debug)]
 pub struct Appliance {
     stop: Arc<AtomicBool>,
+    live: Arc<LiveConfig>,
+    status: SharedStatus,
+    lcores: Vec<u32>,
     counters: Arc<CounterBoard>,
     handle: ControlHandle,
     jobs: Vec<LcoreJob>,
@@ -329,6 +349,7 @@ impl Appliance {
         let control_base = Counter::COUNT + Reason::COUNT;
 
         let mailboxes: Vec<Arc<Mailbox>> = (0..workers).map(|_| Arc::default()).collect();
+        let live = Arc::new(LiveConfig::new(cfg.clone()));
         let handle = ControlHandle::new(mailboxes.clone());
         let mut jobs = Vec::with_capacity(workers);
         for (w, (engine, lcore)) in engines.into_iter().zip(lcores.iter()).enumerate() {
@@ -349,6 +370,7 @@ impl Appliance {
                 counters: LocalCounters::new(Arc::clone(&counters), w),
                 engine_counter_base: Counter::COUNT,
                 mailbox: Arc::clone(&mailboxes[w]),
+                live: Arc::clone(&live),
                 stop: Arc::clone(&stop),
                 idle_sleep_us: cfg.workers.idle_sleep_us,
                 icmp_errors_per_second: cfg.workers.icmp_errors_per_second,
@@ -380,9 +402,16 @@ impl Appliance {
             base: control_base,
             started: Instant::now(),
             last_tick: Instant::now(),
+            live: Arc::clone(&live),
+            generation: live.generation(),
+            port_names: [cfg.inside.port.clone(), cfg.outside.port.clone()],
+            macs: [inside_mac, outside_mac],
         };
         Ok(Appliance {
             stop,
+            live,
+            status: SharedStatus::default(),
+            lcores: lcores.iter().map(|&l| l as u32).collect(),
             counters,
             handle,
             jobs,
@@ -404,6 +433,21 @@ impl Appliance {
     /// The handle the management servers query the workers through.
     pub fn control_handle(&self) -> ControlHandle {
         self.handle.clone()
+    }
+
+    /// The running configuration, which the management server changes.
+    pub fn live(&self) -> Arc<LiveConfig> {
+        Arc::clone(&self.live)
+    }
+
+    /// Ports and neighbors, as the control thread last published them.
+    pub fn status(&self) -> SharedStatus {
+        Arc::clone(&self.status)
+    }
+
+    /// The lcore each worker runs on, in worker order.
+    pub fn lcores(&self) -> &[u32] {
+        &self.lcores
     }
 
     /// The flag that stops the appliance when set (signal handlers set it).
@@ -432,12 +476,14 @@ impl Appliance {
     pub fn run(mut self, mut every_second: impl FnMut(&CounterBoard)) -> Result<(), RunError> {
         let mut last = Instant::now();
         let mut failed = None;
+        self.publish_status();
         while !self.stop.load(Ordering::Relaxed) {
             if !self.control.poll() {
                 std::thread::sleep(CONTROL_IDLE);
             }
             if last.elapsed() >= Duration::from_secs(1) {
                 last = Instant::now();
+                self.publish_status();
                 every_second(&self.counters);
                 if let Some(job) = self.jobs.iter().find(|j| !j.is_running()) {
                     failed = Some(job.lcore());
@@ -450,6 +496,36 @@ impl Appliance {
             Some(lcore) => Err(RunError::WorkerStopped { lcore }),
             None => Ok(()),
         }
+    }
+
+    /// Reads both ports and the neighbor cache into [`Status`].
+    fn publish_status(&self) {
+        let c = &self.control;
+        let ports = [(&self.inside, Side::Inside), (&self.outside, Side::Outside)]
+            .into_iter()
+            .map(|(port, side)| {
+                let link = port.link().ok();
+                let stats = port.stats().unwrap_or_default();
+                PortStatus {
+                    side,
+                    name: c.port_names[side as usize].clone(),
+                    mac: MacAddr(c.macs[side as usize]).to_string(),
+                    up: link.is_some_and(|l| l.up),
+                    speed_mbps: link.map_or(0, |l| l.speed_mbps),
+                    rx_packets: stats.ipackets,
+                    tx_packets: stats.opackets,
+                    rx_bytes: stats.ibytes,
+                    tx_bytes: stats.obytes,
+                    rx_missed: stats.imissed,
+                    rx_errors: stats.ierrors,
+                    tx_errors: stats.oerrors,
+                }
+            })
+            .collect();
+        self.status.store(Arc::new(Status {
+            ports,
+            neighbors: c.table.list(c.now_s()),
+        }));
     }
 
     fn shutdown(&mut self) {
@@ -485,6 +561,12 @@ struct Control {
     base: usize,
     started: Instant,
     last_tick: Instant,
+    live: Arc<LiveConfig>,
+    /// The configuration generation `host` was built from.
+    generation: u64,
+    /// The inside and outside ports' names and MACs.
+    port_names: [String; 2],
+    macs: [[u8; 6]; 2],
 }
 
 impl Control {
@@ -500,6 +582,12 @@ impl Control {
     fn poll(&mut self) -> bool {
         let mut burst: MbufBurst = MbufBurst::new();
         let mut work = false;
+        if self.live.generation() != self.generation {
+            // The appliance answers ARP for the pool4 it runs.
+            let snap = self.live.load();
+            self.generation = snap.generation;
+            self.host.arp_proxy = snap.config.nat64.pool4.iter().map(Ipv4Cidr::from).collect();
+        }
         if self.to_host.dequeue_burst(&mut burst) > 0 {
             work = true;
             for m in burst.drain() {

@@ -7,6 +7,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use plat_core::api::{WorkerAnswer, WorkerQuery};
+use plat_core::config::Config;
 use plat_core::nat64::{Nat64Drop, Reason};
 use plat_core::xlat::Sink;
 
@@ -142,6 +143,13 @@ pub trait PacketEngine: Send {
     /// worker's clock (what a `Clear` deletes at).
     fn answer(&mut self, _query: &WorkerQuery, _now_ms: u64) -> WorkerAnswer {
         WorkerAnswer::NoState
+    }
+
+    /// Applies a new configuration snapshot (between bursts): what may
+    /// change live (see `Config::live_changes`). An error says what could
+    /// not be applied; the rest is.
+    fn apply(&mut self, _cfg: &Config, _now_ms: u64) -> Result<(), String> {
+        Ok(())
     }
 
     /// Whether the worker addresses forwarded frames (next-hop MAC from

@@ -4,12 +4,15 @@
 //! bounded pages, so a table of millions of sessions is read without
 //! stalling a worker for more than a page at a time.
 
+use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use plat_core::api::{PageQuery, WorkerAnswer, WorkerQuery, DEFAULT_SCAN};
-use plat_core::nat::{BibInfo, Page, SessionFilter, SessionInfo, ShardStats};
+use plat_core::api::{add_pool4_use, PageQuery, WorkerAnswer, WorkerQuery, DEFAULT_SCAN};
+use plat_core::nat::{
+    BibInfo, Page, Pool4Use, SessionFilter, SessionInfo, ShardStats, SubscriberInfo,
+};
 
 use crate::mailbox::Mailbox;
 
@@ -93,56 +96,157 @@ impl ControlHandle {
             .collect()
     }
 
-    /// Up to `limit` sessions matching `filter`, worker by worker.
+    /// Up to `limit` sessions matching `filter` from `at` (worker, slot)
+    /// on, and where the next page starts (`None`: nothing is left).
     pub fn sessions(
         &self,
         filter: SessionFilter,
+        at: Option<(usize, u32)>,
         limit: usize,
-    ) -> Result<Vec<SessionInfo>, HandleError> {
-        self.list(filter, limit, WorkerQuery::Sessions, |a| match a {
+    ) -> Result<Listed<SessionInfo>, HandleError> {
+        self.list(filter, at, limit, WorkerQuery::Sessions, |a| match a {
             WorkerAnswer::Sessions(p) => Some(p),
             _ => None,
         })
     }
 
-    /// Up to `limit` BIB entries matching `filter`, worker by worker.
-    pub fn bib(&self, filter: SessionFilter, limit: usize) -> Result<Vec<BibInfo>, HandleError> {
-        self.list(filter, limit, WorkerQuery::Bib, |a| match a {
+    /// [`ControlHandle::sessions`] for BIB entries.
+    pub fn bib(
+        &self,
+        filter: SessionFilter,
+        at: Option<(usize, u32)>,
+        limit: usize,
+    ) -> Result<Listed<BibInfo>, HandleError> {
+        self.list(filter, at, limit, WorkerQuery::Bib, |a| match a {
             WorkerAnswer::Bib(p) => Some(p),
             _ => None,
         })
     }
 
-    /// Pages through every worker's table until `limit` entries are found.
-    fn list<T>(
-        &self,
-        filter: SessionFilter,
-        limit: usize,
-        query: fn(PageQuery) -> WorkerQuery,
-        page: fn(WorkerAnswer) -> Option<Page<T>>,
-    ) -> Result<Vec<T>, HandleError> {
+    /// How many sessions match `filter`, over every worker.
+    pub fn count_sessions(&self, filter: SessionFilter) -> Result<u64, HandleError> {
+        self.sweep(filter, WorkerQuery::CountSessions)
+    }
+
+    /// How many BIB entries match `filter`, over every worker.
+    pub fn count_bib(&self, filter: SessionFilter) -> Result<u64, HandleError> {
+        self.sweep(filter, WorkerQuery::CountBib)
+    }
+
+    /// Deletes the sessions matching `filter` on every worker, a slice of
+    /// its table per answer; returns how many went.
+    pub fn clear(&self, filter: SessionFilter) -> Result<u64, HandleError> {
+        self.sweep(filter, WorkerQuery::Clear)
+    }
+
+    /// The subscriber `addr` belongs to, on each worker that has state of it.
+    pub fn subscriber(&self, addr: Ipv6Addr) -> Result<Vec<(usize, SubscriberInfo)>, HandleError> {
         let mut out = Vec::new();
         for w in 0..self.workers() {
-            let mut from = Some(0);
-            while let (Some(f), true) = (from, out.len() < limit) {
-                let want = u32::try_from(limit - out.len()).unwrap_or(u32::MAX);
-                let answer = self.ask(
-                    w,
-                    query(PageQuery {
-                        filter,
-                        from: f,
-                        scan: DEFAULT_SCAN,
-                        limit: want,
-                    }),
-                )?;
-                let p = match answer {
-                    WorkerAnswer::NoState => break,
-                    other => page(other).ok_or(HandleError::Mismatch(w))?,
-                };
-                out.extend(p.entries);
-                from = p.next;
+            match self.ask(w, WorkerQuery::Subscriber(addr))? {
+                WorkerAnswer::Subscriber(Some(s)) => out.push((w, s)),
+                WorkerAnswer::Subscriber(None) | WorkerAnswer::NoState => {}
+                _ => return Err(HandleError::Mismatch(w)),
             }
         }
         Ok(out)
     }
+
+    /// Port use per pool4 address, summed over the workers.
+    pub fn pool4_use(&self) -> Result<Vec<Pool4Use>, HandleError> {
+        let mut sum = Vec::new();
+        for w in 0..self.workers() {
+            match self.ask(w, WorkerQuery::Pool4Use)? {
+                WorkerAnswer::Pool4Use(u) => add_pool4_use(&mut sum, &u),
+                WorkerAnswer::NoState => {}
+                _ => return Err(HandleError::Mismatch(w)),
+            }
+        }
+        Ok(sum)
+    }
+
+    /// Runs a counting query over every worker's whole table.
+    fn sweep(
+        &self,
+        filter: SessionFilter,
+        query: fn(PageQuery) -> WorkerQuery,
+    ) -> Result<u64, HandleError> {
+        let mut total = 0;
+        for w in 0..self.workers() {
+            let mut from = Some(0);
+            while let Some(f) = from {
+                let q = query(PageQuery {
+                    filter,
+                    from: f,
+                    scan: DEFAULT_SCAN,
+                    limit: 0,
+                });
+                match self.ask(w, q)? {
+                    WorkerAnswer::Counted { n, next } => {
+                        total += u64::from(n);
+                        from = next;
+                    }
+                    WorkerAnswer::NoState => break,
+                    _ => return Err(HandleError::Mismatch(w)),
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Pages through the workers' tables from `at` until `limit` entries
+    /// are found or every table is read.
+    fn list<T>(
+        &self,
+        filter: SessionFilter,
+        at: Option<(usize, u32)>,
+        limit: usize,
+        query: fn(PageQuery) -> WorkerQuery,
+        page: fn(WorkerAnswer) -> Option<Page<T>>,
+    ) -> Result<Listed<T>, HandleError> {
+        let mut entries = Vec::new();
+        let mut at = Some(at.unwrap_or((0, 0)));
+        while let Some((w, from)) = at {
+            if w >= self.workers() {
+                at = None;
+                break;
+            }
+            if entries.len() >= limit {
+                break;
+            }
+            let want = u32::try_from(limit - entries.len()).unwrap_or(u32::MAX);
+            let answer = self.ask(
+                w,
+                query(PageQuery {
+                    filter,
+                    from,
+                    scan: DEFAULT_SCAN,
+                    limit: want,
+                }),
+            )?;
+            let next = match answer {
+                WorkerAnswer::NoState => None,
+                other => {
+                    let p = page(other).ok_or(HandleError::Mismatch(w))?;
+                    entries.extend(p.entries);
+                    p.next
+                }
+            };
+            at = match next {
+                Some(slot) => Some((w, slot)),
+                None if w + 1 < self.workers() => Some((w + 1, 0)),
+                None => None,
+            };
+        }
+        Ok(Listed { entries, next: at })
+    }
+}
+
+/// A page of a listing over every worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed<T> {
+    /// The entries, worker by worker, in slot order.
+    pub entries: Vec<T>,
+    /// (worker, slot) the next page starts at; `None` when done.
+    pub next: Option<(usize, u32)>,
 }

@@ -13,6 +13,7 @@ pub mod dpdk;
 pub mod engine;
 pub mod handle;
 pub mod handoff;
+pub mod live;
 pub mod mailbox;
 pub mod nat64_engine;
 pub mod neighbor;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use plat_core::api::{WorkerAnswer, WorkerQuery};
 use plat_core::config::{Config, Ipv4Cidr};
-use plat_core::nat::{Endpoint6, HashKey, IcmpError, Shard, ShardError, Time};
+use plat_core::nat::{Endpoint6, HashKey, IcmpError, Pool4Entry, Shard, ShardError, Time};
 use plat_core::nat64::{HeldFate, Nat64, Packet, Verdict};
 use plat_core::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortShare, DEFAULT_KEY};
 use plat_core::wire::{icmpv4, ipv4, ipv6, proto, tcp, udp};
@@ -310,10 +310,44 @@ impl PacketEngine for Nat64Engine {
             WorkerQuery::Subscriber(a) => WorkerAnswer::Subscriber(shard.subscriber(a)),
             WorkerQuery::Pool4Use => WorkerAnswer::Pool4Use(shard.pool4_use()),
             WorkerQuery::Clear(q) => {
-                let (deleted, next) =
+                let (n, next) =
                     shard.clear_page(q.filter, q.from, q.scan, Time::from_millis(now_ms));
-                WorkerAnswer::Cleared { deleted, next }
+                WorkerAnswer::Counted { n, next }
             }
+            WorkerQuery::CountSessions(q) => {
+                let (n, next) = shard.sessions_count(q.filter, q.from, q.scan);
+                WorkerAnswer::Counted { n, next }
+            }
+            WorkerQuery::CountBib(q) => {
+                let (n, next) = shard.bib_count(q.filter, q.from, q.scan);
+                WorkerAnswer::Counted { n, next }
+            }
+        }
+    }
+
+    fn apply(&mut self, cfg: &Config, now_ms: u64) -> Result<(), String> {
+        let shard = self.nat.shard_mut();
+        let now = Time::from_millis(now_ms);
+        let mut refused = Vec::new();
+        let running: Vec<Pool4Entry> = shard.pool4().to_vec();
+        for e in running.iter().filter(|e| !cfg.nat64.pool4.contains(e)) {
+            if let Err(err) = shard.remove_pool4(e.prefix, e.prefix_len, now) {
+                refused.push(format!("removing pool4 {}: {err}", Ipv4Cidr::from(e)));
+            }
+        }
+        for e in cfg.nat64.pool4.iter().filter(|e| !running.contains(e)) {
+            if let Err(err) = shard.add_pool4(*e) {
+                refused.push(format!("adding pool4 {}: {err}", Ipv4Cidr::from(e)));
+            }
+        }
+        if let Err(err) = shard.reconfigure(cfg.nat64.nat) {
+            refused.push(err.to_string());
+        }
+        self.pool4 = shard.pool4().iter().map(Ipv4Cidr::from).collect();
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(refused.join("; "))
         }
     }
 

@@ -12,7 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use plat_core::config::{Config, Ipv4Cidr, Ipv6Cidr, LinkConfig, MacAddr};
+use plat_core::api::Neighbor;
+use plat_core::config::{Config, Ipv4Cidr, Ipv6Cidr, LinkConfig, MacAddr, Side};
 
 /// How long a learned neighbor stays usable without news from it.
 pub const REACHABLE_SECS: u64 = 300;
@@ -270,6 +271,31 @@ impl<A: Copy + Eq + Hash> Cache<A> {
         changed
     }
 
+    /// The entries as `show neighbors` lists them.
+    fn list(&self, side: Side, now: u64, out: &mut Vec<Neighbor>)
+    where
+        A: Into<IpAddr>,
+    {
+        let mac = |m: [u8; 6]| Some(MacAddr(m).to_string());
+        for (a, st) in &self.entries {
+            let (mac, state, age_s) = match *st {
+                State::Static(m) => (mac(m), "static", 0),
+                State::Reachable { mac: m, at } if now >= at + REFRESH_AFTER_SECS => {
+                    (mac(m), "stale", now - at)
+                }
+                State::Reachable { mac: m, at } => (mac(m), "reachable", now - at),
+                State::Incomplete { at, .. } => (None, "incomplete", now.saturating_sub(at)),
+            };
+            out.push(Neighbor {
+                side,
+                ip: (*a).into(),
+                mac,
+                state: state.to_owned(),
+                age_s,
+            });
+        }
+    }
+
     fn is_incomplete(&self, a: &A) -> bool {
         matches!(self.entries.get(a), Some(State::Incomplete { .. }))
     }
@@ -292,6 +318,15 @@ pub struct NeighborTable {
 }
 
 impl NeighborTable {
+    /// Every entry of both links, sorted (`now` in the table's seconds).
+    pub fn list(&self, now: u64) -> Vec<Neighbor> {
+        let mut out = Vec::new();
+        self.v6.list(Side::Inside, now, &mut out);
+        self.v4.list(Side::Outside, now, &mut out);
+        out.sort_by_key(|n| (n.side as u8, n.ip));
+        out
+    }
+
     /// Builds the table from the configuration (routes, static neighbors)
     /// and publishes the first snapshot.
     pub fn new(cfg: &Config) -> Self {

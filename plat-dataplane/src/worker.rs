@@ -24,6 +24,7 @@ use crate::dpdk::port::PortQueue;
 use crate::dpdk::ring::Ring;
 use crate::engine::{PacketEngine, Released, Step};
 use crate::handoff::HandoffMesh;
+use crate::live::LiveConfig;
 use crate::mailbox::Mailbox;
 use crate::neighbor::{ForwardingSnapshot, SharedForwarding};
 
@@ -90,6 +91,18 @@ plat_core::counters! {
             "Sessions expired.";
         FromControl = "from_control", Counter,
             "Frames the control thread asked this worker to transmit.";
+        RxBytesInside = "rx_bytes_inside", Counter,
+            "Bytes received on the inside link (Ethernet frames).";
+        RxBytesOutside = "rx_bytes_outside", Counter,
+            "Bytes received on the outside link (Ethernet frames).";
+        Polls = "polls", Counter,
+            "Poll loop iterations.";
+        BusyPolls = "polls_busy", Counter,
+            "Poll loop iterations that found work (busy share = polls_busy / polls).";
+        ConfigApplied = "config_applied", Counter,
+            "Configuration generations this worker applied.";
+        ConfigRefused = "config_refused", Counter,
+            "Configuration generations this worker could not apply in full (see the log).";
     }
 }
 
@@ -136,6 +149,8 @@ pub struct WorkerSetup<E> {
     pub engine_counter_base: usize,
     /// The control plane's queries to this worker.
     pub mailbox: Arc<Mailbox>,
+    /// The running configuration (changes are applied between bursts).
+    pub live: Arc<LiveConfig>,
     /// Set to stop the loop.
     pub stop: Arc<AtomicBool>,
     /// Sleep this long after a run of empty polls (0 = pure polling).
@@ -285,6 +300,8 @@ pub struct Worker<E: PacketEngine> {
     hop_cache: Option<HopCache>,
     icmp_budget: TokenBucket,
     fwd: Arc<ForwardingSnapshot>,
+    /// The configuration generation the engine runs.
+    generation: u64,
     /// The burst position of the frame in hand, if it was prefetched:
     /// taken by the first `translate` of it (a hairpin's second half was
     /// not prefetched).
@@ -323,6 +340,7 @@ impl<E: PacketEngine> Worker<E> {
             hop_cache: None,
             icmp_budget: TokenBucket::new(s.icmp_errors_per_second),
             fwd,
+            generation: s.live.generation(),
             burst_at: None,
             s,
         }
@@ -393,6 +411,13 @@ impl<E: PacketEngine> Worker<E> {
             let (mailbox, engine) = (&self.s.mailbox, &mut self.s.engine);
             let now_ms = self.now_ms;
             work += mailbox.serve(|q| engine.answer(q, now_ms));
+            if self.s.live.generation() != self.generation {
+                self.apply_config();
+            }
+            self.s.counters.inc(Counter::Polls as usize);
+            if work != 0 {
+                self.s.counters.inc(Counter::BusyPolls as usize);
+            }
             self.s.counters.publish();
 
             if work == 0 && self.s.idle_sleep_us > 0 {
@@ -422,16 +447,35 @@ impl<E: PacketEngine> Worker<E> {
         let et = self.ethertype_of(link).to_be_bytes();
         let mut l3s: [&[u8]; N] = [&[]; N];
         let mut n = 0;
+        let mut bytes = 0;
         for d in rx.data_iter() {
             if d.len() > ETH_LEN && d[12..14] == et {
                 l3s[n] = &d[ETH_LEN..];
             }
+            bytes += d.len();
             n += 1;
         }
+        let counter = match link {
+            Link::Inside => Counter::RxBytesInside,
+            Link::Outside => Counter::RxBytesOutside,
+        };
+        self.s.counters.add(counter as usize, bytes as u64);
         match link {
             Link::Inside => self.s.engine.prefetch_v6(&l3s[..n]),
             Link::Outside => self.s.engine.prefetch_v4(&l3s[..n]),
         }
+    }
+
+    /// Applies the newest configuration snapshot to the engine.
+    #[cold]
+    fn apply_config(&mut self) {
+        let snap = self.s.live.load();
+        self.generation = snap.generation;
+        let counter = match self.s.engine.apply(&snap.config, self.now_ms) {
+            Ok(()) => Counter::ConfigApplied,
+            Err(_) => Counter::ConfigRefused,
+        };
+        self.s.counters.inc(counter as usize);
     }
 
     fn flush(&mut self) {

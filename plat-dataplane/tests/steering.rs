@@ -131,27 +131,55 @@ fn check_control_handle(handle: &ControlHandle, flows: usize) {
         "both workers own sessions: {stats:?}"
     );
     let all = handle
-        .sessions(SessionFilter::default(), usize::MAX)
+        .sessions(SessionFilter::default(), None, usize::MAX)
         .unwrap();
-    assert_eq!(all.len(), flows);
+    assert_eq!(all.entries.len(), flows);
+    assert_eq!(all.next, None);
     let one = SessionFilter {
         proto: Some(Proto::Udp),
         v6: Some(subscriber(3).into()),
         ..Default::default()
     };
-    let mine = handle.sessions(one, usize::MAX).unwrap();
-    assert_eq!(mine.len(), usize::from(FLOWS_PER_SUBSCRIBER));
-    assert!(mine.iter().all(|s| s.v6.addr == subscriber(3)));
+    let mine = handle.sessions(one, None, usize::MAX).unwrap();
+    assert_eq!(mine.entries.len(), usize::from(FLOWS_PER_SUBSCRIBER));
+    assert!(mine.entries.iter().all(|s| s.v6.addr == subscriber(3)));
     assert_eq!(
-        handle.sessions(SessionFilter::default(), 5).unwrap().len(),
-        5
+        handle.count_sessions(one).unwrap(),
+        u64::from(FLOWS_PER_SUBSCRIBER)
     );
+    // Paging: five at a time, following the cursor, finds every session once.
+    let mut seen = Vec::new();
+    let mut at = None;
+    loop {
+        let page = handle.sessions(SessionFilter::default(), at, 5).unwrap();
+        assert!(page.entries.len() <= 5);
+        seen.extend(page.entries.iter().map(|s| (s.v6, s.v4)));
+        match page.next {
+            Some(n) => at = Some(n),
+            None => break,
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), flows);
     assert_eq!(
         handle
-            .bib(SessionFilter::default(), usize::MAX)
+            .bib(SessionFilter::default(), None, usize::MAX)
             .unwrap()
+            .entries
             .len(),
         flows
+    );
+    assert_eq!(
+        handle.count_bib(SessionFilter::default()).unwrap(),
+        flows as u64
+    );
+    // Clearing one subscriber's sessions leaves everyone else's.
+    assert_eq!(handle.clear(one).unwrap(), u64::from(FLOWS_PER_SUBSCRIBER));
+    assert_eq!(handle.count_sessions(one).unwrap(), 0);
+    assert_eq!(
+        handle.count_sessions(SessionFilter::default()).unwrap(),
+        (flows - usize::from(FLOWS_PER_SUBSCRIBER)) as u64
     );
 }
 

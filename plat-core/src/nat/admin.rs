@@ -260,6 +260,25 @@ impl Shard {
         })
     }
 
+    /// How many of at most `scan` slots from `from` hold a matching
+    /// session, and the slot to go on from.
+    pub fn sessions_count(&self, f: SessionFilter, from: u32, scan: u32) -> (u32, Option<u32>) {
+        let m = Match::new(&f);
+        let p = page(self.sessions.len(), from, scan, u32::MAX, |i| {
+            self.session_if(&m, i).map(|_| ())
+        });
+        (p.entries.len() as u32, p.next)
+    }
+
+    /// [`Shard::sessions_count`] for BIB entries.
+    pub fn bib_count(&self, f: SessionFilter, from: u32, scan: u32) -> (u32, Option<u32>) {
+        let m = Match::new(&f);
+        let p = page(self.bibs.len(), from, scan, u32::MAX, |bi| {
+            self.bib_if(&m, bi).map(|_| ())
+        });
+        (p.entries.len() as u32, p.next)
+    }
+
     /// [`Shard::sessions_page`] for BIB entries.
     pub fn bib_page(&self, f: SessionFilter, from: u32, scan: u32, limit: u32) -> Page<BibInfo> {
         let m = Match::new(&f);
