@@ -411,7 +411,7 @@ impl Appliance {
             stop,
             live,
             status: SharedStatus::default(),
-            lcores: lcores.iter().map(|&l| l as u32).collect(),
+            lcores: lcores.clone(),
             counters,
             handle,
             jobs,
