@@ -1,15 +1,22 @@
 //! platd: the plat NAT64 appliance daemon. Reads the configuration,
-//! starts the dataplane, stops it cleanly on SIGINT/SIGTERM. What it logs
-//! goes through `tracing` to stderr (`RUST_LOG` filters, `info` by
-//! default); command output (`probe`, `--check`) goes to stdout.
+//! starts the dataplane and the servers that manage it (the management
+//! socket `platctl` talks to, the Prometheus endpoint), stops it all
+//! cleanly on SIGINT/SIGTERM. What it logs goes through `tracing` to
+//! stderr (`RUST_LOG` or `[logging] level` filters, `info` by default;
+//! lines for people or JSON); command output (`probe`, `--check`) goes to
+//! stdout.
+
+mod mgmt;
+mod state;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use plat_core::config::{Config, Ipv4Cidr};
+use plat_core::config::{Config, Ipv4Cidr, LogFormat, LoggingConfig};
 use plat_dataplane::appliance::{Appliance, HostExtras};
 use plat_dataplane::counters::CounterBoard;
 use plat_dataplane::engine::ForwardEngine;
@@ -21,15 +28,7 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOC: plat_dataplane::dpdk::HugePageAlloc = plat_dataplane::dpdk::HugePageAlloc;
 
-/// `platd --version`: plat version, git commit, DPDK built against.
-const LONG_VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (git ",
-    env!("PLAT_GIT_HASH"),
-    ", DPDK ",
-    env!("PLAT_DPDK_BUILD_VERSION"),
-    ")"
-);
+use state::LONG_VERSION;
 
 #[derive(Parser, Debug)]
 #[command(name = "platd", version = LONG_VERSION, about = "plat: a DPDK carrier-grade NAT64 PLAT")]
@@ -140,7 +139,7 @@ fn start_nat64(cfg: &Config, extras: HostExtras) -> anyhow::Result<Appliance> {
     Ok(Appliance::start_on(eal, cfg, extras, engines)?)
 }
 
-fn run(cfg: &Config, stats_file: Option<&Path>) -> anyhow::Result<()> {
+fn run(cfg: &Config, path: &Path, stats_file: Option<&Path>) -> anyhow::Result<()> {
     // The appliance answers ARP for every pool4 address, so an upstream
     // router needs no static route to the pool.
     let extras = HostExtras {
@@ -156,9 +155,22 @@ fn run(cfg: &Config, stats_file: Option<&Path>) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
     let board = app.counters();
+    let daemon = state::Daemon::new(
+        app.control_handle(),
+        app.counters(),
+        app.live(),
+        app.status(),
+        app.lcores().to_vec(),
+        format!("{:?}", app.steering()).to_lowercase(),
+        path.to_owned(),
+    );
+    let servers_stop = Arc::new(AtomicBool::new(false));
+    let sampler = state::spawn_sampler(Arc::clone(&daemon), Arc::clone(&servers_stop));
+    let mgmt = mgmt::serve(&cfg.mgmt, Arc::clone(&daemon), Arc::clone(&servers_stop))?;
     tracing::info!(
         workers = board.workers() - 1,
         steering = ?app.steering(),
+        socket = %cfg.mgmt.socket,
         "running"
     );
     app.run(|b| {
@@ -168,6 +180,9 @@ fn run(cfg: &Config, stats_file: Option<&Path>) -> anyhow::Result<()> {
             }
         }
     })?;
+    servers_stop.store(true, Ordering::Relaxed);
+    drop(mgmt);
+    let _ = sampler.join();
     if let Some(p) = stats_file {
         write_stats(p, &board).with_context(|| format!("writing {}", p.display()))?;
     }
@@ -180,28 +195,38 @@ fn run(cfg: &Config, stats_file: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (`info` when unset or invalid).
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+/// Logs to stderr, filtered by `RUST_LOG`, else by `[logging] level`,
+/// else `info`; as lines for people or, with `format = "json"`, one JSON
+/// object per event.
+fn init_logging(cfg: &LoggingConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .ok()
+        .or_else(|| cfg.level.as_deref().and_then(|l| EnvFilter::try_new(l).ok()))
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match cfg.format {
+        LogFormat::Human => fmt.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => fmt.json().init(),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
     match (cli.command, cli.config) {
-        (Some(Command::Probe { eal_args }), _) => probe(&eal_args),
+        (Some(Command::Probe { eal_args }), _) => {
+            init_logging(&LoggingConfig::default());
+            probe(&eal_args)
+        }
         (None, Some(path)) => {
             let cfg = load_config(&path)?;
+            init_logging(&cfg.logging);
             if cli.check {
                 println!("{}: ok", path.display());
                 return Ok(());
             }
-            run(&cfg, cli.stats_file.as_deref())
+            run(&cfg, &path, cli.stats_file.as_deref())
         }
         (None, None) => bail!("nothing to do: give --config FILE (or `platd probe -- EAL-ARGS`)"),
     }

@@ -167,6 +167,13 @@ pool4 = ["$POOL4"]
 [workers]
 steering = "${STEERING:-auto}"
 idle_sleep_us = 100
+
+[mgmt]
+socket = "$LAB_DIR/run/platd.sock"
+${MGMT_GROUP:+group = \"$MGMT_GROUP\"}
+
+[metrics]
+listen = "127.0.0.1:9464"
 CONF
 }
 

@@ -204,6 +204,8 @@ pub const MAX_BURST: u16 = 64;
 pub const DEFAULT_ICMP_ERRORS_PER_SECOND: u32 = 1000;
 /// Default management socket.
 pub const DEFAULT_MGMT_SOCKET: &str = "/run/plat/platd.sock";
+/// The largest pool4 entry: a /16 (65,536 addresses).
+pub const MIN_POOL4_PREFIX_LEN: u8 = 16;
 /// Default management socket mode: owner and group read and write.
 pub const DEFAULT_MGMT_MODE: u32 = 0o660;
 
@@ -641,6 +643,52 @@ pub struct Config {
 }
 
 impl Config {
+    /// Checks what a file cannot say by its shape alone and what an edit
+    /// of a running configuration (`pool4 add`) may break: pool4 entries
+    /// of a usable size that do not overlap, static BIB entries on pool4.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let pool4 = &self.nat64.pool4;
+        if pool4.is_empty() {
+            return Err(ConfigError::new(
+                "nat64.pool4",
+                "needs at least one IPv4 prefix",
+            ));
+        }
+        for (i, e) in pool4.iter().enumerate() {
+            let c = Ipv4Cidr::from(e);
+            if c.addr != c.network() {
+                return Err(ConfigError::new(
+                    format!("nat64.pool4[{i}]"),
+                    format!("`{c}` has host bits set"),
+                ));
+            }
+            if c.len < MIN_POOL4_PREFIX_LEN {
+                return Err(ConfigError::new(
+                    format!("nat64.pool4[{i}]"),
+                    format!("`{c}` is larger than a /{MIN_POOL4_PREFIX_LEN}"),
+                ));
+            }
+            if let Some(j) = pool4[..i].iter().position(|o| {
+                let o = Ipv4Cidr::from(o);
+                o.contains(c.addr) || c.contains(o.addr)
+            }) {
+                return Err(ConfigError::new(
+                    format!("nat64.pool4[{i}]"),
+                    format!("`{c}` overlaps nat64.pool4[{j}]"),
+                ));
+            }
+        }
+        for (i, b) in self.nat64.static_bib.iter().enumerate() {
+            if !pool4.iter().any(|e| Ipv4Cidr::from(e).contains(b.v4.addr)) {
+                return Err(ConfigError::new(
+                    format!("nat64.static_bib[{i}].v4"),
+                    format!("{} is not a pool4 address", b.v4.addr),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Parses and validates a TOML configuration.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
@@ -672,7 +720,7 @@ impl Config {
                 format!("{burst} is outside 1..={MAX_BURST}"),
             ));
         }
-        Ok(Config {
+        let cfg = Config {
             eal: raw.eal,
             inside,
             outside,
@@ -707,7 +755,9 @@ impl Config {
                 format: raw.logging.format,
                 level: raw.logging.level,
             },
-        })
+        };
+        cfg.validate()?;
+        Ok(cfg)
     }
 }
 
