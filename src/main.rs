@@ -201,7 +201,11 @@ fn run(cfg: &Config, path: &Path, stats_file: Option<&Path>) -> anyhow::Result<(
 fn init_logging(cfg: &LoggingConfig) {
     let filter = EnvFilter::try_from_default_env()
         .ok()
-        .or_else(|| cfg.level.as_deref().and_then(|l| EnvFilter::try_new(l).ok()))
+        .or_else(|| {
+            cfg.level
+                .as_deref()
+                .and_then(|l| EnvFilter::try_new(l).ok())
+        })
         .unwrap_or_else(|| EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -162,7 +162,12 @@ fn read_line(r: &mut BufReader<UnixStream>, stop: &AtomicBool) -> io::Result<Lin
     loop {
         let buf = match r.fill_buf() {
             Ok(b) => b,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(Line::Closed);
                 }
@@ -251,7 +256,12 @@ fn skip_line(r: &mut BufReader<UnixStream>) -> io::Result<bool> {
     loop {
         let buf = match r.fill_buf() {
             Ok(b) => b,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 if start.elapsed() >= READ_TIMEOUT {
                     return Ok(false);
                 }
@@ -312,9 +322,16 @@ fn serve_client(stream: UnixStream, d: &Daemon, stop: &AtomicBool) -> io::Result
 /// A request line into a request, or the error to answer (with the id
 /// when the line had one).
 fn parse(line: &[u8]) -> Result<Request, (u64, ApiError)> {
-    let value: serde_json::Value = serde_json::from_slice(line)
-        .map_err(|e| (0, ApiError::new(ErrorKind::Malformed, format!("not JSON: {e}"))))?;
-    let id = value.get("id").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
+        (
+            0,
+            ApiError::new(ErrorKind::Malformed, format!("not JSON: {e}")),
+        )
+    })?;
+    let id = value
+        .get("id")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
     match value.get("version").and_then(serde_json::Value::as_u64) {
         Some(v) if v == u64::from(api::VERSION) => {}
         Some(v) => {
@@ -369,13 +386,19 @@ fn handle(d: &Daemon, cmd: api::Command) -> Result<Answer, ApiError> {
     match cmd {
         C::ShowSummary => summary(d).map(Answer::Summary),
         C::ShowStats { worker, rates } => stats(d, worker, rates).map(Answer::Stats),
-        C::ShowSessions(q) => list(d, q, |d, f, at, n| d.handle.sessions(f, at, n), |d, f| {
-            d.handle.count_sessions(f)
-        })
+        C::ShowSessions(q) => list(
+            d,
+            q,
+            |d, f, at, n| d.handle.sessions(f, at, n),
+            |d, f| d.handle.count_sessions(f),
+        )
         .map(Answer::Sessions),
-        C::ShowBib(q) => list(d, q, |d, f, at, n| d.handle.bib(f, at, n), |d, f| {
-            d.handle.count_bib(f)
-        })
+        C::ShowBib(q) => list(
+            d,
+            q,
+            |d, f, at, n| d.handle.bib(f, at, n),
+            |d, f| d.handle.count_bib(f),
+        )
         .map(Answer::Bib),
         C::ShowSubscriber { addr } => Ok(Answer::Subscriber(
             d.handle
@@ -560,7 +583,11 @@ fn summary(d: &Daemon) -> Result<Summary, ApiError> {
         ports: d.status.load().ports.clone(),
         sessions: sum(|s| s.sessions_by_proto),
         bibs: sum(|s| s.bibs_by_proto),
-        subscribers: shards.iter().flatten().map(|s| u64::from(s.subscribers)).sum(),
+        subscribers: shards
+            .iter()
+            .flatten()
+            .map(|s| u64::from(s.subscribers))
+            .sum(),
         pool4: d.handle.pool4_use().map_err(unavailable)?,
         drops_last_second: d.last_second(|n| n.starts_with("drop_")),
         packets_last_second: d.last_second(|n| n == "rx_inside" || n == "rx_outside"),

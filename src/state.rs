@@ -125,7 +125,11 @@ impl Daemon {
     /// Takes a sample now (the sampler does, once a second).
     pub fn sample(&self) {
         let board = (0..self.board.workers())
-            .map(|r| (0..self.board.descs().len()).map(|i| self.board.get(r, i)).collect())
+            .map(|r| {
+                (0..self.board.descs().len())
+                    .map(|i| self.board.get(r, i))
+                    .collect()
+            })
             .collect();
         let shards = self
             .handle
@@ -181,7 +185,8 @@ impl Daemon {
             });
         }
         for (name, kind, help, read) in SHARD_COUNTERS {
-            let value = |s: &Sample, w: usize| s.shards.get(w).copied().flatten().map_or(0, |s| read(&s));
+            let value =
+                |s: &Sample, w: usize| s.shards.get(w).copied().flatten().map_or(0, |s| read(&s));
             let mut values: Vec<u64> = (0..newest.shards.len())
                 .map(|w| match (&base, kind) {
                     (Some(b), Kind::Counter) => per_second(value(&newest, w), value(b, w)),

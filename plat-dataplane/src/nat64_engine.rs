@@ -301,9 +301,13 @@ impl PacketEngine for Nat64Engine {
         let shard = self.nat.shard_mut();
         match *query {
             WorkerQuery::Summary => WorkerAnswer::Summary(shard.stats()),
-            WorkerQuery::Sessions(q) => {
-                WorkerAnswer::Sessions(shard.sessions_page(q.filter, q.from, q.scan, q.limit))
-            }
+            WorkerQuery::Sessions(q) => WorkerAnswer::Sessions(shard.sessions_page(
+                q.filter,
+                q.from,
+                q.scan,
+                q.limit,
+                Time::from_millis(now_ms),
+            )),
             WorkerQuery::Bib(q) => {
                 WorkerAnswer::Bib(shard.bib_page(q.filter, q.from, q.scan, q.limit))
             }

@@ -41,6 +41,9 @@ pub struct SessionInfo {
     pub timer: TimerClass,
     /// Expiry time in the caller's seconds (last refresh + timeout).
     pub expires: u32,
+    /// Seconds left until expiry, at the time of a listing (0 elsewhere).
+    #[serde(default)]
+    pub expires_in: u32,
     pub held: bool,
     pub hairpin: bool,
 }
@@ -247,16 +250,21 @@ impl Shard {
     /// At most `limit` sessions matching `f`, looking at no more than
     /// `scan` slots from slot `from`: a listing a worker can answer
     /// between two bursts however large its table.
+    /// `now` gives each session its `expires_in`.
     pub fn sessions_page(
         &self,
         f: SessionFilter,
         from: u32,
         scan: u32,
         limit: u32,
+        now: Time,
     ) -> Page<SessionInfo> {
         let m = Match::new(&f);
         page(self.sessions.len(), from, scan, limit, |i| {
-            self.session_if(&m, i)
+            self.session_if(&m, i).map(|s| SessionInfo {
+                expires_in: s.expires.saturating_sub(now.secs()),
+                ..s
+            })
         })
     }
 

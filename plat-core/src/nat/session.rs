@@ -371,6 +371,7 @@ impl Shard {
             state: TcpState::from_u8(s.state).unwrap_or(TcpState::Closed),
             timer,
             expires: s.stamp.saturating_add(self.timeouts[s.class as usize]),
+            expires_in: 0,
             held: s.flags & F_HELD != 0,
             hairpin: s.flags & F_HAIRPIN != 0,
         }

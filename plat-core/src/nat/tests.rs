@@ -1195,12 +1195,19 @@ fn listing_pages_examine_at_most_scan_slots_and_add_up_to_the_full_listing() {
     // Pages of at most 7 slots and 3 entries, followed to the end.
     let (mut paged, mut from, mut pages) = (Vec::new(), Some(0), 0);
     while let Some(f) = from {
-        let p = s.sessions_page(udp, f, 7, 3);
+        let p = s.sessions_page(udp, f, 7, 3, Time::from_secs(100));
         assert!(p.entries.len() <= 3);
         if let Some(next) = p.next {
             assert!(next > f && next - f <= 7, "a page went {f} -> {next}");
         }
-        paged.extend(p.entries);
+        for e in &p.entries {
+            assert_eq!(e.expires_in, e.expires - 100, "seconds left at the listing");
+        }
+        paged.extend(
+            p.entries
+                .into_iter()
+                .map(|e| SessionInfo { expires_in: 0, ..e }),
+        );
         from = p.next;
         pages += 1;
     }
@@ -1646,4 +1653,83 @@ fn the_same_flows_all_fit_a_shard_with_another_key() {
             key
         );
     }
+}
+
+/// The management plane's view: filters by prefix, port and TCP state,
+/// counts per protocol, a bounded clear, a subscriber and pool4 use.
+#[test]
+fn admin_filters_counts_clear_subscriber_and_pool4_use() {
+    let mut s = shard();
+    for (src, port) in [
+        ("2001:db8:1::1", 1000),
+        ("2001:db8:1::2", 1001),
+        ("2001:db8:2::1", 1002),
+    ] {
+        s.v6_session(&t6(Proto::Udp, src, port, Z, 53), NO, at(0))
+            .unwrap();
+    }
+    let tcp6 = t6(Proto::Tcp, "2001:db8:2::1", 2000, Z2, 80);
+    s.v6_session(&tcp6, SYN, at(0)).unwrap();
+    let st = s.stats();
+    assert_eq!(st.sessions_by_proto, [1, 3, 0]);
+    assert_eq!(st.bibs_by_proto, [1, 3, 0]);
+
+    let prefix = SessionFilter {
+        v6: Some("2001:db8:1::/48".parse().unwrap()),
+        ..Default::default()
+    };
+    assert_eq!(s.sessions_count(prefix, 0, u32::MAX), (2, None));
+    let port = SessionFilter {
+        port: Some(1002),
+        ..Default::default()
+    };
+    assert_eq!(s.sessions(port).count(), 1);
+    assert_eq!(s.bib_count(port, 0, u32::MAX).0, 1);
+    let remote_port = SessionFilter {
+        port: Some(80),
+        ..Default::default()
+    };
+    assert_eq!(s.sessions(remote_port).count(), 1);
+    let v6_init = SessionFilter {
+        state: Some(TcpState::V6Init),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.sessions(v6_init).count(),
+        1,
+        "the TCP session after a V6 SYN"
+    );
+    let established = SessionFilter {
+        state: Some(TcpState::Established),
+        ..Default::default()
+    };
+    assert_eq!(s.sessions(established).count(), 0);
+
+    let sub = s.subscriber(a6("2001:db8:2::1")).unwrap();
+    assert_eq!(sub.sessions, 2);
+    assert_eq!(sub.ports, [1, 1, 0]);
+    assert_eq!(sub.pool4, Some(T));
+    assert!(s.subscriber(a6("2001:db8:9::1")).is_none());
+
+    let used = s.pool4_use();
+    assert_eq!(used.len(), 1);
+    assert_eq!(used[0].addr, T);
+    assert_eq!(used[0].used, [1, 3, 0]);
+    assert_eq!(used[0].total[Proto::Udp.index()], 65535 - 1024 + 1);
+
+    // A clear one slot at a time still finds every match, and only those.
+    let (mut cleared, mut from) = (0, Some(0));
+    while let Some(f) = from {
+        let (n, next) = s.clear_page(prefix, f, 1, at(1));
+        cleared += n;
+        from = next;
+    }
+    assert_eq!(cleared, 2);
+    assert_eq!(s.stats().sessions_by_proto, [1, 1, 0]);
+    assert_eq!(
+        s.stats().bibs_by_proto,
+        [1, 1, 0],
+        "dynamic BIB entries go with their last session"
+    );
+    assert_eq!(s.pool4_use()[0].used, [1, 1, 0]);
 }
