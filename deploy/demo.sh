@@ -2,14 +2,16 @@
 # The README's demo command: sets up the host, builds platd, and runs it
 # between an IPv6-only client and an IPv4-only server in the namespace lab
 # (deploy/lab/lab.sh): curl by name through DNS64 and by literal, ping -6
-# to an IPv4 host, then the appliance's counters. Tears the lab down on
-# exit.
+# to an IPv4 host, then what the appliance shows its operator through
+# platctl: the summary, the client's sessions, the counters. Tears the lab
+# down on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3 iputils-ping
 
-cargo build --release --locked --bin platd
+cargo build --release --locked --bin platd --bin platctl
 export PLATD=target/release/platd LAB_DIR=${LAB_DIR:-/tmp/plat-lab}
+platctl() { target/release/platctl --socket "$LAB_DIR/run/platd.sock" "$@"; }
 lab=deploy/lab/lab.sh
 trap 'bash $lab down' EXIT
 
@@ -39,12 +41,11 @@ bash $lab client ping -6 -c 3 -i 0.3 "$server6"
 step "server: the connections came from the pool"
 tail -n 2 "$LAB_DIR/nginx/access.log"
 
-step "platd counters (non-zero)"
-sleep 1.2
-python3 - "$LAB_DIR/stats.json" <<'PY'
-import json, sys
-stats = json.load(open(sys.argv[1]))
-for name, value in stats["counters"].items():
-    if value:
-        print(f"  {name:<34} {value}")
-PY
+step "platctl show summary"
+platctl show summary
+
+step "platctl show sessions (the client's, from the curls and the ping above)"
+platctl show sessions --v6 2001:db8:6::/64
+
+step "platctl show stats (non-zero counters)"
+platctl show stats

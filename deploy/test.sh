@@ -4,7 +4,8 @@
 # (the DPDK ones included, which need root for namespaces and veths).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3 iputils-ping
+source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3 iputils-ping \
+  tmux prometheus passwd util-linux
 
 export CARGO_TERM_COLOR=never
 step() { printf '\n==> %s\n' "$*"; }
