@@ -395,7 +395,7 @@ fn prometheus(lab: &Lab) {
     assert!(want > 0);
     let query = "sum(plat_xlat_v6_to_v4_total)";
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = String::new();
+    let mut last;
     let got = loop {
         let out = lab.appl(&[
             "curl",
