@@ -17,44 +17,7 @@ measure=${2:-12}
 work=${BENCH_DIR:-/tmp/plat-bench}
 mkdir -p "$work"
 
-cargo build --release --locked --bin platd -p plat --bin plat-scenarios -p pktgen-scenarios >&2
-platd=${PLATD:-target/release/platd}
-pcap="$work/$scenario.pcap"
-[[ -s $pcap ]] || target/release/plat-scenarios pcap "$scenario" "$pcap" >&2
-frames=$(( ($(stat -c %s "$pcap") - 24) / 80 ))
-
-config() { # $1 = forward_only (true|false)
-  cat <<CONF
-[eal]
-args = ["-l", "0-1", "--no-huge", "-m", "10240", "--no-pci", "--no-shconf",
-        "--iova-mode=va", "--no-telemetry", "--file-prefix=plat-bench",
-        "--log-level=lib.eal:warning",
-        "--vdev=net_pcap0,rx_pcap=$pcap,infinite_rx=1", "--vdev=net_null0,no-rx=1"]
-
-[inside]
-port = "net_pcap0"
-addresses = ["2001:db8:6::1/64"]
-
-[outside]
-port = "net_null0"
-addresses = ["203.0.113.1/24"]
-neighbors = [{ ip = "203.0.113.2", mac = "02:00:00:00:00:02" }]
-
-[nat64]
-prefix = "2001:db8:64::/96"
-pool4 = ["198.51.100.0/27"]
-
-[nat64.limits]
-sessions = $(( frames + frames / 4 ))
-
-[workers]
-forward_only = $1
-# one mbuf per captured frame, plus the queues
-mbufs = $(( 1 << $(python3 -c "import math;print(math.ceil(math.log2($frames + 40000)))") ))
-CONF
-}
-
-counter() { python3 -c "import json,sys;d=json.load(open('$1'));print(d['unix_ms'], d['counters'].get('$2',0))"; }
+source deploy/bench/replay.sh
 
 run() { # $1 = label, $2 = forward_only
   local cfg="$work/$1.toml" stats="$work/$1.json"
