@@ -225,3 +225,46 @@ fn cidr_contains_and_network() {
     let d6: Ipv6Cidr = "::/0".parse().unwrap();
     assert!(d6.contains("2001:db8::1".parse().unwrap()));
 }
+
+#[test]
+fn management_sections_parse_and_bad_values_are_refused() {
+    let c = with(
+        "[workers]",
+        "[mgmt]\nsocket = \"/run/x.sock\"\nmode = \"0640\"\ngroup = \"plat\"\n\n\
+         [metrics]\nlisten = \"[::1]:9464\"\n\n[logging]\nformat = \"json\"\nlevel = \"warn\"\n\n[workers]",
+    )
+    .unwrap();
+    assert_eq!(c.mgmt.socket, "/run/x.sock");
+    assert_eq!(c.mgmt.mode, 0o640);
+    assert_eq!(c.mgmt.group.as_deref(), Some("plat"));
+    assert_eq!(c.metrics.listen, Some("[::1]:9464".parse().unwrap()));
+    assert_eq!(c.logging.format, LogFormat::Json);
+    let defaults = Config::from_toml(LAB).unwrap();
+    assert_eq!(defaults.mgmt.mode, DEFAULT_MGMT_MODE);
+    assert_eq!(defaults.metrics.listen, None);
+    for (from, to, field) in [
+        (
+            "[workers]",
+            "[mgmt]\nmode = \"0999\"\n[workers]",
+            "mgmt.mode",
+        ),
+        ("[workers]", "[mgmt]\ngroup = \"\"\n[workers]", "mgmt.group"),
+        (
+            "[workers]",
+            "[metrics]\nlisten = \"localhost\"\n[workers]",
+            "metrics.listen",
+        ),
+    ] {
+        assert_eq!(with(from, to).unwrap_err().field, field, "{to}");
+    }
+}
+
+#[test]
+fn overlapping_or_oversized_pool4_entries_are_refused() {
+    let e = with("\"198.51.100.0/29\", {", "\"198.51.100.0/28\", {").unwrap_err();
+    assert_eq!(e.field, "nat64.pool4[1]");
+    assert!(e.reason.contains("overlaps nat64.pool4[0]"), "{e}");
+    let e = with("prefix = \"198.51.100.8/30\"", "prefix = \"10.0.0.0/8\"").unwrap_err();
+    assert_eq!(e.field, "nat64.pool4[1]");
+    assert!(e.reason.contains("larger than a /16"), "{e}");
+}
