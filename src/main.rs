@@ -24,6 +24,8 @@ use plat_dataplane::nat64_engine::{plan_for, Nat64Engine};
 use plat_dataplane::{Eal, Port};
 use tracing_subscriber::EnvFilter;
 
+mod metrics;
+
 /// The shards' session tables live on transparent huge pages.
 #[global_allocator]
 static ALLOC: plat_dataplane::dpdk::HugePageAlloc = plat_dataplane::dpdk::HugePageAlloc;
