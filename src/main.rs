@@ -169,6 +169,16 @@ fn run(cfg: &Config, path: &Path, stats_file: Option<&Path>) -> anyhow::Result<(
     let servers_stop = Arc::new(AtomicBool::new(false));
     let sampler = state::spawn_sampler(Arc::clone(&daemon), Arc::clone(&servers_stop));
     let mgmt = mgmt::serve(&cfg.mgmt, Arc::clone(&daemon), Arc::clone(&servers_stop))?;
+    let metrics = cfg
+        .metrics
+        .listen
+        .map(|listen| {
+            let d = Arc::clone(&daemon);
+            let render: metrics::Render = Arc::new(move || scrape(&d));
+            metrics::spawn(listen, render, Arc::clone(&servers_stop))
+                .with_context(|| format!("metrics.listen {listen}"))
+        })
+        .transpose()?;
     tracing::info!(
         workers = board.workers() - 1,
         steering = ?app.steering(),
@@ -185,6 +195,9 @@ fn run(cfg: &Config, path: &Path, stats_file: Option<&Path>) -> anyhow::Result<(
     servers_stop.store(true, Ordering::Relaxed);
     drop(mgmt);
     let _ = sampler.join();
+    if let Some(m) = metrics {
+        let _ = m.join();
+    }
     if let Some(p) = stats_file {
         write_stats(p, &board).with_context(|| format!("writing {}", p.display()))?;
     }
@@ -195,6 +208,23 @@ fn run(cfg: &Config, path: &Path, stats_file: Option<&Path>) -> anyhow::Result<(
     };
     tracing::info!(cause, "stopped");
     Ok(())
+}
+
+/// One Prometheus scrape: the counters and the shards' state as they are
+/// now, pool4 use, the busy shares of the last second.
+fn scrape(d: &state::Daemon) -> String {
+    let now = d.read();
+    let pool4 = d.handle.pool4_use().unwrap_or_default();
+    let busy = d.busy();
+    metrics::exposition(&metrics::MetricsView {
+        board: &d.board,
+        shards: &now.shards,
+        pool4: &pool4,
+        busy: &busy,
+        uptime_s: d.started.elapsed().as_secs_f64(),
+        config_generation: d.live.generation(),
+        version: LONG_VERSION,
+    })
 }
 
 /// Logs to stderr, filtered by `RUST_LOG`, else by `[logging] level`,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use plat_core::api::Counter;
 use plat_core::counters::Kind;
-use plat_core::nat::ShardStats;
+use plat_core::nat::{ShardStats, SHARD_STATS};
 use plat_dataplane::appliance::SharedStatus;
 use plat_dataplane::counters::CounterBoard;
 use plat_dataplane::handle::ControlHandle;
@@ -26,28 +26,6 @@ pub const LONG_VERSION: &str = concat!(
     env!("PLAT_DPDK_BUILD_VERSION"),
     ")"
 );
-
-/// A counter the shards keep: name, kind, help, and how to read it.
-pub type ShardCounter = (&'static str, Kind, &'static str, fn(&ShardStats) -> u64);
-
-/// Counters kept by the shards rather than the workers' board. `show
-/// stats` and `/metrics` list them after the board's.
-pub const SHARD_COUNTERS: [ShardCounter; 9] = [
-    ("sessions", Kind::Gauge, "Sessions in the table.", |s| u64::from(s.sessions)),
-    ("bib_entries", Kind::Gauge, "BIB entries in the table.", |s| u64::from(s.bibs)),
-    ("subscribers", Kind::Gauge, "Subscribers with state.", |s| u64::from(s.subscribers)),
-    ("held_syns", Kind::Gauge, "IPv4 SYNs held now (RFC 6146 3.5.2.2).", |s| u64::from(s.held_syns)),
-    ("sessions_created", Kind::Counter, "Sessions created.", |s| s.sessions_created),
-    ("bib_entries_created", Kind::Counter, "BIB entries created.", |s| s.bibs_created),
-    ("held_syn_timeouts", Kind::Counter, "Held IPv4 SYNs that timed out.", |s| s.held_syn_timeouts),
-    (
-        "paired_fallback",
-        Kind::Counter,
-        "Allocations that left from another address because the subscriber's paired address was exhausted.",
-        |s| s.paired_fallback,
-    ),
-    ("events_lost", Kind::Counter, "NAT events dropped at a full event buffer.", |s| s.events_lost),
-];
 
 /// One reading of everything that counts.
 #[derive(Debug, Clone)]
@@ -124,6 +102,13 @@ impl Daemon {
 
     /// Takes a sample now (the sampler does, once a second).
     pub fn sample(&self) {
+        let s = Arc::new(self.read());
+        let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        *samples = (samples.1.take(), Some(s));
+    }
+
+    /// Reads everything now.
+    pub fn read(&self) -> Sample {
         let board = (0..self.board.workers())
             .map(|r| {
                 (0..self.board.descs().len())
@@ -135,13 +120,11 @@ impl Daemon {
             .handle
             .summary()
             .unwrap_or_else(|_| vec![None; self.workers()]);
-        let s = Arc::new(Sample {
+        Sample {
             at: Instant::now(),
             board,
             shards,
-        });
-        let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        *samples = (samples.1.take(), Some(s));
+        }
     }
 
     /// The newest sample and the one before it (when there is one).
@@ -156,8 +139,11 @@ impl Daemon {
     /// keep their value). Values are per row: the workers, then (for the
     /// board's counters) the control thread.
     pub fn counters(&self, rates: bool) -> (Option<u64>, Vec<Counter>) {
-        let (older, newest) = self.samples();
-        let base = if rates { older } else { None };
+        let (base, newest) = if rates {
+            self.samples()
+        } else {
+            (None, Arc::new(self.read()))
+        };
         let interval_ms = base
             .as_ref()
             .map(|b| newest.at.duration_since(b.at).as_millis().max(1) as u64);
@@ -184,11 +170,16 @@ impl Daemon {
                 values,
             });
         }
-        for (name, kind, help, read) in SHARD_COUNTERS {
-            let value =
-                |s: &Sample, w: usize| s.shards.get(w).copied().flatten().map_or(0, |s| read(&s));
+        for stat in &SHARD_STATS {
+            let value = |s: &Sample, w: usize| {
+                s.shards
+                    .get(w)
+                    .copied()
+                    .flatten()
+                    .map_or(0, |s| (stat.read)(&s))
+            };
             let mut values: Vec<u64> = (0..newest.shards.len())
-                .map(|w| match (&base, kind) {
+                .map(|w| match (&base, stat.kind) {
                     (Some(b), Kind::Counter) => per_second(value(&newest, w), value(b, w)),
                     _ => value(&newest, w),
                 })
@@ -196,9 +187,9 @@ impl Daemon {
             // No control-thread row for shard counters.
             values.push(0);
             out.push(Counter {
-                name: name.to_owned(),
-                kind: kind_name(kind).to_owned(),
-                help: help.to_owned(),
+                name: stat.name.to_owned(),
+                kind: kind_name(stat.kind).to_owned(),
+                help: stat.help.to_owned(),
                 total: values.iter().sum(),
                 values,
             });

@@ -68,7 +68,7 @@ plat_core::counters! {
             "Replies the appliance sent for itself (ARP, NDP, echo).";
         HostConsumed = "host_neighbor_learned", Counter,
             "Neighbor answers the appliance learnt a next hop from.";
-        HostNotForUs = "host_drop_not_for_us", Counter,
+        HostNotForUs = "host_drop_not_ours", Counter,
             "Slow-path frames for an address the appliance does not own.";
         HostMalformed = "host_drop_malformed", Counter,
             "Slow-path frames too short or inconsistent to parse.";

@@ -64,7 +64,7 @@ pub use config::{ConfigError, Filtering, Limits, NatConfig, Timeouts};
 pub use event::{BibRec, BlockRec, Key4, Record, SessionRec};
 pub use filter::HeldTimeout;
 pub use pool4::{Pool4Entry, Pool4Error, PortRange};
-pub use shard::{Shard, ShardError, ShardStats, BURST, MAX_SESSIONS};
+pub use shard::{Shard, ShardError, ShardStat, ShardStats, BURST, MAX_SESSIONS, SHARD_STATS};
 pub use share::{PortOwner, PortShare};
 pub use table::HashKey;
 pub use tcp_state::TcpState;

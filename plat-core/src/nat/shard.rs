@@ -26,6 +26,7 @@ use super::{
     Endpoint4, Endpoint6, NatDrop, Outcome, Proto, SessionId, Side, TcpFlags, Time, Tuple4, Tuple6,
     Verdict,
 };
+use crate::counters::Kind;
 
 /// The largest session (and BIB) capacity of one shard.
 pub const MAX_SESSIONS: u32 = MAX_INDEX;
@@ -76,6 +77,89 @@ pub struct ShardStats {
     /// Events dropped because the event buffer was full.
     pub events_lost: u64,
 }
+
+/// One number of [`ShardStats`], described once for whoever shows it
+/// (`platctl show stats`, `/metrics`). Names start with `nat_`: the
+/// workers' board counts some of the same events its own way
+/// (`sessions_expired` there counts what the worker's expiry calls
+/// returned).
+#[derive(Debug, Clone, Copy)]
+pub struct ShardStat {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    pub read: fn(&ShardStats) -> u64,
+}
+
+/// Every [`ShardStats`] number but the per-protocol arrays.
+pub const SHARD_STATS: [ShardStat; 11] = [
+    ShardStat {
+        name: "nat_sessions",
+        kind: Kind::Gauge,
+        help: "NAT64 sessions in the worker's table.",
+        read: |s| s.sessions as u64,
+    },
+    ShardStat {
+        name: "nat_bib_entries",
+        kind: Kind::Gauge,
+        help: "BIB entries in the worker's table.",
+        read: |s| s.bibs as u64,
+    },
+    ShardStat {
+        name: "nat_subscribers",
+        kind: Kind::Gauge,
+        help: "Subscribers (IPv6 sources) the worker holds NAT state for.",
+        read: |s| s.subscribers as u64,
+    },
+    ShardStat {
+        name: "nat_held_syns",
+        kind: Kind::Gauge,
+        help: "Inbound IPv4 TCP SYNs held now, waiting for the IPv6 side to open the session (RFC 6146 3.5.2.2).",
+        read: |s| s.held_syns as u64,
+    },
+    ShardStat {
+        name: "nat_sessions_created",
+        kind: Kind::Counter,
+        help: "NAT64 sessions created.",
+        read: |s| s.sessions_created,
+    },
+    ShardStat {
+        name: "nat_sessions_expired",
+        kind: Kind::Counter,
+        help: "NAT64 sessions removed when their timer ran out.",
+        read: |s| s.sessions_expired,
+    },
+    ShardStat {
+        name: "nat_bib_entries_created",
+        kind: Kind::Counter,
+        help: "Dynamic BIB entries created.",
+        read: |s| s.bibs_created,
+    },
+    ShardStat {
+        name: "nat_held_syn_timeouts",
+        kind: Kind::Counter,
+        help: "Held IPv4 SYNs whose session never opened (RFC 6146 3.5.2.2).",
+        read: |s| s.held_syn_timeouts,
+    },
+    ShardStat {
+        name: "nat_hairpins",
+        kind: Kind::Counter,
+        help: "Packets between two subscribers turned around inside the translator (hairpinning).",
+        read: |s| s.hairpins,
+    },
+    ShardStat {
+        name: "nat_paired_fallbacks",
+        kind: Kind::Counter,
+        help: "Allocations that used another pool4 address because the subscriber's paired one was exhausted.",
+        read: |s| s.paired_fallback,
+    },
+    ShardStat {
+        name: "nat_events_lost",
+        kind: Kind::Counter,
+        help: "NAT state events (session and BIB records for logging and sync) lost because the event buffer was full.",
+        read: |s| s.events_lost,
+    },
+];
 
 impl ShardStats {
     pub(super) fn session_added(&mut self, proto: Proto) {
