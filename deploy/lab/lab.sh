@@ -187,7 +187,9 @@ start_platd() {
   # the server keeps its 1500-byte link and MSS, so the client's full-size
   # segments must be cut down by Packet Too Big.
   rm -f "$LAB_DIR/stats.json"
-  in_ns $NS_APPL "$platd" --config "$LAB_DIR/platd.toml" --stats-file "$LAB_DIR/stats.json" \
+  # Not through in_ns: a function in the background is a subshell, and
+  # the pid recorded must be platd's own (ip netns exec execs it).
+  ip netns exec $NS_APPL "$platd" --config "$LAB_DIR/platd.toml" --stats-file "$LAB_DIR/stats.json" \
     >"$LAB_DIR/platd.log" 2>&1 &
   echo $! > "$LAB_DIR/run/platd.pid"
   wait_for "platd" test -s "$LAB_DIR/stats.json" || { cat "$LAB_DIR/platd.log" >&2; return 1; }
