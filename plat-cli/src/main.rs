@@ -4,6 +4,7 @@
 mod client;
 mod grammar;
 mod render;
+mod shell;
 mod watch;
 
 use std::io::{self, IsTerminal, Write};
@@ -18,8 +19,10 @@ use grammar::{Cmd, Line, Plan, View, DEFAULT_SOCKET};
 fn main() -> ExitCode {
     let line = Line::parse();
     let mut client = Client::new(line.socket.unwrap_or_else(|| DEFAULT_SOCKET.into()));
-    let plan = line.command.as_ref().map_or(Plan::Shell, Cmd::plan);
-    let done = execute(&mut client, &plan, line.json);
+    let done = match line.command.as_ref().map_or(Plan::Shell, Cmd::plan) {
+        Plan::Shell => shell::run(&mut client, line.json),
+        plan => execute(&mut client, &plan, line.json),
+    };
     match done {
         Ok(()) => ExitCode::SUCCESS,
         // `platctl show sessions | head` is not an error.
@@ -48,11 +51,7 @@ pub fn execute(client: &mut Client, plan: &Plan, json: bool) -> Result<(), Error
             let clear = io::stdout().is_terminal();
             return watch::run(client, *every, *iterations, json, clear, &mut out);
         }
-        Plan::Shell => {
-            return Err(Error::Other(
-                "the interactive shell is not built yet".into(),
-            ))
-        }
+        Plan::Shell => return Err(Error::Other("this is the shell already".into())),
     };
     let text = if json {
         render::json(&answer)
