@@ -17,7 +17,18 @@ use client::{Client, Error};
 use grammar::{Cmd, Line, Plan, View, DEFAULT_SOCKET};
 
 fn main() -> ExitCode {
-    let line = Line::parse();
+    let line = match Line::try_parse() {
+        Ok(l) => l,
+        // Every failure exits 1, a usage error too (clap's own would be 2).
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let mut client = Client::new(line.socket.unwrap_or_else(|| DEFAULT_SOCKET.into()));
     let done = match line.command.as_ref().map_or(Plan::Shell, Cmd::plan) {
         Plan::Shell => shell::run(&mut client, line.json),
