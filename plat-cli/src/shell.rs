@@ -101,6 +101,8 @@ pub fn run(client: &mut Client, json: bool) -> Result<(), Error> {
             continue;
         };
         match words.first().map(String::as_str) {
+            // A comment, or only quotes.
+            None | Some("") => {}
             Some("exit" | "quit") => return Ok(()),
             Some("help" | "?") if words.len() == 1 => print!("{}", help()),
             _ => {
@@ -118,8 +120,8 @@ pub fn run(client: &mut Client, json: bool) -> Result<(), Error> {
 /// Parses and runs one line, printing its errors; returns the command
 /// when it ran well.
 fn one_line(client: &mut Client, mut words: Vec<String>, json: bool) -> Option<Cmd> {
-    if words[0] == "?" {
-        words[0] = "help".to_string();
+    if let Some(w) = words.first_mut().filter(|w| *w == "?") {
+        *w = "help".to_string();
     }
     let line = match Line::try_parse_from(std::iter::once("platctl".to_string()).chain(words)) {
         Ok(l) => l,
