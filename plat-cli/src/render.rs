@@ -286,7 +286,7 @@ fn listing<T>(l: &Listing<T>, what: &str, table: fn(&[T]) -> Table) -> String {
 }
 
 fn sessions(entries: &[SessionInfo]) -> Table {
-    let mut t = Table::new(&["PROTO", "V6", "V4", "REMOTE", "STATE", ">EXPIRES", "FLAGS"]);
+    let mut t = Table::new(&["PROTO", "V6", "V4", "REMOTE", "STATE", ">EXPIRES IN", "FLAGS"]);
     for s in entries {
         let flags: Vec<&str> = [(s.held, "held"), (s.hairpin, "hairpin")]
             .into_iter()
@@ -301,7 +301,7 @@ fn sessions(entries: &[SessionInfo]) -> Table {
                 Proto::Tcp => state_word(s.state),
                 _ => "-".to_string(),
             },
-            s.expires.to_string(),
+            format!("{}s", s.expires_in),
             flags.join(","),
         ]);
     }
@@ -602,6 +602,7 @@ mod tests {
             state: TcpState::V4FinRcv,
             timer: TimerClass::TcpEst,
             expires: 7440,
+            expires_in: 7000,
             held: false,
             hairpin: true,
         }
@@ -622,7 +623,7 @@ mod tests {
                 "192.0.2.1:1025",
                 "198.51.100.7:443",
                 "v4-fin-rcv",
-                "7440",
+                "7000s",
                 "hairpin",
                 "2 sessions; more match",
             ],

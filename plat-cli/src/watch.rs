@@ -118,7 +118,7 @@ fn screen(s: &Stats, until_ctrl_c: bool) -> String {
         ]);
     }
     out += &sides.to_string();
-    out += &format!("\nnew sessions/s  {}\n\n", shown("sessions_created"));
+    out += &format!("\nnew sessions/s  {}\n\n", shown("nat_sessions_created"));
 
     let mut drops: Vec<_> = s
         .counters
@@ -177,7 +177,7 @@ mod tests {
                 counter("rx_bytes_inside", 2001),
                 counter("xlat_v6_to_v4", 3001),
                 counter("xlat_v4_to_v6", 3002),
-                counter("sessions_created", 77),
+                counter("nat_sessions_created", 77),
                 counter("drop_runt", 0),
                 counter("drop_no_route", 5),
                 counter("drop_vlan_tagged", 9),
