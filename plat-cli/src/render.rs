@@ -286,7 +286,15 @@ fn listing<T>(l: &Listing<T>, what: &str, table: fn(&[T]) -> Table) -> String {
 }
 
 fn sessions(entries: &[SessionInfo]) -> Table {
-    let mut t = Table::new(&["PROTO", "V6", "V4", "REMOTE", "STATE", ">EXPIRES IN", "FLAGS"]);
+    let mut t = Table::new(&[
+        "PROTO",
+        "V6",
+        "V4",
+        "REMOTE",
+        "STATE",
+        ">EXPIRES IN",
+        "FLAGS",
+    ]);
     for s in entries {
         let flags: Vec<&str> = [(s.held, "held"), (s.hairpin, "hairpin")]
             .into_iter()
