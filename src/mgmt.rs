@@ -34,11 +34,16 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 #[derive(Debug)]
 pub struct MgmtServer {
     path: PathBuf,
+    stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for MgmtServer {
     fn drop(&mut self) {
+        // The accept loop blocks in accept(): a connection wakes it to
+        // see the stop flag.
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = UnixStream::connect(&self.path);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -69,12 +74,15 @@ pub fn serve(
     let listener =
         UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
     set_access(&path, cfg).with_context(|| format!("mgmt.socket {}", path.display()))?;
-    listener.set_nonblocking(true)?;
     let thread = std::thread::Builder::new()
         .name("mgmt".into())
-        .spawn(move || accept_loop(listener, daemon, stop))?;
+        .spawn({
+            let stop = Arc::clone(&stop);
+            move || accept_loop(listener, daemon, stop)
+        })?;
     Ok(MgmtServer {
         path,
+        stop,
         thread: Some(thread),
     })
 }
@@ -106,7 +114,9 @@ fn accept_loop(listener: UnixListener, daemon: Arc<Daemon>, stop: Arc<AtomicBool
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, _)) => {
-                let _ = stream.set_nonblocking(false);
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 if clients.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
                     clients.fetch_sub(1, Ordering::AcqRel);
                     let mut s = stream;
@@ -132,9 +142,6 @@ fn accept_loop(listener: UnixListener, daemon: Arc<Daemon>, stop: Arc<AtomicBool
                 if spawned.is_err() {
                     clients.fetch_sub(1, Ordering::AcqRel);
                 }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(50));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accepting a management client");
