@@ -74,12 +74,10 @@ pub fn serve(
     let listener =
         UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
     set_access(&path, cfg).with_context(|| format!("mgmt.socket {}", path.display()))?;
-    let thread = std::thread::Builder::new()
-        .name("mgmt".into())
-        .spawn({
-            let stop = Arc::clone(&stop);
-            move || accept_loop(listener, daemon, stop)
-        })?;
+    let thread = std::thread::Builder::new().name("mgmt".into()).spawn({
+        let stop = Arc::clone(&stop);
+        move || accept_loop(listener, daemon, stop)
+    })?;
     Ok(MgmtServer {
         path,
         stop,
