@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3 iputils-ping
 
-cargo build --release --locked --bin platd --bin platctl
+cargo build --release --locked -p plat --bin platd -p plat-cli --bin platctl
 export PLATD=target/release/platd LAB_DIR=${LAB_DIR:-/tmp/plat-lab}
 platctl() { target/release/platctl --socket "$LAB_DIR/run/platd.sock" "$@"; }
 lab=deploy/lab/lab.sh
