@@ -165,36 +165,26 @@ fn read_line(r: &mut BufReader<UnixStream>, stop: &AtomicBool) -> io::Result<Lin
     let mut started: Option<Instant> = None;
     let idle_since = Instant::now();
     loop {
-        let buf = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(Line::Closed);
-                }
-                match started {
-                    Some(t) if t.elapsed() >= READ_TIMEOUT => {
-                        return Ok(Line::Refused {
-                            error: ApiError::new(
-                                ErrorKind::Timeout,
-                                format!(
-                                    "the request did not end with a newline within {}s",
-                                    READ_TIMEOUT.as_secs()
-                                ),
-                            ),
-                            fatal: true,
-                        })
-                    }
-                    None if idle_since.elapsed() >= IDLE_TIMEOUT => return Ok(Line::Closed),
-                    _ => continue,
-                }
+        let Some(buf) = fill(r)? else {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(Line::Closed);
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            match started {
+                Some(t) if t.elapsed() >= READ_TIMEOUT => {
+                    return Ok(Line::Refused {
+                        error: ApiError::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "the request did not end with a newline within {}s",
+                                READ_TIMEOUT.as_secs()
+                            ),
+                        ),
+                        fatal: true,
+                    })
+                }
+                None if idle_since.elapsed() >= IDLE_TIMEOUT => return Ok(Line::Closed),
+                _ => continue,
+            }
         };
         if buf.is_empty() {
             return Ok(if line.is_empty() {
@@ -244,6 +234,23 @@ fn read_line(r: &mut BufReader<UnixStream>, stop: &AtomicBool) -> io::Result<Lin
     }
 }
 
+/// What is buffered (empty at the end of the stream), or `None` when the
+/// short read timeout passed with nothing new (the caller keeps time).
+fn fill(r: &mut BufReader<UnixStream>) -> io::Result<Option<&[u8]>> {
+    match r.fill_buf() {
+        Ok(b) => Ok(Some(b)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn too_large() -> ApiError {
     ApiError::new(
         ErrorKind::TooLarge,
@@ -259,20 +266,11 @@ fn too_large() -> ApiError {
 fn skip_line(r: &mut BufReader<UnixStream>) -> io::Result<bool> {
     let start = Instant::now();
     loop {
-        let buf = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                if start.elapsed() >= READ_TIMEOUT {
-                    return Ok(false);
-                }
-                continue;
+        let Some(buf) = fill(r)? else {
+            if start.elapsed() >= READ_TIMEOUT {
+                return Ok(false);
             }
-            Err(e) => return Err(e),
+            continue;
         };
         if buf.is_empty() {
             return Ok(false);

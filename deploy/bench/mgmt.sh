@@ -27,12 +27,7 @@ pid=$!
 trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 platctl() { target/release/platctl --socket "$sock" "$@"; }
 
-for _ in $(seq 600); do
-  [[ -s $stats ]] && (( $(counter "$stats" tx_outside | cut -d' ' -f2) >= frames )) && break
-  kill -0 $pid 2>/dev/null || { cat "$work/mgmt.log" >&2; exit 1; }
-  sleep 0.5
-done
-sleep 2
+warm_up $pid "$stats" "$work/mgmt.log"
 sessions=$(platctl --json show summary | python3 -c "import json,sys;print(json.load(sys.stdin)['summary']['sessions']['udp'])")
 echo "scenario $scenario: $frames flows, $sessions UDP sessions in platd, one worker, $(nproc) CPUs"
 

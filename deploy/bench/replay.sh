@@ -42,5 +42,16 @@ ${2:-}
 CONF
 }
 
+# Waits until platd ($1, logging to $3) has sent the whole capture once
+# (every session created), then 2 s more; $2 is its stats file.
+warm_up() {
+  for _ in $(seq 600); do
+    [[ -s $2 ]] && (( $(counter "$2" tx_outside | cut -d' ' -f2) >= frames )) && break
+    kill -0 "$1" 2>/dev/null || { cat "$3" >&2; return 1; }
+    sleep 0.5
+  done
+  sleep 2
+}
+
 counter() { python3 -c "import json,sys;d=json.load(open('$1'));print(d['unix_ms'], d['counters'].get('$2',0))"; }
 

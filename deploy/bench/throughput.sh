@@ -25,13 +25,7 @@ run() { # $1 = label, $2 = forward_only
   rm -f "$stats"
   RUST_BACKTRACE=0 "$platd" --config "$cfg" --stats-file "$stats" >"$work/$1.log" 2>&1 &
   local pid=$!
-  # Warm-up: the whole capture once (every session created), then 2 s.
-  for _ in $(seq 600); do
-    [[ -s $stats ]] && (( $(counter "$stats" tx_outside | cut -d' ' -f2) >= frames )) && break
-    kill -0 $pid 2>/dev/null || { cat "$work/$1.log" >&2; return 1; }
-    sleep 0.5
-  done
-  sleep 2
+  warm_up $pid "$stats" "$work/$1.log"
   read -r t0 n0 < <(counter "$stats" tx_outside)
   sleep "$measure"
   read -r t1 n1 < <(counter "$stats" tx_outside)
