@@ -10,6 +10,7 @@ pub mod addr;
 pub mod api;
 pub mod config;
 pub mod counters;
+pub mod log;
 pub mod nat;
 pub mod nat64;
 pub mod rss;

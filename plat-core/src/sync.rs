@@ -150,6 +150,9 @@ fn body_len(r: &Record) -> usize {
         Record::StateChange { .. } => 5 + KEY_LEN,
         Record::Refresh { .. } => 6 + KEY_LEN,
         Record::BlockAlloc(_) | Record::BlockFree(_) => 36,
+        Record::AddressesExhausted { .. }
+        | Record::PortsExhausted { .. }
+        | Record::QuotaExceeded { .. } => 0,
     }
 }
 
@@ -252,6 +255,13 @@ pub fn encode_message(
                 w.u16(b.last);
                 w.u16(b.size);
                 used += 1;
+            }
+            // Alarms are for the log; a standby's state has no use for them.
+            Record::AddressesExhausted { .. }
+            | Record::PortsExhausted { .. }
+            | Record::QuotaExceeded { .. } => {
+                used += 1;
+                continue;
             }
         }
         count += 1;

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::shard::Shard;
 use super::tcp_state::TcpState;
-use super::{Endpoint4, Endpoint6, Proto};
+use super::{Endpoint4, Endpoint6, NatDrop, Proto};
 
 /// A BIB entry was created or deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +53,33 @@ pub struct BlockRec {
     pub size: u16,
 }
 
+/// Which limit a [`Record::QuotaExceeded`] reports; the names follow
+/// RFC 8158 4.1.2 (natQuotaExceededEvent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quota {
+    /// The shard's session (or BIB) table is full: "Maximum session
+    /// entries" (1).
+    SessionEntries,
+    /// A subscriber reached its session or port cap: "Maximum entries per
+    /// user" (3).
+    EntriesPerUser,
+    /// The shard's subscriber table is full: "Maximum active hosts or
+    /// subscribers" (4).
+    Subscribers,
+}
+
+impl Quota {
+    /// The natQuotaExceededEvent value (RFC 8158 4.1.2).
+    pub const fn code(self) -> u32 {
+        match self {
+            Quota::SessionEntries => 1,
+            Quota::EntriesPerUser => 3,
+            Quota::Subscribers => 4,
+        }
+    }
+}
+
 /// One event. `time` is the shard clock in seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -71,6 +98,39 @@ pub enum Record {
     },
     BlockAlloc(BlockRec),
     BlockFree(BlockRec),
+    /// No address of pool4 has a free port (or block) for `proto`.
+    AddressesExhausted { time: u32, proto: Proto },
+    /// `v4`, a subscriber's paired address, has no free `proto` port (or
+    /// block); the allocation fell back to another address or failed.
+    PortsExhausted {
+        time: u32,
+        proto: Proto,
+        v4: Ipv4Addr,
+    },
+    /// A limit refused a new mapping. `subscriber` (the masked IPv6
+    /// source) is set for per-subscriber limits.
+    QuotaExceeded {
+        time: u32,
+        quota: Quota,
+        limit: u32,
+        subscriber: Option<Ipv6Addr>,
+    },
+}
+
+/// The alarm kinds, each emitted at most once a second per shard: a pool
+/// that is exhausted refuses every new flow, and one record a second says
+/// so without crowding the binding records out of the event buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Alarm {
+    AddressesExhausted,
+    PortsExhausted,
+    SessionEntries,
+    EntriesPerUser,
+    Subscribers,
+}
+
+impl Alarm {
+    pub(super) const COUNT: usize = 5;
 }
 
 impl Shard {
@@ -93,6 +153,57 @@ impl Shard {
             let record = record(self);
             self.push_event(record);
         }
+    }
+
+    /// Emits the alarm `record` builds unless one of its kind went out
+    /// in this second.
+    #[cold]
+    pub(super) fn alarm(&mut self, kind: Alarm, now_s: u32, record: impl FnOnce(&Shard) -> Record) {
+        let last = &mut self.alarmed_at[kind as usize];
+        if self.cfg.event_capacity == 0 || *last == now_s.wrapping_add(1) {
+            return;
+        }
+        *last = now_s.wrapping_add(1);
+        self.emit(record);
+    }
+
+    /// The alarm a refused new IPv6 flow raises, if any.
+    #[cold]
+    pub(super) fn alarm_for(&mut self, drop: NatDrop, proto: Proto, src6: &[u8; 16], now_s: u32) {
+        let limits = self.cfg.limits;
+        let (kind, quota, limit, subscriber) = match drop {
+            NatDrop::PoolExhausted => {
+                return self.alarm(Alarm::AddressesExhausted, now_s, |_| {
+                    Record::AddressesExhausted { time: now_s, proto }
+                })
+            }
+            NatDrop::TableFull => (Alarm::SessionEntries, Quota::SessionEntries, limits.sessions, None),
+            NatDrop::SubscriberTableFull => (
+                Alarm::Subscribers,
+                Quota::Subscribers,
+                self.cfg.subscriber_capacity(),
+                None,
+            ),
+            NatDrop::SubscriberSessionLimit => (
+                Alarm::EntriesPerUser,
+                Quota::EntriesPerUser,
+                limits.sessions_per_subscriber,
+                Some(self.subscribers.key(src6)),
+            ),
+            NatDrop::SubscriberPortLimit => (
+                Alarm::EntriesPerUser,
+                Quota::EntriesPerUser,
+                limits.ports_per_subscriber,
+                Some(self.subscribers.key(src6)),
+            ),
+            _ => return,
+        };
+        self.alarm(kind, now_s, |_| Record::QuotaExceeded {
+            time: now_s,
+            quota,
+            limit,
+            subscriber: subscriber.map(Ipv6Addr::from),
+        });
     }
 
     fn push_event(&mut self, record: Record) {

@@ -61,7 +61,11 @@ impl Shard {
                 }
                 Ok(())
             }
-            Record::BlockAlloc(_) | Record::BlockFree(_) => Ok(()),
+            Record::BlockAlloc(_)
+            | Record::BlockFree(_)
+            | Record::AddressesExhausted { .. }
+            | Record::PortsExhausted { .. }
+            | Record::QuotaExceeded { .. } => Ok(()),
         }
     }
 

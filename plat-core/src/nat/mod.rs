@@ -61,7 +61,7 @@ pub use crate::types::{Endpoint4, Endpoint6, Proto, SessionId, Side, TcpFlags, T
 
 pub use admin::{BibInfo, BlockInfo, Page, Pool4Use, SessionFilter, SessionInfo, SubscriberInfo};
 pub use config::{ConfigError, Filtering, Limits, NatConfig, Timeouts};
-pub use event::{BibRec, BlockRec, Key4, Record, SessionRec};
+pub use event::{BibRec, BlockRec, Key4, Quota, Record, SessionRec};
 pub use filter::HeldTimeout;
 pub use pool4::{Pool4Entry, Pool4Error, PortRange};
 pub use shard::{Shard, ShardError, ShardStat, ShardStats, BURST, MAX_SESSIONS, SHARD_STATS};
@@ -194,6 +194,19 @@ crate::counters! {
 }
 
 impl NatDrop {
+    /// Whether this drop refused a new mapping for lack of resources or
+    /// by a quota (RFC 6888 REQ-11): the drops that raise an alarm event.
+    pub fn is_refused_mapping(self) -> bool {
+        matches!(
+            self,
+            NatDrop::PoolExhausted
+                | NatDrop::TableFull
+                | NatDrop::SubscriberTableFull
+                | NatDrop::SubscriberSessionLimit
+                | NatDrop::SubscriberPortLimit
+        )
+    }
+
     /// The ICMP error to send back to the packet's source (the RFC
     /// sentences are at each reason above).
     pub const fn icmp(self) -> IcmpError {

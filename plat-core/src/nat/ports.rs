@@ -1,7 +1,7 @@
 //! Port allocation (RFC 6146 3.5.1.1, RFC 6888 REQ-2/REQ-4): the
 //! subscriber's paired pool4 address, port by port or in port blocks.
 
-use super::event::Record;
+use super::event::{Alarm, Record};
 use super::limits::NO_POOL;
 use super::shard::Shard;
 use super::{NatDrop, Proto};
@@ -57,6 +57,7 @@ impl Shard {
             return Ok((paired, p));
         }
         // Paired address exhausted: fall back, and count it.
+        self.ports_exhausted(paired, proto, now_s);
         let other = self
             .pool
             .others(paired)
@@ -91,6 +92,7 @@ impl Shard {
         let a = if self.pool.free_blocks(paired, proto) > 0 {
             paired
         } else {
+            self.ports_exhausted(paired, proto, now_s);
             let o = self
                 .pool
                 .others(paired)
@@ -114,6 +116,15 @@ impl Shard {
                 Err(NatDrop::PoolExhausted)
             }
         }
+    }
+
+    #[cold]
+    fn ports_exhausted(&mut self, a: u16, proto: Proto, now_s: u32) {
+        self.alarm(Alarm::PortsExhausted, now_s, |shard| Record::PortsExhausted {
+            time: now_s,
+            proto,
+            v4: shard.pool.addr(a),
+        });
     }
 
     pub(super) fn release_port(

@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
 
 use super::config::{ConfigError, NatConfig};
-use super::event::Record;
+use super::event::{Alarm, Record};
 use super::filter::Admit;
 use super::limits::Subscribers;
 use super::pool4::{Pool4, Pool4Error};
@@ -208,6 +208,8 @@ pub struct Shard {
     pub(super) timeouts: [u32; TimerClass::COUNT],
     pub(super) pool: Pool4,
     pub(super) events: Vec<Record>,
+    /// Per [`Alarm`] kind, the second of its last record plus one.
+    pub(super) alarmed_at: [u32; Alarm::COUNT],
     pub(super) drops: [u64; NatDrop::COUNT],
     pub(super) stats: ShardStats,
     /// Timer class the next sweep starts at, so that a class with a
@@ -259,6 +261,7 @@ impl Shard {
             timeouts: TimerClass::ALL.map(|c| c.timeout(timeouts)),
             pool: Pool4::new(share, cfg.port_block),
             events: Vec::with_capacity(cfg.event_capacity as usize),
+            alarmed_at: [0; Alarm::COUNT],
             drops: [0; NatDrop::COUNT],
             stats: ShardStats::default(),
             sweep_from: 0,
@@ -381,6 +384,9 @@ impl Shard {
         };
         if let Err(d) = r {
             self.drops[d as usize] += 1;
+            if d.is_refused_mapping() {
+                self.alarm_for(d, t.proto, &t.src.octets(), now.secs());
+            }
         }
         r
     }
