@@ -414,6 +414,17 @@ fn handle(d: &Daemon, cmd: api::Command) -> Result<Answer, ApiError> {
                 })
                 .collect(),
         )),
+        C::Who { v4, proto } => Ok(Answer::Who(
+            d.handle
+                .who(v4, proto)
+                .map_err(unavailable)?
+                .into_iter()
+                .map(|(w, info)| OnWorker {
+                    worker: w as u32,
+                    info,
+                })
+                .collect(),
+        )),
         C::ShowPool4 => Ok(Answer::Pool4(Pool4Status {
             entries: d.live.load().config.nat64.pool4.clone(),
             addrs: d.handle.pool4_use().map_err(unavailable)?,

@@ -17,8 +17,10 @@ use std::net::{IpAddr, Ipv6Addr};
 use serde::{Deserialize, Serialize};
 
 use crate::nat::{
-    BibInfo, Pool4Entry, Pool4Use, Proto, SessionFilter, SessionInfo, ShardStats, SubscriberInfo,
+    BibInfo, Holder, Pool4Entry, Pool4Use, Proto, SessionFilter, SessionInfo, ShardStats,
+    SubscriberInfo,
 };
+use crate::types::Endpoint4;
 use crate::types::{Ipv4Cidr, Side};
 
 pub use crate::nat::Page;
@@ -120,6 +122,15 @@ pub enum Command {
     ShowNeighbors,
     /// Each worker's lcore, load and state counts.
     ShowWorkers,
+    /// Who holds a pool4 transport address now: the subscriber, the BIB
+    /// entry on it and, in port-block mode, the block.
+    Who {
+        /// The pool4 address and port (an ICMP identifier for ICMP).
+        v4: Endpoint4,
+        /// One protocol; `None` asks for all three.
+        #[serde(default)]
+        proto: Option<Proto>,
+    },
 }
 
 /// A listing request.
@@ -282,6 +293,9 @@ pub enum Answer {
     Neighbors(Vec<Neighbor>),
     /// For [`Command::ShowWorkers`].
     Workers(Vec<WorkerStatus>),
+    /// For [`Command::Who`]: one entry per protocol in use on that port
+    /// (empty when no one holds it).
+    Who(Vec<OnWorker<Holder>>),
 }
 
 /// Counts per protocol.
@@ -523,6 +537,13 @@ pub enum WorkerQuery {
     CountSessions(PageQuery),
     /// Counts the matching BIB entries among `scan` slots from `from`.
     CountBib(PageQuery),
+    /// Who holds a pool4 transport address.
+    Who {
+        /// The address and port.
+        v4: Endpoint4,
+        /// One protocol, or all.
+        proto: Option<Proto>,
+    },
 }
 
 /// A worker's answer.
@@ -546,6 +567,8 @@ pub enum WorkerAnswer {
         /// The slot to go on from; `None` when the table is done.
         next: Option<u32>,
     },
+    /// For [`WorkerQuery::Who`].
+    Who(Vec<Holder>),
     /// The worker's engine keeps no NAT state (the forward-only engine).
     NoState,
 }

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use plat_core::api::{add_pool4_use, PageQuery, WorkerAnswer, WorkerQuery, DEFAULT_SCAN};
 use plat_core::nat::{
-    BibInfo, Page, Pool4Use, SessionFilter, SessionInfo, ShardStats, SubscriberInfo,
+    BibInfo, Endpoint4, Holder, Page, Pool4Use, Proto, SessionFilter, SessionInfo, ShardStats,
+    SubscriberInfo,
 };
 
 use crate::mailbox::Mailbox;
@@ -167,6 +168,25 @@ impl ControlHandle {
             match self.ask(w, WorkerQuery::Subscriber(addr))? {
                 WorkerAnswer::Subscriber(Some(s)) => out.push((w, s)),
                 WorkerAnswer::Subscriber(None) | WorkerAnswer::NoState => {}
+                _ => return Err(HandleError::Mismatch(w)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Who holds the pool4 transport address `v4`, on each worker that
+    /// owns state on it (ports are partitioned, so one at most per
+    /// protocol).
+    pub fn who(
+        &self,
+        v4: Endpoint4,
+        proto: Option<Proto>,
+    ) -> Result<Vec<(usize, Holder)>, HandleError> {
+        let mut out = Vec::new();
+        for w in 0..self.workers() {
+            match self.ask(w, WorkerQuery::Who { v4, proto })? {
+                WorkerAnswer::Who(h) => out.extend(h.into_iter().map(|h| (w, h))),
+                WorkerAnswer::NoState => {}
                 _ => return Err(HandleError::Mismatch(w)),
             }
         }

@@ -313,6 +313,7 @@ impl PacketEngine for Nat64Engine {
             }
             WorkerQuery::Subscriber(a) => WorkerAnswer::Subscriber(shard.subscriber(a)),
             WorkerQuery::Pool4Use => WorkerAnswer::Pool4Use(shard.pool4_use()),
+            WorkerQuery::Who { v4, proto } => WorkerAnswer::Who(shard.who(v4, proto)),
             WorkerQuery::Clear(q) => {
                 let (n, next) =
                     shard.clear_page(q.filter, q.from, q.scan, Time::from_millis(now_ms));

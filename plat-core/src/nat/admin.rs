@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::config::{ConfigError, NatConfig};
 use super::limits::NO_POOL;
 use super::pool4::Pool4Entry;
-use super::session::NIL;
+use super::session::{h_bib4, NIL};
 use super::shard::{Shard, ShardError};
 use super::share::PortShare;
 use super::tcp_state::TcpState;
@@ -77,6 +77,18 @@ pub struct BlockInfo {
     /// First and last port of the block.
     pub first: u16,
     pub last: u16,
+}
+
+/// Who holds a pool4 transport address of one protocol on this shard.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Holder {
+    pub proto: Proto,
+    /// The subscriber: the IPv6 source masked to `subscriber_prefix_len`.
+    pub subscriber: Ipv6Cidr,
+    /// The BIB entry on the port, while one lives.
+    pub bib: Option<BibInfo>,
+    /// The port block that holds the port (port-block mode).
+    pub block: Option<BlockInfo>,
 }
 
 /// What a subscriber uses on one shard and the caps it runs into
@@ -314,21 +326,74 @@ impl Shard {
             && m.v4.is_none_or(|a| b.addr4 == a)
             && m.port.is_none_or(|p| b.sport == p || b.port4 == p)
             && m.state.is_none();
-        ok.then(|| {
-            let mut n = 0;
-            let mut j = b.head;
-            while j != NIL {
-                n += 1;
-                j = self.sessions[j as usize].b_next;
-            }
-            BibInfo {
-                proto: b.proto(),
-                v6: Endpoint6::new(Ipv6Addr::from(b.src6), b.sport),
-                v4: Endpoint4::new(Ipv4Addr::from(b.addr4), b.port4),
-                is_static: b.is_static,
-                sessions: n,
-            }
-        })
+        ok.then(|| self.bib_info(bi))
+    }
+
+    fn bib_info(&self, bi: u32) -> BibInfo {
+        let b = &self.bibs[bi as usize];
+        let mut n = 0;
+        let mut j = b.head;
+        while j != NIL {
+            n += 1;
+            j = self.sessions[j as usize].b_next;
+        }
+        BibInfo {
+            proto: b.proto(),
+            v6: Endpoint6::new(Ipv6Addr::from(b.src6), b.sport),
+            v4: Endpoint4::new(Ipv4Addr::from(b.addr4), b.port4),
+            is_static: b.is_static,
+            sessions: n,
+        }
+    }
+
+    /// Who holds the pool4 transport address `v4` (of `proto`, or of each
+    /// protocol): the BIB entry on it and its subscriber and, in
+    /// port-block mode, the block that holds the port even while no BIB
+    /// entry uses it.
+    pub fn who(&self, v4: Endpoint4, proto: Option<Proto>) -> Vec<Holder> {
+        let Some(a) = self.pool.idx(v4.addr) else {
+            return Vec::new();
+        };
+        let prefix_len = self.subscribers.prefix_len();
+        let subscriber = |src6: [u8; 16]| Ipv6Cidr {
+            addr: Ipv6Addr::from(self.subscribers.key(&src6)),
+            len: prefix_len,
+        };
+        let mut out = Vec::new();
+        for p in Proto::ALL.into_iter().filter(|&p| proto.is_none_or(|q| q == p)) {
+            let h = h_bib4(self.key, p, u32::from(v4.addr), v4.port);
+            let bib = self.find_bib4(h, p, v4).map(|bi| self.bib_info(bi));
+            let block = self.pool.block_of(a, p, v4.port).and_then(|(k, owner)| {
+                let owner = self.subscribers.slab.get(owner as usize)?;
+                let (first, last) = self.pool.block_span(a, p, k);
+                Some((
+                    owner.prefix,
+                    BlockInfo {
+                        proto: p,
+                        addr: v4.addr,
+                        first,
+                        last,
+                    },
+                ))
+            });
+            let holder = match (bib, block) {
+                (None, None) => continue,
+                (Some(b), block) => Holder {
+                    proto: p,
+                    subscriber: subscriber(b.v6.addr.octets()),
+                    bib: Some(b),
+                    block: block.map(|(_, info)| info),
+                },
+                (None, Some((owner, info))) => Holder {
+                    proto: p,
+                    subscriber: subscriber(owner),
+                    bib: None,
+                    block: Some(info),
+                },
+            };
+            out.push(holder);
+        }
+        out
     }
 
     /// The subscriber `src` belongs to, if it has state on this shard.

@@ -59,7 +59,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub use crate::types::{Endpoint4, Endpoint6, Proto, SessionId, Side, TcpFlags, Time};
 
-pub use admin::{BibInfo, BlockInfo, Page, Pool4Use, SessionFilter, SessionInfo, SubscriberInfo};
+pub use admin::{
+    BibInfo, BlockInfo, Holder, Page, Pool4Use, SessionFilter, SessionInfo, SubscriberInfo,
+};
 pub use config::{ConfigError, Filtering, Limits, NatConfig, Timeouts};
 pub use event::{BibRec, BlockRec, Key4, Quota, Record, SessionRec};
 pub use filter::HeldTimeout;

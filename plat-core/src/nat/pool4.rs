@@ -557,6 +557,16 @@ impl Pool4 {
         Some(pick)
     }
 
+    /// The block of (i, proto) that holds `port`, with its owner, while
+    /// one is given out (port-block mode).
+    pub(crate) fn block_of(&self, i: u16, proto: Proto, port: u16) -> Option<(u32, u32)> {
+        let b = self.get(i)?.sets[proto.index()].blocks.as_ref()?;
+        let at = b.ports.iter().position(|&p| p == port)?;
+        let k = at / usize::from(self.block);
+        let owner = *b.owner.get(k)?;
+        (owner != u32::MAX).then_some((k as u32, owner))
+    }
+
     pub(crate) fn free_blocks(&self, i: u16, proto: Proto) -> u32 {
         self.get(i)
             .and_then(|pa| pa.sets[proto.index()].blocks.as_ref())
