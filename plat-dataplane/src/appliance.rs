@@ -26,9 +26,11 @@ use crate::dpdk::mempool::{Mempool, MempoolConfig};
 use crate::dpdk::port::{Port, PortConfig, RssConfig};
 use crate::dpdk::ring::{Ring, RingSync};
 use crate::engine::PacketEngine;
+use crate::events::event_rings;
 use crate::handle::ControlHandle;
 use crate::handoff::HandoffMesh;
 use crate::live::LiveConfig;
+use crate::log_export::{LogExport, LogStats};
 use crate::mailbox::Mailbox;
 use crate::neighbor::{NeighborTable, NextHop, SharedForwarding, Solicit};
 use crate::slowpath::{Host, HostDrop, HostOutcome, MAX_FRAME};
@@ -62,7 +64,8 @@ const NEIGHBOR_TICK: Duration = Duration::from_secs(1);
 const CONTROL_IDLE: Duration = Duration::from_micros(200);
 
 plat_core::counters! {
-    /// Counters of the control thread (the slow path).
+    /// Counters of the control thread (the slow path) and of the log
+    /// thread beside it (the control thread copies those in).
     pub enum ControlCounter {
         HostReplies = "host_replies", Counter,
             "Replies the appliance sent for itself (ARP, NDP, echo).";
@@ -88,6 +91,18 @@ plat_core::counters! {
             "Frames the control thread could not build for want of an mbuf.";
         ControlTxFull = "drop_control_tx_full", Counter,
             "Frames the control thread could not hand to a worker (ring full).";
+        LogIpfixMessages = "log_ipfix_messages_sent", Counter,
+            "IPFIX messages the log thread sent, counted once per collector.";
+        LogIpfixRecords = "log_ipfix_records_sent", Counter,
+            "NAT event records in the IPFIX messages sent, counted once per collector.";
+        LogIpfixLost = "drop_log_ipfix_send", Counter,
+            "NAT event records lost because a collector refused, was unreachable or its socket was full.";
+        LogLines = "log_lines_written", Counter,
+            "NAT event lines written to the local log.";
+        LogLinesLost = "drop_log_file", Counter,
+            "NAT event lines lost because the local log could not be written.";
+        LogRotations = "log_files_rotated", Counter,
+            "Times the local NAT event log was rotated.";
     }
 }
 
@@ -163,6 +178,7 @@ pub struct Appliance {
     handle: ControlHandle,
     jobs: Vec<LcoreJob>,
     control: Control,
+    log: Option<LogExport>,
     // Dropped in this order after the workers stopped: rings and mesh,
     // ports, then the pool, then the EAL.
     _handoff: Option<Arc<HandoffMesh>>,
@@ -351,6 +367,25 @@ impl Appliance {
         let mailboxes: Vec<Arc<Mailbox>> = (0..workers).map(|_| Arc::default()).collect();
         let live = Arc::new(LiveConfig::new(cfg.clone()));
         let handle = ControlHandle::new(mailboxes.clone());
+        // NAT events: a ring per worker to the log thread, which starts
+        // here on the main lcore's thread and so inherits its affinity.
+        let nat_log = &cfg.logging.nat;
+        let (mut senders, log) = if nat_log.enabled() {
+            let (tx, rx) = event_rings(
+                workers,
+                nat_log.ring_events as usize,
+                cfg.nat64.nat.port_block != 0,
+            );
+            let log = LogExport::start(nat_log, cfg.nat64.prefix, rx).map_err(|e| {
+                StartError::Config {
+                    field: "logging.nat",
+                    reason: format!("the NAT event log cannot start: {e}"),
+                }
+            })?;
+            (tx.into_iter().map(Some).collect(), Some(log))
+        } else {
+            ((0..workers).map(|_| None).collect::<Vec<_>>(), None)
+        };
         let mut jobs = Vec::with_capacity(workers);
         for (w, (engine, lcore)) in engines.into_iter().zip(lcores.iter()).enumerate() {
             let setup = WorkerSetup {
@@ -374,6 +409,7 @@ impl Appliance {
                 stop: Arc::clone(&stop),
                 idle_sleep_us: cfg.workers.idle_sleep_us,
                 icmp_errors_per_second: cfg.workers.icmp_errors_per_second,
+                events: senders[w].take(),
             };
             jobs.push(LcoreJob::launch(&eal, *lcore, move || {
                 Worker::new(setup).run()
@@ -406,6 +442,7 @@ impl Appliance {
             generation: live.generation(),
             port_names: [cfg.inside.port.clone(), cfg.outside.port.clone()],
             macs: [inside_mac, outside_mac],
+            log_stats: log.as_ref().map(LogExport::stats),
         };
         Ok(Appliance {
             stop,
@@ -416,6 +453,7 @@ impl Appliance {
             handle,
             jobs,
             control,
+            log,
             _handoff: mesh,
             inside,
             outside,
@@ -533,6 +571,9 @@ impl Appliance {
         for job in self.jobs.drain(..) {
             let _ = job.join();
         }
+        if let Some(log) = self.log.as_mut() {
+            log.stop();
+        }
         self.control.drain();
     }
 }
@@ -567,6 +608,8 @@ struct Control {
     /// The inside and outside ports' names and MACs.
     port_names: [String; 2],
     macs: [[u8; 6]; 2],
+    /// The log thread's counts, copied into this thread's counters.
+    log_stats: Option<Arc<LogStats>>,
 }
 
 impl Control {
@@ -629,8 +672,26 @@ impl Control {
         if !self.pending.is_empty() {
             self.flush_pending();
         }
+        self.copy_log_stats();
         self.counters.publish();
         work
+    }
+
+    fn copy_log_stats(&mut self) {
+        let Some(s) = self.log_stats.as_ref() else {
+            return;
+        };
+        for (c, v) in [
+            (ControlCounter::LogIpfixMessages, &s.ipfix_messages),
+            (ControlCounter::LogIpfixRecords, &s.ipfix_records),
+            (ControlCounter::LogIpfixLost, &s.ipfix_lost),
+            (ControlCounter::LogLines, &s.lines),
+            (ControlCounter::LogLinesLost, &s.lines_lost),
+            (ControlCounter::LogRotations, &s.rotations),
+        ] {
+            self.counters
+                .set(self.base + c as usize, v.load(Ordering::Relaxed));
+        }
     }
 
     fn on_host_frame(&mut self, m: Mbuf) {
@@ -766,6 +827,7 @@ impl Control {
                 burst.clear();
             }
         }
+        self.copy_log_stats();
         self.counters.publish();
     }
 }

@@ -104,6 +104,12 @@ impl LocalCounters {
         self.values[i] += n;
     }
 
+    /// Sets counter `i` (for a count kept elsewhere and copied in).
+    #[inline]
+    pub fn set(&mut self, i: usize, v: u64) {
+        self.values[i] = v;
+    }
+
     /// Adds one to counter `i`.
     #[inline]
     pub fn inc(&mut self, i: usize) {

@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use plat_core::api::{WorkerAnswer, WorkerQuery};
 use plat_core::config::Config;
+use plat_core::nat::Record;
 use plat_core::nat64::{Nat64Drop, Reason};
 use plat_core::xlat::Sink;
 
@@ -144,6 +145,10 @@ pub trait PacketEngine: Send {
     fn answer(&mut self, _query: &WorkerQuery, _now_ms: u64) -> WorkerAnswer {
         WorkerAnswer::NoState
     }
+
+    /// Hands every NAT event recorded since the last call to `out`,
+    /// oldest first (an engine without NAT state has none).
+    fn drain_events(&mut self, _out: &mut dyn FnMut(&Record)) {}
 
     /// Applies a new configuration snapshot (between bursts): what may
     /// change live (see `Config::live_changes`). An error says what could

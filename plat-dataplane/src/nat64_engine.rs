@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use plat_core::api::{WorkerAnswer, WorkerQuery};
 use plat_core::config::{Config, Ipv4Cidr};
-use plat_core::nat::{Endpoint6, HashKey, IcmpError, Pool4Entry, Shard, ShardError, Time};
+use plat_core::nat::{
+    Endpoint6, HashKey, IcmpError, Pool4Entry, Record, Shard, ShardError, Time,
+};
 use plat_core::nat64::{HeldFate, Nat64, Packet, Verdict};
 use plat_core::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortShare, DEFAULT_KEY};
 use plat_core::wire::{icmpv4, ipv4, ipv6, proto, tcp, udp};
@@ -327,6 +329,12 @@ impl PacketEngine for Nat64Engine {
                 let (n, next) = shard.bib_count(q.filter, q.from, q.scan);
                 WorkerAnswer::Counted { n, next }
             }
+        }
+    }
+
+    fn drain_events(&mut self, out: &mut dyn FnMut(&Record)) {
+        for record in self.nat.shard_mut().drain_events() {
+            out(&record);
         }
     }
 

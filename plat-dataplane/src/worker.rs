@@ -17,6 +17,7 @@ use plat_core::nat64::Reason;
 use plat_core::wire::ethernet::{ethertype, HEADER_LEN as ETH_LEN};
 
 use crate::counters::LocalCounters;
+use crate::events::EventSender;
 use crate::dpdk::clock::TscClock;
 use crate::dpdk::mbuf::{Mbuf, MbufBurst};
 use crate::dpdk::mempool::Mempool;
@@ -103,6 +104,10 @@ plat_core::counters! {
             "Configuration generations this worker applied.";
         ConfigRefused = "config_refused", Counter,
             "Configuration generations this worker could not apply in full (see the log).";
+        LogEvents = "log_events", Counter,
+            "NAT events handed to the log thread (bindings, port blocks, alarms).";
+        LogRingFull = "drop_log_ring_full", Counter,
+            "NAT events lost because this worker's ring to the log thread was full.";
     }
 }
 
@@ -157,6 +162,8 @@ pub struct WorkerSetup<E> {
     pub idle_sleep_us: u32,
     /// ICMP errors this worker may originate per second.
     pub icmp_errors_per_second: u32,
+    /// Where this worker's NAT events go, when they are logged.
+    pub events: Option<EventSender>,
 }
 
 /// Frames for one link, collected over a poll iteration.
@@ -408,6 +415,9 @@ impl<E: PacketEngine> Worker<E> {
 
             self.flush();
             self.expire();
+            if let Some(events) = &mut self.s.events {
+                events.forward(&mut self.s.engine, self.now_ms, &mut self.s.counters);
+            }
             let (mailbox, engine) = (&self.s.mailbox, &mut self.s.engine);
             let now_ms = self.now_ms;
             work += mailbox.serve(|q| engine.answer(q, now_ms));

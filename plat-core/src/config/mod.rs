@@ -18,6 +18,9 @@ use crate::xlat::XlatConfig;
 pub use crate::types::{ConfigError, Ipv4Cidr, Ipv6Cidr};
 
 mod live;
+mod nat_log;
+
+pub use nat_log::{NatLogConfig, SHARD_EVENTS_PER_POLL};
 
 /// An Ethernet MAC address, written `02:00:00:00:00:01`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -177,6 +180,8 @@ pub struct LoggingConfig {
     pub format: LogFormat,
     /// A `tracing` filter (`info`, `warn,platd=debug`); `RUST_LOG` wins.
     pub level: Option<String>,
+    /// NAT event logging (bindings, port blocks, exhaustion).
+    pub nat: NatLogConfig,
 }
 
 /// The log line format.
@@ -305,6 +310,8 @@ struct RawLogging {
     #[serde(default)]
     format: LogFormat,
     level: Option<String>,
+    #[serde(default)]
+    nat: nat_log::RawNatLog,
 }
 
 #[derive(Debug, Deserialize)]
@@ -712,7 +719,11 @@ impl Config {
                 format!("`{}` is also the inside port", outside.port),
             ));
         }
-        let nat64 = nat64(raw.nat64, inside.mtu, outside.mtu)?;
+        let mut nat64 = nat64(raw.nat64, inside.mtu, outside.mtu)?;
+        let nat_log = nat_log::nat_log(raw.logging.nat)?;
+        if nat_log.enabled() && nat64.nat.event_capacity == 0 {
+            nat64.nat.event_capacity = SHARD_EVENTS_PER_POLL;
+        }
         let burst = raw.workers.burst.unwrap_or(DEFAULT_BURST);
         if burst == 0 || burst > MAX_BURST {
             return Err(ConfigError::new(
@@ -754,6 +765,7 @@ impl Config {
             logging: LoggingConfig {
                 format: raw.logging.format,
                 level: raw.logging.level,
+                nat: nat_log,
             },
         };
         cfg.validate()?;

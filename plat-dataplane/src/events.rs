@@ -1,0 +1,97 @@
+//! NAT events from the workers to the log thread: one bounded
+//! single-producer, single-consumer ring per worker, filled once a poll.
+//! A worker never waits on it: an event that finds the ring full is
+//! counted (`drop_log_ring_full`) and dropped, so every event the shards
+//! log is either in `log_events` or in that counter.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use plat_core::log::{is_logged, LogEvent};
+
+use crate::counters::LocalCounters;
+use crate::engine::PacketEngine;
+use crate::worker::Counter;
+
+/// The log thread's end of one worker's ring.
+pub type EventReceiver = rtrb::Consumer<LogEvent>;
+
+/// How often a worker re-reads the wall clock, so that event times follow
+/// the system clock's corrections (NTP) within this bound.
+const WALL_CLOCK_EVERY_MS: u64 = 1000;
+
+/// A worker's end of its ring.
+#[derive(Debug)]
+pub struct EventSender {
+    ring: rtrb::Producer<LogEvent>,
+    worker: u16,
+    port_blocks: bool,
+    /// Unix time in ms minus the worker clock's ms.
+    wall_offset_ms: i64,
+    next_wall_read_ms: u64,
+}
+
+/// One ring per worker, each holding `capacity` events: the workers'
+/// ends and the log thread's, in worker order. `port_blocks` says whether
+/// the shards allocate port blocks (then block records replace the
+/// per-session ones, see [`is_logged`]).
+pub fn event_rings(
+    workers: usize,
+    capacity: usize,
+    port_blocks: bool,
+) -> (Vec<EventSender>, Vec<EventReceiver>) {
+    (0..workers)
+        .map(|w| {
+            let (ring, rx) = rtrb::RingBuffer::new(capacity);
+            let tx = EventSender {
+                ring,
+                worker: w as u16,
+                port_blocks,
+                wall_offset_ms: 0,
+                next_wall_read_ms: 0,
+            };
+            (tx, rx)
+        })
+        .unzip()
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl EventSender {
+    /// Moves the events `engine` recorded since the last call into the
+    /// ring, stamped with the wall-clock time of `now_ms` (the worker's
+    /// clock).
+    pub fn forward<E: PacketEngine>(
+        &mut self,
+        engine: &mut E,
+        now_ms: u64,
+        counters: &mut LocalCounters,
+    ) {
+        if now_ms >= self.next_wall_read_ms {
+            self.wall_offset_ms = unix_ms() - now_ms as i64;
+            self.next_wall_read_ms = now_ms + WALL_CLOCK_EVERY_MS;
+        }
+        let unix_ms = (now_ms as i64 + self.wall_offset_ms).max(0) as u64;
+        let (mut sent, mut lost) = (0u64, 0u64);
+        let (ring, worker, port_blocks) = (&mut self.ring, self.worker, self.port_blocks);
+        engine.drain_events(&mut |record| {
+            if !is_logged(record, port_blocks) {
+                return;
+            }
+            let event = LogEvent {
+                unix_ms,
+                worker,
+                record: *record,
+            };
+            match ring.push(event) {
+                Ok(()) => sent += 1,
+                Err(_) => lost += 1,
+            }
+        });
+        counters.add(Counter::LogEvents as usize, sent);
+        counters.add(Counter::LogRingFull as usize, lost);
+    }
+}
