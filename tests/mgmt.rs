@@ -33,15 +33,7 @@ fn socket() -> String {
 fn platctl_bin() -> PathBuf {
     static COPY: OnceLock<PathBuf> = OnceLock::new();
     COPY.get_or_init(|| {
-        let built = Path::new(env!("CARGO_BIN_EXE_platd")).with_file_name("platctl");
-        if !built.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "-p", "plat-cli", "--bin", "platctl"])
-                .status()
-                .expect("cargo build platctl");
-            assert!(status.success(), "building platctl");
-        }
+        let built = support::platctl_built();
         let dir = Path::new(LAB_DIR).join("bin");
         std::fs::create_dir_all(&dir).unwrap();
         let copy = dir.join("platctl");

@@ -10,13 +10,23 @@ pcap="$work/$scenario.pcap"
 [[ -s $pcap ]] || target/release/plat-scenarios pcap "$scenario" "$pcap" >&2
 frames=$(( ($(stat -c %s "$pcap") - 24) / 80 ))
 
+# pool4 with room for every flow (64,512 UDP ports an address, a quarter
+# spare), at least the /27 the earlier runs used.
+pool4_len=$(python3 -c "import math;print(min(27, 32 - math.ceil(math.log2($frames * 1.25 / 64512))))")
+
+# REPLAY_ONCE=1 reads the capture once from the file (every frame a new
+# flow for a capture of distinct flows) instead of looping over it from
+# memory.
 config() { # $1 = forward_only (true|false), $2 = more TOML (optional)
+  local rx="infinite_rx=1" mbufs
+  mbufs="mbufs = $(( 1 << $(python3 -c "import math;print(math.ceil(math.log2($frames + 40000)))") ))"
+  if [[ ${REPLAY_ONCE:-0} == 1 ]]; then rx="infinite_rx=0"; mbufs=""; fi
   cat <<CONF
 [eal]
 args = ["-l", "0-1", "--no-huge", "-m", "10240", "--no-pci", "--no-shconf",
         "--iova-mode=va", "--no-telemetry", "--file-prefix=plat-bench",
         "--log-level=lib.eal:warning",
-        "--vdev=net_pcap0,rx_pcap=$pcap,infinite_rx=1", "--vdev=net_null0,no-rx=1"]
+        "--vdev=net_pcap0,rx_pcap=$pcap,$rx", "--vdev=net_null0,no-rx=1"]
 
 [inside]
 port = "net_pcap0"
@@ -29,15 +39,17 @@ neighbors = [{ ip = "203.0.113.2", mac = "02:00:00:00:00:02" }]
 
 [nat64]
 prefix = "2001:db8:64::/96"
-pool4 = ["198.51.100.0/27"]
+pool4 = ["198.51.100.0/$pool4_len"]
+${PORT_BLOCK:+port_block = $PORT_BLOCK}
 
 [nat64.limits]
 sessions = $(( frames + frames / 4 ))
+${PORT_BLOCK:+ports_per_subscriber = $(( PORT_BLOCK * 4 ))}
 
 [workers]
 forward_only = $1
-# one mbuf per captured frame, plus the queues
-mbufs = $(( 1 << $(python3 -c "import math;print(math.ceil(math.log2($frames + 40000)))") ))
+# looping: one mbuf per captured frame, plus the queues
+$mbufs
 ${2:-}
 CONF
 }

@@ -12,7 +12,9 @@
 # Usage: lab.sh up | down | status | client CMD... | server CMD... |
 #        start-platd [WORKERS] [OUTSIDE_MTU] | stop-platd
 # `up` leaves the lab running; callers trap `down` to tear it down.
-# PLATD names the platd binary (default: target/release/platd).
+# PLATD names the platd binary (default: target/release/platd);
+# PORT_BLOCK sets nat64.port_block and PLATD_EXTRA is appended to platd's
+# configuration (whole tables, such as [logging.nat]).
 set -euo pipefail
 
 LAB_DIR=${LAB_DIR:-/tmp/plat-lab}
@@ -85,7 +87,10 @@ pid $LAB_DIR/run/nginx.pid;
 error_log $LAB_DIR/nginx/error.log;
 events { worker_connections 256; }
 http {
-  access_log $LAB_DIR/nginx/access.log;
+  # The client's address and port as the server sees them: the pool4
+  # transport address that platctl who and the NAT event log must name.
+  log_format lab '\$remote_addr:\$remote_port - [\$time_iso8601] "\$request" \$status \$body_bytes_sent';
+  access_log $LAB_DIR/nginx/access.log lab;
   client_body_temp_path $LAB_DIR/nginx;
   proxy_temp_path $LAB_DIR/nginx;
   fastcgi_temp_path $LAB_DIR/nginx;
@@ -163,6 +168,7 @@ mtu = $out_mtu
 [nat64]
 prefix = "${NAT64_PREFIX}/96"
 pool4 = ["$POOL4"]
+${PORT_BLOCK:+port_block = $PORT_BLOCK}
 
 [workers]
 steering = "${STEERING:-auto}"
@@ -174,6 +180,8 @@ ${MGMT_GROUP:+group = \"$MGMT_GROUP\"}
 
 [metrics]
 listen = "127.0.0.1:9464"
+
+${PLATD_EXTRA:-}
 CONF
 }
 

@@ -58,6 +58,16 @@ pub const SCENARIOS: &[Scenario] = &[
         dst_port: 7,
     },
     Scenario {
+        name: "udp-new-flows",
+        about: "10,000,000 IPv6 UDP flows, 64-byte frames (156,250 subscribers x 64 ports): \
+                replayed once, every frame opens a new session (RFC 9693 connection \
+                establishment load)",
+        subscribers: 156_250,
+        ports_per_subscriber: 64,
+        frame_len: 64,
+        dst_port: 7,
+    },
+    Scenario {
         name: "udp64-1k",
         about: "1,000 IPv6 UDP flows, 64-byte frames (100 subscribers x 10 ports)",
         subscribers: 100,

@@ -95,6 +95,8 @@ plat_core::counters! {
             "IPFIX messages the log thread sent, counted once per collector.";
         LogIpfixRecords = "log_ipfix_records_sent", Counter,
             "NAT event records in the IPFIX messages sent, counted once per collector.";
+        LogIpfixBytes = "log_ipfix_bytes_sent", Counter,
+            "Bytes of IPFIX messages sent (UDP payload), counted once per collector.";
         LogIpfixLost = "drop_log_ipfix_send", Counter,
             "NAT event records lost because a collector refused, was unreachable or its socket was full.";
         LogLines = "log_lines_written", Counter,
@@ -684,6 +686,7 @@ impl Control {
         for (c, v) in [
             (ControlCounter::LogIpfixMessages, &s.ipfix_messages),
             (ControlCounter::LogIpfixRecords, &s.ipfix_records),
+            (ControlCounter::LogIpfixBytes, &s.ipfix_bytes),
             (ControlCounter::LogIpfixLost, &s.ipfix_lost),
             (ControlCounter::LogLines, &s.lines),
             (ControlCounter::LogLinesLost, &s.lines_lost),

@@ -46,6 +46,8 @@ pub struct LogStats {
     pub ipfix_messages: AtomicU64,
     /// Data records in the messages sent (per collector).
     pub ipfix_records: AtomicU64,
+    /// Bytes of the messages sent (per collector; UDP payload).
+    pub ipfix_bytes: AtomicU64,
     /// Data records in messages a collector's socket refused.
     pub ipfix_lost: AtomicU64,
     /// Lines written to the local log.
@@ -395,6 +397,9 @@ fn send(collectors: &[Collector], stats: &LogStats, msg: &[u8], records: usize) 
     for c in collectors {
         if c.send(msg).is_ok() {
             stats.ipfix_messages.fetch_add(1, Ordering::Relaxed);
+            stats
+                .ipfix_bytes
+                .fetch_add(msg.len() as u64, Ordering::Relaxed);
             stats
                 .ipfix_records
                 .fetch_add(records as u64, Ordering::Relaxed);

@@ -136,6 +136,20 @@ impl Drop for Lab {
     }
 }
 
+/// platctl, built beside platd (built now if the test run did not).
+pub fn platctl_built() -> PathBuf {
+    let built = Path::new(env!("CARGO_BIN_EXE_platd")).with_file_name("platctl");
+    if !built.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "plat-cli", "--bin", "platctl"])
+            .status()
+            .expect("cargo build platctl");
+        assert!(status.success(), "building platctl");
+    }
+    built
+}
+
 pub fn ok(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),

@@ -268,3 +268,34 @@ fn overlapping_or_oversized_pool4_entries_are_refused() {
     assert_eq!(e.field, "nat64.pool4[1]");
     assert!(e.reason.contains("larger than a /16"), "{e}");
 }
+
+#[test]
+fn nat_event_logging_parses_turns_events_on_and_refuses_bad_values() {
+    let defaults = Config::from_toml(LAB).unwrap();
+    assert!(!defaults.logging.nat.enabled());
+    assert_eq!(defaults.nat64.nat.event_capacity, 0, "no sink, no events");
+    let c = with(
+        "[workers]",
+        "[logging.nat]\ncollectors = [\"192.0.2.50:4739\", \"[2001:db8::50]:4739\"]\n\
+         observation_domain = 9\nmtu = 1280\nfile = \"/var/log/plat/nat.jsonl\"\n\n[workers]",
+    )
+    .unwrap();
+    let n = &c.logging.nat;
+    assert!(n.enabled());
+    assert_eq!(n.collectors.len(), 2);
+    assert_eq!(n.observation_domain, 9);
+    assert!(!n.destination, "RFC 6888 REQ-12: no destinations by default");
+    assert_eq!(n.max_message_len(), 1280 - 48);
+    assert_eq!(c.nat64.nat.event_capacity, SHARD_EVENTS_PER_POLL);
+    for (to, field) in [
+        ("collectors = [\"collector\"]", "logging.nat.collectors[0]"),
+        ("collectors = [\"192.0.2.50:4739\"]\nmtu = 100", "logging.nat.mtu"),
+        ("file = \"\"", "logging.nat.file"),
+        ("file = \"x\"\nfile_max_bytes = 10", "logging.nat.file_max_bytes"),
+        ("file = \"x\"\nring_events = 8", "logging.nat.ring_events"),
+        ("file = \"x\"\ntemplate_refresh = 0", "logging.nat.template_refresh"),
+    ] {
+        let e = with("[workers]", &format!("[logging.nat]\n{to}\n[workers]")).unwrap_err();
+        assert_eq!(e.field, field, "{to}");
+    }
+}
