@@ -3,8 +3,9 @@
 # between an IPv6-only client and an IPv4-only server in the namespace lab
 # (deploy/lab/lab.sh): curl by name through DNS64 and by literal, ping -6
 # to an IPv4 host, then what the appliance shows its operator through
-# platctl: the summary, the client's sessions, the counters. Tears the lab
-# down on exit.
+# platctl: the summary, the client's sessions, the counters, who holds the
+# address and port the server saw, and who held it once the sessions are
+# gone (from the NAT event log). Tears the lab down on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3 iputils-ping
@@ -22,7 +23,11 @@ step "$PLATD --version"
 
 step "lab: IPv6-only client, platd on DPDK net_af_packet, IPv4-only server"
 bash $lab up
-bash $lab start-platd 1
+# NAT events (bindings) go to a local JSON log, as a carrier keeps them.
+events="$LAB_DIR/nat-events.jsonl"
+rm -f "$events"
+PLATD_EXTRA="[logging.nat]
+file = \"$events\"" bash $lab start-platd 1
 prefix=2001:db8:64::
 server6=${prefix}cb00:7102   # 203.0.113.2 embedded (RFC 6052, /96)
 
@@ -49,3 +54,14 @@ platctl show sessions --v6 2001:db8:6::/64
 
 step "platctl show stats (non-zero counters)"
 platctl show stats
+
+seen=$(tail -n 1 "$LAB_DIR/nginx/access.log" | cut -d' ' -f1)
+step "platctl who $seen (who holds the address and port the server saw)"
+platctl who "$seen" --proto tcp
+
+step "platctl session clear, then: who held $seen? (from the NAT event log)"
+at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+platctl session clear
+sleep 1
+tail -n 4 "$events"
+target/release/platctl log search --v4 "$seen" --proto tcp --at "$at" "$events"

@@ -234,11 +234,15 @@ struct Run {
 fn run(lab: &Lab, name: &str, port_block: Option<u16>) -> Run {
     let _ = std::fs::remove_file(log_file());
     let capture = Capture::start(name);
-    let extra = format!(
+    let mut extra = format!(
         "[logging.nat]\ncollectors = [\"{COLLECTOR}\"]\nobservation_domain = 7\n\
          template_refresh = 2\nfile = \"{}\"\n",
         log_file()
     );
+    if let Some(b) = port_block {
+        // Port blocks count against the per-subscriber port cap.
+        extra += &format!("\n[nat64.limits]\nports_per_subscriber = {}\n", 4 * b);
+    }
     let block = port_block.map(|b| b.to_string()).unwrap_or_default();
     lab.start_platd_with(
         1,

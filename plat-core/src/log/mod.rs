@@ -40,3 +40,5 @@ pub fn is_logged(record: &Record, port_blocks: bool) -> bool {
         Record::StateChange { .. } | Record::Refresh { .. } => false,
     }
 }
+pub mod ipfix;
+pub mod line;
