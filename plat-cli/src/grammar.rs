@@ -2,13 +2,13 @@
 //! for every line typed in the shell, and what each command asks platd
 //! (its [`Plan`]).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use plat_core::api::{Command, ListQuery, MAX_LIMIT};
-use plat_core::nat::{Pool4Entry, PortRange, Proto, SessionFilter, TcpState};
+use plat_core::nat::{Endpoint4, Pool4Entry, PortRange, Proto, SessionFilter, TcpState};
 use plat_core::types::{Ipv4Cidr, Ipv6Cidr};
 
 /// Where platd serves its management socket unless told otherwise.
@@ -50,6 +50,8 @@ pub enum Cmd {
     /// Act on sessions.
     #[command(subcommand)]
     Session(Session),
+    /// Who holds a pool4 address and port now: subscriber, BIB entry, block.
+    Who(WhoArgs),
     /// The interactive shell (what platctl runs without a command).
     Shell,
 }
@@ -194,6 +196,16 @@ pub enum Session {
     Clear(Filter),
 }
 
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct WhoArgs {
+    /// The pool4 address and port (for ICMP, the identifier).
+    #[arg(value_name = "ADDRESS:PORT", value_parser = parse_endpoint4)]
+    pub address: Endpoint4,
+    /// tcp, udp or icmp (default: all three).
+    #[arg(long)]
+    pub proto: Option<Proto>,
+}
+
 /// What a command does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Plan {
@@ -315,6 +327,10 @@ impl Cmd {
             Cmd::Config(Config::Check { file }) => Plan::CheckConfig(file.clone()),
             Cmd::Config(Config::Reload) => ask(Command::ConfigReload),
             Cmd::Session(Session::Clear(f)) => ask(Command::SessionClear { filter: f.into() }),
+            Cmd::Who(WhoArgs { address, proto }) => ask(Command::Who {
+                v4: *address,
+                proto: *proto,
+            }),
             Cmd::Shell => Plan::Shell,
         }
     }
@@ -343,6 +359,14 @@ fn parse_state(s: &str) -> Result<TcpState, String> {
             let all: Vec<String> = TcpState::ALL.into_iter().map(state_word).collect();
             format!("`{s}` is not a TCP state ({})", all.join(", "))
         })
+}
+
+/// Reads `ADDRESS:PORT`, an IPv4 transport address.
+fn parse_endpoint4(s: &str) -> Result<Endpoint4, String> {
+    s.trim()
+        .parse::<SocketAddrV4>()
+        .map(|a| Endpoint4::new(*a.ip(), a.port()))
+        .map_err(|_| format!("`{s}` is not an IPv4 address and port (ADDRESS:PORT)"))
 }
 
 /// Reads `FIRST-LAST` (or one port).
@@ -508,6 +532,20 @@ mod tests {
             ),
             ("show neighbors", ask(Command::ShowNeighbors)),
             ("show workers", ask(Command::ShowWorkers)),
+            (
+                "who 192.0.2.1:2050",
+                ask(Command::Who {
+                    v4: Endpoint4::new(Ipv4Addr::new(192, 0, 2, 1), 2050),
+                    proto: None,
+                }),
+            ),
+            (
+                "who 192.0.2.1:7 --proto icmp",
+                ask(Command::Who {
+                    v4: Endpoint4::new(Ipv4Addr::new(192, 0, 2, 1), 7),
+                    proto: Some(Proto::Icmp),
+                }),
+            ),
             ("shell", Plan::Shell),
         ];
         for (line, want) in table {
@@ -557,6 +595,12 @@ mod tests {
             ("show subscriber 10.0.0.1", "invalid IPv6 address"),
             ("show everything", "unrecognized subcommand 'everything'"),
             ("watch stats --interval-ms 5", "--interval-ms"),
+            (
+                "who 192.0.2.1",
+                "`192.0.2.1` is not an IPv4 address and port",
+            ),
+            ("who [2001:db8::1]:80", "is not an IPv4 address and port"),
+            ("who 192.0.2.1:80 --proto gre", "`gre` is not a protocol"),
         ];
         for (line, want) in table {
             let err = plan(line).expect_err(line);

@@ -8,7 +8,9 @@ use plat_core::api::{
     Answer, Applied, ConfigText, Listing, Neighbor, OnWorker, PerProto, Pool4Status, PortStatus,
     Stats, Summary, WorkerStatus,
 };
-use plat_core::nat::{BibInfo, Pool4Use, PortRange, Proto, SessionInfo, Side, SubscriberInfo};
+use plat_core::nat::{
+    BibInfo, Holder, Pool4Use, PortRange, Proto, SessionInfo, Side, SubscriberInfo,
+};
 
 use crate::grammar::{state_word, View};
 
@@ -100,6 +102,7 @@ pub fn human(answer: &Answer, view: View) -> String {
         Answer::Cleared { sessions } => format!("{sessions} sessions cleared\n"),
         Answer::Neighbors(n) => neighbors(n),
         Answer::Workers(w) => workers(w),
+        Answer::Who(on) => who(on),
     }
 }
 
@@ -376,6 +379,37 @@ fn subscriber(on: &[OnWorker<SubscriberInfo>]) -> String {
         }
     }
     out
+}
+
+/// Who holds a pool4 transport address: one row per protocol in use.
+fn who(on: &[OnWorker<Holder>]) -> String {
+    if on.is_empty() {
+        return "no one holds it\n".to_string();
+    }
+    let mut t = Table::new(&[
+        "PROTO",
+        "SUBSCRIBER",
+        "V6",
+        "V4",
+        "BLOCK",
+        ">SESSIONS",
+        ">WORKER",
+    ]);
+    let dash = || "-".to_string();
+    for OnWorker { worker, info: h } in on {
+        t.row([
+            h.proto.to_string(),
+            h.subscriber.to_string(),
+            h.bib.as_ref().map_or_else(dash, |b| b.v6.to_string()),
+            h.bib.as_ref().map_or_else(dash, |b| b.v4.to_string()),
+            h.block.as_ref().map_or_else(dash, |b| {
+                format!("{}:{}", b.addr, range(PortRange::new(b.first, b.last)))
+            }),
+            h.bib.as_ref().map_or_else(dash, |b| b.sessions.to_string()),
+            worker.to_string(),
+        ]);
+    }
+    t.to_string()
 }
 
 fn range(r: PortRange) -> String {
@@ -779,6 +813,57 @@ mod tests {
             &show(&Answer::Workers(w)),
             &["12.5%", "800000", "321", "123"],
         );
+    }
+
+    #[test]
+    fn who_shows_the_subscriber_its_entry_and_its_block() {
+        let v4 = Endpoint4::new(Ipv4Addr::new(192, 0, 2, 1), 2050);
+        let holder = |proto, bib: bool| Holder {
+            proto,
+            subscriber: "2001:db8:0:100::/56".parse().unwrap(),
+            bib: bib.then(|| BibInfo {
+                proto,
+                v6: Endpoint6::new("2001:db8:0:100::5".parse().unwrap(), 40000),
+                v4,
+                is_static: false,
+                sessions: 3,
+            }),
+            block: Some(BlockInfo {
+                proto,
+                addr: v4.addr,
+                first: 2048,
+                last: 2175,
+            }),
+        };
+        let text = show(&Answer::Who(vec![
+            OnWorker {
+                worker: 1,
+                info: holder(Proto::Tcp, true),
+            },
+            OnWorker {
+                worker: 1,
+                info: holder(Proto::Udp, false),
+            },
+        ]));
+        has(
+            &text,
+            &[
+                "SUBSCRIBER",
+                "2001:db8:0:100::/56",
+                "[2001:db8:0:100::5]:40000",
+                "192.0.2.1:2050",
+                "192.0.2.1:2048-2175",
+            ],
+        );
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(rows[1].last(), Some(&"1"), "{text}");
+        assert_eq!(rows[1][5], "3", "{text}");
+        assert_eq!(rows[2][0], "udp", "{text}");
+        assert_eq!(rows[2][2], "-", "no BIB entry on the port: {text}");
+        assert_eq!(show(&Answer::Who(Vec::new())), "no one holds it\n");
     }
 
     #[test]

@@ -175,7 +175,10 @@ fn help() -> String {
             }
             let args: String = sub
                 .get_positionals()
-                .map(|a| format!(" {}", a.get_id().as_str().to_ascii_uppercase()))
+                .map(|a| match a.get_value_names() {
+                    Some([name, ..]) => format!(" {name}"),
+                    _ => format!(" {}", a.get_id().as_str().to_ascii_uppercase()),
+                })
                 .collect();
             let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
             t.row([format!("{name}{args}"), about]);
@@ -361,7 +364,7 @@ mod tests {
         );
         let (_, top) = complete("");
         for w in [
-            "show", "watch", "pool4", "config", "session", "help", "exit", "quit",
+            "show", "watch", "pool4", "config", "session", "who", "help", "exit", "quit",
         ] {
             assert!(top.contains(&w.to_string()), "{w}: {top:?}");
         }
@@ -440,6 +443,7 @@ mod tests {
             "config check FILE",
             "session clear",
             "watch stats",
+            "who ADDRESS:PORT",
             "Every counter, in total and per worker",
             "exit, quit",
         ] {
