@@ -13,6 +13,7 @@ pub mod line;
 pub mod search;
 
 pub use ipfix::{IpfixExporter, IpfixOptions};
+pub use line::{format_time, parse_line, parse_time, write_line, LineError, LogLine};
 
 use crate::nat::{Proto, Record};
 
