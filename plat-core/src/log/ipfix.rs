@@ -237,7 +237,6 @@ const SET_HEADER_LEN: usize = 4;
 /// current version".
 const VERSION: u16 = 10;
 /// RFC 7011 3.3.2: "A value of 2 is reserved for Template Sets."
-
 const TEMPLATE_SET_ID: u16 = 2;
 
 /// The smallest message every record and template fits in, alone.

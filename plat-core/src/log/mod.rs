@@ -14,6 +14,7 @@ pub mod search;
 
 pub use ipfix::{IpfixExporter, IpfixOptions};
 pub use line::{format_time, parse_line, parse_time, write_line, LineError, LogLine};
+pub use search::{Holding, HoldingKind, Search, SearchQuery, SearchResult};
 
 use crate::nat::{Proto, Record};
 
