@@ -12,6 +12,8 @@ use plat_core::nat::{
     BibInfo, Holder, Pool4Use, PortRange, Proto, SessionInfo, Side, SubscriberInfo,
 };
 
+use plat_core::log::{format_time, HoldingKind, SearchQuery, SearchResult};
+
 use crate::grammar::{state_word, View};
 
 /// Columns aligned on their widest cell.
@@ -379,6 +381,72 @@ fn subscriber(on: &[OnWorker<SubscriberInfo>]) -> String {
         }
     }
     out
+}
+
+/// What `log search` found: one row per holding, then what was read.
+pub fn search(r: &SearchResult, q: &SearchQuery) -> String {
+    let asked = format!(
+        "{}{} at {}",
+        q.v4,
+        q.proto.map(|p| format!(" ({p})")).unwrap_or_default(),
+        format_time(q.at_ms)
+    );
+    let read = match (r.first_line, r.last_line) {
+        (Some(a), Some(b)) => format!(
+            "{} lines from {} to {}",
+            r.lines,
+            format_time(a),
+            format_time(b)
+        ),
+        _ => format!("{} lines, none of them a log line", r.lines),
+    };
+    if r.holdings.is_empty() {
+        return format!("nobody held {asked} ({read})\n");
+    }
+    let mut t = Table::new(&[
+        "KIND",
+        "PROTO",
+        "SUBSCRIBER",
+        "V6",
+        "V4",
+        "FROM",
+        "UNTIL",
+        ">WORKER",
+    ]);
+    for h in &r.holdings {
+        let kind = match h.kind {
+            HoldingKind::Bib => "bib",
+            HoldingKind::Session => "session",
+            HoldingKind::Block => "block",
+        };
+        let subscriber = match (h.subscriber, h.prefix_len, h.v6) {
+            (Some(s), Some(len), _) => format!("{s}/{len}"),
+            (_, _, Some(v6)) => v6.addr.to_string(),
+            _ => "-".to_string(),
+        };
+        let v4 = if h.first == h.last {
+            format!("{}:{}", h.v4, h.first)
+        } else {
+            format!("{}:{}", h.v4, range(PortRange::new(h.first, h.last)))
+        };
+        let until = match h.until {
+            None => "still held".to_string(),
+            Some(u) if h.until_inferred => format!("{} (next holder)", format_time(u)),
+            Some(u) => format_time(u),
+        };
+        t.row([
+            kind.to_string(),
+            h.proto.to_string(),
+            subscriber,
+            h.v6.map_or_else(|| "-".to_string(), |e| e.to_string()),
+            v4,
+            h.from
+                .map_or_else(|| "before the logs".to_string(), format_time),
+            until,
+            h.worker.to_string(),
+        ]);
+    }
+    format!("{t}{asked}: {read}\n")
 }
 
 /// Who holds a pool4 transport address: one row per protocol in use.
@@ -864,6 +932,73 @@ mod tests {
         assert_eq!(rows[2][0], "udp", "{text}");
         assert_eq!(rows[2][2], "-", "no BIB entry on the port: {text}");
         assert_eq!(show(&Answer::Who(Vec::new())), "no one holds it\n");
+    }
+
+    #[test]
+    fn a_search_shows_each_holding_and_what_was_read() {
+        use plat_core::log::Holding;
+
+        let q = SearchQuery {
+            v4: Endpoint4::new(Ipv4Addr::new(192, 0, 2, 1), 2050),
+            proto: None,
+            at_ms: 1_796_454_000_000,
+        };
+        let bib = Holding {
+            kind: HoldingKind::Bib,
+            proto: Proto::Tcp,
+            v6: Some(Endpoint6::new("2001:db8::5".parse().unwrap(), 40000)),
+            subscriber: None,
+            prefix_len: None,
+            v4: q.v4.addr,
+            first: 2050,
+            last: 2050,
+            remote: None,
+            from: None,
+            until: Some(1_796_454_060_000),
+            until_inferred: true,
+            worker: 3,
+        };
+        let block = Holding {
+            kind: HoldingKind::Block,
+            proto: Proto::Udp,
+            v6: None,
+            subscriber: Some("2001:db8:0:100::".parse().unwrap()),
+            prefix_len: Some(56),
+            first: 2048,
+            last: 2175,
+            from: Some(1_796_453_000_000),
+            until: None,
+            until_inferred: false,
+            ..bib.clone()
+        };
+        let r = SearchResult {
+            holdings: vec![bib, block],
+            lines: 12,
+            bad_lines: 1,
+            first_line: Some(1_796_450_000_000),
+            last_line: Some(1_796_460_000_000),
+        };
+        let text = search(&r, &q);
+        has(
+            &text,
+            &[
+                "bib",
+                "2001:db8::5",
+                "[2001:db8::5]:40000",
+                "192.0.2.1:2050",
+                "before the logs",
+                "2026-12-05T07:01:00.000Z (next holder)",
+                "2001:db8:0:100::/56",
+                "192.0.2.1:2048-2175",
+                "still held",
+                "192.0.2.1:2050 at 2026-12-05T07:00:00.000Z: 12 lines from",
+            ],
+        );
+        let none = SearchResult {
+            holdings: Vec::new(),
+            ..r
+        };
+        assert!(search(&none, &q).starts_with("nobody held 192.0.2.1:2050 at"));
     }
 
     #[test]
