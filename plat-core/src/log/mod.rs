@@ -8,46 +8,15 @@
 //! [`Record`] with the wall-clock time and hands [`LogEvent`]s in; what
 //! comes out is bytes to send or write.
 
-pub mod ipfix;
-pub mod line;
 pub mod search;
+#[cfg(test)]
+mod tests;
 
 pub use ipfix::{IpfixExporter, IpfixOptions};
 pub use line::{format_time, parse_line, parse_time, write_line, LineError, LogLine};
 pub use search::{Holding, HoldingKind, Search, SearchQuery, SearchResult};
 
 use crate::nat::{Proto, Record};
-
-/// One NAT event on its way to the log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LogEvent {
-    /// When it happened: milliseconds since the Unix epoch, UTC.
-    pub unix_ms: u64,
-    /// The worker whose shard emitted it.
-    pub worker: u16,
-    /// What happened.
-    pub record: Record,
-}
-
-/// Whether `record` belongs in the binding log. Timer refreshes and TCP
-/// state steps are state for a standby, not bindings. In port-block mode
-/// one record per block allocation and release replaces the per-session
-/// and per-BIB records: the block names every port the subscriber could
-/// use, which is what port-range allocation is for (RFC 6888 REQ-14, the
-/// reduction of log volume).
-pub fn is_logged(record: &Record, port_blocks: bool) -> bool {
-    match record {
-        Record::BibCreate(_)
-        | Record::BibDelete(_)
-        | Record::SessionCreate(_)
-        | Record::SessionDelete(_) => !port_blocks,
-        Record::BlockAlloc(_) | Record::BlockFree(_) => true,
-        Record::AddressesExhausted { .. }
-        | Record::PortsExhausted { .. }
-        | Record::QuotaExceeded { .. } => true,
-        Record::StateChange { .. } | Record::Refresh { .. } => false,
-    }
-}
 
 /// What a logged record reports, with its natEvent value: the IANA
 /// "natEvent" registry that RFC 8158 4.1.1 set up (VPP's exporter uses the
@@ -144,25 +113,35 @@ pub const fn protocol_number(proto: Proto) -> u8 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// One NAT event on its way to the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogEvent {
+    /// When it happened: milliseconds since the Unix epoch, UTC.
+    pub unix_ms: u64,
+    /// The worker whose shard emitted it.
+    pub worker: u16,
+    /// What happened.
+    pub record: Record,
+}
 
-    #[test]
-    fn rfc8158_4_1_1_nat_event_values_are_the_registry_s() {
-        let codes: Vec<u8> = NatEvent::ALL.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [3, 6, 7, 10, 11, 12, 13, 16, 17]);
-        let creates: Vec<NatEvent> = NatEvent::ALL
-            .into_iter()
-            .filter(|e| e.is_create())
-            .collect();
-        assert_eq!(
-            creates,
-            [
-                NatEvent::SessionCreate,
-                NatEvent::BibCreate,
-                NatEvent::BlockAlloc
-            ]
-        );
+/// Whether `record` belongs in the binding log. Timer refreshes and TCP
+/// state steps are state for a standby, not bindings. In port-block mode
+/// one record per block allocation and release replaces the per-session
+/// and per-BIB records: the block names every port the subscriber could
+/// use, which is what port-range allocation is for (RFC 6888 REQ-14, the
+/// reduction of log volume).
+pub fn is_logged(record: &Record, port_blocks: bool) -> bool {
+    match record {
+        Record::BibCreate(_)
+        | Record::BibDelete(_)
+        | Record::SessionCreate(_)
+        | Record::SessionDelete(_) => !port_blocks,
+        Record::BlockAlloc(_) | Record::BlockFree(_) => true,
+        Record::AddressesExhausted { .. }
+        | Record::PortsExhausted { .. }
+        | Record::QuotaExceeded { .. } => true,
+        Record::StateChange { .. } | Record::Refresh { .. } => false,
     }
 }
+pub mod ipfix;
+pub mod line;
