@@ -2,13 +2,14 @@
 //! for every line typed in the shell, and what each command asks platd
 //! (its [`Plan`]).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use plat_core::api::{Command, ListQuery, MAX_LIMIT};
-use plat_core::nat::{Pool4Entry, PortRange, Proto, SessionFilter, TcpState};
+use plat_core::log::{parse_time, SearchQuery};
+use plat_core::nat::{Endpoint4, Pool4Entry, PortRange, Proto, SessionFilter, TcpState};
 use plat_core::types::{Ipv4Cidr, Ipv6Cidr};
 
 /// Where platd serves its management socket unless told otherwise.
@@ -50,6 +51,11 @@ pub enum Cmd {
     /// Act on sessions.
     #[command(subcommand)]
     Session(Session),
+    /// Who holds a pool4 address and port now: subscriber, BIB entry, block.
+    Who(WhoArgs),
+    /// The local NAT event log (read here, no platd needed).
+    #[command(subcommand)]
+    Log(Log),
     /// The interactive shell (what platctl runs without a command).
     Shell,
 }
@@ -194,6 +200,39 @@ pub enum Session {
     Clear(Filter),
 }
 
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct WhoArgs {
+    /// The pool4 address and port (for ICMP, the identifier).
+    #[arg(value_name = "ADDRESS:PORT", value_parser = parse_endpoint4)]
+    pub address: Endpoint4,
+    /// tcp, udp or icmp (default: all three).
+    #[arg(long)]
+    pub proto: Option<Proto>,
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum Log {
+    /// Who held a pool4 address and port at a time, from log files
+    /// (exits 0 when it found a holder, 1 when none, 2 on errors).
+    Search(LogSearchArgs),
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct LogSearchArgs {
+    /// The pool4 address and port (for ICMP, the identifier).
+    #[arg(long, value_name = "ADDRESS:PORT", value_parser = parse_endpoint4)]
+    pub v4: Endpoint4,
+    /// When: RFC 3339 in UTC (2026-12-05T07:00:00Z) or Unix seconds.
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    pub at: u64,
+    /// tcp, udp or icmp (default: all three).
+    #[arg(long)]
+    pub proto: Option<Proto>,
+    /// The log files, rotated ones too (nat.log nat.log.1 ...), in any order.
+    #[arg(value_name = "FILES", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
 /// What a command does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Plan {
@@ -209,6 +248,11 @@ pub enum Plan {
     },
     /// `ConfigCheck` with this file's text.
     CheckConfig(PathBuf),
+    /// A search of local log files; no platd involved.
+    LogSearch {
+        query: SearchQuery,
+        files: Vec<PathBuf>,
+    },
     /// The interactive shell.
     Shell,
 }
@@ -315,6 +359,18 @@ impl Cmd {
             Cmd::Config(Config::Check { file }) => Plan::CheckConfig(file.clone()),
             Cmd::Config(Config::Reload) => ask(Command::ConfigReload),
             Cmd::Session(Session::Clear(f)) => ask(Command::SessionClear { filter: f.into() }),
+            Cmd::Who(WhoArgs { address, proto }) => ask(Command::Who {
+                v4: *address,
+                proto: *proto,
+            }),
+            Cmd::Log(Log::Search(a)) => Plan::LogSearch {
+                query: SearchQuery {
+                    v4: a.v4,
+                    proto: a.proto,
+                    at_ms: a.at,
+                },
+                files: a.files.clone(),
+            },
             Cmd::Shell => Plan::Shell,
         }
     }
@@ -343,6 +399,20 @@ fn parse_state(s: &str) -> Result<TcpState, String> {
             let all: Vec<String> = TcpState::ALL.into_iter().map(state_word).collect();
             format!("`{s}` is not a TCP state ({})", all.join(", "))
         })
+}
+
+/// Reads `ADDRESS:PORT`, an IPv4 transport address.
+fn parse_endpoint4(s: &str) -> Result<Endpoint4, String> {
+    s.trim()
+        .parse::<SocketAddrV4>()
+        .map(|a| Endpoint4::new(*a.ip(), a.port()))
+        .map_err(|_| format!("`{s}` is not an IPv4 address and port (ADDRESS:PORT)"))
+}
+
+/// Reads a time (RFC 3339 UTC or Unix seconds) as milliseconds since
+/// the Unix epoch.
+fn parse_at(s: &str) -> Result<u64, String> {
+    parse_time(s).map_err(|e| e.to_string())
 }
 
 /// Reads `FIRST-LAST` (or one port).
@@ -508,6 +578,42 @@ mod tests {
             ),
             ("show neighbors", ask(Command::ShowNeighbors)),
             ("show workers", ask(Command::ShowWorkers)),
+            (
+                "who 192.0.2.1:2050",
+                ask(Command::Who {
+                    v4: Endpoint4::new(Ipv4Addr::new(192, 0, 2, 1), 2050),
+                    proto: None,
+                }),
+            ),
+            (
+                "who 192.0.2.1:7 --proto icmp",
+                ask(Command::Who {
+                    v4: Endpoint4::new(Ipv4Addr::new(192, 0, 2, 1), 7),
+                    proto: Some(Proto::Icmp),
+                }),
+            ),
+            (
+                "log search --v4 192.0.2.1:2050 --at 2026-12-05T07:00:00Z nat.log.1 nat.log",
+                Plan::LogSearch {
+                    query: SearchQuery {
+                        v4: Endpoint4::new(Ipv4Addr::new(192, 0, 2, 1), 2050),
+                        proto: None,
+                        at_ms: 1_796_454_000_000,
+                    },
+                    files: vec!["nat.log.1".into(), "nat.log".into()],
+                },
+            ),
+            (
+                "log search nat.log --proto udp --at 1796454000 --v4 192.0.2.1:53",
+                Plan::LogSearch {
+                    query: SearchQuery {
+                        v4: Endpoint4::new(Ipv4Addr::new(192, 0, 2, 1), 53),
+                        proto: Some(Proto::Udp),
+                        at_ms: 1_796_454_000_000,
+                    },
+                    files: vec!["nat.log".into()],
+                },
+            ),
             ("shell", Plan::Shell),
         ];
         for (line, want) in table {
@@ -557,6 +663,21 @@ mod tests {
             ("show subscriber 10.0.0.1", "invalid IPv6 address"),
             ("show everything", "unrecognized subcommand 'everything'"),
             ("watch stats --interval-ms 5", "--interval-ms"),
+            (
+                "who 192.0.2.1",
+                "`192.0.2.1` is not an IPv4 address and port",
+            ),
+            ("who [2001:db8::1]:80", "is not an IPv4 address and port"),
+            ("who 192.0.2.1:80 --proto gre", "`gre` is not a protocol"),
+            (
+                "log search --v4 192.0.2.1:80 --at 1796454000",
+                "the following required arguments were not provided",
+            ),
+            (
+                "log search --v4 192.0.2.1:80 --at noon nat.log",
+                "`noon` is neither an RFC 3339 UTC time",
+            ),
+            ("log search --at 1796454000 nat.log", "--v4"),
         ];
         for (line, want) in table {
             let err = plan(line).expect_err(line);

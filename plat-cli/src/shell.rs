@@ -137,7 +137,7 @@ fn one_line(client: &mut Client, mut words: Vec<String>, json: bool) -> Option<C
     }
     let cmd = line.command?;
     match crate::execute(client, &cmd.plan(), json || line.json) {
-        Ok(()) => Some(cmd),
+        Ok(_) => Some(cmd),
         Err(e) => {
             eprintln!("error: {e}");
             None
@@ -175,7 +175,10 @@ fn help() -> String {
             }
             let args: String = sub
                 .get_positionals()
-                .map(|a| format!(" {}", a.get_id().as_str().to_ascii_uppercase()))
+                .map(|a| match a.get_value_names() {
+                    Some([name, ..]) => format!(" {name}"),
+                    _ => format!(" {}", a.get_id().as_str().to_ascii_uppercase()),
+                })
                 .collect();
             let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
             t.row([format!("{name}{args}"), about]);
@@ -268,6 +271,15 @@ impl Completion {
             subs
         } else if path == ["pool4", "remove"] && positionals == 0 {
             self.cache.pool4_prefixes.clone()
+        } else if path == ["who"] && positionals == 0 {
+            // The port is the operator's to type.
+            self.cache
+                .pool4_addrs
+                .iter()
+                .map(|a| format!("{a}:"))
+                .collect()
+        } else if path == ["log", "search"] {
+            files(word)
         } else {
             Vec::new()
         };
@@ -287,6 +299,35 @@ impl Completion {
     }
 }
 
+/// The files and folders whose path starts with `word` (hidden ones only
+/// when asked for with a `.`); a folder ends in `/`.
+fn files(word: &str) -> Vec<String> {
+    let (dir, base) = match word.rfind('/') {
+        Some(i) => word.split_at(i + 1),
+        None => ("", word),
+    };
+    let Ok(entries) = std::fs::read_dir(if dir.is_empty() { "." } else { dir }) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            if !name.starts_with(base) || (name.starts_with('.') && !base.starts_with('.')) {
+                return None;
+            }
+            let slash = if e.file_type().ok()?.is_dir() {
+                "/"
+            } else {
+                ""
+            };
+            Some(format!("{dir}{name}{slash}"))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 impl Completer for Completion {
     type Candidate = Pair;
 
@@ -300,7 +341,12 @@ impl Completer for Completion {
         let pairs = words
             .into_iter()
             .map(|w| Pair {
-                replacement: format!("{w} "),
+                // A folder or an address goes on being typed.
+                replacement: if w.ends_with(['/', ':']) {
+                    w.clone()
+                } else {
+                    format!("{w} ")
+                },
                 display: w,
             })
             .collect();
@@ -361,7 +407,7 @@ mod tests {
         );
         let (_, top) = complete("");
         for w in [
-            "show", "watch", "pool4", "config", "session", "help", "exit", "quit",
+            "show", "watch", "pool4", "config", "session", "who", "help", "exit", "quit",
         ] {
             assert!(top.contains(&w.to_string()), "{w}: {top:?}");
         }
@@ -430,6 +476,39 @@ mod tests {
     }
 
     #[test]
+    fn who_completes_pool4_addresses_and_log_search_files() {
+        assert_eq!(
+            complete("who 192.0.2.").1,
+            ["192.0.2.0:", "192.0.2.1:"].map(String::from)
+        );
+        assert!(complete("who 192.0.2.1:80 ").1.is_empty());
+        assert_eq!(
+            complete("who 192.0.2.1:80 --proto t").1,
+            vec!["tcp".to_string()]
+        );
+        assert_eq!(complete("log s").1, vec!["search".to_string()]);
+        let dir = std::env::temp_dir().join(format!("platctl-complete-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("old")).unwrap();
+        for f in ["nat.log", "nat.log.1", ".hidden"] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        let d = dir.to_string_lossy();
+        let (_, got) = complete(&format!("log search --v4 192.0.2.1:80 {d}/"));
+        assert_eq!(
+            got,
+            [".../nat.log", ".../nat.log.1", ".../old/"].map(|f| f.replace("...", &d))
+        );
+        let (_, got) = complete(&format!("log search {d}/nat.log.1 {d}/nat.log."));
+        assert_eq!(got, vec![format!("{d}/nat.log.1")]);
+        let (_, flags) = complete("log search --");
+        assert_eq!(
+            flags,
+            ["--at", "--help", "--json", "--proto", "--v4"].map(String::from)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn help_lists_every_command_with_its_line() {
         let text = help();
         for want in [
@@ -440,6 +519,8 @@ mod tests {
             "config check FILE",
             "session clear",
             "watch stats",
+            "who ADDRESS:PORT",
+            "log search FILES",
             "Every counter, in total and per worker",
             "exit, quit",
         ] {

@@ -161,3 +161,152 @@ fn the_shell_reads_lines_from_a_pipe_and_goes_on_after_an_error() {
     assert_eq!(seen.len(), 3, "{seen:?}");
     assert!(matches!(seen[2], api::Command::SessionClear { .. }));
 }
+
+#[test]
+fn who_asks_platd_and_shows_the_holder() {
+    use plat_core::nat::{BibInfo, Endpoint4, Endpoint6, Holder};
+    use std::net::Ipv4Addr;
+
+    fn holder() -> Answer {
+        let v4 = Endpoint4::new(Ipv4Addr::new(192, 0, 2, 1), 2050);
+        Answer::Who(vec![api::OnWorker {
+            worker: 0,
+            info: Holder {
+                proto: Proto::Tcp,
+                subscriber: "2001:db8:0:100::/56".parse().unwrap(),
+                bib: Some(BibInfo {
+                    proto: Proto::Tcp,
+                    v6: Endpoint6::new("2001:db8:0:100::5".parse().unwrap(), 40000),
+                    v4,
+                    is_static: false,
+                    sessions: 2,
+                }),
+                block: None,
+            },
+        }])
+    }
+    let path = socket_path("who");
+    let server = serve(&path, |_| Outcome::Ok(holder()));
+    let out = platctl(&path, &["who", "192.0.2.1:2050", "--proto", "tcp"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("2001:db8:0:100::/56"), "{shown}");
+    assert!(shown.contains("[2001:db8:0:100::5]:40000"), "{shown}");
+    let seen = server.join().unwrap();
+    assert_eq!(
+        seen[0].command,
+        api::Command::Who {
+            v4: Endpoint4::new(Ipv4Addr::new(192, 0, 2, 1), 2050),
+            proto: Some(Proto::Tcp),
+        }
+    );
+
+    let path = socket_path("who-json");
+    let server = serve(&path, |_| Outcome::Ok(holder()));
+    let out = platctl(&path, &["--json", "who", "192.0.2.1:2050"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Answer>(&out.stdout).unwrap(),
+        holder()
+    );
+    server.join().unwrap();
+}
+
+/// Writes a rotated pair of log files; returns their paths, newest first.
+fn log_files(name: &str) -> (PathBuf, PathBuf) {
+    use plat_core::log::{write_line, LogEvent};
+    use plat_core::nat::{BlockRec, Record};
+    use std::net::Ipv4Addr;
+
+    let dir = std::env::temp_dir().join(format!("platctl-it-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let block = BlockRec {
+        time: 0,
+        proto: Proto::Udp,
+        subscriber: "2001:db8:0:100::".parse().unwrap(),
+        prefix_len: 56,
+        v4: Ipv4Addr::new(192, 0, 2, 1),
+        block: 0,
+        first: 2048,
+        last: 2175,
+        size: 128,
+    };
+    // 2026-12-05T06:00:00Z and 08:00:00Z.
+    let t = 1_796_450_400_000;
+    let write = |file: &str, unix_ms: u64, record: Record, junk: &str| {
+        let mut out = Vec::new();
+        write_line(
+            &LogEvent {
+                unix_ms,
+                worker: 1,
+                record,
+            },
+            false,
+            &mut out,
+        );
+        out.extend_from_slice(junk.as_bytes());
+        let p = dir.join(file);
+        std::fs::write(&p, out).unwrap();
+        p
+    };
+    let older = write("nat.log.1", t, Record::BlockAlloc(block), "garbage\n");
+    let newer = write("nat.log", t + 7_200_000, Record::BlockFree(block), "");
+    (newer, older)
+}
+
+#[test]
+fn log_search_reads_files_without_platd_and_exits_like_grep() {
+    let nowhere = socket_path("no-platd-for-log-search");
+    let (newer, older) = log_files("search");
+    let (newer, older) = (newer.to_str().unwrap(), older.to_str().unwrap());
+    let search = |at: &str, json: bool| {
+        let mut args = vec!["log", "search", "--v4", "192.0.2.1:2100", "--at", at];
+        if json {
+            args.push("--json");
+        }
+        args.extend([newer, older]);
+        platctl(&nowhere, &args, "")
+    };
+    // Found: 0, the block and its subscriber.
+    let out = search("2026-12-05T07:00:00Z", false);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for want in [
+        "block",
+        "2001:db8:0:100::/56",
+        "192.0.2.1:2048-2175",
+        "2026-12-05T06:00:00.000Z",
+        "2026-12-05T08:00:00.000Z",
+    ] {
+        assert!(shown.contains(want), "`{want}` missing:\n{shown}");
+    }
+    assert!(text(&out.stderr).contains("1 of 3 lines are not log lines"));
+    let out = search("1796454000", true);
+    assert_eq!(out.status.code(), Some(0));
+    let r: plat_core::log::SearchResult = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r.holdings.len(), 1);
+    // Nobody: 1.
+    let out = search("2026-12-05T09:00:00Z", false);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).starts_with("nobody held 192.0.2.1:2100 at 2026-12-05T09:00:00.000Z"));
+    // Trouble: 2, a missing file and a bad time alike.
+    let out = platctl(
+        &nowhere,
+        &[
+            "log",
+            "search",
+            "--v4",
+            "192.0.2.1:2100",
+            "--at",
+            "1796454000",
+            "/nonexistent/nat.log",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/nat.log"));
+    let out = search("noon", false);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("`noon` is neither an RFC 3339 UTC time"));
+    std::fs::remove_dir_all(Path::new(newer).parent().unwrap()).unwrap();
+}

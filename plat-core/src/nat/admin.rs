@@ -360,7 +360,10 @@ impl Shard {
             len: prefix_len,
         };
         let mut out = Vec::new();
-        for p in Proto::ALL.into_iter().filter(|&p| proto.is_none_or(|q| q == p)) {
+        for p in Proto::ALL
+            .into_iter()
+            .filter(|&p| proto.is_none_or(|q| q == p))
+        {
             let h = h_bib4(self.key, p, u32::from(v4.addr), v4.port);
             let bib = self.find_bib4(h, p, v4).map(|bi| self.bib_info(bi));
             let block = self.pool.block_of(a, p, v4.port).and_then(|(k, owner)| {

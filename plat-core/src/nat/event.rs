@@ -99,7 +99,10 @@ pub enum Record {
     BlockAlloc(BlockRec),
     BlockFree(BlockRec),
     /// No address of pool4 has a free port (or block) for `proto`.
-    AddressesExhausted { time: u32, proto: Proto },
+    AddressesExhausted {
+        time: u32,
+        proto: Proto,
+    },
     /// `v4`, a subscriber's paired address, has no free `proto` port (or
     /// block); the allocation fell back to another address or failed.
     PortsExhausted {
@@ -177,7 +180,12 @@ impl Shard {
                     Record::AddressesExhausted { time: now_s, proto }
                 })
             }
-            NatDrop::TableFull => (Alarm::SessionEntries, Quota::SessionEntries, limits.sessions, None),
+            NatDrop::TableFull => (
+                Alarm::SessionEntries,
+                Quota::SessionEntries,
+                limits.sessions,
+                None,
+            ),
             NatDrop::SubscriberTableFull => (
                 Alarm::Subscribers,
                 Quota::Subscribers,

@@ -120,10 +120,12 @@ impl Shard {
 
     #[cold]
     fn ports_exhausted(&mut self, a: u16, proto: Proto, now_s: u32) {
-        self.alarm(Alarm::PortsExhausted, now_s, |shard| Record::PortsExhausted {
-            time: now_s,
-            proto,
-            v4: shard.pool.addr(a),
+        self.alarm(Alarm::PortsExhausted, now_s, |shard| {
+            Record::PortsExhausted {
+                time: now_s,
+                proto,
+                v4: shard.pool.addr(a),
+            }
         });
     }
 
