@@ -43,9 +43,12 @@ fn unix_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// tshark capturing the collector's port on the appliance's loopback.
+/// The collector: a UDP socket that takes the messages (without one the
+/// kernel answers port unreachable and platd counts the collector down)
+/// and tshark capturing them on the appliance's loopback.
 struct Capture {
     child: Child,
+    sink: Child,
     file: String,
 }
 
@@ -53,6 +56,12 @@ impl Capture {
     fn start(name: &str) -> Capture {
         let file = format!("{LAB_DIR}/{name}.pcap");
         let _ = std::fs::remove_file(&file);
+        let sink = Command::new("ip")
+            .args(["netns", "exec", "plat-appl", "socat", "-u"])
+            .arg("UDP4-RECV:4739,bind=127.0.0.1,reuseaddr")
+            .arg("/dev/null")
+            .spawn()
+            .expect("start the UDP sink");
         let child = Command::new("ip")
             .args(["netns", "exec", "plat-appl", "tshark", "-q", "-i", "lo"])
             .args(["-f", "udp port 4739", "-w", &file])
@@ -66,7 +75,7 @@ impl Capture {
             assert!(Instant::now() < deadline, "tshark did not start capturing");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Capture { child, file }
+        Capture { child, sink, file }
     }
 
     /// Stops the capture and decodes it: one map of tshark field name to
@@ -76,6 +85,8 @@ impl Capture {
         std::thread::sleep(Duration::from_millis(500));
         interrupt(self.child.id());
         let _ = self.child.wait();
+        let _ = self.sink.kill();
+        let _ = self.sink.wait();
         let out = Command::new("tshark")
             .args(["-r", &self.file, "-d", "udp.port==4739,cflow", "-T", "json"])
             .output()
