@@ -157,7 +157,12 @@ fn num(r: &HashMap<String, String>, name: &str) -> u64 {
 fn observation_ms(r: &HashMap<String, String>) -> u64 {
     let text = field(r, "cflow.observation_time_milliseconds");
     let out = Command::new("date")
-        .args(["-u", "-d", &text.replace(" UTC", "").replace("  ", " "), "+%s%3N"])
+        .args([
+            "-u",
+            "-d",
+            &text.replace(" UTC", "").replace("  ", " "),
+            "+%s%3N",
+        ])
         .output()
         .expect("date");
     ok(&out, "date -d")
@@ -258,7 +263,10 @@ fn run(lab: &Lab, name: &str, port_block: Option<u16>) -> Run {
     lab.start_platd_with(
         1,
         1500,
-        &[("PLATD_EXTRA", extra.as_str()), ("PORT_BLOCK", block.as_str())],
+        &[
+            ("PLATD_EXTRA", extra.as_str()),
+            ("PORT_BLOCK", block.as_str()),
+        ],
     );
     let t0 = unix_ms();
     traffic(lab);
@@ -306,7 +314,11 @@ fn run(lab: &Lab, name: &str, port_block: Option<u16>) -> Run {
     let text = ok(&found, "log search");
     assert!(text.contains(CLIENT_V6), "{text}");
     let before = search(t0 - 60_000);
-    assert_eq!(before.status.code(), Some(1), "no one held it before the run");
+    assert_eq!(
+        before.status.code(),
+        Some(1),
+        "no one held it before the run"
+    );
     Run {
         records,
         messages,
@@ -398,7 +410,9 @@ fn port_blocks(lab: &Lab) {
     // RFC 8158 4.1.1: 16/17 port block allocation/de-allocation; the
     // per-session and per-BIB records are left out (RFC 6888 REQ-14).
     assert!(
-        r.records.iter().all(|x| ![6, 7, 10, 11].contains(&nat_event(x))),
+        r.records
+            .iter()
+            .all(|x| ![6, 7, 10, 11].contains(&nat_event(x))),
         "{:?}",
         r.records
     );
@@ -419,7 +433,11 @@ fn port_blocks(lab: &Lab) {
             pool_addr.to_string(),
             "{x:?}"
         );
-        assert_eq!(num(x, "cflow.port_range_num_ports"), u64::from(BLOCK), "{x:?}");
+        assert_eq!(
+            num(x, "cflow.port_range_num_ports"),
+            u64::from(BLOCK),
+            "{x:?}"
+        );
     }
     let lines = json_lines();
     assert!(lines.iter().any(|l| l["nat_event"] == 16));

@@ -375,7 +375,9 @@ impl LogThread {
             }
             self.stats.lines.fetch_add(written, Ordering::Relaxed);
             self.stats.lines_lost.fetch_add(lost, Ordering::Relaxed);
-            self.stats.rotations.store(file.rotations, Ordering::Relaxed);
+            self.stats
+                .rotations
+                .store(file.rotations, Ordering::Relaxed);
         }
     }
 

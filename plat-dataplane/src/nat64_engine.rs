@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use plat_core::api::{WorkerAnswer, WorkerQuery};
 use plat_core::config::{Config, Ipv4Cidr};
-use plat_core::nat::{
-    Endpoint6, HashKey, IcmpError, Pool4Entry, Record, Shard, ShardError, Time,
-};
+use plat_core::nat::{Endpoint6, HashKey, IcmpError, Pool4Entry, Record, Shard, ShardError, Time};
 use plat_core::nat64::{HeldFate, Nat64, Packet, Verdict};
 use plat_core::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortShare, DEFAULT_KEY};
 use plat_core::wire::{icmpv4, ipv4, ipv6, proto, tcp, udp};

@@ -17,13 +17,13 @@ use plat_core::nat64::Reason;
 use plat_core::wire::ethernet::{ethertype, HEADER_LEN as ETH_LEN};
 
 use crate::counters::LocalCounters;
-use crate::events::EventSender;
 use crate::dpdk::clock::TscClock;
 use crate::dpdk::mbuf::{Mbuf, MbufBurst};
 use crate::dpdk::mempool::Mempool;
 use crate::dpdk::port::PortQueue;
 use crate::dpdk::ring::Ring;
 use crate::engine::{PacketEngine, Released, Step};
+use crate::events::EventSender;
 use crate::handoff::HandoffMesh;
 use crate::live::LiveConfig;
 use crate::mailbox::Mailbox;

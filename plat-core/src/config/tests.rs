@@ -284,16 +284,28 @@ fn nat_event_logging_parses_turns_events_on_and_refuses_bad_values() {
     assert!(n.enabled());
     assert_eq!(n.collectors.len(), 2);
     assert_eq!(n.observation_domain, 9);
-    assert!(!n.destination, "RFC 6888 REQ-12: no destinations by default");
+    assert!(
+        !n.destination,
+        "RFC 6888 REQ-12: no destinations by default"
+    );
     assert_eq!(n.max_message_len(), 1280 - 48);
     assert_eq!(c.nat64.nat.event_capacity, SHARD_EVENTS_PER_POLL);
     for (to, field) in [
         ("collectors = [\"collector\"]", "logging.nat.collectors[0]"),
-        ("collectors = [\"192.0.2.50:4739\"]\nmtu = 100", "logging.nat.mtu"),
+        (
+            "collectors = [\"192.0.2.50:4739\"]\nmtu = 100",
+            "logging.nat.mtu",
+        ),
         ("file = \"\"", "logging.nat.file"),
-        ("file = \"x\"\nfile_max_bytes = 10", "logging.nat.file_max_bytes"),
+        (
+            "file = \"x\"\nfile_max_bytes = 10",
+            "logging.nat.file_max_bytes",
+        ),
         ("file = \"x\"\nring_events = 8", "logging.nat.ring_events"),
-        ("file = \"x\"\ntemplate_refresh = 0", "logging.nat.template_refresh"),
+        (
+            "file = \"x\"\ntemplate_refresh = 0",
+            "logging.nat.template_refresh",
+        ),
     ] {
         let e = with("[workers]", &format!("[logging.nat]\n{to}\n[workers]")).unwrap_err();
         assert_eq!(e.field, field, "{to}");

@@ -1150,12 +1150,20 @@ fn rfc8158_addresses_exhausted_is_logged_once_a_second() {
     s.add_pool4(Pool4Entry::new(T, 32).with_range(Proto::Udp, PortRange::new(5000, 5001)))
         .unwrap();
     for k in 1..=2 {
-        s.v6_session(&t6(Proto::Udp, &format!("2001:db8::{k}"), 1, Z, 53), NO, at(0))
-            .unwrap();
+        s.v6_session(
+            &t6(Proto::Udp, &format!("2001:db8::{k}"), 1, Z, 53),
+            NO,
+            at(0),
+        )
+        .unwrap();
     }
     s.drain_events().for_each(drop);
     for k in 3..=10 {
-        let r = s.v6_session(&t6(Proto::Udp, &format!("2001:db8::{k}"), 1, Z, 53), NO, at(7));
+        let r = s.v6_session(
+            &t6(Proto::Udp, &format!("2001:db8::{k}"), 1, Z, 53),
+            NO,
+            at(7),
+        );
         assert_eq!(r.unwrap_err(), NatDrop::PoolExhausted);
     }
     // The paired address is out of ports, and so is every other one.
@@ -1190,7 +1198,9 @@ fn rfc8158_ports_exhausted_names_the_paired_address() {
     // more: the allocation falls back to the other address.
     let mut addrs = Vec::new();
     for p in 0..3 {
-        addrs.push(out4(s.v6_session(&t6(Proto::Udp, "2001:db8::1", 100 + p, Z, 53), NO, at(3))).addr);
+        addrs.push(
+            out4(s.v6_session(&t6(Proto::Udp, "2001:db8::1", 100 + p, Z, 53), NO, at(3))).addr,
+        );
     }
     let paired = addrs[0];
     assert_ne!(addrs[2], paired);
@@ -1211,8 +1221,12 @@ fn rfc8158_quota_exceeded_names_the_limit_and_the_subscriber() {
     c.limits.sessions_per_subscriber = 2;
     let mut s = shard_with(c);
     for p in 0..2 {
-        s.v6_session(&t6(Proto::Udp, "2001:db8:0:1::a", 100 + p, Z, 53), NO, at(0))
-            .unwrap();
+        s.v6_session(
+            &t6(Proto::Udp, "2001:db8:0:1::a", 100 + p, Z, 53),
+            NO,
+            at(0),
+        )
+        .unwrap();
     }
     let e = s
         .v6_session(&t6(Proto::Udp, "2001:db8:0:1::b", 100, Z, 53), NO, at(0))
@@ -1273,7 +1287,10 @@ fn who_holds_a_pool4_transport_address() {
     assert_eq!(who[0].bib.as_ref().unwrap().v6.port, 4000);
     assert_eq!(who[0].block, None);
     assert!(s.who(m, Some(Proto::Udp)).is_empty());
-    assert!(s.who(Endpoint4::new(Z, 80), None).is_empty(), "not a pool4 address");
+    assert!(
+        s.who(Endpoint4::new(Z, 80), None).is_empty(),
+        "not a pool4 address"
+    );
 }
 
 #[test]
