@@ -23,6 +23,11 @@ const CLIENT_V6: &str = "2001:db8:6::2";
 const COLLECTOR: &str = "127.0.0.1:4739";
 const BLOCK: u16 = 64;
 
+/// One decoded IPFIX data record: tshark field name to value.
+type Record = HashMap<String, String>;
+/// Per message: its sequence number and how many data records it held.
+type Message = (u64, u64);
+
 fn log_file() -> String {
     format!("{LAB_DIR}/nat-events.jsonl")
 }
@@ -81,7 +86,7 @@ impl Capture {
     /// Stops the capture and decodes it: one map of tshark field name to
     /// value per IPFIX data record, and per message its sequence number
     /// and data record count.
-    fn decode(mut self) -> (Vec<HashMap<String, String>>, Vec<(u64, u64)>) {
+    fn decode(mut self) -> (Vec<Record>, Vec<Message>) {
         std::thread::sleep(Duration::from_millis(500));
         interrupt(self.child.id());
         let _ = self.child.wait();
@@ -117,7 +122,7 @@ fn interrupt(pid: u32) {
 }
 
 /// Every "Flow N" object under `v` that is a NAT event record.
-fn flows(v: &Value, out: &mut Vec<HashMap<String, String>>) {
+fn flows(v: &Value, out: &mut Vec<Record>) {
     if let Some(obj) = v.as_object() {
         for (k, child) in obj {
             if k.starts_with("Flow ") && child.get("cflow.nat_event").is_some() {
@@ -140,13 +145,13 @@ fn flows(v: &Value, out: &mut Vec<HashMap<String, String>>) {
     }
 }
 
-fn field<'a>(r: &'a HashMap<String, String>, name: &str) -> &'a str {
+fn field<'a>(r: &'a Record, name: &str) -> &'a str {
     r.get(name)
         .map(String::as_str)
         .unwrap_or_else(|| panic!("no {name} in {r:?}"))
 }
 
-fn num(r: &HashMap<String, String>, name: &str) -> u64 {
+fn num(r: &Record, name: &str) -> u64 {
     field(r, name)
         .parse()
         .unwrap_or_else(|_| panic!("{name} is not a number in {r:?}"))
@@ -154,7 +159,7 @@ fn num(r: &HashMap<String, String>, name: &str) -> u64 {
 
 /// tshark shows absolute times as text (`Dec  5, 2026 06:58:01.123000000
 /// UTC`); GNU date reads it back.
-fn observation_ms(r: &HashMap<String, String>) -> u64 {
+fn observation_ms(r: &Record) -> u64 {
     let text = field(r, "cflow.observation_time_milliseconds");
     let out = Command::new("date")
         .args([
@@ -171,7 +176,7 @@ fn observation_ms(r: &HashMap<String, String>) -> u64 {
         .unwrap_or_else(|_| panic!("observation time `{text}`"))
 }
 
-fn nat_event(r: &HashMap<String, String>) -> u64 {
+fn nat_event(r: &Record) -> u64 {
     num(r, "cflow.nat_event")
 }
 
@@ -239,8 +244,8 @@ fn accounting_holds(lab: &Lab) {
 /// What both modes check: the tshark decoding names the pool transport
 /// address nginx saw, and `who` and `log search` name the client.
 struct Run {
-    records: Vec<HashMap<String, String>>,
-    messages: Vec<(u64, u64)>,
+    records: Vec<Record>,
+    messages: Vec<Message>,
     pool: (Ipv4Addr, u16),
     t0: u64,
     t_during: u64,
