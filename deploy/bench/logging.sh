@@ -53,8 +53,13 @@ run() { # $1 = label, $2 = logging (off|on), $3 = port block size (0: none)
   local label=$1 cfg="$work/log-$1.toml" stats="$work/log-$1.json" extra=""
   local log="$work/nat-events-$1.jsonl"
   rm -f "$stats" "$log"*
+  extra="[mgmt]
+socket = \"$work/mgmt.sock\""
   if [[ $2 == on ]]; then
-    extra="[logging.nat]
+    extra="[mgmt]
+socket = \"$work/mgmt.sock\"
+
+[logging.nat]
 collectors = [\"127.0.0.1:$collector_port\"]
 file = \"$log\"
 file_max_bytes = 4294967296"
@@ -63,38 +68,45 @@ file_max_bytes = 4294967296"
   slow_collector
   RUST_BACKTRACE=0 "$platd" --config "$cfg" --stats-file "$stats" >"$work/log-$1.log" 2>&1 &
   local pid=$!
-  # The pass starts as the ports come up; skip its first second.
-  for _ in $(seq 600); do
-    [[ -s $stats ]] && (( $(counter "$stats" tx_outside | cut -d' ' -f2) > 0 )) && break
-    kill -0 $pid 2>/dev/null || { cat "$work/log-$1.log" >&2; return 1; }
-    sleep 0.2
-  done
-  sleep 1
-  read -r t0 n0 < <(counter "$stats" tx_outside)
-  read -r _ s0 < <(counter "$stats" nat_sessions_created)
-  sleep "$measure"
-  read -r t1 n1 < <(counter "$stats" tx_outside)
-  read -r _ s1 < <(counter "$stats" nat_sessions_created)
-  # The rest of the pass, then the log thread's drain.
-  local last=-1 now
-  while :; do
-    now=$(counter "$stats" tx_outside | cut -d' ' -f2)
-    (( now == last )) && break
-    last=$now; sleep 1.5
-  done
-  sleep 2
+  # The pass: tx_outside sampled every 20 ms through the management
+  # socket, from the start until it stands still; the rate is taken
+  # between 10 % and 90 % of the capture (the table filling up).
+  python3 - "$work/mgmt.sock" "$frames" "$work/log-$1.pass" <<'PY'
+import json, socket, sys, time
+path, frames, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for _ in range(3000):
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect(path); break
+    except OSError:
+        time.sleep(0.02)
+f = s.makefile("rwb")
+def tx():
+    f.write(b'{"version":1,"id":1,"command":{"show_stats":{}}}\n'); f.flush()
+    c = json.loads(f.readline())["ok"]["stats"]["counters"]
+    return next(x["total"] for x in c if x["name"] == "tx_outside")
+samples, still = [], 0
+while still < 50:
+    t, n = time.monotonic(), tx()
+    still = still + 1 if samples and n == samples[-1][1] and n > 0 else 0
+    samples.append((t, n))
+    time.sleep(0.02)
+def at(frac):
+    return next(t for t, n in samples if n >= frac * frames)
+t10, t90 = at(0.1), at(0.9)
+open(out, "w").write(f"{0.8 * frames / (t90 - t10) / 1e6:.3f} {samples[-1][0] - samples[0][0]:.1f}\n")
+PY
+  # The log thread's drain.
+  sleep 3
   cp "$stats" "$work/log-$1.final.json"
   kill -INT $pid; wait $pid || true
   kill -TERM $collector; wait $collector || true
-  python3 - "$label" "$t0" "$n0" "$t1" "$n1" "$s0" "$s1" "$work/log-$1.final.json" "$log" "$work/collector.txt" <<'PY'
+  python3 - "$label" "$work/log-$1.pass" "$work/log-$1.final.json" "$log" "$work/collector.txt" <<'PY'
 import json, os, sys
 label = sys.argv[1]
-t0, n0, t1, n1, s0, s1 = map(int, sys.argv[2:8])
-c = json.load(open(sys.argv[8]))["counters"]
-secs = (t1 - t0) / 1000
-mpps = (n1 - n0) / secs / 1e6
-new = (s1 - s0) / secs / 1e6
-sessions = c.get("nat_sessions_created", 0)
+mpps = float(open(sys.argv[2]).read().split()[0])
+c = json.load(open(sys.argv[3]))["counters"]
+# Every frame of the pass opened a session.
+sessions = c.get("xlat_v6_to_v4", 0)
 events = c.get("log_events", 0)
 ring = c.get("drop_log_ring_full", 0)
 shard = c.get("nat_events_lost", 0)
@@ -103,20 +115,21 @@ lost = c.get("drop_log_ipfix_send", 0)
 lines = c.get("log_lines_written", 0)
 lines_lost = c.get("drop_log_file", 0)
 ipfix_bytes = c.get("log_ipfix_bytes_sent", 0)
-log = sys.argv[9]
-file_bytes = os.path.getsize(log) if os.path.exists(log) else 0
-got = open(sys.argv[10]).read().split() if os.path.exists(sys.argv[10]) else ["0", "0"]
+log = sys.argv[4]
+file_bytes = sum(os.path.getsize(os.path.join(os.path.dirname(log), f))
+                 for f in os.listdir(os.path.dirname(log)) if f.startswith(os.path.basename(log)))
+got = open(sys.argv[5]).read().split() if os.path.exists(sys.argv[5]) else ["0", "0"]
 ok = events == sent + lost and events == lines + lines_lost
 per_k = lambda b: b / max(sessions, 1) * 1000
-print(f"| {label:<14} | {mpps:5.2f} | {new:5.2f} | {sessions:>10,} | {events:>10,} | {ring:>9,} | {shard:>5,} "
+print(f"| {label:<14} | {mpps:5.2f} | {sessions:>10,} | {events:>10,} | {ring:>9,} | {shard:>5,} "
       f"| {sent:>10,} | {lost:>9,} | {lines:>10,} | {lines_lost:>6,} | {'yes' if ok else 'NO'} "
       f"| {per_k(ipfix_bytes):8.0f} | {per_k(file_bytes):8.0f} | {got[0]:>8} |")
 PY
 }
 
 echo "scenario $scenario: $frames flows read once, one worker (lcore 1), $(nproc) CPUs"
-echo "| run            |  Mpps | Mnew/s |   sessions |  log_events | ring lost | shard lost | IPFIX recs | IPFIX lost |      lines | lines lost | exact | IPFIX B/1k | JSON B/1k | collector msgs |"
-echo "|----------------|-------|--------|------------|------------|-----------|------|------------|-----------|------------|--------|-------|----------|----------|----------|"
+echo "| run            |  Mpps |   sessions |  log_events | ring lost | shard lost | IPFIX recs | IPFIX lost |      lines | lines lost | exact | IPFIX B/1k | JSON B/1k | collector msgs |"
+echo "|----------------|-------|------------|------------|-----------|------|------------|-----------|------------|--------|-------|----------|----------|----------|"
 for r in $(seq "$rounds"); do
   run "off-$r" off 0
   run "on-$r" on 0

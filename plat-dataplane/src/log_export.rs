@@ -328,11 +328,10 @@ impl LogThread {
             for w in 0..self.rings.len() {
                 self.batch.clear();
                 let ring = &mut self.rings[w];
-                while self.batch.len() < BATCH {
-                    match ring.pop() {
-                        Ok(e) => self.batch.push(e),
-                        Err(_) => break,
-                    }
+                // One chunk: one publication of the read position.
+                let n = ring.slots().min(BATCH);
+                if let Ok(chunk) = ring.read_chunk(n) {
+                    self.batch.extend(chunk);
                 }
                 moved += self.batch.len();
                 if !self.batch.is_empty() {
