@@ -9,7 +9,8 @@
 # lost, per sink, exactly) and the log volume per 1,000 sessions.
 #
 # Usage: bash deploy/bench/logging.sh [ROUNDS] [MEASURE_S]
-#   The runs alternate (off, on, blocks) ROUNDS times.
+#   The runs alternate (off, on, blocks-off, blocks) ROUNDS times; port
+#   blocks allocate differently, so they compare with blocks-off.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-2}
@@ -133,5 +134,6 @@ echo "|----------------|-------|------------|------------|-----------|------|---
 for r in $(seq "$rounds"); do
   run "off-$r" off 0
   run "on-$r" on 0
+  run "blocks-off-$r" off "$block"
   run "blocks-$r" on "$block"
 done

@@ -723,6 +723,9 @@ impl Config {
         let nat_log = nat_log::nat_log(raw.logging.nat)?;
         if nat_log.enabled() && nat64.nat.event_capacity == 0 {
             nat64.nat.event_capacity = SHARD_EVENTS_PER_POLL;
+            // Port blocks replace the per-flow records in the log
+            // (`log::is_logged`), and nothing else reads them yet.
+            nat64.nat.binding_events = nat64.nat.port_block == 0;
         }
         let burst = raw.workers.burst.unwrap_or(DEFAULT_BURST);
         if burst == 0 || burst > MAX_BURST {

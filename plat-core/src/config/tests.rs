@@ -290,6 +290,7 @@ fn nat_event_logging_parses_turns_events_on_and_refuses_bad_values() {
     );
     assert_eq!(n.max_message_len(), 1280 - 48);
     assert_eq!(c.nat64.nat.event_capacity, SHARD_EVENTS_PER_POLL);
+    assert!(c.nat64.nat.binding_events, "a per-session log reads them");
     for (to, field) in [
         ("collectors = [\"collector\"]", "logging.nat.collectors[0]"),
         (

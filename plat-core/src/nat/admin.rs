@@ -181,6 +181,7 @@ impl Shard {
                 c.limits.subscriber_prefix_len,
                 c.port_block,
                 c.event_capacity,
+                c.binding_events,
             )
         };
         if fixed(&cfg) != fixed(&self.cfg) {

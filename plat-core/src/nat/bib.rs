@@ -50,7 +50,7 @@ impl Shard {
         self.subscribers.add_port(sub, proto);
         self.stats.bib_added(proto);
         self.stats.bibs_created += 1;
-        self.emit(|shard| Record::BibCreate(shard.bib_rec(bi, now_s)));
+        self.emit_binding(|shard| Record::BibCreate(shard.bib_rec(bi, now_s)));
         Ok(bi)
     }
 
@@ -90,7 +90,7 @@ impl Shard {
         let b = self.bibs[bi as usize];
         self.bib6.remove(b.h6(self.key), bi);
         self.bib4.remove(b.h4(self.key), bi);
-        self.emit(|shard| Record::BibDelete(shard.bib_rec(bi, now_s)));
+        self.emit_binding(|shard| Record::BibDelete(shard.bib_rec(bi, now_s)));
         let proto = b.proto();
         if b.is_static {
             self.pool.release_static(b.pool, proto, b.port4);
@@ -155,7 +155,7 @@ impl Shard {
             return Err(ShardError::BibFull);
         }
         self.stats.bib_added(proto);
-        self.emit(|shard| Record::BibCreate(shard.bib_rec(bi, now.secs())));
+        self.emit_binding(|shard| Record::BibCreate(shard.bib_rec(bi, now.secs())));
         Ok(())
     }
 

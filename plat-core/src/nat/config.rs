@@ -118,6 +118,12 @@ pub struct NatConfig {
     /// logging or HA drains [`Shard::drain_events`](super::Shard); past it
     /// an event is counted in `events_lost`.
     pub event_capacity: u32,
+    /// Whether events include the per-flow records (BIB entries,
+    /// sessions, TCP states, refreshes) besides port blocks and alarms.
+    /// A port-block log without a standby reads none of them, and
+    /// building two records a new flow costs a worker some 10 % of its
+    /// creation rate (`deploy/bench/logging.sh`).
+    pub binding_events: bool,
 }
 
 impl Default for NatConfig {
@@ -130,6 +136,7 @@ impl Default for NatConfig {
             v4_initiated_tcp: true,
             sync_refresh_interval: 60,
             event_capacity: 0,
+            binding_events: true,
         }
     }
 }

@@ -214,6 +214,17 @@ impl Shard {
         });
     }
 
+    /// [`Shard::emit`] for the per-flow records (BIB entries, sessions,
+    /// their state and refreshes), which only a reader that wants them
+    /// pays for: a port-block log without a standby does not
+    /// ([`NatConfig::binding_events`](super::config::NatConfig)).
+    #[inline(always)]
+    pub(super) fn emit_binding(&mut self, record: impl FnOnce(&Shard) -> Record) {
+        if self.cfg.binding_events {
+            self.emit(record);
+        }
+    }
+
     fn push_event(&mut self, record: Record) {
         if self.events.len() < self.cfg.event_capacity as usize {
             self.events.push(record);

@@ -302,7 +302,7 @@ impl Shard {
         let (next, life) = step(old, side, flags);
         if next != old {
             self.sessions[i as usize].state = next as u8;
-            self.emit(|shard| Record::StateChange {
+            self.emit_binding(|shard| Record::StateChange {
                 time: now_s,
                 key: shard.key4(i),
                 state: next,
@@ -343,7 +343,7 @@ impl Shard {
         if s.flags & F_HELD != 0 {
             self.stats.held_syns -= 1;
         } else {
-            self.emit(|shard| Record::SessionDelete(shard.session_rec(i, now_s)));
+            self.emit_binding(|shard| Record::SessionDelete(shard.session_rec(i, now_s)));
             self.subscribers.remove_session(&s.src6);
         }
         if s.bib != NIL {

@@ -472,7 +472,7 @@ impl Shard {
                 self.stats.held_syns -= 1;
                 release_held = true;
                 self.tcp_step(i, Side::Inside, flags, now_s);
-                self.emit(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
+                self.emit_binding(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
             }
         } else {
             self.v6_hit_plain(i, flags, now_s);
@@ -562,7 +562,7 @@ impl Shard {
                 self.stats.held_syns -= 1;
                 self.subscribers.add_session(sub);
                 self.tcp_step(j, Side::Inside, flags, now_s);
-                self.emit(|shard| Record::SessionCreate(shard.session_rec(j, now_s)));
+                self.emit_binding(|shard| Record::SessionCreate(shard.session_rec(j, now_s)));
                 return self.outcome_v6(j, proto, flags, now, true);
             }
         }
@@ -610,7 +610,7 @@ impl Shard {
         self.subscribers.add_session(sub);
         self.stats.session_added(proto);
         self.stats.sessions_created += 1;
-        self.emit(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
+        self.emit_binding(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
         self.outcome_v6(i, proto, flags, now, false)
     }
 
@@ -849,7 +849,7 @@ impl Shard {
         self.subscribers.add_session(sub);
         self.stats.session_added(proto);
         self.stats.sessions_created += 1;
-        self.emit(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
+        self.emit_binding(|shard| Record::SessionCreate(shard.session_rec(i, now_s)));
         Ok(Verdict {
             session: SessionId(i),
             outcome: Outcome::ToV6 {

@@ -1264,6 +1264,25 @@ fn rfc8158_quota_exceeded_names_the_limit_and_the_subscriber() {
 }
 
 #[test]
+fn rfc6888_req_14_a_block_log_builds_no_per_flow_records() {
+    let mut c = with_events(cfg());
+    c.port_block = 64;
+    c.limits.ports_per_subscriber = 256;
+    c.binding_events = false;
+    let mut s = shard_with(c);
+    for p in 0..3 {
+        s.v6_session(&t6(Proto::Udp, "2001:db8::1", 100 + p, Z, 53), NO, at(0))
+            .unwrap();
+    }
+    expire_all(&mut s, at(1000));
+    let kinds: Vec<_> = s
+        .drain_events()
+        .map(|e| matches!(e, Record::BlockAlloc(_) | Record::BlockFree(_)))
+        .collect();
+    assert_eq!(kinds, vec![true, true], "one block given and taken back, nothing else");
+}
+
+#[test]
 fn alarms_are_off_with_events() {
     let mut s = Shard::new(cfg(), PortShare::All, KEY).unwrap();
     s.add_pool4(Pool4Entry::new(T, 32).with_range(Proto::Udp, PortRange::new(5000, 5000)))

@@ -136,7 +136,7 @@ impl Shard {
             self.sessions[i as usize].stamp = now_s;
             let r = self.cfg.sync_refresh_interval;
             if r != 0 && old / r != now_s / r {
-                self.emit(|shard| Record::Refresh {
+                self.emit_binding(|shard| Record::Refresh {
                     time: now_s,
                     key: shard.key4(i),
                 });
