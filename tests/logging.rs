@@ -176,6 +176,16 @@ fn observation_ms(r: &Record) -> u64 {
         .unwrap_or_else(|_| panic!("observation time `{text}`"))
 }
 
+/// `ms` as RFC 3339 UTC with milliseconds, by GNU date.
+fn rfc3339(ms: u64) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("@{}.{:03}", ms / 1000, ms % 1000)])
+        .arg("+%Y-%m-%dT%H:%M:%S.%3NZ")
+        .output()
+        .expect("date");
+    ok(&out, "date").trim().to_owned()
+}
+
 fn nat_event(r: &Record) -> u64 {
     num(r, "cflow.nat_event")
 }
@@ -273,6 +283,7 @@ fn run(lab: &Lab, name: &str, port_block: Option<u16>) -> Run {
             ("PORT_BLOCK", block.as_str()),
         ],
     );
+    log_thread_is_on_the_control_core();
     let t0 = unix_ms();
     traffic(lab);
     let pool = server_saw();
@@ -310,7 +321,7 @@ fn run(lab: &Lab, name: &str, port_block: Option<u16>) -> Run {
     let search = |at: u64| {
         Command::new(support::platctl_built())
             .args(["log", "search", "--v4", &addr, "--proto", "tcp", "--at"])
-            .arg((at / 1000).to_string())
+            .arg(rfc3339(at))
             .arg(log_file())
             .output()
             .expect("platctl log search")
@@ -332,6 +343,41 @@ fn run(lab: &Lab, name: &str, port_block: Option<u16>) -> Run {
         t_during,
         t1,
     }
+}
+
+/// The log thread runs where the control thread does (the main lcore's
+/// CPU), never on a worker's.
+fn log_thread_is_on_the_control_core() {
+    let pid = std::fs::read_to_string(format!("{LAB_DIR}/run/platd.pid")).unwrap();
+    let task = format!("/proc/{}/task", pid.trim());
+    let cpus = |tid: &str| {
+        let status = std::fs::read_to_string(format!("{task}/{tid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let threads: Vec<(String, String)> = std::fs::read_dir(&task)
+        .unwrap()
+        .map(|e| {
+            let tid = e.unwrap().file_name().into_string().unwrap();
+            let comm = std::fs::read_to_string(format!("{task}/{tid}/comm")).unwrap();
+            (comm.trim().to_owned(), cpus(&tid))
+        })
+        .collect();
+    let on = |name: &str| {
+        threads
+            .iter()
+            .find(|(c, _)| c == name)
+            .map(|(_, cpus)| cpus.clone())
+            .unwrap_or_else(|| panic!("no thread {name}: {threads:?}"))
+    };
+    // The lab's lcores: 0 (main, control) on CPU 0, the worker on CPU 1.
+    assert_eq!(on("plat-log"), "0", "{threads:?}");
+    assert_eq!(on("platd"), "0", "{threads:?}");
+    assert_ne!(on("rte-worker-1"), "0", "{threads:?}");
 }
 
 /// RFC 7011 3.1: a message's sequence number counts the data records sent

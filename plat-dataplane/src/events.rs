@@ -97,10 +97,12 @@ impl EventSender {
         }
         let room = match self.ring.write_chunk_uninit(n) {
             Ok(chunk) => chunk.fill_from_iter(self.staged.drain(..)),
-            Err(rtrb::chunks::ChunkError::TooFewSlots(room)) => match self.ring.write_chunk_uninit(room) {
-                Ok(chunk) => chunk.fill_from_iter(self.staged.drain(..room)),
-                Err(_) => 0,
-            },
+            Err(rtrb::chunks::ChunkError::TooFewSlots(room)) => {
+                match self.ring.write_chunk_uninit(room) {
+                    Ok(chunk) => chunk.fill_from_iter(self.staged.drain(..room)),
+                    Err(_) => 0,
+                }
+            }
         };
         self.staged.clear();
         let (sent, lost) = (room as u64, (n - room) as u64);

@@ -411,3 +411,130 @@ fn send(collectors: &[Collector], stats: &LogStats, msg: &[u8], records: usize) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventReceiver;
+    use plat_core::nat::tcp_state::TcpState;
+    use plat_core::nat::{Endpoint4, Endpoint6, Proto, Record, SessionRec};
+
+    fn event(i: u64) -> LogEvent {
+        LogEvent {
+            unix_ms: 1_796_454_000_000 + i,
+            worker: 0,
+            record: Record::SessionCreate(SessionRec {
+                time: 0,
+                proto: Proto::Udp,
+                v6: Endpoint6::new("2001:db8:6::2".parse().unwrap(), 10_000 + i as u16),
+                v4: Endpoint4::new("198.51.100.1".parse().unwrap(), 20_000 + i as u16),
+                remote: Endpoint4::new("203.0.113.2".parse().unwrap(), 7),
+                state: TcpState::Closed,
+            }),
+        }
+    }
+
+    fn prefix() -> Prefix6052 {
+        Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap()
+    }
+
+    /// Starts the thread on one ring to `collector`, feeds it `n` events
+    /// in bursts and stops it once they are drained.
+    fn feed(cfg: &NatLogConfig, n: u64) -> Arc<LogStats> {
+        let (mut tx, rx): (_, EventReceiver) = rtrb::RingBuffer::new(1 << 16);
+        let mut log = LogExport::start(cfg, prefix(), vec![rx]).expect("start");
+        for i in 0..n {
+            while tx.push(event(i)).is_err() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if i % 1000 == 999 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let stats = log.stats();
+        log.stop();
+        stats
+    }
+
+    #[test]
+    fn a_collector_that_refuses_costs_counted_losses_only() {
+        // A port nobody listens on: the kernel answers port unreachable.
+        let closed = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let cfg = NatLogConfig {
+            collectors: vec![closed],
+            ..NatLogConfig::default()
+        };
+        let started = Instant::now();
+        let stats = feed(&cfg, 20_000);
+        let sent = stats.ipfix_records.load(Ordering::Relaxed);
+        let lost = stats.ipfix_lost.load(Ordering::Relaxed);
+        assert_eq!(sent + lost, 20_000, "every record sent or counted lost");
+        assert!(
+            lost > sent,
+            "a refusing collector is taken as down: {sent} sent, {lost} lost"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn no_message_exceeds_the_path_mtu_and_every_record_arrives() {
+        let collector = UdpSocket::bind("127.0.0.1:0").unwrap();
+        collector
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let cfg = NatLogConfig {
+            collectors: vec![collector.local_addr().unwrap()],
+            mtu: 576,
+            ..NatLogConfig::default()
+        };
+        let reader = std::thread::spawn(move || {
+            let mut sizes = Vec::new();
+            let mut buf = [0u8; 65_536];
+            while let Ok(n) = collector.recv(&mut buf) {
+                sizes.push(n);
+            }
+            sizes
+        });
+        let stats = feed(&cfg, 3_000);
+        let sizes = reader.join().unwrap();
+        assert_eq!(stats.ipfix_records.load(Ordering::Relaxed), 3_000);
+        assert_eq!(
+            stats.ipfix_messages.load(Ordering::Relaxed),
+            sizes.len() as u64
+        );
+        let max = cfg.max_message_len();
+        assert!(
+            sizes.iter().all(|&n| n <= max),
+            "a message over {max}: {sizes:?}"
+        );
+        assert!(sizes.iter().any(|&n| n > max - 100), "messages are filled");
+    }
+
+    #[test]
+    fn the_local_log_rotates_by_size_and_keeps_its_count() {
+        let dir = std::env::temp_dir().join(format!("plat-rotate-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nat.jsonl");
+        let mut f = RotatingFile::open(path.clone(), 1000, 2).unwrap();
+        let line = [b'x'; 99]
+            .iter()
+            .copied()
+            .chain([b'\n'])
+            .collect::<Vec<u8>>();
+        for _ in 0..45 {
+            assert!(f.write(&line));
+        }
+        f.flush();
+        assert_eq!(f.rotations, 4, "450 lines of 100 bytes, files of 1000");
+        let size = |p: &std::path::Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(size(&path), 500);
+        assert_eq!(size(&f.rotated(1)), 1000);
+        assert_eq!(size(&f.rotated(2)), 1000);
+        assert!(!f.rotated(3).exists(), "two kept");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1279,7 +1279,11 @@ fn rfc6888_req_14_a_block_log_builds_no_per_flow_records() {
         .drain_events()
         .map(|e| matches!(e, Record::BlockAlloc(_) | Record::BlockFree(_)))
         .collect();
-    assert_eq!(kinds, vec![true, true], "one block given and taken back, nothing else");
+    assert_eq!(
+        kinds,
+        vec![true, true],
+        "one block given and taken back, nothing else"
+    );
 }
 
 #[test]
