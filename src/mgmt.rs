@@ -374,6 +374,17 @@ fn invalid(e: ConfigError) -> ApiError {
     ApiError::field(ErrorKind::Invalid, e.field, e.reason)
 }
 
+/// What workers answered, labelled with the worker.
+fn on_workers<T>(answers: Vec<(usize, T)>) -> Vec<OnWorker<T>> {
+    answers
+        .into_iter()
+        .map(|(w, info)| OnWorker {
+            worker: w as u32,
+            info,
+        })
+        .collect()
+}
+
 /// Answers one command.
 fn handle(d: &Daemon, cmd: api::Command) -> Result<Answer, ApiError> {
     use api::Command as C;
@@ -403,28 +414,12 @@ fn handle(d: &Daemon, cmd: api::Command) -> Result<Answer, ApiError> {
             |d, f| d.handle.count_bib(f),
         )
         .map(Answer::Bib),
-        C::ShowSubscriber { addr } => Ok(Answer::Subscriber(
-            d.handle
-                .subscriber(addr)
-                .map_err(unavailable)?
-                .into_iter()
-                .map(|(w, info)| OnWorker {
-                    worker: w as u32,
-                    info,
-                })
-                .collect(),
-        )),
-        C::Who { v4, proto } => Ok(Answer::Who(
-            d.handle
-                .who(v4, proto)
-                .map_err(unavailable)?
-                .into_iter()
-                .map(|(w, info)| OnWorker {
-                    worker: w as u32,
-                    info,
-                })
-                .collect(),
-        )),
+        C::ShowSubscriber { addr } => Ok(Answer::Subscriber(on_workers(
+            d.handle.subscriber(addr).map_err(unavailable)?,
+        ))),
+        C::Who { v4, proto } => Ok(Answer::Who(on_workers(
+            d.handle.who(v4, proto).map_err(unavailable)?,
+        ))),
         C::ShowPool4 => Ok(Answer::Pool4(Pool4Status {
             entries: d.live.load().config.nat64.pool4.clone(),
             addrs: d.handle.pool4_use().map_err(unavailable)?,

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use support::{ok, Lab, LAB_DIR, LAB_LOCK, SERVER_V6};
+use support::{ok, Lab, LAB_DIR, LAB_LOCK};
 
 const CLIENT_V6: &str = "2001:db8:6::2";
 const COLLECTOR: &str = "127.0.0.1:4739";
@@ -202,33 +202,6 @@ fn server_saw() -> (Ipv4Addr, u16) {
     (addr.parse().unwrap(), port.parse().unwrap())
 }
 
-fn traffic(lab: &Lab) {
-    let page = ok(
-        &lab.client(&[
-            "curl",
-            "-sf",
-            "--max-time",
-            "10",
-            &format!("http://[{SERVER_V6}]/"),
-        ]),
-        "curl",
-    );
-    assert!(page.contains("hello"), "{page}");
-    let echo = ok(
-        &lab.client(&[
-            "sh",
-            "-c",
-            &format!("echo log | socat -T 3 - 'UDP6:[{SERVER_V6}]:7'"),
-        ]),
-        "UDP echo",
-    );
-    assert_eq!(echo.trim(), "log");
-    ok(
-        &lab.client(&["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", SERVER_V6]),
-        "ping",
-    );
-}
-
 fn json_lines() -> Vec<Value> {
     std::fs::read_to_string(log_file())
         .expect("the local log")
@@ -285,7 +258,7 @@ fn run(lab: &Lab, name: &str, port_block: Option<u16>) -> Run {
     );
     log_thread_is_on_the_control_core();
     let t0 = unix_ms();
-    traffic(lab);
+    lab.traffic("log");
     let pool = server_saw();
     let t_during = unix_ms();
 

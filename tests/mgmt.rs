@@ -110,34 +110,6 @@ fn users() {
     }
 }
 
-/// Sessions of every protocol: a page by TCP, a UDP echo, a ping.
-fn traffic(lab: &Lab) {
-    let page = ok(
-        &lab.client(&[
-            "curl",
-            "-sf",
-            "--max-time",
-            "10",
-            &format!("http://[{SERVER_V6}]/"),
-        ]),
-        "curl",
-    );
-    assert!(page.contains("hello"), "{page}");
-    let echo = ok(
-        &lab.client(&[
-            "sh",
-            "-c",
-            &format!("echo mgmt | socat -T 3 - 'UDP6:[{SERVER_V6}]:7'"),
-        ]),
-        "UDP echo",
-    );
-    assert_eq!(echo.trim(), "mgmt");
-    ok(
-        &lab.client(&["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", SERVER_V6]),
-        "ping",
-    );
-}
-
 fn counter(stats: &Value, name: &str) -> u64 {
     stats["stats"]["counters"]
         .as_array()
@@ -150,7 +122,7 @@ fn counter(stats: &Value, name: &str) -> u64 {
 }
 
 fn show_commands(lab: &Lab) {
-    traffic(lab);
+    lab.traffic("mgmt");
 
     let summary = json(&["show", "summary"]);
     let s = &summary["summary"];
@@ -468,7 +440,7 @@ fn reload_keeps_sessions(lab: &Lab) {
     let pool = json(&["show", "pool4"]);
     assert_eq!(pool["pool4"]["entries"].as_array().unwrap().len(), 2);
     // A new UDP session lives by the new timeout.
-    traffic(lab);
+    lab.traffic("mgmt");
     let udp = json(&["show", "sessions", "--proto", "udp", "--port", "7"]);
     let left = udp["sessions"]["entries"][0]["expires_in"]
         .as_u64()

@@ -95,6 +95,35 @@ impl Lab {
         !pid.trim().is_empty() && Path::new(&format!("/proc/{}", pid.trim())).exists()
     }
 
+    /// curl, a UDP echo and a ping from the client to the server through
+    /// platd, each checked; `tag` is the datagram the echo returns.
+    pub fn traffic(&self, tag: &str) {
+        let page = ok(
+            &self.client(&[
+                "curl",
+                "-sf",
+                "--max-time",
+                "10",
+                &format!("http://[{SERVER_V6}]/"),
+            ]),
+            "curl",
+        );
+        assert!(page.contains("hello"), "{page}");
+        let echo = ok(
+            &self.client(&[
+                "sh",
+                "-c",
+                &format!("echo {tag} | socat -T 3 - 'UDP6:[{SERVER_V6}]:7'"),
+            ]),
+            "UDP echo",
+        );
+        assert_eq!(echo.trim(), tag);
+        ok(
+            &self.client(&["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", SERVER_V6]),
+            "ping",
+        );
+    }
+
     /// platd's counter totals, as its stats file shows them now.
     pub fn counters(&self) -> HashMap<String, u64> {
         let text =
