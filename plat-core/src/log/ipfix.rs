@@ -34,9 +34,10 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{protocol_number, LogEvent, NatEvent};
+use super::line::LogLine;
+use super::{protocol_number, LogEvent};
 use crate::addr::Prefix6052;
-use crate::nat::{Proto, Quota, Record};
+use crate::nat::{Quota, Record};
 
 /// An information element: its IANA ID, the length it is sent in, its
 /// name in the registry.
@@ -550,52 +551,32 @@ struct Facts {
 }
 
 impl Facts {
+    /// The facts of `ev` as its log line has them (one place maps each
+    /// record to what it says: [`LogLine::from_event`]); the destination
+    /// only with `prefix` (destinations logged).
     fn of(ev: &LogEvent, prefix: Option<&Prefix6052>) -> Facts {
-        let mut f = Facts {
-            time: ev.unix_ms,
-            nat_event: NatEvent::of(&ev.record).map_or(0, NatEvent::code),
-            ..Facts::default()
+        let Some(l) = LogLine::from_event(ev, prefix.is_some()) else {
+            return Facts::default();
         };
-        let proto = |p: Proto| protocol_number(p);
-        match ev.record {
-            Record::SessionCreate(s) | Record::SessionDelete(s) => {
-                f.proto = proto(s.proto);
-                (f.src6, f.sport) = (Some(s.v6.addr), s.v6.port);
-                (f.v4, f.v4_port) = (Some(s.v4.addr), s.v4.port);
-                if let Some(p) = prefix {
-                    f.dst6 = Some(p.embed(s.remote.addr));
-                    f.dst4 = Some(s.remote.addr);
-                    f.dport = s.remote.port;
-                }
-            }
-            Record::BibCreate(b) | Record::BibDelete(b) => {
-                f.proto = proto(b.proto);
-                (f.src6, f.sport) = (Some(b.v6.addr), b.v6.port);
-                (f.v4, f.v4_port) = (Some(b.v4.addr), b.v4.port);
-            }
-            Record::BlockAlloc(b) | Record::BlockFree(b) => {
-                f.proto = proto(b.proto);
-                (f.src6, f.src6_len) = (Some(b.subscriber), b.prefix_len);
-                f.v4 = Some(b.v4);
-                (f.first, f.last) = (b.first, b.last);
-            }
-            Record::AddressesExhausted { proto: p, .. } => f.proto = proto(p),
-            Record::PortsExhausted { proto: p, v4, .. } => {
-                f.proto = proto(p);
-                f.v4 = Some(v4);
-            }
-            Record::QuotaExceeded {
-                quota,
-                limit,
-                subscriber,
-                ..
-            } => {
-                (f.quota, f.limit) = (quota.code(), limit);
-                f.src6 = subscriber;
-            }
-            Record::StateChange { .. } | Record::Refresh { .. } => {}
+        let remote = l.remote.zip(prefix);
+        Facts {
+            time: l.time,
+            nat_event: l.nat_event,
+            proto: l.proto.map_or(0, protocol_number),
+            // A block's or a quota's subscriber is its source prefix.
+            src6: l.v6.or(l.subscriber),
+            src6_len: l.prefix_len.unwrap_or(0),
+            sport: l.v6_port.unwrap_or(0),
+            v4: l.v4,
+            v4_port: l.v4_port.unwrap_or(0),
+            dst6: remote.map(|(a, p)| p.embed(a)),
+            dst4: remote.map(|(a, _)| a),
+            dport: l.remote_port.unwrap_or(0),
+            first: l.first.unwrap_or(0),
+            last: l.last.unwrap_or(0),
+            quota: l.quota_event.unwrap_or(0),
+            limit: l.limit.unwrap_or(0),
         }
-        f
     }
 
     /// Writes information element `ie` into `out` (its length).

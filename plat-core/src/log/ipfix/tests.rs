@@ -2,6 +2,8 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::*;
+use crate::log::NatEvent;
+use crate::nat::Proto;
 use crate::nat::{BibRec, BlockRec, Endpoint4, Endpoint6, Key4, SessionRec, TcpState};
 
 /// 2026-12-05T07:00:00.123Z.
