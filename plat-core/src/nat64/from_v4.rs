@@ -33,6 +33,9 @@ impl Direction for V4 {
 
     #[inline(always)]
     fn established(nat: &mut Parts, c: &Classified<NatTuple4>, now: Time) -> Option<V4ToV6> {
+        // RFC 6052 3.1: the source is embedded in the prefix (the general
+        // path drops and counts what the rule refuses).
+        nat.prefix.check_3_1(c.tuple.src).ok()?;
         let flags = TcpFlags(c.tcp_flags);
         let (from, to) = nat
             .shard
@@ -45,8 +48,16 @@ impl Direction for V4 {
         }))
     }
 
-    fn parse(_: &Nat64, l3: &[u8]) -> Result<FlowV4, Reason> {
-        FlowV4::parse(l3).map_err(Reason::Xlat)
+    fn parse(nat: &Nat64, l3: &[u8]) -> Result<FlowV4, Reason> {
+        let flow = FlowV4::parse(l3).map_err(Reason::Xlat)?;
+        // RFC 6052 3.1: "The Well-Known Prefix MUST NOT be used to
+        // represent non-global IPv4 addresses": every IPv6 packet made
+        // from this one is sourced from the IPv4 source embedded in the
+        // prefix (a server, or the router that sent an ICMP error).
+        nat.prefix
+            .check_3_1(flow.src)
+            .map_err(|e| Reason::Xlat(e.into()))?;
+        Ok(flow)
     }
 
     fn head(flow: &FlowV4) -> FlowHead {

@@ -382,6 +382,99 @@ fn rfc6146_3_5_2_2_ipv4_syn_under_adf_is_held_then_rejected_with_port_unreachabl
     assert_eq!(ip.header().destination_addr(), SERVER4);
 }
 
+/// A NAT64 on the Well-Known Prefix 64:ff9b::/96 with `filtering`.
+fn nat64_wkp(filtering: Filtering) -> Nat64 {
+    let mut shard = Shard::new(
+        NatConfig {
+            filtering,
+            ..NatConfig::default()
+        },
+        PortShare::All,
+        crate::nat::HashKey::new(0x5eed_0f91_a7c3),
+    )
+    .unwrap();
+    shard
+        .add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30))
+        .unwrap();
+    Nat64::new(shard, Prefix6052::well_known(), XlatConfig::default())
+}
+
+#[test]
+fn rfc6052_3_1_wkp_never_carries_a_non_global_ipv4_source_towards_ipv6() {
+    // Global addresses stand in for internet hosts here; the packets never
+    // leave memory.
+    let global = Ipv4Addr::new(9, 9, 9, 9);
+    let private = Ipv4Addr::new(10, 1, 2, 3);
+    let mut n = nat64_wkp(Filtering::Eif);
+    let dst = Prefix6052::well_known().embed(global);
+    let (mut buf, s, l) = framed(udp6(CLIENT, dst, 5000, 53, b"q"));
+    let (s, l) = forwarded(n.from_v6(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(1),
+        &mut Vec::new(),
+    ));
+    let (ip, t) = check_v4(&buf[s..s + l]);
+    let pool = ip.header().source_addr();
+    let Some(TransportSlice::Udp(u)) = t else {
+        panic!("not UDP")
+    };
+    let port = u.source_port();
+    // Under EIF any IPv4 host may reach the mapping, but a non-global one
+    // cannot be written under the Well-Known Prefix: dropped, counted.
+    let wkp_drop = Verdict::Drop(Reason::Xlat(crate::xlat::DropReason::WkpNonGlobal));
+    let (mut buf, s, l) = framed(udp4(private, pool, 53, port, b"a"));
+    let v = n.from_v4(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(2),
+        &mut Vec::new(),
+    );
+    assert_eq!(v, wkp_drop);
+    // The same from a global host goes through, embedded.
+    let other = Ipv4Addr::new(9, 9, 9, 10);
+    let (mut buf, s, l) = framed(udp4(other, pool, 53, port, b"a"));
+    let (s, l) = forwarded(n.from_v4(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(2),
+        &mut Vec::new(),
+    ));
+    let (ip, _) = check_v6(&buf[s..s + l]);
+    assert_eq!(
+        ip.header().source_addr(),
+        Prefix6052::well_known().embed(other)
+    );
+    // An ICMPv4 error from a router with a private address, quoting the
+    // subscriber's datagram: its source cannot be represented either.
+    let quoted = udp4(pool, global, port, 53, b"q");
+    let mut e = Vec::new();
+    PacketBuilder::ipv4(private.octets(), pool.octets(), 64)
+        .icmpv4(etherparse::Icmpv4Type::TimeExceeded(
+            etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit,
+        ))
+        .write(&mut e, &quoted)
+        .unwrap();
+    let (mut buf, s, l) = framed(e);
+    let v = n.from_v4(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(3),
+        &mut Vec::new(),
+    );
+    assert_eq!(v, wkp_drop);
+    // And towards IPv4 the rule holds as before.
+    let (mut buf, s, l) = framed(udp6(
+        CLIENT,
+        Prefix6052::well_known().embed(private),
+        5001,
+        53,
+        b"q",
+    ));
+    let v = n.from_v6(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(3),
+        &mut Vec::new(),
+    );
+    assert_eq!(v, wkp_drop);
+}
+
 #[test]
 fn non_first_fragments_and_other_protocols_are_counted_drops() {
     let mut n = nat64(Filtering::Adf);
