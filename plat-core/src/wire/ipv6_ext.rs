@@ -112,6 +112,15 @@ pub struct FragmentRepr {
     pub ident: u32,
 }
 
+impl FragmentRepr {
+    /// An atomic fragment (RFC 6946 2): a Fragment Header with offset 0
+    /// and M = 0, on a packet that is whole. RFC 6946 4 has it processed
+    /// in isolation, as the unfragmented packet it is.
+    pub fn is_atomic(&self) -> bool {
+        self.offset == 0 && !self.more
+    }
+}
+
 /// What the translator needs to know about an extension-header chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chain {

@@ -584,6 +584,30 @@ fn rfc7915_5_1_1_extension_header_after_fragment_rejected() {
 }
 
 #[test]
+fn rfc6946_4_an_atomic_fragment_is_translated_like_the_whole_packet() {
+    // An echo request with a Fragment Header of offset 0 and M = 0: ICMP
+    // like UDP, it is one whole packet.
+    let base = echo6(true, 1, b"atomic ping");
+    let p = insert_ext(
+        &base,
+        proto::IPV6_FRAG,
+        &frag_ext(proto::ICMPV6, 0, false, 0x0a0b_0c0d),
+    );
+    let r = run6(&p, &cfg());
+    let (ip, l4) = check_v4(r.packet());
+    assert_eq!(ip.protocol, etherparse::IpNumber::ICMP);
+    assert_eq!(l4[0], 8, "ICMPv4 Echo Request");
+    assert_eq!(&l4[8..], b"atomic ping");
+    assert!(!ip.more_fragments);
+    assert_eq!(ip.fragment_offset.value(), 0);
+    let base = udp6(64, 7, 8, b"atomic datagram");
+    let p = insert_ext(&base, proto::IPV6_FRAG, &frag_ext(proto::UDP, 0, false, 9));
+    let (ip, l4) = check_v4(run6(&p, &cfg()).packet());
+    assert!(!ip.more_fragments);
+    assert_eq!(&l4[8..], b"atomic datagram");
+}
+
+#[test]
 fn rfc7915_1_2_fragmented_icmpv6_not_translated() {
     let base = echo6(true, 1, b"frag ping");
     let p = insert_ext(

@@ -291,8 +291,9 @@ pub(super) fn translate<S: Sink + ?Sized>(
         );
     }
     // RFC 7915 1.2: "Fragmented ICMP/ICMPv6 packets will not be translated
-    // by IP/ICMP translators."
-    if is_icmp && chain.fragment.is_some() {
+    // by IP/ICMP translators." An atomic fragment is not fragmented (RFC
+    // 6946 4): it is translated like the whole packet it is.
+    if is_icmp && chain.fragment.is_some_and(|(_, f)| !f.is_atomic()) {
         return Err(DropReason::FragmentedIcmp);
     }
     if is_icmp_error {
