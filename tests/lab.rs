@@ -125,13 +125,14 @@ fn lab_two_workers_with_handoff() {
     run_lab(2);
 }
 
-#[test]
-fn lab_path_mtu_smaller_ipv4_side() {
-    let _guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let lab = Lab::up();
-    lab.start_platd(1, 1400, "auto");
-    // The client uploads 10 MB in full-size segments: over the 1400-byte
-    // IPv4 link they need Packet Too Big (MTU 1420) before it completes.
+/// A 10 MB upload and a 10 MB download over an IPv4 side of
+/// `outside_mtu`: full-size client segments need Packet Too Big first
+/// (the client then learns `client_pmtu`); below 1280 - 20 the translator
+/// also fragments what the IPv6 minimum still lets through (RFC 7915 5.1:
+/// DF is clear on packets of 1260 bytes or less).
+fn path_mtu(lab: &Lab, outside_mtu: u16, client_pmtu: u16) {
+    lab.start_platd(1, outside_mtu, "auto");
+    let _ = lab.client(&["ip", "-6", "route", "flush", "cache"]);
     let upload = format!("{LAB_DIR}/upload.bin");
     let _ = std::fs::remove_file(&upload);
     let mut sink = Command::new("ip")
@@ -155,21 +156,48 @@ fn lab_path_mtu_smaller_ipv4_side() {
     let _ = sink.wait();
     let sent = sha256(&lab.server(&["sha256sum", &format!("{LAB_DIR}/www/big.bin")]));
     let got = sha256(&lab.server(&["sha256sum", &upload]));
-    assert_eq!(got, sent, "upload arrived byte-exact");
+    assert_eq!(
+        got, sent,
+        "upload arrived byte-exact at IPv4 MTU {outside_mtu}"
+    );
+    let down = lab.client(&[
+        "sh",
+        "-c",
+        &format!("curl -sf --max-time 60 'http://[{SERVER_V6}]/big.bin' | sha256sum"),
+    ]);
+    assert_eq!(
+        sha256(&down),
+        sent,
+        "download byte-exact at IPv4 MTU {outside_mtu}"
+    );
     let c = lab.fresh_counters();
     assert!(
         c["drop_packet_too_big"] > 0,
         "Packet Too Big was sent: {c:?}"
     );
+    if outside_mtu < 1260 {
+        assert!(c["fragments_sent"] > 0, "IPv4 fragments were made: {c:?}");
+    }
     let pmtu = ok(
         &lab.client(&["ip", "-6", "route", "get", SERVER_V6]),
         "route get",
     );
     assert!(
-        pmtu.contains("mtu 1420"),
-        "client learned the path MTU: {pmtu}"
+        pmtu.contains(&format!("mtu {client_pmtu}")),
+        "client learned the path MTU {client_pmtu}: {pmtu}"
     );
     lab.stop_platd();
+}
+
+#[test]
+fn lab_path_mtu_smaller_ipv4_side() {
+    let _guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::up();
+    path_mtu(&lab, 1400, 1420);
+    // RFC 791 allows IPv4 links down to 68; a 1000-byte tunnel is common.
+    // The client cannot go below 1280 (RFC 8200 5): the translator cuts
+    // its 1260-byte IPv4 packets into fragments.
+    path_mtu(&lab, 1000, 1280);
 }
 
 /// Sum of every drop counter (the dataplane's, the engine's and the slow

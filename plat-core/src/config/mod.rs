@@ -195,9 +195,13 @@ pub enum LogFormat {
     Json,
 }
 
-/// Smallest link MTU: RFC 8200 5 for IPv6; plat keeps IPv4 to the same
-/// floor so a translated packet always fits one way or the other.
-pub const MIN_MTU: u16 = 1280;
+/// Smallest IPv6 link MTU (RFC 8200 5).
+pub const MIN_MTU: u16 = crate::xlat::IPV6_MIN_MTU;
+/// Smallest IPv4 link MTU (RFC 791: every internet module must forward a
+/// datagram of 68 octets without further fragmentation). Tunnels of
+/// 1000-1400 are common; the translator fragments (DF clear) or answers
+/// Packet Too Big with at least 1280 (RFC 7915 5.1, 5.2).
+pub const MIN_IPV4_MTU: u16 = 68;
 /// Default link MTU.
 pub const DEFAULT_MTU: u16 = 1500;
 /// Default rx burst.
@@ -408,10 +412,15 @@ where
         .map(|(i, a)| parse_field(&format!("{side}.addresses[{i}]"), a))
         .collect::<Result<Vec<C>, _>>()?;
     let mtu = raw.mtu.unwrap_or(DEFAULT_MTU);
-    if mtu < MIN_MTU {
+    let min = if side == "inside" {
+        MIN_MTU
+    } else {
+        MIN_IPV4_MTU
+    };
+    if mtu < min {
         return Err(ConfigError::new(
             format!("{side}.mtu"),
-            format!("{mtu} is below the minimum link MTU {MIN_MTU}"),
+            format!("{mtu} is below the minimum {side} link MTU {min}"),
         ));
     }
     let addr = |field: String, s: &str| -> Result<A, ConfigError> {

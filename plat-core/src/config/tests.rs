@@ -89,9 +89,15 @@ fn bad_values_are_refused_naming_field_and_reason() {
         ),
         (
             "mtu = 1400",
-            "mtu = 1000",
+            "mtu = 67",
             "outside.mtu",
-            "below the minimum",
+            "below the minimum outside link MTU 68",
+        ),
+        (
+            "addresses = [\"2001:db8:6::1/64\"]",
+            "addresses = [\"2001:db8:6::1/64\"]\nmtu = 1000",
+            "inside.mtu",
+            "below the minimum inside link MTU 1280",
         ),
         (
             "via = \"2001:db8:6::2\"",
@@ -310,5 +316,14 @@ fn nat_event_logging_parses_turns_events_on_and_refuses_bad_values() {
     ] {
         let e = with("[workers]", &format!("[logging.nat]\n{to}\n[workers]")).unwrap_err();
         assert_eq!(e.field, field, "{to}");
+    }
+}
+
+#[test]
+fn rfc791_an_ipv4_link_takes_any_mtu_down_to_68() {
+    for mtu in [68u16, 576, 1000, 9000] {
+        let c = with("mtu = 1400", &format!("mtu = {mtu}")).unwrap();
+        assert_eq!(c.outside.mtu, mtu);
+        assert_eq!(c.nat64.xlat.ipv4_mtu, mtu);
     }
 }
