@@ -91,11 +91,38 @@ fn traffic_checks(lab: &Lab) {
     assert_eq!(ok(&refused, "ICMP error translation").trim(), "refused");
 }
 
+/// RFC 4443 2.2 (c): the Time Exceeded platd sends for an expiring hop
+/// limit comes from its inside address, so `traceroute -6` names platd at
+/// hop 1 and the IPv4 server (embedded) last, in each probe mode.
+fn traceroute_names_platd_first(lab: &Lab) {
+    for mode in [&[][..], &["-I"][..], &["-T", "-p", "80"][..]] {
+        let out = ok(
+            &lab.client(
+                &[
+                    &["traceroute", "-6", "-n", "-q", "1", "-w", "2", "-m", "5"][..],
+                    mode,
+                    &[SERVER_V6],
+                ]
+                .concat(),
+            ),
+            "traceroute -6",
+        );
+        let hops: Vec<&str> = out
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .collect();
+        assert_eq!(hops.first(), Some(&"2001:db8:6::1"), "{mode:?}: {out}");
+        assert_eq!(hops.last(), Some(&SERVER_V6), "{mode:?}: {out}");
+    }
+}
+
 fn run_lab(workers: usize) {
     let _guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::up();
     lab.start_platd(workers, 1500, "auto");
     traffic_checks(&lab);
+    traceroute_names_platd_first(&lab);
     let c = lab.fresh_counters();
     assert!(
         c["xlat_v6_to_v4"] > 1000 && c["xlat_v4_to_v6"] > 1000,

@@ -348,6 +348,8 @@ struct RawTranslation {
     copy_traffic_class: Option<bool>,
     send_icmp_errors: Option<bool>,
     verify_ipv4_checksum: Option<bool>,
+    icmpv6_error_source: Option<String>,
+    icmpv4_error_source: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -386,6 +388,12 @@ struct RawConfig {
 
 fn parse_field<T: FromStr<Err = String>>(field: &str, s: &str) -> Result<T, ConfigError> {
     s.parse().map_err(|r| ConfigError::new(field, r))
+}
+
+/// An address field: the reason names what the text is not.
+fn parse_addr<T: FromStr>(field: &str, s: &str) -> Result<T, ConfigError> {
+    s.parse()
+        .map_err(|_| ConfigError::new(field, format!("`{s}` is not an address")))
 }
 
 fn link<C, A>(side: &str, raw: RawLink) -> Result<LinkConfig<C, A>, ConfigError>
@@ -617,6 +625,14 @@ fn nat64(raw: RawNat64, inside_mtu: u16, outside_mtu: u16) -> Result<Nat64Config
         copy_traffic_class: t.copy_traffic_class.unwrap_or(d.copy_traffic_class),
         send_icmp_errors: t.send_icmp_errors.unwrap_or(d.send_icmp_errors),
         verify_ipv4_checksum: t.verify_ipv4_checksum.unwrap_or(d.verify_ipv4_checksum),
+        icmpv6_error_source: t
+            .icmpv6_error_source
+            .map(|a| parse_addr::<Ipv6Addr>("nat64.translation.icmpv6_error_source", &a))
+            .transpose()?,
+        icmpv4_error_source: t
+            .icmpv4_error_source
+            .map(|a| parse_addr::<Ipv4Addr>("nat64.translation.icmpv4_error_source", &a))
+            .transpose()?,
         ..d
     };
     if xlat.lowest_ipv6_mtu < MIN_MTU || xlat.lowest_ipv6_mtu > inside_mtu {
@@ -729,6 +745,18 @@ impl Config {
             ));
         }
         let mut nat64 = nat64(raw.nat64, inside.mtu, outside.mtu)?;
+        // RFC 4443 2.2 (c): an error the translator originates comes from
+        // an address of the interface it leaves on, so traceroute shows
+        // platd as the hop, not the IPv4 host behind it (RFC 792 likewise
+        // for IPv4): the first inside and outside addresses, unless the
+        // operator names others.
+        let x = &mut nat64.xlat;
+        x.icmpv6_error_source = x
+            .icmpv6_error_source
+            .or(inside.addresses.first().map(|c| c.addr));
+        x.icmpv4_error_source = x
+            .icmpv4_error_source
+            .or(outside.addresses.first().map(|c| c.addr));
         let nat_log = nat_log::nat_log(raw.logging.nat)?;
         if nat_log.enabled() && nat64.nat.event_capacity == 0 {
             nat64.nat.event_capacity = SHARD_EVENTS_PER_POLL;

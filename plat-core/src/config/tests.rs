@@ -327,3 +327,38 @@ fn rfc791_an_ipv4_link_takes_any_mtu_down_to_68() {
         assert_eq!(c.nat64.xlat.ipv4_mtu, mtu);
     }
 }
+
+#[test]
+fn rfc4443_2_2_errors_platd_sends_come_from_its_own_addresses() {
+    let c = Config::from_toml(LAB).unwrap();
+    assert_eq!(
+        c.nat64.xlat.icmpv6_error_source,
+        Some("2001:db8:6::1".parse().unwrap()),
+        "the inside address"
+    );
+    assert_eq!(
+        c.nat64.xlat.icmpv4_error_source,
+        Some("203.0.113.1".parse().unwrap()),
+        "the outside address"
+    );
+    let c = with(
+        "[nat64.timeouts]",
+        "[nat64.translation]\nicmpv6_error_source = \"2001:db8:6::99\"\n\
+         icmpv4_error_source = \"203.0.113.99\"\n\n[nat64.timeouts]",
+    )
+    .unwrap();
+    assert_eq!(
+        c.nat64.xlat.icmpv6_error_source,
+        Some("2001:db8:6::99".parse().unwrap())
+    );
+    assert_eq!(
+        c.nat64.xlat.icmpv4_error_source,
+        Some("203.0.113.99".parse().unwrap())
+    );
+    let e = with(
+        "[nat64.timeouts]",
+        "[nat64.translation]\nicmpv4_error_source = \"2001:db8::1\"\n\n[nat64.timeouts]",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "nat64.translation.icmpv4_error_source");
+}
