@@ -100,8 +100,12 @@ impl Direction for V6 {
                 let back = V4ToV6::new(tuple6(&nat.prefix, t.proto, src, dst));
                 Next::ThereAndBack(there, back)
             }
-            // A hold is the IPv4 side's answer only.
-            NatOutcome::Hold => Next::Drop(Reason::Nat64(Nat64Drop::UnexpectedNatOutcome)),
+            // A hairpinned SYN that address-dependent filtering holds
+            // (RFC 6146 3.5.2.2): the shard keeps the state, so the other
+            // subscriber's SYN completes a simultaneous open (3.8), but
+            // the packet itself exists only as IPv6 here and is not kept:
+            // the filter dropped it, and it is counted as filtered.
+            NatOutcome::Hold => Next::Drop(Reason::Nat(NatDrop::Filtered)),
         }
     }
 }

@@ -741,3 +741,33 @@ fn reason_indices_cover_every_counter_once() {
     let unique: std::collections::HashSet<_> = names.iter().collect();
     assert_eq!(unique.len(), names.len(), "counter names are unique");
 }
+
+#[test]
+fn rfc6146_3_8_a_hairpinned_syn_the_filter_refuses_is_counted_as_filtered() {
+    // Under ADF an IPv4 SYN from a host the subscriber never contacted is
+    // held (RFC 6146 3.5.2.2); hairpinned from another subscriber the
+    // shard holds the state (for a simultaneous open) but there is no IPv4
+    // packet to keep: the filter dropped it, and it is counted so.
+    for (v4_initiated_tcp, want) in [(true, NatDrop::Filtered), (false, NatDrop::V4TcpPolicy)] {
+        let mut n = nat64_with(NatConfig {
+            filtering: Filtering::Adf,
+            v4_initiated_tcp,
+            ..NatConfig::default()
+        });
+        let (pool2, port2) = out_udp(&mut n, CLIENT2, 6000);
+        let src: Ipv6Addr = CLIENT.parse().unwrap();
+        let dst = n.prefix().embed(pool2);
+        let b = PacketBuilder::ipv6(src.octets(), dst.octets(), 64).tcp(5003, port2, 1, 1000);
+        let (mut buf, s, l) = framed(with_flags(b, 0x02, 0, &[]));
+        let v = n.from_v6(
+            Packet::new(&mut buf, s, l),
+            Time::from_secs(3),
+            &mut Vec::new(),
+        );
+        let dropped = match v {
+            Verdict::Drop(r) | Verdict::Reply { reason: r, .. } => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(dropped, Reason::Nat(want));
+    }
+}
