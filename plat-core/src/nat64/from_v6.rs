@@ -11,8 +11,8 @@ use crate::xlat::{self, FlowHead, FlowV6, Sink, V4ToV6, V6ToV4};
 
 use super::classify::{Classified, V6};
 use super::{
-    tuple4, tuple6, Direction, Found, HeldFate, Nat64, Nat64Drop, Next, Packet, Parts, Reason,
-    Verdict, ICMPV6_QUERY,
+    tuple4, tuple6, Direction, Found, HeldFate, Nat64, Next, Packet, Parts, Reason, Verdict,
+    ICMPV6_QUERY,
 };
 
 impl Nat64 {
