@@ -243,6 +243,11 @@ impl Shard {
         self.pool.share()
     }
 
+    /// `addr` is a pool4 address (of any worker's share).
+    pub fn is_pool4(&self, addr: Ipv4Addr) -> bool {
+        self.pool.contains(addr)
+    }
+
     /// This shard may allocate (or owns the static entry at) `addr:port`.
     pub fn owns(&self, proto: Proto, addr: Ipv4Addr, port: u16) -> bool {
         self.pool.owns(proto, addr, port)

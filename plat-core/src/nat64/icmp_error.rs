@@ -90,7 +90,12 @@ impl Nat64 {
             inner: inner4,
             ipv4_id: self.ipv4_id(),
         };
-        Next::ToV4(map, false)
+        // RFC 6146 3.8: an error about a hairpinned packet goes to a pool
+        // address, another subscriber's mapping: it turns around like any
+        // hairpinned packet (the IPv4 side takes it as an ICMPv4 error and
+        // it reaches that subscriber), never out to neighbour resolution.
+        let hairpin = self.shard.is_pool4(dst4);
+        Next::ToV4(map, hairpin)
     }
 
     /// An ICMPv4 error from the IPv4 side about a packet plat sent: the

@@ -309,6 +309,69 @@ fn rfc6146_3_8_hairpin_comes_back_as_ipv6_from_the_embedded_pool_address() {
 }
 
 #[test]
+fn rfc6146_3_8_an_icmp_error_about_a_hairpinned_packet_is_hairpinned_back() {
+    let mut n = nat64(Filtering::Eif);
+    let client: Ipv6Addr = CLIENT.parse().unwrap();
+    let client2: Ipv6Addr = CLIENT2.parse().unwrap();
+    // Client 2 has a mapping; client 1's datagram to it hairpins.
+    let (pool2, port2) = out_udp(&mut n, CLIENT2, 6000);
+    let dst = n.prefix().embed(pool2);
+    let (mut buf, s, l) = framed(udp6(CLIENT, dst, 5002, port2, b"hairpin"));
+    let Verdict::HairpinReturn { l3_start, l3_len } = n.from_v6(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(3),
+        &mut Vec::new(),
+    ) else {
+        panic!("not hairpinned")
+    };
+    let received = buf[l3_start..l3_start + l3_len].to_vec();
+    let (ip, _) = check_v6(&received);
+    let from = ip.header().source_addr();
+    // Client 2 answers it with Port Unreachable, quoting what it got.
+    let mut e = Vec::new();
+    PacketBuilder::ipv6(client2.octets(), from.octets(), 64)
+        .icmpv6(etherparse::Icmpv6Type::DestinationUnreachable(
+            etherparse::icmpv6::DestUnreachableCode::Port,
+        ))
+        .write(&mut e, &received)
+        .unwrap();
+    let (mut buf, s, l) = framed(e);
+    let Verdict::Hairpin { l3_start, l3_len } = n.from_v6(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(4),
+        &mut Vec::new(),
+    ) else {
+        panic!("the error to a pool address is not hairpinned")
+    };
+    // The IPv4 side takes the ICMPv4 error and it reaches client 1,
+    // quoting client 1's own datagram.
+    let (s, l) = forwarded(n.from_v4(
+        Packet::new(&mut buf, l3_start, l3_len),
+        Time::from_secs(4),
+        &mut Vec::new(),
+    ));
+    let (ip, t) = check_v6(&buf[s..s + l]);
+    assert_eq!(ip.header().destination_addr(), client);
+    assert_eq!(
+        ip.header().source_addr(),
+        dst,
+        "from client 2's mapping, embedded"
+    );
+    let Some(TransportSlice::Icmpv6(i)) = t else {
+        panic!("not ICMPv6")
+    };
+    assert!(matches!(
+        i.icmp_type(),
+        etherparse::Icmpv6Type::DestinationUnreachable(
+            etherparse::icmpv6::DestUnreachableCode::Port
+        )
+    ));
+    let inner = Ipv6Slice::from_slice(i.payload()).expect("inner IPv6");
+    assert_eq!(inner.header().source_addr(), client);
+    assert_eq!(inner.header().destination_addr(), dst);
+}
+
+#[test]
 fn rfc6146_3_5_1_1_pool_exhaustion_answers_icmpv6_address_unreachable() {
     let cfg = NatConfig {
         limits: crate::nat::Limits {
