@@ -202,7 +202,12 @@ pub(super) fn classify_v6(
     let dst = prefix
         .extract_octets(h[ipv6::OFFSET_DST..].first_chunk::<16>()?)
         .ok()?;
-    let (sport, dport, tcp_flags) = transport(proto, &l3[ipv6::HEADER_LEN..])?;
+    // The transport header as the IPv6 header bounds it (the general
+    // path parses no further): bytes past the payload length are not the
+    // packet's.
+    let payload = usize::from(be16(h, ipv6::OFFSET_PAYLOAD_LEN));
+    let l4 = l3.get(ipv6::HEADER_LEN..ipv6::HEADER_LEN + payload)?;
+    let (sport, dport, tcp_flags) = transport(proto, l4)?;
     let tuple = NatTuple6 {
         proto,
         src: Ipv6Addr::from(*h[ipv6::OFFSET_SRC..].first_chunk::<16>()?),
@@ -227,7 +232,10 @@ pub(super) fn classify_v4(shard: &Shard, l3: &[u8]) -> Option<Classified<NatTupl
         return None;
     }
     let proto = shard_proto(h[ipv4::OFFSET_PROTOCOL], proto::ICMP)?;
-    let (sport, dport, tcp_flags) = transport(proto, l3.get(ipv4::header_len_of(ver_ihl)..)?)?;
+    // Likewise bounded by the IPv4 total length.
+    let total = usize::from(be16(h, ipv4::OFFSET_TOTAL_LEN));
+    let l4 = l3.get(ipv4::header_len_of(ver_ihl)..total)?;
+    let (sport, dport, tcp_flags) = transport(proto, l4)?;
     let tuple = NatTuple4 {
         proto,
         src: Ipv4Addr::from(*h[ipv4::OFFSET_SRC..].first_chunk::<4>()?),

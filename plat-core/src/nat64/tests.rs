@@ -834,3 +834,44 @@ fn rfc6146_3_8_a_hairpinned_syn_the_filter_refuses_is_counted_as_filtered() {
         assert_eq!(dropped, Reason::Nat(want));
     }
 }
+
+/// Found by the stateful fuzz target: an IPv6 UDP packet whose payload
+/// length is 0, followed by bytes that look like ports. The fast path's
+/// classification read those bytes as the transport header, the general
+/// path (rightly) did not: both now stop at the payload length, as they
+/// stop at an IPv4 total length.
+#[test]
+fn bytes_past_the_payload_length_are_not_the_transport_header() {
+    let mut n = nat64(Filtering::Adf);
+    let mut pkt = udp6(CLIENT, server6(), 5000, 7, b"");
+    pkt[4..6].copy_from_slice(&0u16.to_be_bytes()); // payload length 0
+    let mut buf = vec![0u8; HEAD];
+    buf.extend_from_slice(&pkt);
+    buf.extend_from_slice(&[0u8; 64]);
+    let v = n.from_v6(
+        Packet::new(&mut buf, HEAD, pkt.len()),
+        Time::from_secs(1),
+        &mut Vec::new(),
+    );
+    assert_eq!(
+        v,
+        Verdict::Drop(Reason::Xlat(crate::xlat::DropReason::L4Truncated))
+    );
+    // An IPv4 packet with Ethernet-style padding after it: the padding is
+    // not read as ports either, and the packet goes through.
+    let (pool, port) = out_udp(&mut n, CLIENT, 5001);
+    let mut back = udp4(SERVER4, pool, 7, port, b"");
+    back.extend_from_slice(&[0xee; 14]);
+    let l = back.len();
+    let (mut buf, s, _) = framed(back);
+    let (s, l) = forwarded(n.from_v4(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(2),
+        &mut Vec::new(),
+    ));
+    let (ip, _) = check_v6(&buf[s..s + l]);
+    assert_eq!(
+        ip.header().destination_addr(),
+        CLIENT.parse::<Ipv6Addr>().unwrap()
+    );
+}
