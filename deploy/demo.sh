@@ -2,13 +2,16 @@
 # The README's demo command: sets up the host, builds platd, and runs it
 # between an IPv6-only client and an IPv4-only server in the namespace lab
 # (deploy/lab/lab.sh): curl by name through DNS64 and by literal, ping -6
-# to an IPv4 host, then what the appliance shows its operator through
-# platctl: the summary, the client's sessions, the counters, who holds the
-# address and port the server saw, and who held it once the sessions are
-# gone (from the NAT event log). Tears the lab down on exit.
+# to an IPv4 host, curl -4 and ping by IPv4 literal through the client's
+# CLAT (464XLAT: TAYGA on the client, platd as the PLAT), then what the
+# appliance shows its operator through platctl: the summary, the client's
+# sessions, the counters, who holds the address and port the server saw,
+# and who held it once the sessions are gone (from the NAT event log).
+# Tears the lab down on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3 iputils-ping
+source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3 iputils-ping \
+  tayga
 
 cargo build --release --locked -p plat --bin platd -p plat-cli --bin platctl
 export PLATD=target/release/platd LAB_DIR=${LAB_DIR:-/tmp/plat-lab}
@@ -43,13 +46,20 @@ bash $lab client curl -sS --max-time 10 "http://[$server6]/"
 step "client: ping -6 $server6 (an IPv4-only host)"
 bash $lab client ping -6 -c 3 -i 0.3 "$server6"
 
+step "client (IPv4-only app through the CLAT): curl -4 http://203.0.113.2/"
+# 464XLAT (RFC 6877): TAYGA on the client translates IPv4 to IPv6 from
+# 2001:db8:6::464 towards 2001:db8:64::/96, platd translates back.
+bash $lab clat-up
+bash $lab client curl -4 -sS --max-time 10 http://203.0.113.2/
+bash $lab client ping -c 3 -i 0.3 203.0.113.2
+
 step "server: the connections came from the pool"
-tail -n 2 "$LAB_DIR/nginx/access.log"
+tail -n 3 "$LAB_DIR/nginx/access.log"
 
 step "platctl show summary"
 platctl show summary
 
-step "platctl show sessions (the client's, from the curls and the ping above)"
+step "platctl show sessions (the client's and its CLAT's, from the curls and the pings above)"
 platctl show sessions --v6 2001:db8:6::/64
 
 step "platctl show stats (non-zero counters)"

@@ -8,9 +8,11 @@
 #                                               iperf3 :5201
 #   platd: inside 2001:db8:6::1, outside 203.0.113.1, NAT64 prefix
 #   2001:db8:64::/96, pool4 198.51.100.0/29. Only documentation ranges.
+#   `clat-up` adds 464XLAT's customer side to the client: TAYGA as a CLAT
+#   (IPv4 192.0.0.0/29 on the TUN `clat`, IPv6 2001:db8:6::464).
 #
 # Usage: lab.sh up | down | status | client CMD... | server CMD... |
-#        start-platd [WORKERS] [OUTSIDE_MTU] | stop-platd
+#        start-platd [WORKERS] [OUTSIDE_MTU] | stop-platd | clat-up | clat-down
 # `up` leaves the lab running; callers trap `down` to tear it down.
 # PLATD names the platd binary (default: target/release/platd);
 # PORT_BLOCK sets nat64.port_block and PLATD_EXTRA is appended to platd's
@@ -30,6 +32,20 @@ NAT64_PREFIX=2001:db8:64::
 POOL4=198.51.100.0/29
 # The 10 MB file the TCP tests fetch byte-exact.
 BIG_FILE_MB=${BIG_FILE_MB:-10}
+
+# The CLAT (RFC 6877): RFC 7335's 192.0.0.0/29 on a TUN device TAYGA owns,
+# the CLAT (TAYGA) at .1 and the host at .2 (issue 17's numbering; clatd's
+# defaults swap the two, which changes nothing outside the client), and
+# one IPv6 address of the client's /64 that stands for the host's IPv4
+# address towards the PLAT.
+CLAT_DEV=clat
+CLAT4=192.0.0.1
+CLAT_HOST4=192.0.0.2
+CLAT6=2001:db8:6::464
+# clatd's v4-defaultroute-mtu: a 1260-byte IPv4 packet is a 1280-byte IPv6
+# packet, which every IPv6 path carries, so the CLAT never has to fragment
+# or answer Fragmentation Needed for a path it cannot see.
+CLAT_MTU=1260
 
 log() { printf 'lab: %s\n' "$*" >&2; }
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -204,6 +220,78 @@ start_platd() {
   log "platd up: $workers worker(s), outside MTU $out_mtu"
 }
 
+# The client's CLAT, built the way clatd builds one; RFC 8683 4.6: IPv4
+# literals and IPv4-only applications on an IPv6-only host. Its own
+# subcommand rather than part of `up`: it turns the client into an IPv6
+# router (forwarding, proxy NDP), and the IPv6 tests want a plain host.
+clat_up() {
+  ip netns list | grep -qw $NS_CLIENT || { log "no lab (run up first)"; return 1; }
+  clat_down quiet
+  mkdir -p "$LAB_DIR/clat" "$LAB_DIR/run"
+  # Stateless (SIIT, RFC 7915) with one explicit mapping: the host's IPv4
+  # address <-> the CLAT's IPv6 address; every other IPv4 address is
+  # embedded in the lab's NAT64 prefix (RFC 6052), so 203.0.113.2 becomes
+  # 2001:db8:64::cb00:7102, the address platd translates. TAYGA's own IPv6
+  # address (for the ICMPv6 errors it sends) is 192.0.0.1 in that prefix.
+  cat > "$LAB_DIR/clat/tayga.conf" <<CONF
+tun-device $CLAT_DEV
+ipv4-addr $CLAT4
+prefix ${NAT64_PREFIX}/96
+map $CLAT_HOST4 $CLAT6
+CONF
+  # The translated packets leave TAYGA on the TUN and must be forwarded to
+  # c0 (and the answers back), so the client forwards IPv6. c0 keeps its
+  # static address and route: accept_ra is already 0.
+  in_ns $NS_CLIENT sysctl -qw net.ipv6.conf.all.forwarding=1
+  # platd resolves 2001:db8:6::464 on the inside link like any subscriber
+  # of the /64. Proxy NDP makes c0 answer for it (clatd's default) while
+  # the packets go on to the TUN by the /128 route below. The alternative,
+  # the address on c0, would make the kernel deliver them locally instead
+  # of to TAYGA (clatd then needs policy routing ahead of the local table).
+  # proxy_delay 0: the kernel otherwise holds a proxied answer to a
+  # multicast solicitation for up to 0.8 s.
+  in_ns $NS_CLIENT sysctl -qw net.ipv6.conf.c0.proxy_ndp=1
+  in_ns $NS_CLIENT sysctl -qw net.ipv6.neigh.c0.proxy_delay=0
+  in_ns $NS_CLIENT ip -6 neigh add proxy $CLAT6 dev c0
+  # A persistent TUN first (as clatd does), so that it is configured
+  # before TAYGA reads from it.
+  in_ns $NS_CLIENT tayga --config "$LAB_DIR/clat/tayga.conf" --mktun >/dev/null
+  in_ns $NS_CLIENT ip link set $CLAT_DEV up
+  in_ns $NS_CLIENT ip addr add $CLAT_HOST4/29 dev $CLAT_DEV
+  in_ns $NS_CLIENT ip -6 route add $CLAT6/128 dev $CLAT_DEV
+  in_ns $NS_CLIENT ip route add default via $CLAT4 dev $CLAT_DEV src $CLAT_HOST4 \
+    mtu $CLAT_MTU advmss $((CLAT_MTU - 40))
+  # As platd: not through in_ns, so the pid is TAYGA's own. `down` stops it.
+  ip netns exec $NS_CLIENT tayga --config "$LAB_DIR/clat/tayga.conf" --nodetach \
+    >"$LAB_DIR/clat/tayga.log" 2>&1 &
+  echo $! > "$LAB_DIR/run/tayga.pid"
+  # TAYGA answers pings at its own IPv4 address once it translates.
+  wait_for "TAYGA" in_ns $NS_CLIENT ping -c 1 -W 1 $CLAT4 || { cat "$LAB_DIR/clat/tayga.log" >&2; return 1; }
+  log "clat up: IPv4 $CLAT_HOST4 -> TAYGA $CLAT4 -> IPv6 $CLAT6 -> ${NAT64_PREFIX}/96"
+}
+
+stop_tayga() {
+  local f="$LAB_DIR/run/tayga.pid"
+  [[ -f $f ]] || return 0
+  local pid; pid=$(cat "$f")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$f"
+}
+
+# Undoes clat_up and leaves the IPv6-only client of `up`.
+clat_down() {
+  stop_tayga
+  if ip netns list | grep -qw $NS_CLIENT; then
+    in_ns $NS_CLIENT ip link del $CLAT_DEV 2>/dev/null || true
+    in_ns $NS_CLIENT ip -6 neigh del proxy $CLAT6 dev c0 2>/dev/null || true
+    in_ns $NS_CLIENT sysctl -qw net.ipv6.conf.c0.proxy_ndp=0 || true
+    in_ns $NS_CLIENT sysctl -qw net.ipv6.conf.all.forwarding=0 || true
+  fi
+  [[ ${1:-} == quiet ]] || log "clat down"
+}
+
 stop_platd() {
   local f="$LAB_DIR/run/platd.pid"
   [[ -f $f ]] || return 0
@@ -225,6 +313,8 @@ wait_for() {
 
 down() {
   stop_platd
+  # TAYGA goes first; its TUN goes with the client namespace.
+  stop_tayga
   for f in "$LAB_DIR"/run/*.pid "$LAB_DIR"/run/*.launcher; do
     [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true
   done
@@ -254,5 +344,7 @@ case ${1:-} in
   appl) shift; in_ns $NS_APPL "$@" ;;
   start-platd) shift; start_platd "$@" ;;
   stop-platd) stop_platd ;;
-  *) echo "usage: $0 up|down|status|client CMD...|server CMD...|appl CMD...|start-platd [WORKERS] [OUTSIDE_MTU]|stop-platd" >&2; exit 2 ;;
+  clat-up) clat_up ;;
+  clat-down) clat_down ;;
+  *) echo "usage: $0 up|down|status|client CMD...|server CMD...|appl CMD...|start-platd [WORKERS] [OUTSIDE_MTU]|stop-platd|clat-up|clat-down" >&2; exit 2 ;;
 esac
