@@ -10,7 +10,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use plat_core::addr::Prefix6052;
-use plat_core::nat::{HashKey, NatConfig, Pool4Entry, PortShare, Shard, Time};
+use plat_core::nat::pool4::PortRange;
+use plat_core::nat::{HashKey, NatConfig, Pool4Entry, PortShare, Proto, Shard, Time};
 use plat_core::nat64::{HeldFate, Nat64, Packet, Verdict};
 use plat_core::xlat::{FlowV4, FlowV6, XlatConfig};
 use std::net::Ipv4Addr;
@@ -30,9 +31,15 @@ fn nat64(flags: u8) -> Nat64 {
         cfg.limits.ports_per_subscriber = 32;
     }
     let mut shard = Shard::new(cfg, PortShare::All, HashKey::new(0x5eed)).unwrap();
-    shard
-        .add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30))
-        .unwrap();
+    // Small port ranges: a shard is built per input, and its port sets
+    // are what building costs; 64 ports an address and protocol still
+    // exhaust, share and block.
+    let ports = PortRange::new(1024, 1087);
+    let entry = Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30)
+        .with_range(Proto::Tcp, ports)
+        .with_range(Proto::Udp, ports)
+        .with_range(Proto::Icmp, PortRange::new(0, 63));
+    shard.add_pool4(entry).unwrap();
     let prefix = if flags & 8 != 0 {
         Prefix6052::well_known()
     } else {
