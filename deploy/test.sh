@@ -18,3 +18,5 @@ step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 step "cargo test"
 cargo test --workspace --locked
+step "fuzz targets (a short run of each)"
+bash deploy/fuzz-smoke.sh
