@@ -269,6 +269,11 @@ impl Appliance {
             (_, _) => Steering::Handoff,
         };
         let handoff = steering == Steering::Handoff;
+        // The rings between workers exist whenever there are several: in
+        // `rss` mode they carry what the NIC cannot place by port (ICMP,
+        // IPv4 fragments, IPv6 with extension headers), in `handoff` mode
+        // everything that arrived on another worker's queue.
+        let mesh_needed = workers > 1;
         let rss = |info: &crate::dpdk::port::DeviceInfo, hash_types: u64| {
             (steering == Steering::Rss && info.reta_size > 0).then(|| RssConfig {
                 key: Some(DEFAULT_KEY.to_vec()),
@@ -297,7 +302,7 @@ impl Appliance {
                         workers,
                         port_cfg.rx_descriptors,
                         port_cfg.tx_descriptors,
-                        handoff,
+                        mesh_needed,
                     )
                 }),
             ),
@@ -328,7 +333,7 @@ impl Appliance {
         let inside_mac = inside.mac()?;
         let outside_mac = outside.mac()?;
 
-        let mesh = if handoff {
+        let mesh = if mesh_needed {
             Some(Arc::new(HandoffMesh::new(&eal, workers, "w")?))
         } else {
             None
@@ -403,6 +408,7 @@ impl Appliance {
                 to_resolve: Arc::clone(&to_resolve),
                 from_control: (w == 0).then(|| Arc::clone(&from_control)),
                 handoff: mesh.clone(),
+                nic_steers: !handoff,
                 pool: Arc::clone(&pool),
                 counters: LocalCounters::new(Arc::clone(&counters), w),
                 engine_counter_base: Counter::COUNT,

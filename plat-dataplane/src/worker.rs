@@ -144,8 +144,12 @@ pub struct WorkerSetup<E> {
     pub to_resolve: Arc<Ring>,
     /// From the control thread: frames to transmit (worker 0 only).
     pub from_control: Option<Arc<Ring>>,
-    /// Rings to the other workers, when the NIC cannot steer.
+    /// Rings to the other workers (whenever there are several).
     pub handoff: Option<Arc<HandoffMesh>>,
+    /// The NIC places TCP and UDP by the rss plan (`rss` steering, or one
+    /// worker): only what it cannot place by port is checked and handed
+    /// over. Otherwise every packet is.
+    pub nic_steers: bool,
     /// Pool for packets made on the worker (fragments).
     pub pool: Arc<Mempool>,
     /// This worker's counters.
@@ -288,6 +292,31 @@ impl Link {
             Link::Outside => Link::Inside,
         }
     }
+}
+
+/// Whether an RSS NIC programmed from the rss plan puts this IPv4 packet
+/// on its owner's queue: unfragmented TCP and UDP, hashed on the
+/// destination port (`OUTSIDE_RSS`). ICMP, fragments and other protocols
+/// land where the NIC's default puts them.
+#[inline(always)]
+fn nic_places_v4(l3: &[u8]) -> bool {
+    let unfragmented = u16::from_be_bytes([l3[6], l3[7]]) & 0x3fff == 0;
+    unfragmented
+        && matches!(
+            l3[9],
+            plat_core::wire::proto::TCP | plat_core::wire::proto::UDP
+        )
+}
+
+/// Whether an RSS NIC puts this IPv6 packet on its owner's queue: it
+/// hashes the source address of IPv6 without extension headers
+/// (`INSIDE_RSS`); a Fragment header (or any other) is not hashed.
+#[inline(always)]
+fn nic_places_v6(l3: &[u8]) -> bool {
+    matches!(
+        l3[6],
+        plat_core::wire::proto::TCP | plat_core::wire::proto::UDP | plat_core::wire::proto::ICMPV6
+    )
 }
 
 /// A running worker.
@@ -579,7 +608,7 @@ impl<E: PacketEngine> Worker<E> {
         if !self.s.engine.takes_v6(Ipv6Addr::from(dst)) {
             return self.pass_to_host(m, Link::Inside);
         }
-        if steer && self.s.handoff.is_some() {
+        if steer && self.s.handoff.is_some() && !(self.s.nic_steers && nic_places_v6(l3)) {
             let owner = self.s.engine.owner_v6(l3, self.s.workers);
             if owner != self.s.index {
                 return self.hand_off(m, owner, Link::Inside);
@@ -616,7 +645,7 @@ impl<E: PacketEngine> Worker<E> {
         if !self.s.engine.takes_v4(dst) {
             return self.pass_to_host(m, Link::Outside);
         }
-        if steer && self.s.handoff.is_some() {
+        if steer && self.s.handoff.is_some() && !(self.s.nic_steers && nic_places_v4(l3)) {
             let owner = self.s.engine.owner_v4(l3, self.s.workers);
             if owner != self.s.index {
                 return self.hand_off(m, owner, Link::Outside);

@@ -1,9 +1,11 @@
 //! Return-traffic steering with 2 workers, over `net_ring` ports whose
 //! queues this test fills itself.
 //!
-//! - rss: the test places every packet on the queue the Toeplitz plan says
-//!   (as an RSS NIC programmed from the plan would): no packet is handed
-//!   between workers, and every reply finds its session.
+//! - rss: the test places every TCP and UDP packet on the queue the
+//!   Toeplitz plan says (as an RSS NIC programmed from the plan would), and
+//!   what a NIC cannot hash by port (ICMP echo replies, ICMP errors) on
+//!   queue 0, its default: only those are handed between workers, and
+//!   every reply finds its session.
 //! - handoff: the test places packets on the wrong queue half the time (as
 //!   a device that cannot steer would): workers hand them to the owner,
 //!   and still every reply finds its session.
@@ -115,6 +117,91 @@ fn collect(rings: &[Arc<Ring>], n: usize) -> Vec<Vec<u8>> {
         std::thread::sleep(Duration::from_millis(1));
     }
     out
+}
+
+/// What a NIC cannot place by port lands on its default queue (0): ICMP
+/// echo replies and ICMP errors from the IPv4 side. One echo per
+/// subscriber and a Port Unreachable about its first UDP flow: each
+/// reaches the worker that owns the session (handed over when queue 0 is
+/// not its own) and comes back to the subscriber.
+fn icmp_on_queue_zero(inside: &RingPort, outside: &RingPort, pool: &Mempool) {
+    let server6: Ipv6Addr = "2001:db8:64::cb00:7102".parse().unwrap();
+    // Echo requests go in where the NIC puts IPv6 (hashed by source: the
+    // owner's queue, as the rss plan says for the inside).
+    let plan = default_plan(WORKERS).unwrap();
+    for i in 0..SUBSCRIBERS {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(CLIENT_MAC, [2, 0, 0, 0, 0, 0xa6])
+            .ipv6(subscriber(i).octets(), server6.octets(), 64)
+            .icmpv6_echo_request(0x100 + i, 1)
+            .write(&mut f, b"ping")
+            .unwrap();
+        put(&inside.rx[plan.inside_worker(subscriber(i), 128)], pool, &f);
+    }
+    let out = collect(&outside.tx, usize::from(SUBSCRIBERS));
+    assert_eq!(
+        out.len(),
+        usize::from(SUBSCRIBERS),
+        "every echo request left"
+    );
+    for f in &out {
+        let p = SlicedPacket::from_ethernet(f).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = &p.net else {
+            panic!("not IPv4")
+        };
+        let h = ip.header();
+        let Some(TransportSlice::Icmpv4(icmp)) = &p.transport else {
+            panic!("not ICMP")
+        };
+        let etherparse::Icmpv4Type::EchoRequest(echo) = icmp.icmp_type() else {
+            panic!("not an echo request")
+        };
+        // The reply, and an error about the translated request: both on
+        // queue 0.
+        let mut reply = Vec::new();
+        PacketBuilder::ethernet2(SERVER_MAC, [2, 0, 0, 0, 0, 0xa4])
+            .ipv4(SERVER.octets(), h.source_addr().octets(), 64)
+            .icmpv4_echo_reply(echo.id, echo.seq)
+            .write(&mut reply, b"pong")
+            .unwrap();
+        put(&outside.rx[0], pool, &reply);
+        let mut error = Vec::new();
+        PacketBuilder::ethernet2(SERVER_MAC, [2, 0, 0, 0, 0, 0xa4])
+            .ipv4(SERVER.octets(), h.source_addr().octets(), 64)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Host,
+            ))
+            .write(&mut error, &f[14..])
+            .unwrap();
+        put(&outside.rx[0], pool, &error);
+    }
+    let back = collect(&inside.tx, 2 * usize::from(SUBSCRIBERS));
+    let (mut replies, mut errors) = (HashSet::new(), HashSet::new());
+    for f in &back {
+        let p = SlicedPacket::from_ethernet(f).unwrap();
+        let Some(NetSlice::Ipv6(ip)) = &p.net else {
+            panic!("not IPv6")
+        };
+        let to = ip.header().destination_addr();
+        match &p.transport {
+            Some(TransportSlice::Icmpv6(i)) => match i.icmp_type() {
+                etherparse::Icmpv6Type::EchoReply(e) => {
+                    replies.insert((to, e.id));
+                }
+                etherparse::Icmpv6Type::DestinationUnreachable(_) => {
+                    errors.insert(to);
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("not ICMPv6: {other:?}"),
+        }
+    }
+    let want: HashSet<_> = (0..SUBSCRIBERS)
+        .map(|i| (subscriber(i), 0x100 + i))
+        .collect();
+    assert_eq!(replies, want, "every echo reply reached its subscriber");
+    let want: HashSet<_> = (0..SUBSCRIBERS).map(subscriber).collect();
+    assert_eq!(errors, want, "every error reached its subscriber");
 }
 
 /// The running workers answer the control plane through their mailboxes:
@@ -273,6 +360,7 @@ fn run_mode(eal: &Eal, steering: &str, tag: &str) -> (u64, usize, Vec<(&'static 
                 "every reply reached the subscriber and port that sent"
             );
             check_control_handle(&handle, sent.len());
+            icmp_on_queue_zero(&inside, &outside, &pool);
             back.len()
         })
     };
@@ -300,10 +388,13 @@ fn steering_rss_never_hands_off_and_handoff_fixes_up_wrong_queues() {
     };
     println!("rss: {replies} replies, {handoffs} handoffs");
     assert_eq!(replies, usize::from(SUBSCRIBERS * FLOWS_PER_SUBSCRIBER));
-    assert_eq!(
-        handoffs, 0,
-        "an RSS-steered run hands nothing off: {totals:?}"
+    // TCP and UDP are never handed off under rss; of the 128 ICMP
+    // packets on queue 0, those another worker owns are.
+    assert!(
+        handoffs > 0 && handoffs <= 2 * u64::from(SUBSCRIBERS),
+        "an RSS-steered run hands off only what the NIC cannot place: {totals:?}"
     );
+    assert_eq!(get("handoff_in"), handoffs, "{totals:?}");
     assert_eq!(get("drop_no_bib") + get("drop_not_owned"), 0, "{totals:?}");
 
     let (handoffs, replies, totals) = run_mode(&eal, "handoff", "h");
