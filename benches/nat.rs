@@ -120,6 +120,7 @@ fn flow(i: u32) -> Tuple6 {
         sport: (32768 + ((i % FLOWS_PER_SUBSCRIBER) * 97 + sub * 31) % 28000) as u16,
         dst: Z,
         dport: 53,
+        prefix: 0,
     }
 }
 

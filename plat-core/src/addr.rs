@@ -84,6 +84,96 @@ impl std::str::FromStr for Prefix6052 {
     }
 }
 
+/// The translator's RFC 6052 prefixes, the first one primary. RFC 8683 4.5:
+/// operators run the Well-Known Prefix for subscribers who use a public
+/// DNS64 beside a network-specific prefix of their own, on one box and
+/// pool. A session keeps the index of the prefix its subscriber used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefixes(Vec<Prefix6052>);
+
+impl serde::Serialize for Prefixes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// Why a set of prefixes is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PrefixesError {
+    #[error("needs at least one prefix")]
+    Empty,
+    #[error("more than {} prefixes", Prefixes::MAX)]
+    TooMany,
+    #[error("prefix {0} overlaps prefix {1}: an address would belong to both")]
+    Overlap(usize, usize),
+}
+
+impl Prefixes {
+    /// Prefixes one translator serves at most (a session keeps the index
+    /// in a byte; a lookup walks them).
+    pub const MAX: usize = 8;
+
+    /// Validates a list: not empty, at most [`Prefixes::MAX`], no prefix
+    /// inside another (an address must name one prefix).
+    pub fn new(list: Vec<Prefix6052>) -> Result<Prefixes, PrefixesError> {
+        if list.is_empty() {
+            return Err(PrefixesError::Empty);
+        }
+        if list.len() > Prefixes::MAX {
+            return Err(PrefixesError::TooMany);
+        }
+        for (i, a) in list.iter().enumerate() {
+            if let Some(j) = list[..i]
+                .iter()
+                .position(|b| a.contains(&b.bytes) || b.contains(&a.bytes))
+            {
+                return Err(PrefixesError::Overlap(i, j));
+            }
+        }
+        Ok(Prefixes(list))
+    }
+
+    /// One prefix.
+    pub fn one(p: Prefix6052) -> Prefixes {
+        Prefixes(vec![p])
+    }
+
+    /// The first prefix: IPv4-initiated sessions and records without a
+    /// session use it.
+    pub fn primary(&self) -> &Prefix6052 {
+        &self.0[0]
+    }
+
+    /// Prefix `i`, or the primary if there is no such index.
+    #[inline(always)]
+    pub fn get(&self, i: u8) -> &Prefix6052 {
+        self.0.get(usize::from(i)).unwrap_or(&self.0[0])
+    }
+
+    /// The prefix `addr` is in, with its index.
+    #[inline(always)]
+    pub fn find(&self, addr: &[u8; 16]) -> Option<(u8, &Prefix6052)> {
+        self.0
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.contains(addr))
+            .map(|(i, p)| (i as u8, p))
+    }
+
+    /// Whether `v4` may be embedded in every prefix (RFC 6052 3.1 holds
+    /// for all of them): the fast path's test before it knows which
+    /// prefix a session uses.
+    #[inline(always)]
+    pub fn embeddable_in_all(&self, v4: Ipv4Addr) -> bool {
+        self.0.iter().all(|p| p.check_3_1(v4).is_ok())
+    }
+
+    /// Every prefix, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Prefix6052> {
+        self.0.iter()
+    }
+}
+
 /// The byte mask of a prefix of `len` bits, `len` a multiple of 8.
 fn mask_of(len: u8) -> [u8; 16] {
     let mut m = [0u8; 16];

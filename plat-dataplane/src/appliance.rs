@@ -383,7 +383,7 @@ impl Appliance {
                 nat_log.ring_events as usize,
                 cfg.nat64.nat.port_block != 0,
             );
-            let log = LogExport::start(nat_log, cfg.nat64.prefix, rx).map_err(|e| {
+            let log = LogExport::start(nat_log, *cfg.nat64.prefix.primary(), rx).map_err(|e| {
                 StartError::Config {
                     field: "logging.nat",
                     reason: format!("the NAT event log cannot start: {e}"),

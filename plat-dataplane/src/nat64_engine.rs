@@ -136,7 +136,7 @@ impl Nat64Engine {
             }
         }
         Ok(Nat64Engine {
-            nat: Nat64::new(shard, n.prefix, n.xlat),
+            nat: Nat64::with_prefixes(shard, n.prefix.clone(), n.xlat),
             plan: Arc::clone(plan),
             pool4: n.pool4.iter().map(Ipv4Cidr::from).collect(),
             subscriber_prefix_len: prefix_len,
@@ -226,7 +226,7 @@ fn packet(at: Option<usize>, buf: &mut [u8], l3_start: usize, l3_len: usize) -> 
 impl PacketEngine for Nat64Engine {
     #[inline]
     fn takes_v6(&self, dst: Ipv6Addr) -> bool {
-        self.nat.prefix().contains(&dst.octets())
+        self.nat.prefixes().find(&dst.octets()).is_some()
     }
 
     #[inline]

@@ -149,6 +149,7 @@ fn session(proto: Proto) -> SessionInfo {
         expires_in: 7000,
         held: false,
         hairpin: true,
+        prefix: 0,
     }
 }
 

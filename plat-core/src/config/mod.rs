@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::addr::Prefix6052;
+use crate::addr::{Prefix6052, Prefixes};
 use crate::nat::{
     Endpoint4, Endpoint6, Filtering, Limits, NatConfig, Pool4Entry, PortRange, Proto, Timeouts,
 };
@@ -233,8 +233,10 @@ pub struct StaticBib {
 /// The NAT64 itself: prefix, pool4, state and translation settings.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Nat64Config {
-    /// The RFC 6052 prefix IPv4 addresses are embedded in.
-    pub prefix: Prefix6052,
+    /// The RFC 6052 prefixes IPv4 addresses are embedded in, the first
+    /// primary (RFC 8683 4.5: the Well-Known Prefix beside a
+    /// network-specific one).
+    pub prefix: Prefixes,
     /// IPv4 transport addresses the NAT64 allocates from.
     pub pool4: Vec<Pool4Entry>,
     /// Port forwardings.
@@ -352,10 +354,18 @@ struct RawTranslation {
     icmpv4_error_source: Option<String>,
 }
 
+/// `prefix = "64:ff9b::/96"` or `prefix = ["64:ff9b::/96", "2001:db8:64::/96"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawPrefixes {
+    One(String),
+    Many(Vec<String>),
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNat64 {
-    prefix: String,
+    prefix: RawPrefixes,
     pool4: Vec<RawPool4>,
     #[serde(default)]
     static_bib: Vec<RawStaticBib>,
@@ -524,9 +534,26 @@ fn endpoint4(field: &str, s: &str) -> Result<Endpoint4, ConfigError> {
 }
 
 fn nat64(raw: RawNat64, inside_mtu: u16, outside_mtu: u16) -> Result<Nat64Config, ConfigError> {
-    let prefix: Prefix6052 = raw.prefix.parse().map_err(|e: crate::addr::PrefixError| {
-        ConfigError::new("nat64.prefix", format!("`{}`: {e}", raw.prefix))
-    })?;
+    let texts = match raw.prefix {
+        RawPrefixes::One(p) => vec![p],
+        RawPrefixes::Many(list) => list,
+    };
+    let list = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.parse::<Prefix6052>().map_err(|e| {
+                let field = if texts.len() == 1 {
+                    "nat64.prefix".to_owned()
+                } else {
+                    format!("nat64.prefix[{i}]")
+                };
+                ConfigError::new(field, format!("`{t}`: {e}"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let prefix =
+        Prefixes::new(list).map_err(|e| ConfigError::new("nat64.prefix", e.to_string()))?;
     if raw.pool4.is_empty() {
         return Err(ConfigError::new(
             "nat64.pool4",

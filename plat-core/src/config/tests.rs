@@ -146,7 +146,7 @@ fn unknown_and_mistyped_keys_are_refused_with_their_line() {
 fn nat64_section_becomes_prefix_pool4_static_bib_and_state_config() {
     let c = Config::from_toml(LAB).unwrap();
     let n = &c.nat64;
-    assert_eq!(n.prefix.prefix_len(), 96);
+    assert_eq!(n.prefix.primary().prefix_len(), 96);
     assert_eq!(n.pool4.len(), 2);
     assert_eq!(
         n.pool4[1].ranges[Proto::Tcp.index()],
@@ -361,4 +361,33 @@ fn rfc4443_2_2_errors_platd_sends_come_from_its_own_addresses() {
     )
     .unwrap_err();
     assert_eq!(e.field, "nat64.translation.icmpv4_error_source");
+}
+
+#[test]
+fn rfc8683_4_5_several_nat64_prefixes() {
+    let c = with(
+        "prefix = \"2001:db8:64::/96\"",
+        "prefix = [\"64:ff9b::/96\", \"2001:db8:64::/96\"]",
+    )
+    .unwrap();
+    let p: Vec<String> = c.nat64.prefix.iter().map(|p| p.to_string()).collect();
+    assert_eq!(p, ["64:ff9b::/96", "2001:db8:64::/96"]);
+    assert!(c.nat64.prefix.primary().is_well_known());
+    for (to, field, why) in [
+        ("prefix = []", "nat64.prefix", "at least one"),
+        (
+            "prefix = [\"2001:db8:64::/96\", \"2001:db8::/32\"]",
+            "nat64.prefix",
+            "overlaps",
+        ),
+        (
+            "prefix = [\"64:ff9b::/96\", \"2001:db8:64::/95\"]",
+            "nat64.prefix[1]",
+            "",
+        ),
+    ] {
+        let e = with("prefix = \"2001:db8:64::/96\"", to).unwrap_err();
+        assert_eq!(e.field, field, "{to}");
+        assert!(e.reason.contains(why), "{e}");
+    }
 }

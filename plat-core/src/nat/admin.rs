@@ -46,6 +46,9 @@ pub struct SessionInfo {
     pub expires_in: u32,
     pub held: bool,
     pub hairpin: bool,
+    /// Index of the RFC 6052 prefix the subscriber addressed.
+    #[serde(default)]
+    pub prefix: u8,
 }
 
 /// A BIB entry, as the CLI shows it.

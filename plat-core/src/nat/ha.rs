@@ -168,6 +168,7 @@ impl Shard {
             rec.time.max(self.sessions[tail as usize].stamp)
         };
         self.sessions[i as usize] = Session {
+            prefix: 0,
             src6,
             dst4: u32::from(rec.remote.addr),
             addr4: u32::from(rec.v4.addr),

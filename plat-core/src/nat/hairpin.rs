@@ -15,6 +15,7 @@ impl Shard {
         dst: Endpoint4,
         flags: TcpFlags,
         now: Time,
+        prefix: u8,
     ) -> Result<Outcome, NatDrop> {
         self.stats.hairpins += 1;
         if !self.pool.owns(proto, dst.addr, dst.port) {
@@ -29,6 +30,9 @@ impl Shard {
         };
         let h = self.hash4(&t4);
         let v = self.v4_inner(h, &t4, flags, now)?;
+        // The other subscriber sees the sender under the prefix the
+        // sender used (RFC 8683 4.5).
+        self.sessions[v.session.0 as usize].prefix = prefix;
         Ok(v.outcome)
     }
 }

@@ -84,6 +84,10 @@ pub struct Tuple6 {
     pub sport: u16,
     pub dst: Ipv4Addr,
     pub dport: u16,
+    /// Which RFC 6052 prefix the destination was embedded in (RFC 8683
+    /// 4.5; 0 with one prefix). Not part of the session's key: a new
+    /// session remembers it, and replies come back under it.
+    pub prefix: u8,
 }
 
 /// The flow tuple of a packet received on the IPv4 side: `src` is the

@@ -43,6 +43,9 @@ pub(crate) struct Session {
     pub b_next: u32,
     /// Last refresh, in the caller's seconds.
     pub stamp: u32,
+    /// Which of the translator's RFC 6052 prefixes the subscriber
+    /// addressed (RFC 8683 4.5): replies come back under it.
+    pub prefix: u8,
 }
 
 impl Session {
@@ -63,6 +66,7 @@ impl Session {
         b_prev: NIL,
         b_next: NIL,
         stamp: 0,
+        prefix: 0,
     };
 
     #[inline(always)]
@@ -374,6 +378,7 @@ impl Shard {
             expires_in: 0,
             held: s.flags & F_HELD != 0,
             hairpin: s.flags & F_HAIRPIN != 0,
+            prefix: s.prefix,
         }
     }
 }

@@ -481,7 +481,7 @@ impl Shard {
         let src = Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4);
         let dst = Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port());
         let outcome = if s.flags & F_HAIRPIN != 0 {
-            self.hairpin(s.proto(), src, dst, flags, now)?
+            self.hairpin(s.proto(), src, dst, flags, now, s.prefix)?
         } else {
             Outcome::ToV4 { src, dst }
         };
@@ -590,6 +590,7 @@ impl Shard {
             b_prev: NIL,
             b_next: NIL,
             stamp: now_s,
+            prefix: t.prefix,
         };
         if !self.sess6.insert(h, i) {
             return Err(self.abort_new(i, bi, sub, now_s));
@@ -626,7 +627,7 @@ impl Shard {
         let src = Endpoint4::new(Ipv4Addr::from(s.addr4), s.port4);
         let dst = Endpoint4::new(Ipv4Addr::from(s.dst4), s.remote_port());
         let outcome = if s.flags & F_HAIRPIN != 0 {
-            self.hairpin(proto, src, dst, flags, now)?
+            self.hairpin(proto, src, dst, flags, now, s.prefix)?
         } else {
             Outcome::ToV4 { src, dst }
         };
@@ -724,6 +725,12 @@ impl Shard {
         }
     }
 
+    /// The index of the RFC 6052 prefix session `id` was made under.
+    #[inline]
+    pub fn session_prefix(&self, id: SessionId) -> u8 {
+        self.sessions.get(id.0 as usize).map_or(0, |s| s.prefix)
+    }
+
     /// The return-traffic path of a worker: the session of `t` (hash `h`
     /// from [`Shard::hash4`]) when it exists and is not holding a SYN,
     /// refreshed and stepped exactly as [`Shard::v4_session_hashed`]
@@ -739,7 +746,7 @@ impl Shard {
         t: &Tuple4,
         flags: TcpFlags,
         now: Time,
-    ) -> Option<(Endpoint4, Endpoint6)> {
+    ) -> Option<(Endpoint4, Endpoint6, u8)> {
         let i = match likely {
             Some(SessionId(i))
                 if self
@@ -755,7 +762,8 @@ impl Shard {
             return None;
         }
         self.v4_hit_plain(i, flags, now.secs());
-        Some(self.v4_ends(i))
+        let (from, to) = self.v4_ends(i);
+        Some((from, to, self.sessions[i as usize].prefix))
     }
 
     #[inline(always)]
@@ -835,6 +843,8 @@ impl Shard {
             b_prev: NIL,
             b_next: NIL,
             stamp: now_s,
+            // IPv4-initiated: the first prefix, until a hairpin names one.
+            prefix: 0,
         };
         let h6 = self.sessions[i as usize].h6(self.key);
         if !self.sess6.insert(h6, i) {

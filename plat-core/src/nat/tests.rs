@@ -87,6 +87,7 @@ pub(crate) fn t6(proto: Proto, src: &str, sport: u16, dst: Ipv4Addr, dport: u16)
         sport,
         dst,
         dport,
+        prefix: 0,
     }
 }
 
@@ -1662,6 +1663,7 @@ mod model {
                 sport: i.v6.port,
                 dst: i.remote.addr,
                 dport: i.remote.port,
+                prefix: 0,
             };
             assert_eq!(s.peek_v6(&t6).map(|x| x.id), Some(i.id));
             assert!(bibs
@@ -1706,6 +1708,7 @@ mod model {
                             sport: 2000 + u16::from(sport),
                             dst: remotes[dst as usize],
                             dport: 2000 + u16::from(dport),
+                            prefix: 0,
                         };
                         let _ = s.v6_session(&t, FLAGS[flags as usize % 5], at(now));
                     }

@@ -14,7 +14,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::Packet;
 use super::{Nat64, PREFETCH_BURST};
-use crate::addr::Prefix6052;
+use crate::addr::Prefixes;
 use crate::nat::{Proto, SessionId, Shard, Tuple4 as NatTuple4, Tuple6 as NatTuple6};
 use crate::wire::{be16, icmpv4, icmpv6, ipv4, ipv6, proto, tcp, udp};
 
@@ -67,7 +67,7 @@ impl<T: Copy> Burst<T> {
 pub(super) trait Family {
     type Tuple: Copy + PartialEq + core::fmt::Debug;
     /// Classifies the packet `l3` (see the module doc).
-    fn classify(prefix: &Prefix6052, shard: &Shard, l3: &[u8]) -> Option<Classified<Self::Tuple>>;
+    fn classify(prefixes: &Prefixes, shard: &Shard, l3: &[u8]) -> Option<Classified<Self::Tuple>>;
     /// Prefetches the session-table bucket of `hash`.
     fn prefetch_bucket(shard: &Shard, hash: u32);
     /// Prefetches the session the bucket names (or for a new flow what
@@ -102,8 +102,8 @@ impl Family for V6 {
     type Tuple = NatTuple6;
 
     #[inline(always)]
-    fn classify(prefix: &Prefix6052, shard: &Shard, l3: &[u8]) -> Option<Classified<NatTuple6>> {
-        classify_v6(prefix, shard, l3)
+    fn classify(prefixes: &Prefixes, shard: &Shard, l3: &[u8]) -> Option<Classified<NatTuple6>> {
+        classify_v6(prefixes, shard, l3)
     }
     #[inline(always)]
     fn prefetch_bucket(shard: &Shard, hash: u32) {
@@ -127,7 +127,7 @@ impl Family for V4 {
     type Tuple = NatTuple4;
 
     #[inline(always)]
-    fn classify(_: &Prefix6052, shard: &Shard, l3: &[u8]) -> Option<Classified<NatTuple4>> {
+    fn classify(_: &Prefixes, shard: &Shard, l3: &[u8]) -> Option<Classified<NatTuple4>> {
         classify_v4(shard, l3)
     }
     #[inline(always)]
@@ -186,11 +186,12 @@ fn transport(proto: Proto, l4: &[u8]) -> Option<(u16, u16, u8)> {
     })
 }
 
-/// Classifies the IPv6 packet `l3`: its destination must be in `prefix`
+/// Classifies the IPv6 packet `l3`: its destination must be in one of
+/// `prefixes`
 /// (RFC 6146 3.5: the destination is an IPv4-embedded address).
 #[inline(always)]
 pub(super) fn classify_v6(
-    prefix: &Prefix6052,
+    prefixes: &Prefixes,
     shard: &Shard,
     l3: &[u8],
 ) -> Option<Classified<NatTuple6>> {
@@ -199,9 +200,9 @@ pub(super) fn classify_v6(
         return None;
     }
     let proto = shard_proto(h[ipv6::OFFSET_NEXT_HEADER], proto::ICMPV6)?;
-    let dst = prefix
-        .extract_octets(h[ipv6::OFFSET_DST..].first_chunk::<16>()?)
-        .ok()?;
+    let dst6 = h[ipv6::OFFSET_DST..].first_chunk::<16>()?;
+    let (prefix, p) = prefixes.find(dst6)?;
+    let dst = p.extract_octets(dst6).ok()?;
     // The transport header as the IPv6 header bounds it (the general
     // path parses no further): bytes past the payload length are not the
     // packet's.
@@ -214,6 +215,7 @@ pub(super) fn classify_v6(
         sport,
         dst: Ipv4Addr::from(dst),
         dport,
+        prefix,
     };
     Some(Classified {
         hash: shard.hash6(&tuple),
@@ -277,7 +279,7 @@ impl Nat64 {
 
     #[inline(always)]
     fn prefetch<F: Family>(&mut self, l3s: &[&[u8]]) {
-        let (burst, shard, prefix) = (F::burst_mut(&mut self.bursts), &self.shard, &self.prefix);
+        let (burst, shard, prefix) = (F::burst_mut(&mut self.bursts), &self.shard, &self.prefixes);
         let n = l3s.len().min(PREFETCH_BURST);
         for (slot, l3) in burst.slots.iter_mut().zip(&l3s[..n]) {
             *slot = F::classify(prefix, shard, l3);
@@ -307,7 +309,7 @@ impl Bursts {
     #[inline(always)]
     pub(super) fn classified<'a, F: Family>(
         &'a self,
-        (prefix, shard): (&Prefix6052, &Shard),
+        (prefix, shard): (&Prefixes, &Shard),
         pkt: &Packet<'_>,
         here: &'a mut Option<Classified<F::Tuple>>,
     ) -> Option<&'a Classified<F::Tuple>> {

@@ -33,31 +33,25 @@ impl Direction for V4 {
 
     #[inline(always)]
     fn established(nat: &mut Parts, c: &Classified<NatTuple4>, now: Time) -> Option<V4ToV6> {
-        // RFC 6052 3.1: the source is embedded in the prefix (the general
-        // path drops and counts what the rule refuses).
-        nat.prefix.check_3_1(c.tuple.src).ok()?;
+        // RFC 6052 3.1: the source is embedded in the session's prefix
+        // (the general path drops and counts what the rule refuses).
+        if !nat.prefixes.embeddable_in_all(c.tuple.src) {
+            return None;
+        }
         let flags = TcpFlags(c.tcp_flags);
-        let (from, to) = nat
+        let (from, to, prefix) = nat
             .shard
             .v4_established(c.hash, c.likely, &c.tuple, flags, now)?;
         Some(V4ToV6::new(xlat::Tuple6 {
-            src: nat.prefix.embed(from.addr),
+            src: nat.prefixes.get(prefix).embed(from.addr),
             dst: to.addr,
             src_port: from.port,
             dst_port: to.port,
         }))
     }
 
-    fn parse(nat: &Nat64, l3: &[u8]) -> Result<FlowV4, Reason> {
-        let flow = FlowV4::parse(l3).map_err(Reason::Xlat)?;
-        // RFC 6052 3.1: "The Well-Known Prefix MUST NOT be used to
-        // represent non-global IPv4 addresses": every IPv6 packet made
-        // from this one is sourced from the IPv4 source embedded in the
-        // prefix (a server, or the router that sent an ICMP error).
-        nat.prefix
-            .check_3_1(flow.src)
-            .map_err(|e| Reason::Xlat(e.into()))?;
-        Ok(flow)
+    fn parse(_: &Nat64, l3: &[u8]) -> Result<FlowV4, Reason> {
+        FlowV4::parse(l3).map_err(Reason::Xlat)
     }
 
     fn head(flow: &FlowV4) -> FlowHead {
@@ -89,7 +83,15 @@ impl Direction for V4 {
     fn next(nat: &mut Nat64, t: &NatTuple4, found: Found) -> Next {
         match found.outcome {
             NatOutcome::ToV6 { src, dst } => {
-                Next::ToV6(V4ToV6::new(tuple6(&nat.prefix, t.proto, src, dst)))
+                // The prefix the subscriber used (RFC 8683 4.5). RFC 6052
+                // 3.1: "The Well-Known Prefix MUST NOT be used to represent
+                // non-global IPv4 addresses": the IPv6 source is the IPv4
+                // source embedded in it.
+                let p = nat.prefixes.get(nat.shard.session_prefix(found.session));
+                if let Err(e) = p.check_3_1(src.addr) {
+                    return Next::Drop(Reason::Xlat(e.into()));
+                }
+                Next::ToV6(V4ToV6::new(tuple6(p, t.proto, src, dst)))
             }
             NatOutcome::Hold => Next::Hold(found.session),
             NatOutcome::ToV4 { .. } | NatOutcome::HairpinHandoff { .. } => {

@@ -31,37 +31,44 @@ impl Nat64 {
 
 impl Direction for V6 {
     type Fast = xlat::FastV6;
-    /// The flow and its IPv4 destination.
-    type Flow = (FlowV6, Ipv4Addr);
+    /// The flow, its IPv4 destination and the index of the prefix it was
+    /// embedded in.
+    type Flow = (FlowV6, Ipv4Addr, u8);
     const ICMP: super::IcmpQuery = ICMPV6_QUERY;
 
     #[inline(always)]
     fn established(nat: &mut Parts, c: &Classified<NatTuple6>, now: Time) -> Option<V6ToV4> {
         let t = &c.tuple;
         // RFC 6052 3.1 (classify extracted the address without it).
-        nat.prefix.check_3_1(t.dst).ok()?;
+        nat.prefixes.get(t.prefix).check_3_1(t.dst).ok()?;
         let flags = TcpFlags(c.tcp_flags);
         let src4 = nat.shard.v6_established(c.hash, c.likely, t, flags, now)?;
         let dst = Endpoint4::new(t.dst, t.dport);
         Some(V6ToV4::new(tuple4(t.proto, src4, dst), nat.ipv4_id()))
     }
 
-    fn parse(nat: &Nat64, l3: &[u8]) -> Result<(FlowV6, Ipv4Addr), Reason> {
+    fn parse(nat: &Nat64, l3: &[u8]) -> Result<(FlowV6, Ipv4Addr, u8), Reason> {
         let flow = FlowV6::parse(l3).map_err(Reason::Xlat)?;
-        // RFC 6146 3.5: the destination is an IPv4-embedded address.
-        let dst4 = nat.prefix.extract_checked(flow.dst);
-        Ok((flow, dst4.map_err(|e| Reason::Xlat(e.into()))?))
+        // RFC 6146 3.5: the destination is an IPv4-embedded address, in
+        // one of the prefixes (RFC 8683 4.5).
+        let bad = |e: crate::addr::AddrError| Reason::Xlat(e.into());
+        let (prefix, p) = nat
+            .prefixes()
+            .find(&flow.dst.octets())
+            .ok_or(bad(crate::addr::AddrError::NotInPrefix))?;
+        let dst4 = p.extract_checked(flow.dst).map_err(bad)?;
+        Ok((flow, dst4, prefix))
     }
 
-    fn head((flow, _): &(FlowV6, Ipv4Addr)) -> FlowHead {
+    fn head((flow, _, _): &(FlowV6, Ipv4Addr, u8)) -> FlowHead {
         flow.head()
     }
 
-    fn icmp_error(nat: &mut Nat64, (flow, dst4): &(FlowV6, Ipv4Addr)) -> Next {
+    fn icmp_error(nat: &mut Nat64, (flow, dst4, _): &(FlowV6, Ipv4Addr, u8)) -> Next {
         nat.icmp_error_from_v6(flow, *dst4)
     }
 
-    fn tuple((flow, dst): &(FlowV6, Ipv4Addr), proto: Proto) -> NatTuple6 {
+    fn tuple((flow, dst, prefix): &(FlowV6, Ipv4Addr, u8), proto: Proto) -> NatTuple6 {
         let (sport, dport) = (flow.src_port, flow.dst_port);
         let (src, dst) = (flow.src, *dst);
         NatTuple6 {
@@ -70,6 +77,7 @@ impl Direction for V6 {
             sport,
             dst,
             dport,
+            prefix: *prefix,
         }
     }
 
@@ -97,7 +105,7 @@ impl Direction for V6 {
             NatOutcome::ToV6 { src, dst } => {
                 let first = tuple4(t.proto, src, Endpoint4::new(t.dst, t.dport));
                 let there = V6ToV4::new(first, nat.ipv4_id());
-                let back = V4ToV6::new(tuple6(&nat.prefix, t.proto, src, dst));
+                let back = V4ToV6::new(tuple6(nat.prefixes.get(t.prefix), t.proto, src, dst));
                 Next::ThereAndBack(there, back)
             }
             // A hairpinned SYN that address-dependent filtering holds

@@ -62,8 +62,12 @@ impl Nat64 {
         let Some(inner) = flow.icmp.and_then(|i| i.inner) else {
             return no_session;
         };
-        let (Some(proto), Ok(remote)) = (inner_proto(inner.proto), self.prefix.extract(inner.src))
-        else {
+        // The quoted packet came from an embedded address, in one of the
+        // prefixes.
+        let Some((prefix, p)) = self.prefixes.find(&inner.src.octets()) else {
+            return no_session;
+        };
+        let (Some(proto), Ok(remote)) = (inner_proto(inner.proto), p.extract(inner.src)) else {
             return no_session;
         };
         let t = NatTuple6 {
@@ -72,6 +76,7 @@ impl Nat64 {
             src: inner.dst,
             sport: inner.dst_port,
             dport: inner.src_port,
+            prefix,
         };
         let Some(s) = self.shard.peek_v6(&t) else {
             return no_session;
@@ -119,9 +124,15 @@ impl Nat64 {
         let Some(s) = self.shard.peek_v4(&t) else {
             return no_session;
         };
-        let remote6 = self.prefix.embed(s.remote.addr);
+        // Under the prefix the subscriber used (RFC 8683 4.5), which must
+        // be able to carry the error's source (RFC 6052 3.1).
+        let p = self.prefixes.get(s.prefix);
+        if let Err(e) = p.check_3_1(flow.src) {
+            return Next::Drop(Reason::Xlat(e.into()));
+        }
+        let remote6 = p.embed(s.remote.addr);
         let outer = xlat::Tuple6 {
-            src: self.prefix.embed(flow.src),
+            src: p.embed(flow.src),
             dst: s.v6.addr,
             src_port: 0,
             dst_port: 0,

@@ -13,7 +13,7 @@
 //! and the errors the state answers with). This file owns the type, its
 //! verdicts and drop reasons, and the timers.
 
-use crate::addr::Prefix6052;
+use crate::addr::{Prefix6052, Prefixes};
 use crate::counters::Desc;
 use crate::nat::{
     Endpoint4, Endpoint6, IcmpError, NatDrop, Proto, SessionId, Shard, Time, Verdict as Found,
@@ -134,7 +134,7 @@ pub enum HeldFate {
 #[derive(Debug)]
 pub struct Nat64 {
     shard: Shard,
-    prefix: Prefix6052,
+    prefixes: Prefixes,
     xlat: XlatConfig,
     next_ipv4_id: u16,
     fates: Vec<HeldFate>,
@@ -147,7 +147,7 @@ pub struct Nat64 {
 /// reads.
 struct Parts<'a> {
     shard: &'a mut Shard,
-    prefix: &'a Prefix6052,
+    prefixes: &'a Prefixes,
     xlat: &'a XlatConfig,
     next_ipv4_id: &'a mut u16,
 }
@@ -315,9 +315,14 @@ fn from_xlat(o: Outcome) -> Verdict {
 impl Nat64 {
     /// A worker's NAT64 over `shard`, translating with `prefix`.
     pub fn new(shard: Shard, prefix: Prefix6052, xlat: XlatConfig) -> Nat64 {
+        Nat64::with_prefixes(shard, Prefixes::one(prefix), xlat)
+    }
+
+    /// A worker's NAT64 over `shard` with several prefixes (RFC 8683 4.5).
+    pub fn with_prefixes(shard: Shard, prefixes: Prefixes, xlat: XlatConfig) -> Nat64 {
         Nat64 {
             shard,
-            prefix,
+            prefixes,
             xlat,
             next_ipv4_id: 1,
             fates: Vec::new(),
@@ -335,9 +340,14 @@ impl Nat64 {
         &mut self.shard
     }
 
-    /// The RFC 6052 prefix.
+    /// The primary RFC 6052 prefix.
     pub fn prefix(&self) -> &Prefix6052 {
-        &self.prefix
+        self.prefixes.primary()
+    }
+
+    /// Every RFC 6052 prefix.
+    pub fn prefixes(&self) -> &Prefixes {
+        &self.prefixes
     }
 
     /// The IPv4 Identification of the next packet ([`Parts::ipv4_id`]).
@@ -351,7 +361,7 @@ impl Nat64 {
     fn split(&mut self) -> (&Bursts, Parts<'_>) {
         let parts = Parts {
             shard: &mut self.shard,
-            prefix: &self.prefix,
+            prefixes: &self.prefixes,
             xlat: &self.xlat,
             next_ipv4_id: &mut self.next_ipv4_id,
         };
@@ -372,7 +382,7 @@ impl Nat64 {
     ) -> Verdict {
         let mut here = None;
         let (bursts, mut parts) = self.split();
-        let c = bursts.classified::<F>((parts.prefix, &*parts.shard), &pkt, &mut here);
+        let c = bursts.classified::<F>((parts.prefixes, &*parts.shard), &pkt, &mut here);
         let hash = c.map(|c| c.hash);
         if let Some(c) = c {
             if let Some(v) = established::<F>(&mut parts, &mut pkt, c, now) {

@@ -3,6 +3,7 @@
 
 use super::classify::{Classified, V4, V6};
 use super::*;
+use crate::addr::Prefixes;
 use crate::nat::{Filtering, NatConfig, Pool4Entry, PortShare, Tuple6 as NatTuple6};
 use etherparse::{
     IpNumber, Ipv4Slice, Ipv6Slice, PacketBuilder, PacketBuilderStep, SlicedPacket, TcpHeader,
@@ -462,6 +463,141 @@ fn nat64_wkp(filtering: Filtering) -> Nat64 {
     Nat64::new(shard, Prefix6052::well_known(), XlatConfig::default())
 }
 
+/// A NAT64 with the Well-Known Prefix first and the lab's
+/// network-specific prefix second, EIF.
+fn nat64_two_prefixes() -> Nat64 {
+    let mut shard = Shard::new(
+        NatConfig {
+            filtering: Filtering::Eif,
+            ..NatConfig::default()
+        },
+        PortShare::All,
+        crate::nat::HashKey::new(0x5eed_0f91_a7c3),
+    )
+    .unwrap();
+    shard
+        .add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30))
+        .unwrap();
+    let nsp = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
+    let prefixes = Prefixes::new(vec![Prefix6052::well_known(), nsp]).unwrap();
+    Nat64::with_prefixes(shard, prefixes, XlatConfig::default())
+}
+
+#[test]
+fn rfc8683_4_5_each_session_answers_under_the_prefix_its_subscriber_used() {
+    let mut n = nat64_two_prefixes();
+    let wkp = Prefix6052::well_known();
+    let nsp = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
+    // A global host (the packets stay in memory) reached through both.
+    let server = Ipv4Addr::new(9, 9, 9, 9);
+    let mut pools = Vec::new();
+    for (prefix, sport) in [(wkp, 5000u16), (nsp, 5001)] {
+        let (mut buf, s, l) = framed(udp6(CLIENT, prefix.embed(server), sport, 53, b"q"));
+        let (s, l) = forwarded(n.from_v6(
+            Packet::new(&mut buf, s, l),
+            Time::from_secs(1),
+            &mut Vec::new(),
+        ));
+        let (ip, t) = check_v4(&buf[s..s + l]);
+        assert_eq!(ip.header().destination_addr(), server);
+        let Some(TransportSlice::Udp(u)) = t else {
+            panic!("not UDP")
+        };
+        pools.push((prefix, ip.header().source_addr(), u.source_port(), sport));
+    }
+    // Each reply comes back from the server embedded in the prefix its
+    // session was made under.
+    for (prefix, pool, port, sport) in pools {
+        let (mut buf, s, l) = framed(udp4(server, pool, 53, port, b"a"));
+        let (s, l) = forwarded(n.from_v4(
+            Packet::new(&mut buf, s, l),
+            Time::from_secs(2),
+            &mut Vec::new(),
+        ));
+        let (ip, t) = check_v6(&buf[s..s + l]);
+        assert_eq!(ip.header().source_addr(), prefix.embed(server), "{prefix}");
+        let Some(TransportSlice::Udp(u)) = t else {
+            panic!("not UDP")
+        };
+        assert_eq!(u.destination_port(), sport);
+        // An ICMP error about the session's packet: under the same prefix,
+        // outside and in the quoted packet.
+        let quoted = udp4(pool, server, port, 53, b"q");
+        let mut e = Vec::new();
+        PacketBuilder::ipv4(server.octets(), pool.octets(), 64)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Port,
+            ))
+            .write(&mut e, &quoted)
+            .unwrap();
+        let (mut buf, s, l) = framed(e);
+        let (s, l) = forwarded(n.from_v4(
+            Packet::new(&mut buf, s, l),
+            Time::from_secs(3),
+            &mut Vec::new(),
+        ));
+        let (ip, t) = check_v6(&buf[s..s + l]);
+        assert_eq!(ip.header().source_addr(), prefix.embed(server));
+        let Some(TransportSlice::Icmpv6(i)) = t else {
+            panic!("not ICMPv6")
+        };
+        let inner = Ipv6Slice::from_slice(i.payload()).expect("inner IPv6");
+        assert_eq!(inner.header().destination_addr(), prefix.embed(server));
+    }
+    // An address in neither prefix is not translated.
+    let other: Ipv6Addr = "2001:db8:65::909:909".parse().unwrap();
+    let (mut buf, s, l) = framed(udp6(CLIENT, other, 5002, 53, b"q"));
+    let v = n.from_v6(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(4),
+        &mut Vec::new(),
+    );
+    assert!(
+        matches!(v, Verdict::Drop(_) | Verdict::Reply { .. }),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn rfc8683_4_5_a_hairpin_arrives_under_the_prefix_the_sender_used() {
+    let mut n = nat64_two_prefixes();
+    let nsp = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
+    // Client 2's mapping (made through the Well-Known Prefix); client 1
+    // reaches it through the network-specific one.
+    let (mut buf, s, l) = framed(udp6(
+        CLIENT2,
+        Prefix6052::well_known().embed(Ipv4Addr::new(9, 9, 9, 9)),
+        6000,
+        53,
+        b"q",
+    ));
+    let (s, l) = forwarded(n.from_v6(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(1),
+        &mut Vec::new(),
+    ));
+    let (ip, t) = check_v4(&buf[s..s + l]);
+    let pool2 = ip.header().source_addr();
+    let Some(TransportSlice::Udp(u)) = t else {
+        panic!("not UDP")
+    };
+    let port2 = u.source_port();
+    let (mut buf, s, l) = framed(udp6(CLIENT, nsp.embed(pool2), 5002, port2, b"hairpin"));
+    let Verdict::HairpinReturn { l3_start, l3_len } = n.from_v6(
+        Packet::new(&mut buf, s, l),
+        Time::from_secs(2),
+        &mut Vec::new(),
+    ) else {
+        panic!("not hairpinned")
+    };
+    let (ip, _) = check_v6(&buf[l3_start..l3_start + l3_len]);
+    let from = ip.header().source_addr();
+    assert!(
+        nsp.contains(&from.octets()),
+        "client 1 appears under the prefix it used: {from}"
+    );
+}
+
 #[test]
 fn rfc6052_3_1_wkp_never_carries_a_non_global_ipv4_source_towards_ipv6() {
     // Global addresses stand in for internet hosts here; the packets never
@@ -666,6 +802,7 @@ proptest::proptest! {
                     sport: 7000 + port,
                     dst: SERVER4,
                     dport,
+                    prefix: 0,
                 };
                 let to = fast.shard().peek_v6(&t).map_or(
                     Endpoint4::new(Ipv4Addr::new(198, 51, 100, 1), 7000 + port),
