@@ -89,11 +89,16 @@ impl std::str::FromStr for Prefix6052 {
 /// DNS64 beside a network-specific prefix of their own, on one box and
 /// pool. A session keeps the index of the prefix its subscriber used.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Prefixes(Vec<Prefix6052>);
+pub struct Prefixes {
+    /// Inline, not on the heap: the packet path reads them per packet.
+    /// Slots past `len` hold the primary.
+    list: [Prefix6052; Prefixes::MAX],
+    len: u8,
+}
 
 impl serde::Serialize for Prefixes {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        self.list[..usize::from(self.len)].serialize(s)
     }
 }
 
@@ -130,34 +135,62 @@ impl Prefixes {
                 return Err(PrefixesError::Overlap(i, j));
             }
         }
-        Ok(Prefixes(list))
+        let mut p = Prefixes::one(list[0]);
+        p.list[..list.len()].copy_from_slice(&list);
+        p.len = list.len() as u8;
+        Ok(p)
     }
 
     /// One prefix.
     pub fn one(p: Prefix6052) -> Prefixes {
-        Prefixes(vec![p])
+        Prefixes {
+            list: [p; Prefixes::MAX],
+            len: 1,
+        }
     }
 
     /// The first prefix: IPv4-initiated sessions and records without a
     /// session use it.
     pub fn primary(&self) -> &Prefix6052 {
-        &self.0[0]
+        &self.list[0]
     }
 
     /// Prefix `i`, or the primary if there is no such index.
     #[inline(always)]
     pub fn get(&self, i: u8) -> &Prefix6052 {
-        self.0.get(usize::from(i)).unwrap_or(&self.0[0])
+        &self.list[if i < self.len { usize::from(i) } else { 0 }]
     }
 
     /// The prefix `addr` is in, with its index.
     #[inline(always)]
     pub fn find(&self, addr: &[u8; 16]) -> Option<(u8, &Prefix6052)> {
-        self.0
-            .iter()
+        self.iter()
             .enumerate()
             .find(|(_, p)| p.contains(addr))
             .map(|(i, p)| (i as u8, p))
+    }
+
+    /// The IPv4 address embedded in `addr` and the index of its prefix
+    /// (RFC 6052 2.2), in one pass: the packet path's lookup. The primary
+    /// is tried inline; the others (deployments with several prefixes)
+    /// out of line.
+    #[inline(always)]
+    pub fn extract_octets(&self, addr: &[u8; 16]) -> Option<(u8, [u8; 4])> {
+        match self.list[0].extract_octets(addr) {
+            Ok(v4) => Some((0, v4)),
+            Err(_) if self.len > 1 => self.extract_others(addr),
+            Err(_) => None,
+        }
+    }
+
+    #[inline(never)]
+    fn extract_others(&self, addr: &[u8; 16]) -> Option<(u8, [u8; 4])> {
+        (1..self.len).find_map(|i| {
+            self.list[usize::from(i)]
+                .extract_octets(addr)
+                .ok()
+                .map(|v4| (i, v4))
+        })
     }
 
     /// Whether `v4` may be embedded in every prefix (RFC 6052 3.1 holds
@@ -165,12 +198,13 @@ impl Prefixes {
     /// prefix a session uses.
     #[inline(always)]
     pub fn embeddable_in_all(&self, v4: Ipv4Addr) -> bool {
-        self.0.iter().all(|p| p.check_3_1(v4).is_ok())
+        self.list[0].check_3_1(v4).is_ok()
+            && (self.len == 1 || self.iter().all(|p| p.check_3_1(v4).is_ok()))
     }
 
     /// Every prefix, in order.
     pub fn iter(&self) -> impl Iterator<Item = &Prefix6052> {
-        self.0.iter()
+        self.list[..usize::from(self.len)].iter()
     }
 }
 

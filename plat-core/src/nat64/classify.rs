@@ -200,9 +200,7 @@ pub(super) fn classify_v6(
         return None;
     }
     let proto = shard_proto(h[ipv6::OFFSET_NEXT_HEADER], proto::ICMPV6)?;
-    let dst6 = h[ipv6::OFFSET_DST..].first_chunk::<16>()?;
-    let (prefix, p) = prefixes.find(dst6)?;
-    let dst = p.extract_octets(dst6).ok()?;
+    let (prefix, dst) = prefixes.extract_octets(h[ipv6::OFFSET_DST..].first_chunk::<16>()?)?;
     // The transport header as the IPv6 header bounds it (the general
     // path parses no further): bytes past the payload length are not the
     // packet's.
