@@ -24,7 +24,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "$PLATD --version"
 "$PLATD" --version
 
-step "lab: IPv6-only client, platd on DPDK net_af_packet, IPv4-only server"
+step "lab: IPv6-only client, platd on DPDK net_af_packet, IPv4 router, IPv4-only server"
 bash $lab up
 # NAT events (bindings) go to a local JSON log, as a carrier keeps them.
 events="$LAB_DIR/nat-events.jsonl"

@@ -35,6 +35,7 @@ const ALLOWED_FUNCTIONS: &[&str] = &[
     "rte_softrss.*",
     "rte_convert_rss_key",
     "rte_vdev_.*",
+    "rte_dev_devargs",
     "plat_rte_errno",
 ];
 

@@ -13,6 +13,8 @@
 #include <rte_ring.h>
 #include <rte_eth_ring.h>
 #include <rte_bus_vdev.h>
+#include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_thash.h>
 #include <rte_timer.h>
 

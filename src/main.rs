@@ -75,13 +75,17 @@ fn probe(eal_args: &[String]) -> anyhow::Result<()> {
     for id in 0..count {
         let info = Port::info_of(id).with_context(|| format!("port {id}"))?;
         println!(
-            "  port {id}: driver {} max rx/tx queues {}/{} rss types {:#x} reta {} max mtu {}",
+            "  port {id}: driver {} max rx/tx queues {}/{} rss types {:#x} reta {} \
+             carries mtu {}..={} (max_mtu {}, max_rx_pktlen {})",
             info.driver_name,
             info.max_rx_queues,
             info.max_tx_queues,
             info.flow_type_rss_offloads,
             info.reta_size,
-            info.max_mtu
+            info.min_mtu,
+            info.max_mtu_carried(),
+            info.max_mtu,
+            info.max_rx_pktlen
         );
     }
     Ok(())

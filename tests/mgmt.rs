@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{ok, sha256, Lab, LAB_DIR, LAB_LOCK, SERVER_V6};
+use support::{ok, sha256, Lab, LAB_DIR, LAB_LOCK, ROUTER_V4, SERVER_V6};
 
 const GROUP: &str = "plat-mgmt";
 /// In the socket's group.
@@ -205,8 +205,9 @@ fn show_commands(lab: &Lab) {
             .any(|e| e["ip"] == CLIENT_V6 && e["mac"].is_string()),
         "{neighbors}"
     );
-    assert!(n.iter().any(|e| e["ip"] == "203.0.113.2"), "{neighbors}");
-    assert!(text(&["show", "neighbors"]).contains("203.0.113.2"));
+    // The server is behind the router: platd's IPv4 neighbor is the router.
+    assert!(n.iter().any(|e| e["ip"] == ROUTER_V4), "{neighbors}");
+    assert!(text(&["show", "neighbors"]).contains(ROUTER_V4));
 
     let workers = json(&["show", "workers"]);
     assert_eq!(workers["workers"].as_array().unwrap().len(), 1);

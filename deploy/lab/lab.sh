@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# The plat network-namespace lab: an IPv6-only client, the appliance and an
-# IPv4-only server on one machine, joined by veth pairs.
+# The plat network-namespace lab: an IPv6-only client, the appliance, an
+# IPv4 router and an IPv4-only server on one machine, joined by veth pairs.
 #
-#   plat-client  c0 ==== a6  plat-appl  a4 ==== s0  plat-server
-#   2001:db8:6::2/64     (platd on DPDK         203.0.113.2/24
-#   BIND 9 dns64 on ::1   net_af_packet)        nginx :80, UDP echo :7,
-#                                               iperf3 :5201
-#   platd: inside 2001:db8:6::1, outside 203.0.113.1, NAT64 prefix
-#   2001:db8:64::/96, pool4 198.51.100.0/29. Only documentation ranges.
+#   plat-client  c0 ==== a6  plat-appl  a4 ==== r0  plat-router  r1 ==== s0  plat-server
+#   2001:db8:6::2/64     (platd on DPDK   192.0.2.254/24   203.0.113.254/24  203.0.113.2/24
+#   BIND 9 dns64 on ::1   net_af_packet)     (Linux, forwarding IPv4)       nginx :80, UDP
+#                                                                           echo :7, iperf3
+#   platd: inside 2001:db8:6::1, outside 192.0.2.1 with its default route
+#   via the router, NAT64 prefix 2001:db8:64::/96, pool4 198.51.100.0/29
+#   (routed to platd by the router, and to the router by the server).
+#   The router is a hop of its own: `traceroute -6` shows it as
+#   2001:db8:64::c000:2fe, its Time Exceeded translated. Only
+#   documentation ranges.
 #   `clat-up` adds 464XLAT's customer side to the client: TAYGA as a CLAT
 #   (IPv4 192.0.0.0/29 on the TUN `clat`, IPv6 2001:db8:6::464).
 #
-# Usage: lab.sh up | down | status | client CMD... | server CMD... |
-#        start-platd [WORKERS] [OUTSIDE_MTU] | stop-platd | clat-up | clat-down
+# Usage: lab.sh up | down | status | client CMD... | router CMD... |
+#        server CMD... | appl CMD... |
+#        start-platd [WORKERS] [OUTSIDE_MTU] [INSIDE_MTU] | stop-platd |
+#        clat-up | clat-down
 # `up` leaves the lab running; callers trap `down` to tear it down.
 # PLATD names the platd binary (default: target/release/platd);
 # PORT_BLOCK sets nat64.port_block and PLATD_EXTRA is appended to platd's
@@ -22,12 +28,18 @@ set -euo pipefail
 LAB_DIR=${LAB_DIR:-/tmp/plat-lab}
 NS_CLIENT=plat-client
 NS_APPL=plat-appl
+NS_ROUTER=plat-router
 NS_SERVER=plat-server
+NAMESPACES="$NS_CLIENT $NS_APPL $NS_ROUTER $NS_SERVER"
 
 CLIENT6=2001:db8:6::2
 INSIDE6=2001:db8:6::1
+# platd's link and the router's side of it.
+OUTSIDE4=192.0.2.1
+ROUTER4=192.0.2.254
+# The server's link and the router's side of it.
 SERVER4=203.0.113.2
-OUTSIDE4=203.0.113.1
+ROUTER_SERVER4=203.0.113.254
 NAT64_PREFIX=2001:db8:64::
 POOL4=198.51.100.0/29
 # The 10 MB file the TCP tests fetch byte-exact.
@@ -57,13 +69,14 @@ offloads_off() { in_ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev
 up() {
   down quiet
   mkdir -p "$LAB_DIR"/{www,bind,nginx,run}
-  for ns in $NS_CLIENT $NS_APPL $NS_SERVER; do
+  for ns in $NAMESPACES; do
     ip netns add "$ns"
     in_ns "$ns" ip link set lo up
   done
 
   ip link add c0 netns $NS_CLIENT type veth peer name a6 netns $NS_APPL
-  ip link add s0 netns $NS_SERVER type veth peer name a4 netns $NS_APPL
+  ip link add r0 netns $NS_ROUTER type veth peer name a4 netns $NS_APPL
+  ip link add s0 netns $NS_SERVER type veth peer name r1 netns $NS_ROUTER
 
   # The appliance's kernel stays out of the way: no addresses, no IPv6
   # autoconfiguration noise, no checksum offload on either side.
@@ -81,16 +94,30 @@ up() {
   in_ns $NS_CLIENT ip -6 addr add $CLIENT6/64 dev c0 nodad
   in_ns $NS_CLIENT ip -6 route add default via $INSIDE6 dev c0
 
-  # Server: IPv4 only; the pool is reached through the appliance.
+  # Router: IPv4 only, a plain Linux router between platd's link and the
+  # server's. It routes the pool to platd, and answers what routers answer
+  # (Time Exceeded, Fragmentation Needed) from its address on the link
+  # the packet came in on.
+  in_ns $NS_ROUTER sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+  in_ns $NS_ROUTER sysctl -qw net.ipv4.ip_forward=1
+  for ifc in r0 r1; do
+    offloads_off $NS_ROUTER $ifc
+    in_ns $NS_ROUTER ip link set $ifc up
+  done
+  in_ns $NS_ROUTER ip addr add $ROUTER4/24 dev r0
+  in_ns $NS_ROUTER ip addr add $ROUTER_SERVER4/24 dev r1
+  in_ns $NS_ROUTER ip route add $POOL4 via $OUTSIDE4 dev r0
+
+  # Server: IPv4 only; the pool is reached through the router.
   in_ns $NS_SERVER sysctl -qw net.ipv6.conf.all.disable_ipv6=1
   offloads_off $NS_SERVER s0
   in_ns $NS_SERVER ip link set s0 up
   in_ns $NS_SERVER ip addr add $SERVER4/24 dev s0
-  in_ns $NS_SERVER ip route add $POOL4 via $OUTSIDE4 dev s0
+  in_ns $NS_SERVER ip route add $POOL4 via $ROUTER_SERVER4 dev s0
 
   start_server
   start_dns64
-  log "up: client $CLIENT6, server $SERVER4, prefix ${NAT64_PREFIX}/96, pool4 $POOL4"
+  log "up: client $CLIENT6, router $ROUTER4, server $SERVER4, prefix ${NAT64_PREFIX}/96, pool4 $POOL4"
 }
 
 start_server() {
@@ -158,28 +185,47 @@ CONF
   wait_for "BIND dns64" in_ns $NS_CLIENT dig +short +time=1 +tries=1 @::1 AAAA www.lab.example
 }
 
+# net_af_packet's ring frames for a link of MTU $1: the kernel writes a
+# received frame 66 bytes into a ring frame and cuts what does not fit, so
+# the default 2048-byte frames carry MTUs up to 1968. Above that, frames of
+# whole KiB holding MTU + 80, in blocks that are a multiple of both the
+# frame and the page (the PMD and the kernel want both).
+afp_frames() {
+  local mtu=$1 frame block
+  ((mtu + 80 > 2048)) || return 0
+  frame=$(( (mtu + 80 + 1023) / 1024 * 1024 ))
+  block=$frame
+  while ((block % 4096)); do block=$((block + frame)); done
+  printf ',framesz=%d,blocksz=%d' "$frame" "$block"
+}
+
 # platd's configuration for the lab: DPDK net_af_packet on the veth ends,
 # lcores laid over this machine's two CPUs so the kernel-side test hosts
 # keep a CPU (workers back off when idle: a lab switch, not production's).
+# Jumbo links make every mbuf as large as their frames (some 300 MiB per
+# worker at MTU 9000), so the EAL gets more memory for them.
 write_platd_config() {
-  local workers=$1 out_mtu=$2 lcores
+  local workers=$1 out_mtu=$2 in_mtu=$3 lcores mem=512
   if ((workers == 1)); then lcores="0@0,1@1"; else lcores="0@0,(1-$workers)@1"; fi
+  if ((out_mtu > 1500 || in_mtu > 1500)); then mem=$((512 * (workers + 1))); fi
   cat > "$LAB_DIR/platd.toml" <<CONF
 [eal]
-args = ["--lcores=$lcores", "--no-huge", "-m", "512", "--no-pci", "--no-shconf",
+args = ["--lcores=$lcores", "--no-huge", "-m", "$mem", "--no-pci", "--no-shconf",
         "--iova-mode=va", "--no-telemetry", "--file-prefix=plat-lab",
         "--log-level=lib.eal:warning",
-        "--vdev=net_af_packet0,iface=a6,qpairs=$workers",
-        "--vdev=net_af_packet1,iface=a4,qpairs=$workers"]
+        "--vdev=net_af_packet0,iface=a6,qpairs=$workers$(afp_frames "$in_mtu")",
+        "--vdev=net_af_packet1,iface=a4,qpairs=$workers$(afp_frames "$out_mtu")"]
 
 [inside]
 port = "net_af_packet0"
 addresses = ["$INSIDE6/64"]
+mtu = $in_mtu
 
 [outside]
 port = "net_af_packet1"
 addresses = ["$OUTSIDE4/24"]
 mtu = $out_mtu
+routes = [{ prefix = "0.0.0.0/0", via = "$ROUTER4" }]
 
 [nat64]
 prefix = "${NAT64_PREFIX}/96"
@@ -201,15 +247,28 @@ ${PLATD_EXTRA:-}
 CONF
 }
 
+# The links' MTUs: platd gives its ports theirs (net_af_packet sets the
+# kernel side, a6 and a4); their peers here. The outside MTU is the link
+# between platd and the router: a smaller one is a narrower IPv4 path in
+# the middle, with the server keeping its 1500-byte link and MSS (so the
+# client's full-size segments are cut down by platd's Packet Too Big, and
+# the server's by the router's Fragmentation Needed); a larger one makes
+# the whole IPv4 side jumbo.
+set_link_mtus() {
+  local out_mtu=$1 in_mtu=$2 far_mtu=$(( $1 > 1500 ? $1 : 1500 ))
+  in_ns $NS_CLIENT ip link set c0 mtu "$in_mtu"
+  in_ns $NS_ROUTER ip link set r0 mtu "$out_mtu"
+  in_ns $NS_ROUTER ip link set r1 mtu "$far_mtu"
+  in_ns $NS_SERVER ip link set s0 mtu "$far_mtu"
+}
+
 start_platd() {
-  local workers=${1:-1} out_mtu=${2:-1500}
+  local workers=${1:-1} out_mtu=${2:-1500} in_mtu=${3:-1500}
   local platd=${PLATD:-target/release/platd}
   [[ -x $platd ]] || { log "no platd at $platd (build it, or set PLATD)"; return 1; }
   stop_platd
-  write_platd_config "$workers" "$out_mtu"
-  # A smaller outside MTU stands for a narrower IPv4 path beyond platd:
-  # the server keeps its 1500-byte link and MSS, so the client's full-size
-  # segments must be cut down by Packet Too Big.
+  write_platd_config "$workers" "$out_mtu" "$in_mtu"
+  set_link_mtus "$out_mtu" "$in_mtu"
   rm -f "$LAB_DIR/stats.json"
   # Not through in_ns: a function in the background is a subshell, and
   # the pid recorded must be platd's own (ip netns exec execs it).
@@ -217,7 +276,7 @@ start_platd() {
     >"$LAB_DIR/platd.log" 2>&1 &
   echo $! > "$LAB_DIR/run/platd.pid"
   wait_for "platd" test -s "$LAB_DIR/stats.json" || { cat "$LAB_DIR/platd.log" >&2; return 1; }
-  log "platd up: $workers worker(s), outside MTU $out_mtu"
+  log "platd up: $workers worker(s), outside MTU $out_mtu, inside MTU $in_mtu"
 }
 
 # The client's CLAT, built the way clatd builds one; RFC 8683 4.6: IPv4
@@ -318,7 +377,7 @@ down() {
   for f in "$LAB_DIR"/run/*.pid "$LAB_DIR"/run/*.launcher; do
     [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true
   done
-  for ns in $NS_CLIENT $NS_APPL $NS_SERVER; do
+  for ns in $NAMESPACES; do
     if ip netns list | grep -qw "$ns"; then
       # Anything still running in the namespace goes with it.
       for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
@@ -330,7 +389,7 @@ down() {
 }
 
 status() {
-  for ns in $NS_CLIENT $NS_APPL $NS_SERVER; do
+  for ns in $NAMESPACES; do
     echo "== $ns"; in_ns "$ns" ip -br addr 2>/dev/null || echo "(absent)"
   done
 }
@@ -340,11 +399,12 @@ case ${1:-} in
   down) down ;;
   status) status ;;
   client) shift; in_ns $NS_CLIENT "$@" ;;
+  router) shift; in_ns $NS_ROUTER "$@" ;;
   server) shift; in_ns $NS_SERVER "$@" ;;
   appl) shift; in_ns $NS_APPL "$@" ;;
   start-platd) shift; start_platd "$@" ;;
   stop-platd) stop_platd ;;
   clat-up) clat_up ;;
   clat-down) clat_down ;;
-  *) echo "usage: $0 up|down|status|client CMD...|server CMD...|appl CMD...|start-platd [WORKERS] [OUTSIDE_MTU]|stop-platd|clat-up|clat-down" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|client CMD...|router CMD...|server CMD...|appl CMD...|start-platd [WORKERS] [OUTSIDE_MTU] [INSIDE_MTU]|stop-platd|clat-up|clat-down" >&2; exit 2 ;;
 esac

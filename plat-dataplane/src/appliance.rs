@@ -22,8 +22,8 @@ use crate::dpdk::eal::Eal;
 use crate::dpdk::error::DpdkError;
 use crate::dpdk::lcore::{self, LcoreJob};
 use crate::dpdk::mbuf::{Mbuf, MbufBurst};
-use crate::dpdk::mempool::{Mempool, MempoolConfig};
-use crate::dpdk::port::{Port, PortConfig, RssConfig};
+use crate::dpdk::mempool::{self, Mempool, MempoolConfig};
+use crate::dpdk::port::{DeviceInfo, Port, PortConfig, RssConfig};
 use crate::dpdk::ring::{Ring, RingSync};
 use crate::engine::PacketEngine;
 use crate::events::event_rings;
@@ -191,6 +191,54 @@ pub struct Appliance {
     steering: Steering,
 }
 
+// The translator grows a packet (IPv4 to IPv6, an ICMP error built in
+// front of what it quotes) into the headroom, behind the Ethernet header
+// the worker puts back there.
+const _: () = assert!(
+    mempool::HEADROOM as usize >= plat_core::xlat::HEADROOM + ETH_LEN,
+    "the mbuf headroom must hold the translation's growth and an Ethernet header"
+);
+
+/// The mbuf data room for the configured links: one segment holds any
+/// frame either port hands over, a frame of the link's MTU as the device
+/// stores it (for net_af_packet a whole ring frame, which its queue setup
+/// demands), behind the headroom the translation grows into.
+///
+/// One segment per frame, rather than chains of default 2 KiB mbufs.
+/// DPDK's l3fwd with `--max-pkt-len` takes the other road: default
+/// mbufs, `rxmode.mtu`, multi-segment transmit, and the NIC scatters a
+/// jumbo frame over a chain; it reads headers only, in the first segment.
+/// The translator rewrites headers in place, moves them into the
+/// headroom, cuts fragments out of a payload and quotes it in ICMP
+/// errors, all over one contiguous buffer (`Mbuf::whole_buffer_mut`),
+/// which a chain is not; and net_af_packet does not scatter at all. A
+/// NIC whose buffers are smaller than its frames turns scattered receive
+/// on by itself, which this size prevents. The price is memory: every
+/// mbuf is as large as the largest frame (about 9.3 KiB at MTU 9000,
+/// some 300 MiB for one worker's pool); `workers.mbufs` or a larger EAL
+/// `-m` answers it.
+fn data_room(links: [(&DeviceInfo, u16, &'static str); 2]) -> Result<u16, StartError> {
+    let bytes = links
+        .iter()
+        .map(|(info, mtu, _)| info.rx_buffer_len(*mtu))
+        .max()
+        .unwrap_or(0);
+    mempool::data_room_for(bytes).ok_or_else(|| {
+        let (_, mtu, field) = links
+            .iter()
+            .max_by_key(|(_, mtu, _)| *mtu)
+            .unwrap_or(&links[0]);
+        StartError::Config {
+            field,
+            reason: format!(
+                "MTU {mtu} needs packet buffers of {} bytes; an mbuf describes at most {}",
+                u32::from(mempool::HEADROOM) + bytes,
+                u16::MAX
+            ),
+        }
+    })
+}
+
 /// Mbufs the pool needs: every rx and tx descriptor, the rings, and the
 /// bursts and caches in flight.
 fn pool_size(workers: usize, rx_desc: u16, tx_desc: u16, handoff: bool) -> u32 {
@@ -287,28 +335,61 @@ impl Appliance {
         };
         let inside_cfg = PortConfig {
             rss: rss(&inside_info, INSIDE_RSS),
+            mtu: Some(cfg.inside.mtu),
             ..port_cfg.clone()
         };
         let outside_cfg = PortConfig {
             rss: rss(&outside_info, OUTSIDE_RSS),
+            mtu: Some(cfg.outside.mtu),
             ..port_cfg.clone()
         };
-        let pool = Arc::new(Mempool::new(
-            &eal,
-            &MempoolConfig::new(
-                "plat_pkts",
-                cfg.workers.mbufs.unwrap_or_else(|| {
-                    pool_size(
-                        workers,
-                        port_cfg.rx_descriptors,
-                        port_cfg.tx_descriptors,
-                        mesh_needed,
-                    )
-                }),
-            ),
-        )?);
-        let inside = Port::start(&eal, inside_id, &inside_cfg, &pool)?;
-        let outside = Port::start(&eal, outside_id, &outside_cfg, &pool)?;
+        let pool_cfg = MempoolConfig::new(
+            "plat_pkts",
+            cfg.workers.mbufs.unwrap_or_else(|| {
+                pool_size(
+                    workers,
+                    port_cfg.rx_descriptors,
+                    port_cfg.tx_descriptors,
+                    mesh_needed,
+                )
+            }),
+        )
+        .with_data_room(data_room([
+            (&inside_info, cfg.inside.mtu, "inside.mtu"),
+            (&outside_info, cfg.outside.mtu, "outside.mtu"),
+        ])?);
+        let pool = Arc::new(Mempool::new(&eal, &pool_cfg).map_err(|e| match e {
+            DpdkError::Call { errno, .. } if errno == libc::ENOMEM || errno == libc::ENOSPC => {
+                StartError::Config {
+                    field: "workers.mbufs",
+                    reason: format!(
+                        "a pool of {} mbufs of {} bytes ({} MiB) does not fit DPDK's memory \
+                         ({e}): give the EAL more (-m), or fewer mbufs",
+                        pool_cfg.size,
+                        pool_cfg.data_room,
+                        pool_cfg.buffer_bytes() >> 20
+                    ),
+                }
+            }
+            e => e.into(),
+        })?);
+        tracing::info!(
+            mbufs = pool_cfg.size,
+            data_room = pool_cfg.data_room,
+            mib = pool_cfg.buffer_bytes() >> 20,
+            "packet pool"
+        );
+        let start_port = |id, port_cfg: &PortConfig, field| {
+            Port::start(&eal, id, port_cfg, &pool).map_err(|e| match e {
+                e @ DpdkError::Mtu { .. } => StartError::Config {
+                    field,
+                    reason: e.to_string(),
+                },
+                e => e.into(),
+            })
+        };
+        let inside = start_port(inside_id, &inside_cfg, "inside.mtu")?;
+        let outside = start_port(outside_id, &outside_cfg, "outside.mtu")?;
         // The redirection tables the rss plan assumes (see
         // `nat64_engine::plan_for`): entry i to queue i % workers.
         for (port, info, c) in [
@@ -451,6 +532,7 @@ impl Appliance {
             port_names: [cfg.inside.port.clone(), cfg.outside.port.clone()],
             macs: [inside_mac, outside_mac],
             log_stats: log.as_ref().map(LogExport::stats),
+            out: vec![0; MAX_FRAME.max(ETH_LEN + usize::from(cfg.inside.mtu.max(cfg.outside.mtu)))],
         };
         Ok(Appliance {
             stop,
@@ -618,6 +700,10 @@ struct Control {
     macs: [[u8; 6]; 2],
     /// The log thread's counts, copied into this thread's counters.
     log_stats: Option<Arc<LogStats>>,
+    /// Where the slow path writes a frame: as large as the largest frame
+    /// of either link, so that a ping of the link's MTU to the appliance
+    /// is answered.
+    out: Vec<u8>,
 }
 
 impl Control {
@@ -705,7 +791,7 @@ impl Control {
 
     fn on_host_frame(&mut self, m: Mbuf) {
         let now = self.now_s();
-        let mut out = [0u8; MAX_FRAME];
+        let mut out = std::mem::take(&mut self.out);
         let inside = m.port() == self.inside_port;
         let outcome = if inside {
             self.host
@@ -729,6 +815,7 @@ impl Control {
             HostOutcome::Drop(HostDrop::Malformed) => self.inc(ControlCounter::HostMalformed),
             HostOutcome::Drop(HostDrop::Unsupported) => self.inc(ControlCounter::HostUnsupported),
         }
+        self.out = out;
     }
 
     /// The next hop of an addressed frame waiting for `port`'s link.
@@ -793,17 +880,19 @@ impl Control {
     }
 
     fn solicit4(&mut self, s: Solicit<Ipv4Addr>) {
-        let mut out = [0u8; MAX_FRAME];
+        let mut out = std::mem::take(&mut self.out);
         let n = self.host.solicit_v4(s, &mut out);
         self.inc(ControlCounter::Solicitations);
         self.transmit_bytes(&out[..n], self.outside_port);
+        self.out = out;
     }
 
     fn solicit6(&mut self, s: Solicit<Ipv6Addr>) {
-        let mut out = [0u8; MAX_FRAME];
+        let mut out = std::mem::take(&mut self.out);
         let n = self.host.solicit_v6(s, &mut out);
         self.inc(ControlCounter::Solicitations);
         self.transmit_bytes(&out[..n], self.inside_port);
+        self.out = out;
     }
 
     fn transmit_bytes(&mut self, frame: &[u8], port: u16) {

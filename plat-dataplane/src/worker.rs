@@ -74,6 +74,8 @@ plat_core::counters! {
             "Packets lost because a handoff ring was full.";
         Runt = "drop_runt", Counter,
             "Frames too short for their Ethernet and IP headers.";
+        Chained = "drop_chained_frame", Counter,
+            "Frames a port handed over as a chain of buffers (scattered receive), which the worker does not take apart.";
         NoRoom = "drop_no_room_in_mbuf", Counter,
             "Translated packets that did not fit their buffer with an Ethernet header in front.";
         EngineContract = "drop_engine_contract", Counter,
@@ -577,6 +579,12 @@ impl<E: PacketEngine> Worker<E> {
     /// already steered here.
     #[inline]
     fn on_frame(&mut self, m: Mbuf, link: Link, steer: bool) {
+        // The pool's data room holds a whole frame of either link (see
+        // `appliance::data_room`); a chain means a device scattered anyway.
+        if m.segments() != 1 {
+            self.s.counters.inc(Counter::Chained as usize);
+            return;
+        }
         let data = m.data();
         if data.len() < ETH_LEN {
             self.s.counters.inc(Counter::Runt as usize);

@@ -1,6 +1,6 @@
 //! What the lab tests share: the namespace lab of `deploy/lab/lab.sh`
-//! (an IPv6-only client, an IPv4-only server, platd between them), torn
-//! down when dropped, and helpers to run commands in it.
+//! (an IPv6-only client, platd, an IPv4 router and an IPv4-only server
+//! behind it), torn down when dropped, and helpers to run commands in it.
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 pub static LAB_LOCK: Mutex<()> = Mutex::new(());
 
 pub const SERVER_V6: &str = "2001:db8:64::cb00:7102"; // 203.0.113.2 in the lab prefix
+/// The router between platd and the server, 192.0.2.254 on platd's link,
+/// as the client sees it (in the lab prefix).
+pub const ROUTER_V6: &str = "2001:db8:64::c000:2fe";
+/// The router's address on platd's link: platd's next hop.
+pub const ROUTER_V4: &str = "192.0.2.254";
 pub const LAB_DIR: &str = "/tmp/plat-lab-test";
 
 pub fn repo() -> PathBuf {
@@ -50,12 +55,24 @@ impl Lab {
 
     /// Starts platd with more settings for lab.sh (`MGMT_GROUP`, ...).
     pub fn start_platd_with(&self, workers: usize, outside_mtu: u16, env: &[(&str, &str)]) {
+        self.start_platd_on_links(workers, outside_mtu, 1500, env);
+    }
+
+    /// Starts platd with the links (and their peers) at the MTUs given.
+    pub fn start_platd_on_links(
+        &self,
+        workers: usize,
+        outside_mtu: u16,
+        inside_mtu: u16,
+        env: &[(&str, &str)],
+    ) {
         let out = Command::new("bash")
             .arg(repo().join("deploy/lab/lab.sh"))
             .args([
                 "start-platd",
                 &workers.to_string(),
                 &outside_mtu.to_string(),
+                &inside_mtu.to_string(),
             ])
             .env("LAB_DIR", LAB_DIR)
             .env("PLATD", env!("CARGO_BIN_EXE_platd"))
@@ -87,6 +104,11 @@ impl Lab {
     /// Runs a command in the server namespace.
     pub fn server(&self, args: &[&str]) -> Output {
         Self::script(&[&["server"], args].concat())
+    }
+
+    /// Runs a command in the router namespace (platd's IPv4 neighbor).
+    pub fn router(&self, args: &[&str]) -> Output {
+        Self::script(&[&["router"], args].concat())
     }
 
     pub fn platd_alive(&self) -> bool {

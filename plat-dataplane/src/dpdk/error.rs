@@ -20,6 +20,22 @@ pub enum DpdkError {
     /// second `rte_eal_init`, even after `rte_eal_cleanup`).
     #[error("the DPDK EAL was already initialised in this process")]
     EalAlreadyInitialised,
+    /// A port cannot carry the MTU its link is configured with.
+    #[error("port `{port}` ({driver}) carries MTUs {min}..={max}, not {mtu}{why}")]
+    Mtu {
+        /// The port's device name.
+        port: String,
+        /// Its driver.
+        driver: String,
+        /// The MTU asked for.
+        mtu: u16,
+        /// The smallest MTU the device takes.
+        min: u16,
+        /// The largest.
+        max: u16,
+        /// Where the limit comes from, when the device has a knob for it.
+        why: String,
+    },
     /// An argument that cannot cross into C (interior NUL, out of range).
     #[error("invalid argument for {call}: {reason}")]
     InvalidArgument {

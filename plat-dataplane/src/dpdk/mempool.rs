@@ -11,6 +11,18 @@ use super::mbuf::Mbuf;
 /// which leaves room to grow a translated IPv4 header to IPv6 in place.
 pub const DEFAULT_DATA_ROOM: u16 = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
 
+/// Bytes in front of the data of a received mbuf (`RTE_PKTMBUF_HEADROOM`),
+/// part of the data room.
+pub const HEADROOM: u16 = dpdk_sys::RTE_PKTMBUF_HEADROOM as u16;
+
+/// The data room (headroom included) of mbufs whose data holds `bytes`
+/// after the headroom, never below [`DEFAULT_DATA_ROOM`]; `None` past what
+/// an mbuf's 16-bit lengths can describe.
+pub fn data_room_for(bytes: u32) -> Option<u16> {
+    let room = u16::try_from(u32::from(HEADROOM).checked_add(bytes)?).ok()?;
+    Some(room.max(DEFAULT_DATA_ROOM))
+}
+
 /// Socket id meaning "any NUMA node".
 pub const SOCKET_ID_ANY: i32 = -1;
 
@@ -39,6 +51,18 @@ impl MempoolConfig {
             data_room: DEFAULT_DATA_ROOM,
             socket_id: SOCKET_ID_ANY,
         }
+    }
+
+    /// The same pool with mbufs of `data_room` bytes (headroom included).
+    pub fn with_data_room(self, data_room: u16) -> Self {
+        MempoolConfig { data_room, ..self }
+    }
+
+    /// Memory the pool's buffers take (mbuf headers and data rooms), in
+    /// bytes, for the operator who has to give DPDK that much.
+    pub fn buffer_bytes(&self) -> u64 {
+        let mbuf = std::mem::size_of::<dpdk_sys::rte_mbuf>() as u64;
+        u64::from(self.size) * (mbuf + u64::from(self.data_room))
     }
 }
 
@@ -114,5 +138,22 @@ impl Drop for Mempool {
         // SAFETY: the pool was created by rte_pktmbuf_pool_create and is
         // freed once.
         unsafe { dpdk_sys::rte_mempool_free(self.raw.as_ptr()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_room_grows_past_the_default_and_stops_at_sixteen_bits() {
+        assert_eq!(data_room_for(1518), Some(DEFAULT_DATA_ROOM));
+        assert_eq!(data_room_for(9184), Some(9184 + HEADROOM));
+        assert_eq!(
+            data_room_for(u32::from(u16::MAX - HEADROOM)),
+            Some(u16::MAX)
+        );
+        assert_eq!(data_room_for(u32::from(u16::MAX - HEADROOM) + 1), None);
+        assert_eq!(data_room_for(u32::MAX), None);
     }
 }

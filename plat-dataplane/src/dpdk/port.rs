@@ -1,7 +1,8 @@
-//! Ethernet ports: configure queues (and RSS where the device has it),
-//! start, poll, read stats and link; stop and close on drop.
+//! Ethernet ports: configure queues (and RSS where the device has it) and
+//! the MTU, start, poll, read stats and link; stop and close on drop.
 
 use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::eal::Eal;
 use super::error::{check, DpdkError};
@@ -37,6 +38,11 @@ pub struct PortConfig {
     /// frames meant for another host, and the NIC's own filter costs
     /// nothing per packet.
     pub promiscuous: bool,
+    /// The link MTU (IP packet size) to give the device; `None` keeps
+    /// the device's (1500 for most). Refused at start, naming the port
+    /// and its limit, when the device cannot carry it
+    /// ([`DeviceInfo::max_mtu_carried`]).
+    pub mtu: Option<u16>,
 }
 
 impl Default for PortConfig {
@@ -48,6 +54,7 @@ impl Default for PortConfig {
             tx_descriptors: 1024,
             rss: None,
             promiscuous: false,
+            mtu: None,
         }
     }
 }
@@ -71,8 +78,156 @@ pub struct DeviceInfo {
     pub reta_size: u16,
     /// RSS key length in bytes (0 = none).
     pub hash_key_size: u8,
-    /// Largest MTU.
+    /// Smallest MTU ethdev accepts.
+    pub min_mtu: u16,
+    /// Largest MTU, as the device reports it (`u16::MAX` for "no limit
+    /// of its own": see [`DeviceInfo::max_mtu_carried`]).
     pub max_mtu: u16,
+    /// Largest frame the device receives, Ethernet header and CRC
+    /// included, as it reports it.
+    pub max_rx_pktlen: u32,
+    /// The kernel interface behind the port (`net_af_packet`, `net_tap`),
+    /// 0 for none.
+    pub if_index: u32,
+    /// The device's arguments (a vdev's `iface=a4,qpairs=2`), empty for
+    /// none.
+    pub devargs: String,
+}
+
+/// Ethernet header and CRC: the frame overhead ethdev assumes for a
+/// device that does not state its own.
+const ETHER_OVERHEAD: u32 = 18;
+/// Ethernet header without CRC: what a frame in memory carries beyond its
+/// IP packet.
+const ETHER_HEADER: u32 = 14;
+/// net_af_packet's ring frame size without a `framesz` devarg
+/// (`DFLT_FRAME_SIZE` of drivers/net/af_packet).
+const AF_PACKET_DEFAULT_FRAME: u32 = 2048;
+/// Where the kernel writes a received frame into a TPACKET_V2 ring frame:
+/// `TPACKET_ALIGN(TPACKET2_HDRLEN + 16) - 14` = 80 - 14 (net/packet's
+/// `tpacket_rcv`). A frame longer than framesz - 66 is cut there
+/// (`tp_snaplen < tp_len`), and the PMD hands over the stump.
+const AF_PACKET_RX_OFFSET: u32 = 66;
+/// What net_af_packet keeps of a ring frame for its header when it copies
+/// into an mbuf (`TPACKET2_HDRLEN - sizeof(struct sockaddr_ll)`); its
+/// receive queue setup refuses a pool whose buffers (after the headroom)
+/// are smaller than framesz less this.
+const AF_PACKET_FRAME_HEADER: u32 = 32;
+
+impl DeviceInfo {
+    /// Bytes of a frame beyond its MTU, by ethdev's reckoning
+    /// (`eth_dev_get_overhead_len`): what the device implies with its
+    /// limits, or Ethernet header and CRC.
+    pub fn frame_overhead(&self) -> u32 {
+        if self.max_mtu != u16::MAX && self.max_rx_pktlen > u32::from(self.max_mtu) {
+            self.max_rx_pktlen - u32::from(self.max_mtu)
+        } else {
+            ETHER_OVERHEAD
+        }
+    }
+
+    /// The largest MTU ethdev lets a port be given
+    /// (`eth_dev_validate_mtu`: at most `max_mtu`, and a frame of at most
+    /// `max_rx_pktlen`).
+    pub fn ethdev_max_mtu(&self) -> u16 {
+        let by_frame = self.max_rx_pktlen.saturating_sub(self.frame_overhead());
+        u16::try_from(by_frame)
+            .unwrap_or(u16::MAX)
+            .min(self.max_mtu)
+    }
+
+    /// net_af_packet's ring frame size (its `framesz` devarg); `None` for
+    /// other drivers.
+    pub fn af_packet_frame(&self) -> Option<u32> {
+        (self.driver_name == "net_af_packet").then(|| {
+            devarg(&self.devargs, "framesz")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(AF_PACKET_DEFAULT_FRAME)
+        })
+    }
+
+    /// The largest MTU the device carries whole: ethdev's bound, except
+    /// for net_af_packet. DPDK reports a fixed `max_rx_pktlen` of 1518
+    /// for it whatever its ring frames hold (22.11, and upstream since);
+    /// what it carries is set by its `framesz` devarg, since the kernel
+    /// cuts a received frame at framesz - 66 bytes.
+    pub fn max_mtu_carried(&self) -> u16 {
+        match self.af_packet_frame() {
+            Some(frame) => {
+                let mtu = frame.saturating_sub(AF_PACKET_RX_OFFSET + ETHER_HEADER);
+                u16::try_from(mtu).unwrap_or(u16::MAX)
+            }
+            None => self.ethdev_max_mtu(),
+        }
+    }
+
+    /// Why [`DeviceInfo::max_mtu_carried`] is what it is, where the device
+    /// has a knob for it (for the operator who meets the limit).
+    fn mtu_limit_reason(&self) -> String {
+        match self.af_packet_frame() {
+            Some(frame) => format!(
+                ": its ring frames (framesz={frame}) hold frames of at most framesz - \
+                 {AF_PACKET_RX_OFFSET} bytes; a larger framesz= (with a blocksz= that is a \
+                 multiple of it and of the page size) on the vdev raises the limit"
+            ),
+            None => format!(
+                " (max_mtu {}, max_rx_pktlen {})",
+                self.max_mtu, self.max_rx_pktlen
+            ),
+        }
+    }
+
+    /// Bytes a receive buffer must hold after its headroom for the frames
+    /// of a link of `mtu`: the largest frame, or for net_af_packet a
+    /// whole ring frame less its header, which its queue setup demands
+    /// whatever the MTU.
+    pub fn rx_buffer_len(&self, mtu: u16) -> u32 {
+        match self.af_packet_frame() {
+            Some(frame) => frame.saturating_sub(AF_PACKET_FRAME_HEADER),
+            None => u32::from(mtu) + self.frame_overhead(),
+        }
+    }
+}
+
+/// The value of `key` in DPDK device arguments (`k=v,k=v`); the last one
+/// wins, as the PMDs read them.
+fn devarg<'a>(args: &'a str, key: &str) -> Option<&'a str> {
+    args.rsplit(',')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .map(|(_, v)| v.trim())
+}
+
+/// Sets the MTU of kernel interface `if_index` (`SIOCSIFMTU`), as
+/// net_af_packet's own `mtu_set` does.
+fn set_kernel_mtu(if_index: u32, mtu: u16) -> Result<(), DpdkError> {
+    let os_error = |call| {
+        let e = std::io::Error::last_os_error();
+        DpdkError::Call {
+            call,
+            errno: e.raw_os_error().unwrap_or(0),
+            reason: e.to_string(),
+        }
+    };
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    // SAFETY: ifr_name has IF_NAMESIZE bytes, as if_indextoname requires.
+    if unsafe { libc::if_indextoname(if_index, ifr.ifr_name.as_mut_ptr()) }.is_null() {
+        return Err(os_error("if_indextoname"));
+    }
+    // SAFETY: no pointers; the descriptor is owned below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(os_error("socket"));
+    }
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    ifr.ifr_ifru.ifru_mtu = i32::from(mtu);
+    // SAFETY: SIOCSIFMTU reads an ifreq, which lives across the call.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCSIFMTU, &mut ifr) } < 0 {
+        return Err(os_error("ioctl(SIOCSIFMTU)"));
+    }
+    Ok(())
 }
 
 /// Port counters (`rte_eth_stats_get`).
@@ -217,6 +372,20 @@ impl Port {
                 .to_string_lossy()
                 .into_owned()
         };
+        let devargs = if raw.device.is_null() {
+            String::new()
+        } else {
+            // SAFETY: the device of a probed port lives as long as the
+            // port, and so do its devargs (NULL when it has none); `args`
+            // is NULL or a NUL-terminated string.
+            unsafe {
+                let d = dpdk_sys::rte_dev_devargs(raw.device);
+                match d.as_ref().map(|d| d.__bindgen_anon_1.args) {
+                    Some(a) if !a.is_null() => CStr::from_ptr(a).to_string_lossy().into_owned(),
+                    _ => String::new(),
+                }
+            }
+        };
         Ok(DeviceInfo {
             driver_name,
             max_rx_queues: raw.max_rx_queues,
@@ -226,7 +395,11 @@ impl Port {
             flow_type_rss_offloads: raw.flow_type_rss_offloads,
             reta_size: raw.reta_size,
             hash_key_size: raw.hash_key_size,
+            min_mtu: raw.min_mtu,
             max_mtu: raw.max_mtu,
+            max_rx_pktlen: raw.max_rx_pktlen,
+            if_index: raw.if_index,
+            devargs,
         })
     }
 
@@ -254,6 +427,25 @@ impl Port {
         }
         // SAFETY: rte_eth_conf is plain data; all-zero is DPDK's default.
         let mut conf: dpdk_sys::rte_eth_conf = unsafe { std::mem::zeroed() };
+        if let Some(mtu) = cfg.mtu {
+            let (min, max) = (info.min_mtu, info.max_mtu_carried());
+            if !(min..=max).contains(&mtu) {
+                return Err(DpdkError::Mtu {
+                    port: Self::name_of(id).unwrap_or_else(|_| format!("port {id}")),
+                    driver: info.driver_name.clone(),
+                    mtu,
+                    min,
+                    max,
+                    why: info.mtu_limit_reason(),
+                });
+            }
+            // Every PMD applies rxmode.mtu at start; net_af_packet
+            // ignores it (its MTU is the kernel interface's, set below),
+            // and ethdev would refuse above its fixed 1500.
+            if info.af_packet_frame().is_none() {
+                conf.rxmode.mtu = u32::from(mtu);
+            }
+        }
         let mut key = cfg.rss.as_ref().and_then(|r| r.key.clone());
         if let Some(rss) = &cfg.rss {
             let hf = rss.hash_types & info.flow_type_rss_offloads;
@@ -277,6 +469,24 @@ impl Port {
             tx_queues: cfg.tx_queues,
             _eal: eal.clone(),
         };
+        if let Some(mtu) = cfg.mtu {
+            if info.af_packet_frame().is_some() {
+                // What net_af_packet's mtu_set does, which ethdev lets it
+                // do only up to 1500 (see `max_mtu_carried`): the kernel
+                // interface must take and send frames of the MTU too.
+                set_kernel_mtu(info.if_index, mtu)?;
+            } else {
+                // Devices with a kernel side of their own (net_tap) carry
+                // the MTU there; for the rest rxmode.mtu said it already,
+                // and those without an mtu_set (net_null, net_ring) have
+                // nothing to set.
+                // SAFETY: configured port.
+                let ret = unsafe { dpdk_sys::rte_eth_dev_set_mtu(id, mtu) };
+                if ret != -libc::ENOTSUP {
+                    check("rte_eth_dev_set_mtu", ret)?;
+                }
+            }
+        }
         // SAFETY: port id is valid.
         let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
         let socket = if socket < 0 { 0 } else { socket as u32 };
@@ -494,5 +704,75 @@ impl Drop for Port {
             dpdk_sys::rte_eth_dev_stop(self.id);
             dpdk_sys::rte_eth_dev_close(self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(driver: &str, max_mtu: u16, max_rx_pktlen: u32, devargs: &str) -> DeviceInfo {
+        DeviceInfo {
+            driver_name: driver.into(),
+            max_rx_queues: 1,
+            max_tx_queues: 1,
+            rx_queues: 1,
+            tx_queues: 1,
+            flow_type_rss_offloads: 0,
+            reta_size: 0,
+            hash_key_size: 0,
+            min_mtu: 46,
+            max_mtu,
+            max_rx_pktlen,
+            if_index: 0,
+            devargs: devargs.into(),
+        }
+    }
+
+    #[test]
+    fn a_nic_carries_what_its_frame_limit_and_max_mtu_allow() {
+        // A NIC that states both: its overhead is the difference.
+        let nic = device("net_ixgbe", 9702, 9728, "");
+        assert_eq!(nic.frame_overhead(), 26);
+        assert_eq!(nic.max_mtu_carried(), 9702);
+        assert_eq!(nic.rx_buffer_len(9000), 9026);
+        // One that states only a frame limit: Ethernet header and CRC.
+        let plain = device("net_tap", u16::MAX, 1522, "");
+        assert_eq!(plain.max_mtu_carried(), 1504);
+        // No limit at all (net_null, net_ring).
+        assert_eq!(
+            device("net_null", u16::MAX, u32::MAX, "").max_mtu_carried(),
+            u16::MAX
+        );
+    }
+
+    #[test]
+    fn af_packet_carries_what_its_ring_frames_hold_not_what_ethdev_says() {
+        // DPDK reports 1518 whatever framesz is.
+        let dflt = device("net_af_packet", u16::MAX, 1518, "iface=a4,qpairs=2");
+        assert_eq!(dflt.ethdev_max_mtu(), 1500);
+        assert_eq!(dflt.af_packet_frame(), Some(2048));
+        assert_eq!(dflt.max_mtu_carried(), 2048 - 80);
+        assert_eq!(dflt.rx_buffer_len(1500), 2016);
+        let jumbo = device(
+            "net_af_packet",
+            u16::MAX,
+            1518,
+            "iface=a4,framesz=9216,blocksz=36864",
+        );
+        assert_eq!(jumbo.max_mtu_carried(), 9136);
+        assert_eq!(jumbo.rx_buffer_len(9000), 9184);
+        assert!(jumbo.mtu_limit_reason().contains("framesz=9216"));
+    }
+
+    #[test]
+    fn devargs_are_read_as_the_pmds_read_them() {
+        assert_eq!(devarg("iface=a4,framesz=4096", "framesz"), Some("4096"));
+        assert_eq!(
+            devarg("framesz=4096,iface=a4,framesz=8192", "framesz"),
+            Some("8192")
+        );
+        assert_eq!(devarg("iface=a4", "framesz"), None);
+        assert_eq!(devarg("", "framesz"), None);
     }
 }
