@@ -70,7 +70,7 @@ step "platctl who $seen (who holds the address and port the server saw)"
 platctl who "$seen" --proto tcp
 
 step "platctl session clear, then: who held $seen? (from the NAT event log)"
-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+at=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
 platctl session clear
 sleep 1
 tail -n 4 "$events"
