@@ -329,8 +329,9 @@ CONF
   log "clat up: IPv4 $CLAT_HOST4 -> TAYGA $CLAT4 -> IPv6 $CLAT6 -> ${NAT64_PREFIX}/96"
 }
 
-stop_tayga() {
-  local f="$LAB_DIR/run/tayga.pid"
+# Stops the process whose pid file is $1 (TERM, up to 5 s, then KILL).
+stop_pidfile() {
+  local f=$1
   [[ -f $f ]] || return 0
   local pid; pid=$(cat "$f")
   kill -TERM "$pid" 2>/dev/null || true
@@ -338,6 +339,8 @@ stop_tayga() {
   kill -KILL "$pid" 2>/dev/null || true
   rm -f "$f"
 }
+
+stop_tayga() { stop_pidfile "$LAB_DIR/run/tayga.pid"; }
 
 # Undoes clat_up and leaves the IPv6-only client of `up`.
 clat_down() {
@@ -351,15 +354,7 @@ clat_down() {
   [[ ${1:-} == quiet ]] || log "clat down"
 }
 
-stop_platd() {
-  local f="$LAB_DIR/run/platd.pid"
-  [[ -f $f ]] || return 0
-  local pid; pid=$(cat "$f")
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$f"
-}
+stop_platd() { stop_pidfile "$LAB_DIR/run/platd.pid"; }
 
 wait_for() {
   local what=$1; shift

@@ -126,16 +126,52 @@ fn check_v6(b: &[u8]) -> (Ipv6Slice<'_>, Option<TransportSlice<'_>>) {
     (ip, p.transport)
 }
 
+/// `ip` through `from_v6` (or `from_v4`) at second `secs`: the packet
+/// that was forwarded.
+fn through(n: &mut Nat64, ip: Vec<u8>, secs: u64, v6: bool) -> Vec<u8> {
+    let (mut buf, s, l) = framed(ip);
+    let p = Packet::new(&mut buf, s, l);
+    let v = if v6 {
+        n.from_v6(p, Time::from_secs(secs), &mut Vec::new())
+    } else {
+        n.from_v4(p, Time::from_secs(secs), &mut Vec::new())
+    };
+    let (s, l) = forwarded(v);
+    buf[s..s + l].to_vec()
+}
+
+/// The packet an ICMPv6 Port Unreachable quotes (after checking that it
+/// is one).
+fn quoted_by_port_unreachable(t: Option<TransportSlice<'_>>) -> Ipv6Slice<'_> {
+    let Some(TransportSlice::Icmpv6(i)) = t else {
+        panic!("not ICMPv6")
+    };
+    assert!(matches!(
+        i.icmp_type(),
+        etherparse::Icmpv6Type::DestinationUnreachable(
+            etherparse::icmpv6::DestUnreachableCode::Port
+        )
+    ));
+    Ipv6Slice::from_slice(i.payload()).expect("inner IPv6")
+}
+
+/// An ICMPv4 Port Unreachable from `from` to `to`, quoting `quoted`.
+fn port_unreachable4(from: Ipv4Addr, to: Ipv4Addr, quoted: &[u8]) -> Vec<u8> {
+    let mut e = Vec::new();
+    PacketBuilder::ipv4(from.octets(), to.octets(), 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::Port,
+        ))
+        .write(&mut e, quoted)
+        .unwrap();
+    e
+}
+
 /// Sends a UDP packet out and returns the (pool address, port) it left
 /// from.
 fn out_udp(n: &mut Nat64, src: &str, sport: u16) -> (Ipv4Addr, u16) {
-    let (mut buf, s, l) = framed(udp6(src, server6(), sport, 7, b"out"));
-    let (s, l) = forwarded(n.from_v6(
-        Packet::new(&mut buf, s, l),
-        Time::from_secs(1),
-        &mut Vec::new(),
-    ));
-    let (ip, t) = check_v4(&buf[s..s + l]);
+    let out = through(n, udp6(src, server6(), sport, 7, b"out"), 1, true);
+    let (ip, t) = check_v4(&out);
     assert_eq!(ip.header().destination_addr(), SERVER4);
     let Some(TransportSlice::Udp(u)) = t else {
         panic!("not UDP")
@@ -148,13 +184,8 @@ fn rfc6146_3_5_1_udp_out_and_back_translated_with_valid_checksums() {
     let mut n = nat64(Filtering::Adf);
     let (pool, port) = out_udp(&mut n, CLIENT, 5000);
     assert_eq!(pool.octets()[..3], [198, 51, 100]);
-    let (mut buf, s, l) = framed(udp4(SERVER4, pool, 7, port, b"back"));
-    let (s, l) = forwarded(n.from_v4(
-        Packet::new(&mut buf, s, l),
-        Time::from_secs(2),
-        &mut Vec::new(),
-    ));
-    let (ip, t) = check_v6(&buf[s..s + l]);
+    let out = through(&mut n, udp4(SERVER4, pool, 7, port, b"back"), 2, false);
+    let (ip, t) = check_v6(&out);
     assert_eq!(
         ip.header().source_addr(),
         server6(),
@@ -180,13 +211,8 @@ fn rfc6146_3_5_3_icmp_echo_identifier_is_mapped_both_ways() {
         .icmpv6_echo_request(0x1234, 1)
         .write(&mut v, b"ping")
         .unwrap();
-    let (mut buf, s, l) = framed(v);
-    let (s, l) = forwarded(n.from_v6(
-        Packet::new(&mut buf, s, l),
-        Time::from_secs(1),
-        &mut Vec::new(),
-    ));
-    let (ip, t) = check_v4(&buf[s..s + l]);
+    let out = through(&mut n, v, 1, true);
+    let (ip, t) = check_v4(&out);
     let Some(TransportSlice::Icmpv4(i)) = t else {
         panic!("not ICMPv4")
     };
@@ -199,13 +225,8 @@ fn rfc6146_3_5_3_icmp_echo_identifier_is_mapped_both_ways() {
         .icmpv4_echo_reply(id, 1)
         .write(&mut r, b"ping")
         .unwrap();
-    let (mut buf, s, l) = framed(r);
-    let (s, l) = forwarded(n.from_v4(
-        Packet::new(&mut buf, s, l),
-        Time::from_secs(1),
-        &mut Vec::new(),
-    ));
-    let (ip, t) = check_v6(&buf[s..s + l]);
+    let out = through(&mut n, r, 1, false);
+    let (ip, t) = check_v6(&out);
     assert_eq!(ip.header().destination_addr(), client);
     let Some(TransportSlice::Icmpv6(i)) = t else {
         panic!("not ICMPv6")
@@ -224,35 +245,15 @@ fn rfc6146_3_5_4_icmpv4_port_unreachable_reaches_the_ipv6_client() {
     // The server answers the translated datagram with Port Unreachable
     // quoting it (T:t -> Z:z).
     let quoted = udp4(pool, SERVER4, port, 7, b"out");
-    let mut e = Vec::new();
-    PacketBuilder::ipv4(SERVER4.octets(), pool.octets(), 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-            etherparse::icmpv4::DestUnreachableHeader::Port,
-        ))
-        .write(&mut e, &quoted)
-        .unwrap();
-    let (mut buf, s, l) = framed(e);
-    let (s, l) = forwarded(n.from_v4(
-        Packet::new(&mut buf, s, l),
-        Time::from_secs(2),
-        &mut Vec::new(),
-    ));
-    let (ip, t) = check_v6(&buf[s..s + l]);
+    let e = port_unreachable4(SERVER4, pool, &quoted);
+    let out = through(&mut n, e, 2, false);
+    let (ip, t) = check_v6(&out);
     assert_eq!(
         ip.header().destination_addr(),
         CLIENT.parse::<Ipv6Addr>().unwrap()
     );
-    let Some(TransportSlice::Icmpv6(i)) = t else {
-        panic!("not ICMPv6")
-    };
-    assert!(matches!(
-        i.icmp_type(),
-        etherparse::Icmpv6Type::DestinationUnreachable(
-            etherparse::icmpv6::DestUnreachableCode::Port
-        )
-    ));
     // The quoted packet is the client's own datagram again.
-    let inner = Ipv6Slice::from_slice(i.payload()).expect("inner IPv6");
+    let inner = quoted_by_port_unreachable(t);
     assert_eq!(
         inner.header().source_addr(),
         CLIENT.parse::<Ipv6Addr>().unwrap()
@@ -358,16 +359,7 @@ fn rfc6146_3_8_an_icmp_error_about_a_hairpinned_packet_is_hairpinned_back() {
         dst,
         "from client 2's mapping, embedded"
     );
-    let Some(TransportSlice::Icmpv6(i)) = t else {
-        panic!("not ICMPv6")
-    };
-    assert!(matches!(
-        i.icmp_type(),
-        etherparse::Icmpv6Type::DestinationUnreachable(
-            etherparse::icmpv6::DestUnreachableCode::Port
-        )
-    ));
-    let inner = Ipv6Slice::from_slice(i.payload()).expect("inner IPv6");
+    let inner = quoted_by_port_unreachable(t);
     assert_eq!(inner.header().source_addr(), client);
     assert_eq!(inner.header().destination_addr(), dst);
 }
@@ -492,13 +484,13 @@ fn rfc8683_4_5_each_session_answers_under_the_prefix_its_subscriber_used() {
     let server = Ipv4Addr::new(9, 9, 9, 9);
     let mut pools = Vec::new();
     for (prefix, sport) in [(wkp, 5000u16), (nsp, 5001)] {
-        let (mut buf, s, l) = framed(udp6(CLIENT, prefix.embed(server), sport, 53, b"q"));
-        let (s, l) = forwarded(n.from_v6(
-            Packet::new(&mut buf, s, l),
-            Time::from_secs(1),
-            &mut Vec::new(),
-        ));
-        let (ip, t) = check_v4(&buf[s..s + l]);
+        let out = through(
+            &mut n,
+            udp6(CLIENT, prefix.embed(server), sport, 53, b"q"),
+            1,
+            true,
+        );
+        let (ip, t) = check_v4(&out);
         assert_eq!(ip.header().destination_addr(), server);
         let Some(TransportSlice::Udp(u)) = t else {
             panic!("not UDP")
@@ -508,13 +500,8 @@ fn rfc8683_4_5_each_session_answers_under_the_prefix_its_subscriber_used() {
     // Each reply comes back from the server embedded in the prefix its
     // session was made under.
     for (prefix, pool, port, sport) in pools {
-        let (mut buf, s, l) = framed(udp4(server, pool, 53, port, b"a"));
-        let (s, l) = forwarded(n.from_v4(
-            Packet::new(&mut buf, s, l),
-            Time::from_secs(2),
-            &mut Vec::new(),
-        ));
-        let (ip, t) = check_v6(&buf[s..s + l]);
+        let out = through(&mut n, udp4(server, pool, 53, port, b"a"), 2, false);
+        let (ip, t) = check_v6(&out);
         assert_eq!(ip.header().source_addr(), prefix.embed(server), "{prefix}");
         let Some(TransportSlice::Udp(u)) = t else {
             panic!("not UDP")
@@ -523,20 +510,9 @@ fn rfc8683_4_5_each_session_answers_under_the_prefix_its_subscriber_used() {
         // An ICMP error about the session's packet: under the same prefix,
         // outside and in the quoted packet.
         let quoted = udp4(pool, server, port, 53, b"q");
-        let mut e = Vec::new();
-        PacketBuilder::ipv4(server.octets(), pool.octets(), 64)
-            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-                etherparse::icmpv4::DestUnreachableHeader::Port,
-            ))
-            .write(&mut e, &quoted)
-            .unwrap();
-        let (mut buf, s, l) = framed(e);
-        let (s, l) = forwarded(n.from_v4(
-            Packet::new(&mut buf, s, l),
-            Time::from_secs(3),
-            &mut Vec::new(),
-        ));
-        let (ip, t) = check_v6(&buf[s..s + l]);
+        let e = port_unreachable4(server, pool, &quoted);
+        let out = through(&mut n, e, 3, false);
+        let (ip, t) = check_v6(&out);
         assert_eq!(ip.header().source_addr(), prefix.embed(server));
         let Some(TransportSlice::Icmpv6(i)) = t else {
             panic!("not ICMPv6")
@@ -564,19 +540,19 @@ fn rfc8683_4_5_a_hairpin_arrives_under_the_prefix_the_sender_used() {
     let nsp = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
     // Client 2's mapping (made through the Well-Known Prefix); client 1
     // reaches it through the network-specific one.
-    let (mut buf, s, l) = framed(udp6(
-        CLIENT2,
-        Prefix6052::well_known().embed(Ipv4Addr::new(9, 9, 9, 9)),
-        6000,
-        53,
-        b"q",
-    ));
-    let (s, l) = forwarded(n.from_v6(
-        Packet::new(&mut buf, s, l),
-        Time::from_secs(1),
-        &mut Vec::new(),
-    ));
-    let (ip, t) = check_v4(&buf[s..s + l]);
+    let out = through(
+        &mut n,
+        udp6(
+            CLIENT2,
+            Prefix6052::well_known().embed(Ipv4Addr::new(9, 9, 9, 9)),
+            6000,
+            53,
+            b"q",
+        ),
+        1,
+        true,
+    );
+    let (ip, t) = check_v4(&out);
     let pool2 = ip.header().source_addr();
     let Some(TransportSlice::Udp(u)) = t else {
         panic!("not UDP")
@@ -606,13 +582,8 @@ fn rfc6052_3_1_wkp_never_carries_a_non_global_ipv4_source_towards_ipv6() {
     let private = Ipv4Addr::new(10, 1, 2, 3);
     let mut n = nat64_wkp(Filtering::Eif);
     let dst = Prefix6052::well_known().embed(global);
-    let (mut buf, s, l) = framed(udp6(CLIENT, dst, 5000, 53, b"q"));
-    let (s, l) = forwarded(n.from_v6(
-        Packet::new(&mut buf, s, l),
-        Time::from_secs(1),
-        &mut Vec::new(),
-    ));
-    let (ip, t) = check_v4(&buf[s..s + l]);
+    let out = through(&mut n, udp6(CLIENT, dst, 5000, 53, b"q"), 1, true);
+    let (ip, t) = check_v4(&out);
     let pool = ip.header().source_addr();
     let Some(TransportSlice::Udp(u)) = t else {
         panic!("not UDP")
@@ -630,13 +601,8 @@ fn rfc6052_3_1_wkp_never_carries_a_non_global_ipv4_source_towards_ipv6() {
     assert_eq!(v, wkp_drop);
     // The same from a global host goes through, embedded.
     let other = Ipv4Addr::new(9, 9, 9, 10);
-    let (mut buf, s, l) = framed(udp4(other, pool, 53, port, b"a"));
-    let (s, l) = forwarded(n.from_v4(
-        Packet::new(&mut buf, s, l),
-        Time::from_secs(2),
-        &mut Vec::new(),
-    ));
-    let (ip, _) = check_v6(&buf[s..s + l]);
+    let out = through(&mut n, udp4(other, pool, 53, port, b"a"), 2, false);
+    let (ip, _) = check_v6(&out);
     assert_eq!(
         ip.header().source_addr(),
         Prefix6052::well_known().embed(other)
