@@ -10,6 +10,7 @@ pub mod addr;
 pub mod api;
 pub mod config;
 pub mod counters;
+pub mod frag;
 pub mod log;
 pub mod nat;
 pub mod nat64;
