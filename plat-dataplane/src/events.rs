@@ -60,10 +60,11 @@ pub fn event_rings(
         .unzip()
 }
 
-fn unix_ms() -> i64 {
+/// The wall clock, in milliseconds since the Unix epoch.
+pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl EventSender {
@@ -77,7 +78,7 @@ impl EventSender {
         counters: &mut LocalCounters,
     ) {
         if now_ms >= self.next_wall_read_ms {
-            self.wall_offset_ms = unix_ms() - now_ms as i64;
+            self.wall_offset_ms = unix_ms() as i64 - now_ms as i64;
             self.next_wall_read_ms = now_ms + WALL_CLOCK_EVERY_MS;
         }
         let unix_ms = (now_ms as i64 + self.wall_offset_ms).max(0) as u64;

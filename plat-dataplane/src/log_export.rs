@@ -21,14 +21,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use plat_core::addr::Prefix6052;
 use plat_core::config::NatLogConfig;
 use plat_core::log::ipfix::{IpfixExporter, IpfixOptions};
 use plat_core::log::{line, LogEvent};
 
-use crate::events::EventReceiver;
+use crate::events::{unix_ms, EventReceiver};
 
 /// Events taken from one ring before the next ring's turn.
 const BATCH: usize = 1024;
@@ -309,12 +309,6 @@ struct LogThread {
     stats: Arc<LogStats>,
     batch: Vec<LogEvent>,
     line: Vec<u8>,
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl LogThread {

@@ -218,14 +218,7 @@ fn error_about(p: &[u8], v6: bool, t: u8, c: u8) -> Vec<u8> {
     e
 }
 
-/// RFC 1071 Internet checksum.
+/// RFC 1071 Internet checksum, plat-core's own.
 fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for c in b.chunks(2) {
-        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
+    plat_core::wire::checksum::finish(plat_core::wire::checksum::sum(b))
 }

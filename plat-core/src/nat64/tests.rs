@@ -23,9 +23,8 @@ fn nat64(filtering: Filtering) -> Nat64 {
     })
 }
 
-/// A NAT64 with `cfg`, pool4 198.51.100.0/30, prefix 2001:db8:64::/96
-/// and a fixed table key.
-fn nat64_with(cfg: NatConfig) -> Nat64 {
+/// A shard with `cfg`, pool4 198.51.100.0/30 and a fixed table key.
+fn shard_with(cfg: NatConfig) -> Shard {
     let mut shard = Shard::new(
         cfg,
         PortShare::All,
@@ -35,8 +34,18 @@ fn nat64_with(cfg: NatConfig) -> Nat64 {
     shard
         .add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30))
         .unwrap();
-    let prefix = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
-    Nat64::new(shard, prefix, XlatConfig::default())
+    shard
+}
+
+/// The lab's network-specific prefix 2001:db8:64::/96.
+fn nsp() -> Prefix6052 {
+    Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap()
+}
+
+/// A NAT64 with `cfg`, pool4 198.51.100.0/30, prefix 2001:db8:64::/96
+/// and a fixed table key.
+fn nat64_with(cfg: NatConfig) -> Nat64 {
+    Nat64::new(shard_with(cfg), nsp(), XlatConfig::default())
 }
 
 fn server6() -> Ipv6Addr {
@@ -440,46 +449,33 @@ fn rfc6146_3_5_2_2_ipv4_syn_under_adf_is_held_then_rejected_with_port_unreachabl
 
 /// A NAT64 on the Well-Known Prefix 64:ff9b::/96 with `filtering`.
 fn nat64_wkp(filtering: Filtering) -> Nat64 {
-    let mut shard = Shard::new(
-        NatConfig {
-            filtering,
-            ..NatConfig::default()
-        },
-        PortShare::All,
-        crate::nat::HashKey::new(0x5eed_0f91_a7c3),
+    let cfg = NatConfig {
+        filtering,
+        ..NatConfig::default()
+    };
+    Nat64::new(
+        shard_with(cfg),
+        Prefix6052::well_known(),
+        XlatConfig::default(),
     )
-    .unwrap();
-    shard
-        .add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30))
-        .unwrap();
-    Nat64::new(shard, Prefix6052::well_known(), XlatConfig::default())
 }
 
 /// A NAT64 with the Well-Known Prefix first and the lab's
 /// network-specific prefix second, EIF.
 fn nat64_two_prefixes() -> Nat64 {
-    let mut shard = Shard::new(
-        NatConfig {
-            filtering: Filtering::Eif,
-            ..NatConfig::default()
-        },
-        PortShare::All,
-        crate::nat::HashKey::new(0x5eed_0f91_a7c3),
-    )
-    .unwrap();
-    shard
-        .add_pool4(Pool4Entry::new(Ipv4Addr::new(198, 51, 100, 0), 30))
-        .unwrap();
-    let nsp = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
-    let prefixes = Prefixes::new(vec![Prefix6052::well_known(), nsp]).unwrap();
-    Nat64::with_prefixes(shard, prefixes, XlatConfig::default())
+    let cfg = NatConfig {
+        filtering: Filtering::Eif,
+        ..NatConfig::default()
+    };
+    let prefixes = Prefixes::new(vec![Prefix6052::well_known(), nsp()]).unwrap();
+    Nat64::with_prefixes(shard_with(cfg), prefixes, XlatConfig::default())
 }
 
 #[test]
 fn rfc8683_4_5_each_session_answers_under_the_prefix_its_subscriber_used() {
     let mut n = nat64_two_prefixes();
     let wkp = Prefix6052::well_known();
-    let nsp = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
+    let nsp = nsp();
     // A global host (the packets stay in memory) reached through both.
     let server = Ipv4Addr::new(9, 9, 9, 9);
     let mut pools = Vec::new();
@@ -537,7 +533,7 @@ fn rfc8683_4_5_each_session_answers_under_the_prefix_its_subscriber_used() {
 #[test]
 fn rfc8683_4_5_a_hairpin_arrives_under_the_prefix_the_sender_used() {
     let mut n = nat64_two_prefixes();
-    let nsp = Prefix6052::new("2001:db8:64::".parse().unwrap(), 96).unwrap();
+    let nsp = nsp();
     // Client 2's mapping (made through the Well-Known Prefix); client 1
     // reaches it through the network-specific one.
     let out = through(
