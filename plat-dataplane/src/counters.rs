@@ -1,4 +1,5 @@
-//! Per-worker counters, written by their worker alone and summed when read.
+//! Per-worker counters, written by their worker alone and summed when read,
+//! and the registry of the dataplane's own ([`Counter`]).
 //!
 //! A worker counts into a plain local array and publishes it with relaxed
 //! stores once per poll iteration: no atomic read-modify-write and no
@@ -8,6 +9,91 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use plat_core::counters::Desc;
+
+plat_core::counters! {
+    /// The dataplane's own counters, one row per worker (the engine's
+    /// drop reasons follow them on the board).
+    pub enum Counter {
+        RxInside = "rx_inside", Counter,
+            "Frames received on the inside link.";
+        RxOutside = "rx_outside", Counter,
+            "Frames received on the outside link.";
+        TxInside = "tx_inside", Counter,
+            "Frames sent on the inside link.";
+        TxOutside = "tx_outside", Counter,
+            "Frames sent on the outside link.";
+        TxFull = "drop_tx_full", Counter,
+            "Frames the NIC would not take (transmit queue full).";
+        XlatV6ToV4 = "xlat_v6_to_v4", Counter,
+            "IPv6 packets translated to IPv4.";
+        XlatV4ToV6 = "xlat_v4_to_v6", Counter,
+            "IPv4 packets translated to IPv6.";
+        IcmpErrorsSent = "icmp_errors_sent", Counter,
+            "ICMP errors sent back for packets not translated.";
+        IcmpRateLimited = "drop_icmp_error_rate_limited", Counter,
+            "ICMP errors not sent: over the rate limit.";
+        FragmentsSent = "fragments_sent", Counter,
+            "Fragments made from packets over the next link's MTU.";
+        FragmentNoMbuf = "drop_fragment_no_mbuf", Counter,
+            "Fragments lost for want of an mbuf.";
+        Hairpinned = "hairpinned", Counter,
+            "Hairpinned packets (IPv6 to IPv6 through a pool address).";
+        ToHost = "to_host", Counter,
+            "Frames for the appliance itself, passed to the slow path.";
+        ToHostFull = "drop_to_host_full", Counter,
+            "Slow-path frames lost because its ring was full.";
+        ToResolve = "to_resolve", Counter,
+            "Packets whose next hop awaits resolution, passed to the control thread.";
+        ToResolveFull = "drop_to_resolve_full", Counter,
+            "Packets lost because the resolution ring was full.";
+        NoRoute = "drop_no_route", Counter,
+            "Packets with no route on the outgoing link.";
+        HandoffOut = "handoff_out", Counter,
+            "Packets passed to the worker that owns them.";
+        HandoffIn = "handoff_in", Counter,
+            "Packets received from another worker.";
+        HandoffFull = "drop_handoff_full", Counter,
+            "Packets lost because a handoff ring was full.";
+        Runt = "drop_runt", Counter,
+            "Frames too short for their Ethernet and IP headers.";
+        Chained = "drop_chained_frame", Counter,
+            "Frames a port handed over as a chain of buffers (scattered receive), which the worker does not take apart.";
+        NoRoom = "drop_no_room_in_mbuf", Counter,
+            "Translated packets that did not fit their buffer with an Ethernet header in front.";
+        EngineContract = "drop_engine_contract", Counter,
+            "Engine answers that make no sense for the link (a bug, counted).";
+        Vlan = "drop_vlan_tagged", Counter,
+            "802.1Q-tagged frames (no VLAN is configured).";
+        InsideNotIpv6 = "drop_inside_not_ipv6", Counter,
+            "Non-IPv6 frames on the inside link (ARP, IPv4, others).";
+        OutsideUnknownEthertype = "drop_outside_unknown_ethertype", Counter,
+            "Frames of an unknown EtherType on the outside link.";
+        Held = "held_syn", Counter,
+            "IPv4 SYNs held (RFC 6146 3.5.2.2).";
+        HeldFull = "drop_held_full", Counter,
+            "Held packets the worker had no room for.";
+        Expired = "sessions_expired", Counter,
+            "Sessions expired.";
+        FromControl = "from_control", Counter,
+            "Frames the control thread asked this worker to transmit.";
+        RxBytesInside = "rx_bytes_inside", Counter,
+            "Bytes received on the inside link (Ethernet frames).";
+        RxBytesOutside = "rx_bytes_outside", Counter,
+            "Bytes received on the outside link (Ethernet frames).";
+        Polls = "polls", Counter,
+            "Poll loop iterations.";
+        BusyPolls = "polls_busy", Counter,
+            "Poll loop iterations that found work (busy share = polls_busy / polls).";
+        ConfigApplied = "config_applied", Counter,
+            "Configuration generations this worker applied.";
+        ConfigRefused = "config_refused", Counter,
+            "Configuration generations this worker could not apply in full (see the log).";
+        LogEvents = "log_events", Counter,
+            "NAT events handed to the log thread (bindings, port blocks, alarms).";
+        LogRingFull = "drop_log_ring_full", Counter,
+            "NAT events lost because this worker's ring to the log thread was full.";
+    }
+}
 
 /// One worker's published counters, on their own cache lines.
 #[derive(Debug)]

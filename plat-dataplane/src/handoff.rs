@@ -1,7 +1,10 @@
 //! Handoff rings: where the NIC cannot steer return traffic to the worker
 //! that owns its session, the worker that received a packet passes it to
 //! the owner through a single-producer single-consumer ring per ordered
-//! pair of workers.
+//! pair of workers. Under `rss` steering only what the NIC cannot place by
+//! port takes them (`nic_places_v4`, `nic_places_v6`).
+
+use plat_core::wire::proto;
 
 use crate::dpdk::eal::Eal;
 use crate::dpdk::error::DpdkError;
@@ -82,4 +85,22 @@ impl Drop for HandoffMesh {
             }
         }
     }
+}
+
+/// Whether an RSS NIC programmed from the rss plan puts this IPv4 packet
+/// on its owner's queue: unfragmented TCP and UDP, hashed on the
+/// destination port (`OUTSIDE_RSS`). ICMP, fragments and other protocols
+/// land where the NIC's default puts them.
+#[inline(always)]
+pub(crate) fn nic_places_v4(l3: &[u8]) -> bool {
+    let unfragmented = u16::from_be_bytes([l3[6], l3[7]]) & 0x3fff == 0;
+    unfragmented && matches!(l3[9], proto::TCP | proto::UDP)
+}
+
+/// Whether an RSS NIC puts this IPv6 packet on its owner's queue: it
+/// hashes the source address of IPv6 without extension headers
+/// (`INSIDE_RSS`); a Fragment header (or any other) is not hashed.
+#[inline(always)]
+pub(crate) fn nic_places_v6(l3: &[u8]) -> bool {
+    matches!(l3[6], proto::TCP | proto::UDP | proto::ICMPV6)
 }

@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 pub mod appliance;
+pub mod control;
 pub mod counters;
 pub mod dpdk;
 pub mod engine;
