@@ -24,7 +24,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "$PLATD --version"
 "$PLATD" --version
 
-step "lab: IPv6-only client, platd on DPDK net_af_packet, IPv4 router, IPv4-only server"
+step "lab: IPv6-only client, platd on DPDK (net_af_packet, net_tap), IPv4 router, IPv4-only server"
 bash $lab up
 # NAT events (bindings) go to a local JSON log, as a carrier keeps them.
 events="$LAB_DIR/nat-events.jsonl"
@@ -45,6 +45,9 @@ bash $lab client curl -sS --max-time 10 "http://[$server6]/"
 
 step "client: ping -6 $server6 (an IPv4-only host)"
 bash $lab client ping -6 -c 3 -i 0.3 "$server6"
+
+step "client: ping -6 -s 4000 $server6 (fragments both ways, RFC 6146 3.4)"
+bash $lab client ping -6 -c 3 -i 0.3 -s 4000 "$server6"
 
 step "client (IPv4-only app through the CLAT): curl -4 http://203.0.113.2/"
 # 464XLAT (RFC 6877): TAYGA on the client translates IPv4 to IPv6 from

@@ -1,8 +1,8 @@
 //! The appliance between real Linux hosts: an IPv6-only client and an
 //! IPv4-only server behind an IPv4 router, in network namespaces
-//! (deploy/lab/lab.sh), platd on DPDK `net_af_packet` ports between the
-//! client and the router. curl, ping, iperf3, socat, traceroute and BIND
-//! are the peers.
+//! (deploy/lab/lab.sh), platd on DPDK ports (`net_af_packet` inside,
+//! `net_tap` outside) between the client and the router. curl, ping,
+//! iperf3, socat, traceroute and BIND are the peers.
 //!
 //! The lab's namespaces have fixed names, so the scenarios run one after
 //! another inside one test per worker count.
@@ -124,13 +124,51 @@ fn traceroute_names_platd_first(lab: &Lab) {
     }
 }
 
+/// RFC 6146 3.4: fragmented datagrams both ways, in order (as the hosts'
+/// kernels fragment them) and out of order (the last fragment first, sent
+/// by a raw socket on either side), reassembled by the far host: a
+/// 4000-byte ping and 6000-byte UDP datagrams echoed back.
+fn fragment_checks(lab: &Lab) {
+    ok(
+        &lab.client(&[
+            "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-s", "4000", SERVER_V6,
+        ]),
+        "ping -6 -s 4000 (fragments both ways)",
+    );
+    let script = repo().join("tests/support/fragments.py");
+    let script = script.to_str().unwrap();
+    lab.server(&[
+        "sh",
+        "-c",
+        &format!("python3 {script} echo 7001 30 >/dev/null 2>&1 &"),
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    for order in ["kernel", "reverse"] {
+        let out = ok(
+            &lab.client(&["python3", script, "send", SERVER_V6, "7001", "6000", order]),
+            &format!("6000-byte UDP datagram, fragments in {order} order"),
+        );
+        assert_eq!(out.trim(), "ok 6000", "{order}");
+    }
+}
+
 fn run_lab(workers: usize) {
     let _guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::up();
     lab.start_platd(workers, 1500, "auto");
     traffic_checks(&lab);
     traceroute_names_platd_first(&lab);
+    fragment_checks(&lab);
     let c = lab.fresh_counters();
+    assert!(
+        c["fragments_waited"] > 0,
+        "out of order fragments waited: {c:?}"
+    );
+    assert_eq!(
+        c["drop_fragment_timeout"] + c["drop_fragment_director_timeout"],
+        0,
+        "{c:?}"
+    );
     assert!(
         c["xlat_v6_to_v4"] > 1000 && c["xlat_v4_to_v6"] > 1000,
         "{c:?}"
@@ -138,7 +176,7 @@ fn run_lab(workers: usize) {
     if workers > 1 {
         assert!(
             c["handoff_out"] > 0,
-            "2 workers on af_packet hand off: {c:?}"
+            "2 workers on virtual ports hand off: {c:?}"
         );
         // Every packet handed off arrives (`handoff_out` counts those the
         // ring took; a full ring's are `drop_handoff_full`, never received).
@@ -263,7 +301,13 @@ fn jumbo_both_sides(lab: &Lab, mtu: u16) {
     // replies so) becomes IPv6 fragments of lowest-ipv6-mtu, 1280 unless
     // the operator knows better; here the IPv6 side is jumbo too.
     let translation = format!("[nat64.translation]\nlowest_ipv6_mtu = {mtu}");
-    lab.start_platd_on_links(1, mtu, mtu, &[("PLATD_EXTRA", &translation)]);
+    // net_tap carries no jumbo frames (max_rx_pktlen 1522): af_packet.
+    lab.start_platd_on_links(
+        1,
+        mtu,
+        mtu,
+        &[("PLATD_EXTRA", &translation), ("OUTSIDE_PMD", "af_packet")],
+    );
     let _ = lab.client(&["ip", "-6", "route", "flush", "cache"]);
     // platd gave its ports the MTU: for net_af_packet, the kernel side.
     for ifc in ["a6", "a4"] {
@@ -371,7 +415,7 @@ fn lab_jumbo_frames() {
     jumbo_inside_narrow_outside(&lab);
     // A jumbo IPv4 side behind a 1500-byte IPv6 one: the server's segments
     // follow the client's MSS, nothing needs cutting.
-    lab.start_platd_on_links(1, 9000, 1500, &[]);
+    lab.start_platd_on_links(1, 9000, 1500, &[("OUTSIDE_PMD", "af_packet")]);
     let _ = lab.client(&["ip", "-6", "route", "flush", "cache"]);
     transfers_each_way(&lab, "IPv4 MTU 9000, IPv6 MTU 1500");
     lab.stop_platd();
@@ -402,7 +446,8 @@ fn lab_hostile_frames_are_dropped_counted_and_survived() {
     .parse()
     .unwrap();
     let outside: u64 = ok(
-        &lab.router(&["python3", script, "outside", "r0"]),
+        // Into the TAP: the bridge would drop the runt before platd.
+        &lab.appl(&["python3", script, "outside", "t4"]),
         "inject outside",
     )
     .trim()

@@ -135,7 +135,7 @@ fn show_commands(lab: &Lab) {
     assert_eq!(s["ports"][0]["up"], true);
     assert!(s["version"].as_str().unwrap().contains("DPDK"), "{s}");
     let people = text(&["show", "summary"]);
-    assert!(people.contains("net_af_packet1"), "{people}");
+    assert!(people.contains("net_tap1"), "{people}");
     assert!(people.contains("198.51.100.0"), "pool4 use: {people}");
 
     let sessions = json(&["show", "sessions"]);

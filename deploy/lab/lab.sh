@@ -2,10 +2,11 @@
 # The plat network-namespace lab: an IPv6-only client, the appliance, an
 # IPv4 router and an IPv4-only server on one machine, joined by veth pairs.
 #
-#   plat-client  c0 ==== a6  plat-appl  a4 ==== r0  plat-router  r1 ==== s0  plat-server
-#   2001:db8:6::2/64     (platd on DPDK   192.0.2.254/24   203.0.113.254/24  203.0.113.2/24
-#   BIND 9 dns64 on ::1   net_af_packet)     (Linux, forwarding IPv4)       nginx :80, UDP
-#                                                                           echo :7, iperf3
+#   plat-client  c0 ==== a6  plat-appl  t4 -b4- a4 ==== r0  plat-router  r1 ==== s0  plat-server
+#   2001:db8:6::2/64     (platd on DPDK:  192.0.2.254/24   203.0.113.254/24  203.0.113.2/24
+#   BIND 9 dns64 on ::1   net_af_packet    (Linux, forwarding IPv4)       nginx :80, UDP
+#                         inside, net_tap outside,                        echo :7, iperf3
+#                         its TAP t4 bridged to a4 by b4)
 #   platd: inside 2001:db8:6::1, outside 192.0.2.1 with its default route
 #   via the router, NAT64 prefix 2001:db8:64::/96, pool4 198.51.100.0/29
 #   (routed to platd by the router, and to the router by the server).
@@ -22,7 +23,8 @@
 # `up` leaves the lab running; callers trap `down` to tear it down.
 # PLATD names the platd binary (default: target/release/platd);
 # PORT_BLOCK sets nat64.port_block and PLATD_EXTRA is appended to platd's
-# configuration (whole tables, such as [logging.nat]).
+# configuration (whole tables, such as [logging.nat]); OUTSIDE_PMD picks
+# the outside port's driver (tap, the default, or af_packet).
 set -euo pipefail
 
 LAB_DIR=${LAB_DIR:-/tmp/plat-lab}
@@ -36,6 +38,9 @@ CLIENT6=2001:db8:6::2
 INSIDE6=2001:db8:6::1
 # platd's link and the router's side of it.
 OUTSIDE4=192.0.2.1
+# platd's outside port (the DPDK side of the TAP) and the TAP's kernel side.
+OUTSIDE_MAC=02:00:00:00:04:01
+TAP_KERNEL_MAC=02:00:00:00:04:fe
 ROUTER4=192.0.2.254
 # The server's link and the router's side of it.
 SERVER4=203.0.113.2
@@ -80,11 +85,17 @@ up() {
 
   # The appliance's kernel stays out of the way: no addresses, no IPv6
   # autoconfiguration noise, no checksum offload on either side.
-  for ifc in a6 a4; do
+  in_ns $NS_APPL ip link add b4 type bridge
+  for ifc in a6 a4 b4; do
     in_ns $NS_APPL sysctl -qw "net.ipv6.conf.$ifc.disable_ipv6=1"
     offloads_off $NS_APPL $ifc
     in_ns $NS_APPL ip link set $ifc up
   done
+  # The outside is a TAP (net_tap) bridged to the router's veth, not
+  # net_af_packet: AF_PACKET's fanout (which the PMD always joins, with
+  # PACKET_FANOUT_FLAG_DEFRAG) reassembles IPv4 fragments before platd
+  # sees them, as no NIC does; RFC 6146 3.4 is platd's to do.
+  in_ns $NS_APPL ip link set a4 master b4
 
   # Client: IPv6 only.
   in_ns $NS_CLIENT sysctl -qw net.ipv6.conf.c0.accept_ra=0
@@ -214,7 +225,7 @@ args = ["--lcores=$lcores", "--no-huge", "-m", "$mem", "--no-pci", "--no-shconf"
         "--iova-mode=va", "--no-telemetry", "--file-prefix=plat-lab",
         "--log-level=lib.eal:warning",
         "--vdev=net_af_packet0,iface=a6,qpairs=$workers$(afp_frames "$in_mtu")",
-        "--vdev=net_af_packet1,iface=a4,qpairs=$workers$(afp_frames "$out_mtu")"]
+        "$(outside_vdev "$workers" "$out_mtu")"]
 
 [inside]
 port = "net_af_packet0"
@@ -222,7 +233,7 @@ addresses = ["$INSIDE6/64"]
 mtu = $in_mtu
 
 [outside]
-port = "net_af_packet1"
+port = "net_${OUTSIDE_PMD:-tap}1"
 addresses = ["$OUTSIDE4/24"]
 mtu = $out_mtu
 routes = [{ prefix = "0.0.0.0/0", via = "$ROUTER4" }]
@@ -247,8 +258,9 @@ ${PLATD_EXTRA:-}
 CONF
 }
 
-# The links' MTUs: platd gives its ports theirs (net_af_packet sets the
-# kernel side, a6 and a4); their peers here. The outside MTU is the link
+# The links' MTUs: platd gives its ports theirs (net_af_packet and
+# net_tap set the kernel side, a6 and t4); the bridge port a4 and the
+# peers here. The outside MTU is the link
 # between platd and the router: a smaller one is a narrower IPv4 path in
 # the middle, with the server keeping its 1500-byte link and MSS (so the
 # client's full-size segments are cut down by platd's Packet Too Big, and
@@ -257,9 +269,38 @@ CONF
 set_link_mtus() {
   local out_mtu=$1 in_mtu=$2 far_mtu=$(( $1 > 1500 ? $1 : 1500 ))
   in_ns $NS_CLIENT ip link set c0 mtu "$in_mtu"
+  in_ns $NS_APPL ip link set a4 mtu "$out_mtu"
   in_ns $NS_ROUTER ip link set r0 mtu "$out_mtu"
   in_ns $NS_ROUTER ip link set r1 mtu "$far_mtu"
   in_ns $NS_SERVER ip link set s0 mtu "$far_mtu"
+}
+
+# platd's outside port: a TAP bridged to a4 (OUTSIDE_PMD=tap, the
+# default), or net_af_packet on a4 itself (OUTSIDE_PMD=af_packet: jumbo
+# frames, which net_tap does not carry, max_rx_pktlen 1522).
+outside_vdev() {
+  local workers=$1 out_mtu=$2
+  if [[ ${OUTSIDE_PMD:-tap} == tap ]]; then
+    printf -- '--vdev=net_tap1,iface=t4,mac=%s' "$OUTSIDE_MAC"
+  else
+    printf -- '--vdev=net_af_packet1,iface=a4,qpairs=%s%s' "$workers" "$(afp_frames "$out_mtu")"
+  fi
+}
+
+# platd's outside TAP into the bridge. The TAP's kernel side gets an
+# address of its own: the bridge takes its ports' addresses as its own
+# and would keep frames for platd's MAC rather than forward them.
+attach_tap() {
+  wait_for "platd's TAP" in_ns $NS_APPL ip link show t4 || return 1
+  in_ns $NS_APPL sysctl -qw net.ipv6.conf.t4.disable_ipv6=1 2>/dev/null || true
+  offloads_off $NS_APPL t4
+  in_ns $NS_APPL ip link set t4 address "$TAP_KERNEL_MAC"
+  in_ns $NS_APPL ip link set t4 master b4 up
+}
+
+tap_gone() {
+  ! in_ns $NS_APPL ip link show t4 >/dev/null 2>&1 &&
+    in_ns $NS_APPL test ! -e /proc/sys/net/ipv6/conf/t4
 }
 
 start_platd() {
@@ -267,6 +308,9 @@ start_platd() {
   local platd=${PLATD:-target/release/platd}
   [[ -x $platd ]] || { log "no platd at $platd (build it, or set PLATD)"; return 1; }
   stop_platd
+  # The last platd's TAP goes with its last file descriptor, a moment
+  # after the process: a new one of the same name must not meet it.
+  wait_for "the old TAP to go" tap_gone || return 1
   write_platd_config "$workers" "$out_mtu" "$in_mtu"
   set_link_mtus "$out_mtu" "$in_mtu"
   rm -f "$LAB_DIR/stats.json"
@@ -276,6 +320,7 @@ start_platd() {
     >"$LAB_DIR/platd.log" 2>&1 &
   echo $! > "$LAB_DIR/run/platd.pid"
   wait_for "platd" test -s "$LAB_DIR/stats.json" || { cat "$LAB_DIR/platd.log" >&2; return 1; }
+  [[ ${OUTSIDE_PMD:-tap} != tap ]] || attach_tap
   log "platd up: $workers worker(s), outside MTU $out_mtu, inside MTU $in_mtu"
 }
 

@@ -12,9 +12,9 @@
 //! shard. Sans-IO: the caller keeps the waiting packets (mbufs) under a
 //! token of its own and the store keeps only the tokens.
 //!
-//! The dataplane does not use it yet (issue 17 goes on): the worker's
-//! side (holding mbufs, handing fragments to the worker that owns their
-//! datagram) comes next.
+//! The first fragment of an ICMP query waits too, for the last: its
+//! checksum counts the whole message's length (RFC 4443 2.3), which only
+//! the last fragment tells.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -69,6 +69,8 @@ pub enum FragDrop {
     WaitingBytes,
     /// Its source's share of the waiting bytes is used up.
     SourceShare,
+    /// A second first fragment of an ICMP query while one waits.
+    Duplicate,
 }
 
 /// What to do with a fragment that is not the first.
@@ -83,13 +85,46 @@ pub enum Later<T> {
     Drop(FragDrop),
 }
 
+/// What the first fragment of an ICMP query needs before it can be
+/// translated: the whole message's length (the ICMPv6 checksum counts it
+/// in its pseudo-header, RFC 4443 2.3), known once the last fragment came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WholeLen {
+    /// The last fragment came: the message is this long.
+    Known(u32),
+    /// Keep the first under its token until [`FragStore::take_ready`]
+    /// hands it back (the last came) or [`FragStore::expire`] does (it
+    /// did not).
+    Wait,
+    /// Drop it, and count why.
+    Drop(FragDrop),
+}
+
 #[derive(Debug)]
 struct Datagram<T> {
     /// The first fragment's translation, once it came.
     first: Option<T>,
-    /// Tokens and sizes of fragments waiting for it.
+    /// The upper-layer length of the whole datagram, once the last
+    /// fragment (More Fragments clear) came.
+    whole_len: Option<u32>,
+    /// Tokens and sizes of fragments waiting for the first.
     waiting: Vec<(u32, u32)>,
+    /// Token and size of the first of an ICMP query, waiting for the
+    /// last (for the whole length).
+    held_first: Option<(u32, u32)>,
     deadline: u64,
+}
+
+impl<T> Datagram<T> {
+    fn new(deadline: u64) -> Self {
+        Datagram {
+            first: None,
+            whole_len: None,
+            waiting: Vec::new(),
+            held_first: None,
+            deadline,
+        }
+    }
 }
 
 /// One worker's fragment state; `T` is what the first fragment's
@@ -104,6 +139,8 @@ pub struct FragStore<T> {
     order: VecDeque<(u64, FragKey)>,
     waiting_bytes: u32,
     per_source: HashMap<[u8; 16], u32>,
+    /// Tokens of waiting fragments whose time came, in arrival order.
+    ready: Vec<u32>,
 }
 
 impl<T: Copy> FragStore<T> {
@@ -119,6 +156,7 @@ impl<T: Copy> FragStore<T> {
             order: VecDeque::with_capacity(limits.datagrams as usize),
             waiting_bytes: 0,
             per_source: HashMap::new(),
+            ready: Vec::new(),
         }
     }
 
@@ -132,7 +170,7 @@ impl<T: Copy> FragStore<T> {
         self.datagrams.is_empty()
     }
 
-    /// Bytes of fragments waiting for their first.
+    /// Bytes of fragments waiting.
     pub fn waiting_bytes(&self) -> u32 {
         self.waiting_bytes
     }
@@ -141,79 +179,126 @@ impl<T: Copy> FragStore<T> {
         now.as_millis() + self.limits.timeout_ms
     }
 
-    /// The first fragment of `key`'s datagram was translated as `xlat`
-    /// says: later fragments follow it. The tokens of fragments that
-    /// waited for it go to `ready`, in arrival order, to be translated
-    /// now. `false` when the store is full (the first itself still
-    /// translates; its later fragments will find no entry and wait or
-    /// drop).
-    pub fn first(&mut self, key: FragKey, xlat: T, now: Time, ready: &mut Vec<u32>) -> bool {
+    /// The tokens of waiting fragments to handle again now (their first,
+    /// or for a waiting first its last, came), in arrival order.
+    pub fn take_ready(&mut self, out: &mut Vec<u32>) {
+        out.append(&mut self.ready);
+    }
+
+    /// Whether some waiting fragment is ready ([`FragStore::take_ready`]).
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The entry of `key`, made (deadline `now` + timeout) if new; `None`
+    /// when the store is full.
+    fn entry(&mut self, key: FragKey, now: Time) -> Option<&mut Datagram<T>> {
         if !self.datagrams.contains_key(&key) && self.full() {
-            return false;
+            return None;
         }
         let deadline = self.deadline(now);
         let order = &mut self.order;
-        let d = self.datagrams.entry(key).or_insert_with(|| {
+        Some(self.datagrams.entry(key).or_insert_with(|| {
             order.push_back((deadline, key));
-            Datagram {
-                first: None,
-                waiting: Vec::new(),
-                deadline,
-            }
-        });
+            Datagram::new(deadline)
+        }))
+    }
+
+    /// The first fragment of `key`'s datagram was translated as `xlat`
+    /// says: later fragments follow it, and those that waited for it are
+    /// ready ([`FragStore::take_ready`]). `false` when the store is full
+    /// (the first itself still translates; its later fragments will find
+    /// no entry and wait or drop).
+    pub fn first(&mut self, key: FragKey, xlat: T, now: Time) -> bool {
+        let deadline = self.deadline(now);
+        let Some(d) = self.entry(key, now) else {
+            return false;
+        };
         d.first = Some(xlat);
         d.deadline = deadline;
-        let waited: u32 = d.waiting.iter().map(|&(_, n)| n).sum();
-        ready.extend(d.waiting.drain(..).map(|(t, _)| t));
-        self.unwait(&key.src, waited);
+        let released: Vec<(u32, u32)> = d
+            .held_first
+            .take()
+            .into_iter()
+            .chain(d.waiting.drain(..))
+            .collect();
+        self.release(&key, &released);
         true
     }
 
     /// A fragment of `key`'s datagram that is not the first, `len` bytes,
-    /// which the caller would keep under `token`.
-    pub fn later(&mut self, key: FragKey, token: u32, len: u32, now: Time) -> Later<T> {
-        if let Some(d) = self.datagrams.get(&key) {
+    /// which the caller would keep under `token`; `end`, for the last
+    /// (More Fragments clear), is where it ends: the upper-layer length of
+    /// the whole datagram.
+    pub fn later(
+        &mut self,
+        key: FragKey,
+        token: u32,
+        len: u32,
+        end: Option<u32>,
+        now: Time,
+    ) -> Later<T> {
+        let deadline = self.deadline(now);
+        if let Some(d) = self.datagrams.get_mut(&key) {
+            if end.is_some() {
+                d.whole_len = end;
+            }
             if let Some(xlat) = d.first {
-                let deadline = self.deadline(now);
-                if let Some(d) = self.datagrams.get_mut(&key) {
-                    d.deadline = deadline;
-                }
+                d.deadline = deadline;
                 return Later::Follow(xlat);
+            }
+            if let Some(held) = d.held_first.filter(|_| d.whole_len.is_some()) {
+                // The first waited for this one's length: it goes now.
+                d.held_first = None;
+                self.release(&key, &[held]);
             }
         } else if self.full() {
             return Later::Drop(FragDrop::Datagrams);
         }
-        if self.waiting_bytes.saturating_add(len) > self.limits.waiting_bytes {
-            return Later::Drop(FragDrop::WaitingBytes);
-        }
-        let share = self.per_source.get(&key.src).copied().unwrap_or(0);
-        if share.saturating_add(len) > self.limits.waiting_bytes_per_source {
-            return Later::Drop(FragDrop::SourceShare);
+        if let Err(d) = self.room(&key, len) {
+            return Later::Drop(d);
         }
         // RFC 6146 3.4: a fragment before its first waits at least
         // FRAGMENT_MIN; the clock starts at the datagram's first arrival.
-        let deadline = self.deadline(now);
-        let order = &mut self.order;
-        self.datagrams
-            .entry(key)
-            .or_insert_with(|| {
-                order.push_back((deadline, key));
-                Datagram {
-                    first: None,
-                    waiting: Vec::new(),
-                    deadline,
-                }
-            })
-            .waiting
-            .push((token, len));
-        self.waiting_bytes += len;
-        *self.per_source.entry(key.src).or_insert(0) += len;
+        let Some(d) = self.entry(key, now) else {
+            return Later::Drop(FragDrop::Datagrams);
+        };
+        if end.is_some() {
+            d.whole_len = end;
+        }
+        d.waiting.push((token, len));
+        self.wait(&key.src, len);
         Later::Wait
     }
 
+    /// The first fragment of an ICMP query (`len` bytes, which the caller
+    /// would keep under `token`) asks for its message's whole length.
+    pub fn whole_len(&mut self, key: FragKey, token: u32, len: u32, now: Time) -> WholeLen {
+        if let Some(n) = self.datagrams.get(&key).and_then(|d| d.whole_len) {
+            return WholeLen::Known(n);
+        }
+        if !self.datagrams.contains_key(&key) && self.full() {
+            return WholeLen::Drop(FragDrop::Datagrams);
+        }
+        if let Err(d) = self.room(&key, len) {
+            return WholeLen::Drop(d);
+        }
+        let Some(d) = self.entry(key, now) else {
+            return WholeLen::Drop(FragDrop::Datagrams);
+        };
+        if d.held_first.is_some() {
+            return WholeLen::Drop(FragDrop::Duplicate);
+        }
+        // Later fragments that came before it go on waiting for its
+        // translation, which `first` records once the length is known.
+        d.held_first = Some((token, len));
+        self.wait(&key.src, len);
+        WholeLen::Wait
+    }
+
     /// Forgets datagrams whose time is up; the tokens of fragments that
-    /// waited for a first that never came go to `dropped` (the caller
-    /// drops them and counts). Returns how many datagrams it forgot.
+    /// waited in vain go to `dropped` (the caller drops them and counts).
+    /// Returns how many datagrams it forgot.
     pub fn expire(&mut self, now: Time, dropped: &mut Vec<u32>) -> usize {
         let now = now.as_millis();
         let mut n = 0;
@@ -232,8 +317,9 @@ impl<T: Copy> FragStore<T> {
                 None => continue,
             }
             if let Some(d) = self.datagrams.remove(&key) {
-                let waited: u32 = d.waiting.iter().map(|&(_, n)| n).sum();
-                dropped.extend(d.waiting.iter().map(|&(t, _)| t));
+                let gone = d.held_first.iter().chain(d.waiting.iter());
+                let waited: u32 = gone.clone().map(|&(_, n)| n).sum();
+                dropped.extend(gone.map(|&(t, _)| t));
                 self.unwait(&key.src, waited);
                 n += 1;
             }
@@ -243,6 +329,31 @@ impl<T: Copy> FragStore<T> {
 
     fn full(&self) -> bool {
         self.datagrams.len() >= self.limits.datagrams as usize
+    }
+
+    /// Whether `len` more bytes from `key`'s source may wait.
+    fn room(&self, key: &FragKey, len: u32) -> Result<(), FragDrop> {
+        if self.waiting_bytes.saturating_add(len) > self.limits.waiting_bytes {
+            return Err(FragDrop::WaitingBytes);
+        }
+        let share = self.per_source.get(&key.src).copied().unwrap_or(0);
+        if share.saturating_add(len) > self.limits.waiting_bytes_per_source {
+            return Err(FragDrop::SourceShare);
+        }
+        Ok(())
+    }
+
+    /// Waiting fragments of `key` whose time came: to `ready`, their room
+    /// given back.
+    fn release(&mut self, key: &FragKey, released: &[(u32, u32)]) {
+        let bytes: u32 = released.iter().map(|&(_, n)| n).sum();
+        self.ready.extend(released.iter().map(|&(t, _)| t));
+        self.unwait(&key.src, bytes);
+    }
+
+    fn wait(&mut self, src: &[u8; 16], bytes: u32) {
+        self.waiting_bytes += bytes;
+        *self.per_source.entry(*src).or_insert(0) += bytes;
     }
 
     fn unwait(&mut self, src: &[u8; 16], bytes: u32) {
@@ -278,30 +389,48 @@ mod tests {
         Time::from_millis(ms)
     }
 
+    /// `first`, and what it made ready into `ready`.
+    fn first(f: &mut FragStore<u16>, k: FragKey, x: u16, now: Time, ready: &mut Vec<u32>) -> bool {
+        let ok = f.first(k, x, now);
+        f.take_ready(ready);
+        ok
+    }
+
+    /// `later` of a fragment that is not the last.
+    fn later(f: &mut FragStore<u16>, k: FragKey, token: u32, len: u32, now: Time) -> Later<u16> {
+        f.later(k, token, len, None, now)
+    }
+
     #[test]
     fn rfc6146_3_4_later_fragments_follow_the_first() {
         let mut f: FragStore<u16> = FragStore::new(FragLimits::default());
         let mut ready = Vec::new();
-        assert!(f.first(key(1, 7), 4242, at(0), &mut ready));
+        assert!(first(&mut f, key(1, 7), 4242, at(0), &mut ready));
         assert!(ready.is_empty());
-        assert_eq!(f.later(key(1, 7), 1, 1000, at(10)), Later::Follow(4242));
-        assert_eq!(f.later(key(1, 7), 2, 500, at(20)), Later::Follow(4242));
+        assert_eq!(
+            later(&mut f, key(1, 7), 1, 1000, at(10)),
+            Later::Follow(4242)
+        );
+        assert_eq!(
+            later(&mut f, key(1, 7), 2, 500, at(20)),
+            Later::Follow(4242)
+        );
         // Another identification is another datagram.
-        assert_eq!(f.later(key(1, 8), 3, 500, at(20)), Later::Wait);
+        assert_eq!(later(&mut f, key(1, 8), 3, 500, at(20)), Later::Wait);
         assert_eq!(f.waiting_bytes(), 500);
     }
 
     #[test]
     fn rfc6146_3_4_fragments_out_of_order_wait_for_their_first() {
         let mut f: FragStore<u16> = FragStore::new(FragLimits::default());
-        assert_eq!(f.later(key(1, 7), 10, 1000, at(0)), Later::Wait);
-        assert_eq!(f.later(key(1, 7), 11, 800, at(5)), Later::Wait);
+        assert_eq!(later(&mut f, key(1, 7), 10, 1000, at(0)), Later::Wait);
+        assert_eq!(later(&mut f, key(1, 7), 11, 800, at(5)), Later::Wait);
         assert_eq!(f.waiting_bytes(), 1800);
         let mut ready = Vec::new();
-        assert!(f.first(key(1, 7), 99, at(50), &mut ready));
+        assert!(first(&mut f, key(1, 7), 99, at(50), &mut ready));
         assert_eq!(ready, vec![10, 11], "released in arrival order");
         assert_eq!(f.waiting_bytes(), 0);
-        assert_eq!(f.later(key(1, 7), 12, 100, at(60)), Later::Follow(99));
+        assert_eq!(later(&mut f, key(1, 7), 12, 100, at(60)), Later::Follow(99));
     }
 
     #[test]
@@ -310,7 +439,7 @@ mod tests {
             timeout_ms: 500, // raised to FRAGMENT_MIN
             ..FragLimits::default()
         });
-        assert_eq!(f.later(key(1, 7), 10, 1000, at(0)), Later::Wait);
+        assert_eq!(later(&mut f, key(1, 7), 10, 1000, at(0)), Later::Wait);
         let mut dropped = Vec::new();
         assert_eq!(f.expire(at(1_999), &mut dropped), 0, "not before 2 s");
         assert!(dropped.is_empty());
@@ -320,7 +449,7 @@ mod tests {
         assert_eq!(f.waiting_bytes(), 0);
         // A first arriving after that finds nothing waiting.
         let mut ready = Vec::new();
-        assert!(f.first(key(1, 7), 5, at(2_100), &mut ready));
+        assert!(first(&mut f, key(1, 7), 5, at(2_100), &mut ready));
         assert!(ready.is_empty());
     }
 
@@ -328,11 +457,11 @@ mod tests {
     fn a_datagram_in_use_stays_and_an_idle_one_goes() {
         let mut f: FragStore<u16> = FragStore::new(FragLimits::default());
         let mut v = Vec::new();
-        f.first(key(1, 7), 1, at(0), &mut v);
-        f.first(key(2, 7), 2, at(0), &mut v);
-        assert_eq!(f.later(key(1, 7), 3, 10, at(1_500)), Later::Follow(1));
+        first(&mut f, key(1, 7), 1, at(0), &mut v);
+        first(&mut f, key(2, 7), 2, at(0), &mut v);
+        assert_eq!(later(&mut f, key(1, 7), 3, 10, at(1_500)), Later::Follow(1));
         assert_eq!(f.expire(at(2_000), &mut v), 1, "the idle one");
-        assert_eq!(f.later(key(1, 7), 4, 10, at(2_100)), Later::Follow(1));
+        assert_eq!(later(&mut f, key(1, 7), 4, 10, at(2_100)), Later::Follow(1));
         assert_eq!(f.expire(at(4_200), &mut v), 1);
         assert!(f.is_empty());
         assert!(v.is_empty(), "nothing was waiting");
@@ -342,10 +471,10 @@ mod tests {
     fn the_expiry_queue_holds_one_record_per_datagram() {
         let mut f: FragStore<u16> = FragStore::new(FragLimits::default());
         let mut v = Vec::new();
-        f.first(key(1, 7), 1, at(0), &mut v);
+        first(&mut f, key(1, 7), 1, at(0), &mut v);
         for t in 0..1000 {
             assert_eq!(
-                f.later(key(1, 7), t, 10, at(u64::from(t))),
+                later(&mut f, key(1, 7), t, 10, at(u64::from(t))),
                 Later::Follow(1)
             );
         }
@@ -364,33 +493,81 @@ mod tests {
             timeout_ms: FRAGMENT_MIN_MS,
         });
         // One source cannot take more than its share...
-        assert_eq!(f.later(key(1, 1), 1, 1000, at(0)), Later::Wait);
+        assert_eq!(later(&mut f, key(1, 1), 1, 1000, at(0)), Later::Wait);
         assert_eq!(
-            f.later(key(1, 2), 2, 1000, at(0)),
+            later(&mut f, key(1, 2), 2, 1000, at(0)),
             Later::Drop(FragDrop::SourceShare)
         );
         // ...and others still fit.
-        assert_eq!(f.later(key(2, 1), 3, 1000, at(0)), Later::Wait);
+        assert_eq!(later(&mut f, key(2, 1), 3, 1000, at(0)), Later::Wait);
         assert_eq!(
-            f.later(key(3, 1), 4, 1500, at(0)),
+            later(&mut f, key(3, 1), 4, 1500, at(0)),
             Later::Drop(FragDrop::WaitingBytes)
         );
-        assert_eq!(f.later(key(3, 1), 5, 900, at(0)), Later::Wait);
+        assert_eq!(later(&mut f, key(3, 1), 5, 900, at(0)), Later::Wait);
         // Three datagrams tracked: a fourth is refused, first or not.
         assert_eq!(
-            f.later(key(4, 1), 6, 10, at(0)),
+            later(&mut f, key(4, 1), 6, 10, at(0)),
             Later::Drop(FragDrop::Datagrams)
         );
         let mut v = Vec::new();
-        assert!(!f.first(key(4, 9), 7, at(0), &mut v));
+        assert!(!first(&mut f, key(4, 9), 7, at(0), &mut v));
         assert_eq!(f.len(), 3);
         // Released fragments give their room back.
-        assert!(f.first(key(1, 1), 8, at(1), &mut v));
+        assert!(first(&mut f, key(1, 1), 8, at(1), &mut v));
         assert_eq!(v, vec![1]);
         assert_eq!(f.waiting_bytes(), 1900);
         assert_eq!(
-            f.later(key(1, 2), 9, 1000, at(0)),
+            later(&mut f, key(1, 2), 9, 1000, at(0)),
             Later::Drop(FragDrop::Datagrams)
         );
+    }
+
+    #[test]
+    fn rfc6146_3_4_an_icmp_first_waits_for_the_last_fragments_length() {
+        let mut f: FragStore<u16> = FragStore::new(FragLimits::default());
+        let mut ready = Vec::new();
+        // A middle fragment before anything: it waits for the first.
+        assert_eq!(later(&mut f, key(1, 7), 1, 1000, at(0)), Later::Wait);
+        // The first cannot be translated before the length is known.
+        assert_eq!(f.whole_len(key(1, 7), 2, 1200, at(1)), WholeLen::Wait);
+        assert_eq!(
+            f.whole_len(key(1, 7), 9, 1200, at(1)),
+            WholeLen::Drop(FragDrop::Duplicate)
+        );
+        assert!(!f.has_ready());
+        // The last tells it: 1200 + 1000 + 300 bytes. It waits for the
+        // first's translation; the first goes again now.
+        assert_eq!(f.later(key(1, 7), 3, 300, Some(2500), at(2)), Later::Wait);
+        f.take_ready(&mut ready);
+        assert_eq!(ready, vec![2]);
+        assert_eq!(
+            f.whole_len(key(1, 7), 4, 1200, at(3)),
+            WholeLen::Known(2500)
+        );
+        assert!(first(&mut f, key(1, 7), 77, at(3), &mut ready));
+        assert_eq!(ready, vec![2, 1, 3]);
+        assert_eq!(f.waiting_bytes(), 0);
+    }
+
+    #[test]
+    fn rfc6146_3_4_the_last_before_the_first_gives_the_length_at_once() {
+        let mut f: FragStore<u16> = FragStore::new(FragLimits::default());
+        assert_eq!(f.later(key(1, 7), 1, 300, Some(1500), at(0)), Later::Wait);
+        assert_eq!(
+            f.whole_len(key(1, 7), 2, 1200, at(1)),
+            WholeLen::Known(1500)
+        );
+    }
+
+    #[test]
+    fn rfc6146_3_4_an_icmp_first_whose_last_never_comes_is_dropped() {
+        let mut f: FragStore<u16> = FragStore::new(FragLimits::default());
+        assert_eq!(f.whole_len(key(1, 7), 2, 1200, at(0)), WholeLen::Wait);
+        assert_eq!(f.waiting_bytes(), 1200);
+        let mut dropped = Vec::new();
+        assert_eq!(f.expire(at(2_000), &mut dropped), 1);
+        assert_eq!(dropped, vec![2]);
+        assert_eq!(f.waiting_bytes(), 0);
     }
 }

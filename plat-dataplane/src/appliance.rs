@@ -199,7 +199,7 @@ fn pool_size(workers: usize, rx_desc: u16, tx_desc: u16, handoff: bool) -> u32 {
         } else {
             0
         };
-    let in_flight = workers as u32 * (4 * 64 + crate::worker::MAX_HELD as u32 + 512);
+    let in_flight = workers as u32 * (4 * 64 + crate::worker::MAX_KEPT as u32 + 512);
     (2 * per_port + rings + in_flight + 1024).next_power_of_two() - 1
 }
 

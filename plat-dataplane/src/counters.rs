@@ -72,6 +72,16 @@ plat_core::counters! {
             "IPv4 SYNs held (RFC 6146 3.5.2.2).";
         HeldFull = "drop_held_full", Counter,
             "Held packets the worker had no room for.";
+        FragmentsWaited = "fragments_waited", Counter,
+            "Fragments kept waiting for the first of their datagram, or a first ICMP fragment for its last (RFC 6146 3.4).";
+        FragmentWaitFull = "drop_fragment_wait_full", Counter,
+            "Fragments to wait that the worker had no room for.";
+        FragmentsDirected = "fragments_directed", Counter,
+            "IPv4 fragments handed by their datagram's director to the worker that owns its session.";
+        DirectorTimeout = "drop_fragment_director_timeout", Counter,
+            "IPv4 fragments that waited FRAGMENT_MIN (2 s) at their director for the first fragment in vain.";
+        DirectorFull = "drop_fragment_director_full", Counter,
+            "IPv4 fragments their director had no room to track or keep.";
         Expired = "sessions_expired", Counter,
             "Sessions expired.";
         FromControl = "from_control", Counter,

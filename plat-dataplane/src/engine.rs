@@ -61,6 +61,14 @@ pub enum Step {
         /// The engine's handle for the held packet.
         token: u32,
     },
+    /// The engine keeps the fragment waiting by `token` (RFC 6146 3.4: for
+    /// the first of its datagram, or a first ICMP fragment for its last):
+    /// the worker stores it until the engine says to handle it again or
+    /// to drop it. Fragment tokens are apart from `Hold`'s.
+    Wait {
+        /// The engine's handle for the waiting fragment.
+        token: u32,
+    },
     /// Drop, counted under its reason.
     Drop(Reason),
 }
@@ -72,6 +80,12 @@ pub enum Released {
     Drop(u32),
     /// Answer it with an ICMP error: the worker asks `reply_to_held`.
     Reject(u32),
+    /// The waiting fragment of this token: handle it again, now, as if it
+    /// had just come in on its link.
+    Retry(u32),
+    /// The waiting fragment of this token waited in vain: drop it, counted
+    /// under `reason`.
+    Expired(u32, Reason),
 }
 
 /// The packet logic a worker runs.

@@ -13,6 +13,7 @@ pub mod counters;
 pub mod dpdk;
 pub mod engine;
 pub mod events;
+pub mod frag_steer;
 pub mod handle;
 pub mod handoff;
 pub mod live;

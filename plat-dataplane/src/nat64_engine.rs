@@ -9,7 +9,7 @@ use std::sync::Arc;
 use plat_core::api::{WorkerAnswer, WorkerQuery};
 use plat_core::config::{Config, Ipv4Cidr};
 use plat_core::nat::{Endpoint6, HashKey, IcmpError, Pool4Entry, Record, Shard, ShardError, Time};
-use plat_core::nat64::{HeldFate, Nat64, Packet, Verdict};
+use plat_core::nat64::{HeldFate, Nat64, Nat64Drop, Packet, Reason, Verdict};
 use plat_core::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortShare, DEFAULT_KEY};
 use plat_core::wire::{icmpv4, ipv4, ipv6, proto, tcp, udp};
 use plat_core::xlat::Sink;
@@ -167,6 +167,7 @@ fn step(v: Verdict) -> Step {
         Verdict::Hairpin { l3_start, l3_len } => Step::Hairpin { l3_start, l3_len },
         Verdict::HairpinReturn { l3_start, l3_len } => Step::HairpinReturn { l3_start, l3_len },
         Verdict::Hold { session } => Step::Hold { token: session.0 },
+        Verdict::FragmentWaits { token } => Step::Wait { token },
         Verdict::Drop(r) => Step::Drop(r),
     }
 }
@@ -372,6 +373,10 @@ impl PacketEngine for Nat64Engine {
                 HeldFate::Reject(s, e) => {
                     self.rejections.insert(s.0, e);
                     Released::Reject(s.0)
+                }
+                HeldFate::FragmentReady(t) => Released::Retry(t),
+                HeldFate::FragmentExpired(t) => {
+                    Released::Expired(t, Reason::Nat64(Nat64Drop::FragmentTimeout))
                 }
             });
         }

@@ -25,14 +25,24 @@ use crate::dpdk::port::PortQueue;
 use crate::dpdk::ring::Ring;
 use crate::engine::{PacketEngine, Released, Step};
 use crate::events::EventSender;
+use crate::frag_steer::{Direct, Director, V4Fragment, MAX_DIRECTOR_WAITING};
 use crate::handoff::{nic_places_v4, nic_places_v6, HandoffMesh};
 use crate::live::LiveConfig;
 use crate::mailbox::Mailbox;
 use crate::neighbor::{ForwardingSnapshot, SharedForwarding};
 
+mod tx;
+use tx::{FragmentSink, TokenBucket, TxQueue};
+
 /// Held packets a worker keeps at most (RFC 6146 3.5.2.2 lets a NAT64
 /// drop SYNs it has no resources to hold).
 pub const MAX_HELD: usize = 4096;
+/// Fragments a worker keeps waiting for the engine at most (RFC 6146 3.4);
+/// its director keeps [`MAX_DIRECTOR_WAITING`] more.
+pub const MAX_WAITING: usize = 1024;
+/// Mbufs a worker may keep beside its bursts: held SYNs and waiting
+/// fragments (the pool is sized with them).
+pub const MAX_KEPT: usize = MAX_HELD + MAX_WAITING + MAX_DIRECTOR_WAITING;
 /// Timer expiries per poll iteration.
 pub const EXPIRE_BUDGET: usize = 64;
 /// Empty polls in a row before an idle worker sleeps (when configured to).
@@ -89,64 +99,6 @@ pub struct WorkerSetup<E> {
     pub events: Option<EventSender>,
 }
 
-/// Frames for one link, collected over a poll iteration.
-struct TxQueue {
-    queue: PortQueue,
-    burst: MbufBurst<64>,
-    sent: Counter,
-}
-
-impl TxQueue {
-    #[inline]
-    fn push(&mut self, m: Mbuf, counters: &mut LocalCounters) {
-        if let Err(m) = self.burst.push(m) {
-            self.flush(counters);
-            if self.burst.push(m).is_err() {
-                counters.inc(Counter::TxFull as usize);
-            }
-        }
-    }
-
-    #[inline]
-    fn flush(&mut self, counters: &mut LocalCounters) {
-        if self.burst.is_empty() {
-            return;
-        }
-        let n = self.queue.tx_burst(&mut self.burst);
-        counters.add(self.sent as usize, n as u64);
-        if !self.burst.is_empty() {
-            counters.add(Counter::TxFull as usize, self.burst.len() as u64);
-            self.burst.clear();
-        }
-    }
-}
-
-/// Collects fragments into new mbufs for the other link.
-struct FragmentSink<'a> {
-    pool: &'a Mempool,
-    made: &'a mut MbufBurst<64>,
-    lost: u64,
-}
-
-impl plat_core::xlat::Sink for FragmentSink<'_> {
-    fn emit(&mut self, header: &[u8], payload: &[u8]) {
-        let Some(mut m) = self.pool.alloc() else {
-            self.lost += 1;
-            return;
-        };
-        let len = ETH_LEN + header.len() + payload.len();
-        let Some(data) = m.append(len) else {
-            self.lost += 1;
-            return;
-        };
-        data[ETH_LEN..ETH_LEN + header.len()].copy_from_slice(header);
-        data[ETH_LEN + header.len()..].copy_from_slice(payload);
-        if self.made.push(m).is_err() {
-            self.lost += 1;
-        }
-    }
-}
-
 /// The last next hop a worker addressed a frame to, valid for one
 /// forwarding snapshot generation.
 #[derive(Debug, Clone, Copy)]
@@ -154,46 +106,6 @@ struct HopCache {
     generation: u64,
     hop: IpAddr,
     mac: [u8; 6],
-}
-
-/// A token bucket refilled from the worker's millisecond clock: `rate`
-/// tokens a second, bursts up to a tenth of that (at least 1).
-#[derive(Debug, Clone, Copy)]
-struct TokenBucket {
-    rate: u32,
-    burst: u32,
-    tokens: u32,
-    last_ms: u64,
-}
-
-impl TokenBucket {
-    fn new(rate: u32) -> TokenBucket {
-        let burst = (rate / 10).max(1);
-        TokenBucket {
-            rate,
-            burst,
-            tokens: burst,
-            last_ms: 0,
-        }
-    }
-
-    /// Takes a token if there is one.
-    #[inline]
-    fn take(&mut self, now_ms: u64) -> bool {
-        if self.rate == 0 {
-            return false;
-        }
-        let refill = now_ms.saturating_sub(self.last_ms) * u64::from(self.rate) / 1000;
-        if refill > 0 {
-            self.tokens = (u64::from(self.tokens) + refill).min(u64::from(self.burst)) as u32;
-            self.last_ms = now_ms;
-        }
-        if self.tokens == 0 {
-            return false;
-        }
-        self.tokens -= 1;
-        true
-    }
 }
 
 /// Which link a frame arrived on.
@@ -221,6 +133,12 @@ pub struct Worker<E: PacketEngine> {
     /// Per destination worker, packets to hand over this iteration.
     handoff_out: Vec<MbufBurst<64>>,
     held: HashMap<u32, Mbuf>,
+    /// Fragments the engine keeps waiting, by its token.
+    waiting: HashMap<u32, Mbuf>,
+    /// IPv4 fragments of the datagrams this worker directs.
+    director: Director,
+    /// Room for the fragments the director lets go.
+    directed: Vec<Mbuf>,
     /// Fragments the engine made of the packet in hand (kept here so the
     /// hot path does not build a burst per packet).
     fragments: MbufBurst<64>,
@@ -263,6 +181,9 @@ impl<E: PacketEngine> Worker<E> {
             },
             handoff_out: (0..s.workers).map(|_| MbufBurst::new()).collect(),
             held: HashMap::with_capacity(MAX_HELD),
+            waiting: HashMap::new(),
+            director: Director::new(),
+            directed: Vec::new(),
             fragments: MbufBurst::new(),
             released: Vec::with_capacity(EXPIRE_BUDGET),
             clock: TscClock::new(),
@@ -314,11 +235,7 @@ impl<E: PacketEngine> Worker<E> {
                 work += n;
                 self.s.counters.add(Counter::HandoffIn as usize, n as u64);
                 for m in rx.drain() {
-                    let link = if m.port() == self.s.inside.port {
-                        Link::Inside
-                    } else {
-                        Link::Outside
-                    };
+                    let link = self.link_of(&m);
                     self.on_frame(m, link, false);
                 }
             }
@@ -366,6 +283,7 @@ impl<E: PacketEngine> Worker<E> {
         }
         self.flush();
         self.held.clear();
+        self.waiting.clear();
         self.s.counters.publish();
         0
     }
@@ -454,10 +372,47 @@ impl<E: PacketEngine> Worker<E> {
                         self.apply(m, step, Link::Outside, peer);
                     }
                 }
+                Released::Retry(token) => {
+                    if let Some(m) = self.waiting.remove(&token) {
+                        let link = self.link_of(&m);
+                        self.on_frame(m, link, false);
+                    }
+                }
+                Released::Expired(token, reason) => {
+                    if self.waiting.remove(&token).is_some() {
+                        self.count_engine(reason);
+                    }
+                }
             }
         }
         self.released = released;
         self.released.clear();
+        self.direct_waiting();
+    }
+
+    /// The director's side of expiry: fragments whose first came go on to
+    /// their owner, those that waited in vain are dropped.
+    fn direct_waiting(&mut self) {
+        let now = plat_core::nat::Time::from_millis(self.now_ms);
+        let gone = self.director.expire(now);
+        self.s
+            .counters
+            .add(Counter::DirectorTimeout as usize, gone as u64);
+        let mut directed = std::mem::take(&mut self.directed);
+        self.director.ready(&mut directed);
+        for m in directed.drain(..) {
+            self.on_ipv4(m, true);
+        }
+        self.directed = directed;
+    }
+
+    /// The link a frame came in on, by its port.
+    fn link_of(&self, m: &Mbuf) -> Link {
+        if m.port() == self.s.inside.port {
+            Link::Inside
+        } else {
+            Link::Outside
+        }
     }
 
     #[inline]
@@ -545,10 +500,17 @@ impl<E: PacketEngine> Worker<E> {
         if !self.s.engine.takes_v4(dst) {
             return self.pass_to_host(m, Link::Outside);
         }
-        if steer && self.s.handoff.is_some() && !(self.s.nic_steers && nic_places_v4(l3)) {
-            let owner = self.s.engine.owner_v4(l3, self.s.workers);
-            if owner != self.s.index {
-                return self.hand_off(m, owner, Link::Outside);
+        if self.s.handoff.is_some() {
+            if let Some(f) = V4Fragment::of(l3) {
+                match self.direct(m, &f, steer) {
+                    Some(here) => m = here,
+                    None => return,
+                }
+            } else if steer && !(self.s.nic_steers && nic_places_v4(l3)) {
+                let owner = self.s.engine.owner_v4(l3, self.s.workers);
+                if owner != self.s.index {
+                    return self.hand_off(m, owner, Link::Outside);
+                }
             }
         }
         let peer = peer_mac(&m);
@@ -557,6 +519,42 @@ impl<E: PacketEngine> Worker<E> {
             self.s.counters.inc(Counter::XlatV4ToV6 as usize);
         }
         self.apply(m, step, Link::Outside, peer);
+    }
+
+    /// An IPv4 fragment on its way to its owner (see `frag_steer`): the
+    /// frame back when this worker translates it.
+    fn direct(&mut self, m: Mbuf, f: &V4Fragment, steer: bool) -> Option<Mbuf> {
+        let director = f.director(self.s.workers);
+        if director != self.s.index {
+            if steer {
+                self.hand_off(m, director, Link::Outside);
+                return None;
+            }
+            // Only a director hands fragments on: this worker owns it.
+            return Some(m);
+        }
+        let owner = if f.first {
+            self.s.engine.owner_v4(&m.data()[ETH_LEN..], self.s.workers)
+        } else {
+            0
+        };
+        let now = plat_core::nat::Time::from_millis(self.now_ms);
+        match self.director.direct(f, m, owner, now) {
+            Direct::To(owner, m) if owner == self.s.index => Some(m),
+            Direct::To(owner, m) => {
+                self.s.counters.inc(Counter::FragmentsDirected as usize);
+                self.hand_off(m, owner, Link::Outside);
+                None
+            }
+            Direct::Waits => {
+                self.s.counters.inc(Counter::FragmentsWaited as usize);
+                None
+            }
+            Direct::Drop(_) => {
+                self.s.counters.inc(Counter::DirectorFull as usize);
+                None
+            }
+        }
     }
 
     /// Runs the engine on the packet of a frame that came in on `from`, in
@@ -639,6 +637,14 @@ impl<E: PacketEngine> Worker<E> {
                 } else {
                     self.s.counters.inc(Counter::Held as usize);
                     self.held.insert(token, m);
+                }
+            }
+            Step::Wait { token } => {
+                if self.waiting.len() >= MAX_WAITING {
+                    self.s.counters.inc(Counter::FragmentWaitFull as usize);
+                } else {
+                    self.s.counters.inc(Counter::FragmentsWaited as usize);
+                    self.waiting.insert(token, m);
                 }
             }
             Step::HairpinReturn { l3_start, l3_len } => {
@@ -820,26 +826,4 @@ fn write_eth(d: &mut [u8], dst: [u8; 6], src: [u8; 6], et: u16) {
     d[..6].copy_from_slice(&dst);
     d[6..12].copy_from_slice(&src);
     d[12..14].copy_from_slice(&et.to_be_bytes());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::TokenBucket;
-
-    #[test]
-    fn rfc4443_2_4_f_icmp_errors_are_rate_limited() {
-        let mut b = TokenBucket::new(100);
-        let burst = (0..50).filter(|_| b.take(0)).count();
-        assert_eq!(burst, 10, "a tenth of a second's worth at once");
-        assert!(!b.take(5), "5 ms refill less than one token");
-        assert!(b.take(10), "10 ms at 100/s is one token");
-        let second: usize = (1..=1000)
-            .map(|ms| (0..10).filter(|_| b.take(10 + ms)).count())
-            .sum();
-        assert!(
-            (99..=101).contains(&second),
-            "{second} errors in one second at 100/s"
-        );
-        assert!(!TokenBucket::new(0).take(1_000_000), "0 turns errors off");
-    }
 }

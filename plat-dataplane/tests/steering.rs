@@ -15,7 +15,7 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -204,6 +204,91 @@ fn icmp_on_queue_zero(inside: &RingPort, outside: &RingPort, pool: &Mempool) {
     assert_eq!(errors, want, "every error reached its subscriber");
 }
 
+/// Pieces of a datagram: offset and bytes.
+type Pieces = Vec<(usize, Vec<u8>)>;
+
+/// The IPv4 packet `l3` (no options) as fragments of `size` bytes of
+/// its payload each (a multiple of 8), in Ethernet frames from the
+/// server, identification `ident`.
+fn fragments4(l3: &[u8], ident: u16, size: usize) -> Vec<Vec<u8>> {
+    let payload = &l3[20..];
+    let mut out = Vec::new();
+    for (k, piece) in payload.chunks(size).enumerate() {
+        let more = (k + 1) * size < payload.len();
+        let mut h = l3[..20].to_vec();
+        h[2..4].copy_from_slice(&((20 + piece.len()) as u16).to_be_bytes());
+        h[4..6].copy_from_slice(&ident.to_be_bytes());
+        let off = (k * size / 8) as u16 | if more { 0x2000 } else { 0 };
+        h[6..8].copy_from_slice(&off.to_be_bytes());
+        h[10..12].copy_from_slice(&[0, 0]);
+        let ih = etherparse::Ipv4HeaderSlice::from_slice(&h)
+            .unwrap()
+            .to_header();
+        h[10..12].copy_from_slice(&ih.calc_header_checksum().to_be_bytes());
+        let mut f = Vec::new();
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 0xa4]);
+        f.extend_from_slice(&SERVER_MAC);
+        f.extend_from_slice(&0x0800u16.to_be_bytes());
+        f.extend_from_slice(&h);
+        f.extend_from_slice(piece);
+        out.push(f);
+    }
+    out
+}
+
+/// RFC 6146 3.4 across workers: a fragment carries no port, so its owner
+/// is unknown to the NIC and to the worker that receives it. Fragmented
+/// UDP replies (3000 bytes, three IPv4 fragments, the last sent first)
+/// land on queues by fragment, not by owner: each datagram's director
+/// learns the owner from the first fragment and hands the rest after it,
+/// and every datagram reaches its subscriber whole (as IPv6 fragments,
+/// reassembled here).
+fn fragments_on_any_queue(
+    inside: &RingPort,
+    outside: &RingPort,
+    pool: &Mempool,
+    flows: &[(Ipv4Addr, u16)],
+) {
+    let body: Vec<u8> = (0..2992u32).map(|i| (i * 13) as u8).collect();
+    let mut frames = 0;
+    for (n, &(pool_addr, pool_port)) in flows.iter().enumerate() {
+        let mut l3 = Vec::new();
+        PacketBuilder::ipv4(SERVER.octets(), pool_addr.octets(), 64)
+            .udp(7, pool_port)
+            .write(&mut l3, &body)
+            .unwrap();
+        let mut frags = fragments4(&l3, 0x4000 + n as u16, 1480);
+        frags.reverse();
+        for (k, f) in frags.iter().enumerate() {
+            put(&outside.rx[(n + k) % WORKERS], pool, f);
+            frames += 1;
+        }
+    }
+    assert_eq!(frames, 3 * flows.len());
+    // Each 1480-byte fragment is two IPv6 fragments of at most 1280 bytes.
+    let out = collect(&inside.tx, 5 * flows.len());
+    // (destination, identification) -> (offset, bytes) of each piece.
+    let mut datagrams: HashMap<(Ipv6Addr, u32), Pieces> = HashMap::new();
+    for f in &out {
+        let ip = &f[14..];
+        assert_eq!(ip[6], 44, "an IPv6 fragment");
+        let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).unwrap());
+        let fo = usize::from(u16::from_be_bytes([ip[42], ip[43]]) >> 3) * 8;
+        let ident = u32::from_be_bytes([ip[44], ip[45], ip[46], ip[47]]);
+        datagrams
+            .entry((dst, ident))
+            .or_default()
+            .push((fo, ip[48..].to_vec()));
+    }
+    assert_eq!(datagrams.len(), flows.len(), "every datagram came through");
+    for ((dst, _), mut pieces) in datagrams {
+        pieces.sort();
+        let whole: Vec<u8> = pieces.into_iter().flat_map(|(_, p)| p).collect();
+        assert_eq!(whole.len(), 8 + body.len(), "{dst}: whole");
+        assert_eq!(&whole[8..], &body[..], "{dst}: its bytes");
+    }
+}
+
 /// The running workers answer the control plane through their mailboxes:
 /// their session counts add up to the flows sent, and listings page
 /// through every worker's table with filters and limits.
@@ -317,6 +402,7 @@ fn run_mode(eal: &Eal, steering: &str, tag: &str) -> (u64, usize, Vec<(&'static 
             let total = sent.len();
             let translated = collect(&outside.tx, total);
             assert_eq!(translated.len(), total, "every IPv6 packet left as IPv4");
+            let mut flows = Vec::new();
             for (k, f) in translated.iter().enumerate() {
                 let p = SlicedPacket::from_ethernet(f).unwrap();
                 let Some(NetSlice::Ipv4(ip)) = &p.net else {
@@ -329,6 +415,7 @@ fn run_mode(eal: &Eal, steering: &str, tag: &str) -> (u64, usize, Vec<(&'static 
                     panic!("not UDP")
                 };
                 let pool_port = u.source_port();
+                flows.push((pool_addr, pool_port));
                 let mut reply = Vec::new();
                 PacketBuilder::ethernet2(SERVER_MAC, [2, 0, 0, 0, 0, 0xa4])
                     .ipv4(remote.octets(), pool_addr.octets(), 64)
@@ -359,6 +446,8 @@ fn run_mode(eal: &Eal, steering: &str, tag: &str) -> (u64, usize, Vec<(&'static 
                 seen, sent,
                 "every reply reached the subscriber and port that sent"
             );
+            // Before the control plane clears a subscriber's sessions.
+            fragments_on_any_queue(&inside, &outside, &pool, &flows[..32]);
             check_control_handle(&handle, sent.len());
             icmp_on_queue_zero(&inside, &outside, &pool);
             back.len()
@@ -371,7 +460,10 @@ fn run_mode(eal: &Eal, steering: &str, tag: &str) -> (u64, usize, Vec<(&'static 
         joined
     });
     app.run(|_| {}).unwrap();
-    let replies = runner.join().unwrap().expect("traffic checks passed");
+    let Ok(replies) = runner.join().unwrap() else {
+        let counted: Vec<_> = board.totals().into_iter().filter(|(_, v)| *v > 0).collect();
+        panic!("traffic checks failed; counters: {counted:?}");
+    };
     let handoffs = board.total_of("handoff_out");
     (handoffs, replies, board.totals())
 }
@@ -389,13 +481,16 @@ fn steering_rss_never_hands_off_and_handoff_fixes_up_wrong_queues() {
     println!("rss: {replies} replies, {handoffs} handoffs");
     assert_eq!(replies, usize::from(SUBSCRIBERS * FLOWS_PER_SUBSCRIBER));
     // TCP and UDP are never handed off under rss; of the 128 ICMP
-    // packets on queue 0, those another worker owns are.
+    // packets on queue 0, those another worker owns are, and of the 96
+    // fragments, those on another worker than their director, and those
+    // the director hands to another owner.
     assert!(
-        handoffs > 0 && handoffs <= 2 * u64::from(SUBSCRIBERS),
+        handoffs > 0 && handoffs <= 2 * u64::from(SUBSCRIBERS) + 2 * 96,
         "an RSS-steered run hands off only what the NIC cannot place: {totals:?}"
     );
     assert_eq!(get("handoff_in"), handoffs, "{totals:?}");
     assert_eq!(get("drop_no_bib") + get("drop_not_owned"), 0, "{totals:?}");
+    assert!(get("fragments_directed") > 0, "{totals:?}");
 
     let (handoffs, replies, totals) = run_mode(&eal, "handoff", "h");
     let get = |name: &str| {
@@ -410,6 +505,7 @@ fn steering_rss_never_hands_off_and_handoff_fixes_up_wrong_queues() {
         handoffs > 0,
         "misplaced packets are handed to their owner: {totals:?}"
     );
+    assert!(get("fragments_directed") > 0, "{totals:?}");
     assert_eq!(get("handoff_in"), handoffs, "{totals:?}");
     assert_eq!(
         get("drop_no_bib") + get("drop_not_owned"),

@@ -4,8 +4,10 @@
 //! (the reply a server or a subscriber would send: addresses and ports
 //! swapped), quote it in an ICMP error, or let time pass and expire
 //! sessions. Whatever the script, `Nat64` must not panic, every packet it
-//! returns must lie in its buffer and parse in its family, and a hairpin
-//! must go back in through the IPv4 side as a worker does.
+//! returns must lie in its buffer and parse in its family, a hairpin
+//! must go back in through the IPv4 side as a worker does, and fragments
+//! it keeps waiting are handed back or dropped when it says so (RFC 6146
+//! 3.4), as a worker does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,6 +16,7 @@ use plat_core::nat::pool4::PortRange;
 use plat_core::nat::{HashKey, NatConfig, Pool4Entry, PortShare, Proto, Shard, Time};
 use plat_core::nat64::{HeldFate, Nat64, Packet, Verdict};
 use plat_core::xlat::{FlowV4, FlowV6, XlatConfig};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 /// Headroom in front of every packet, as a worker's mbufs have.
@@ -95,7 +98,16 @@ fn check(v: Verdict, buf: &[u8]) -> Option<(Vec<u8>, bool)> {
     Some((out.to_vec(), v6))
 }
 
-fn send(n: &mut Nat64, pkt: &[u8], v6: bool, now: Time) -> Option<(Vec<u8>, bool)> {
+/// Fragments the NAT64 keeps waiting, by token: the packet and its side.
+type Waiting = HashMap<u32, (Vec<u8>, bool)>;
+
+fn send(
+    n: &mut Nat64,
+    held: &mut Waiting,
+    pkt: &[u8],
+    v6: bool,
+    now: Time,
+) -> Option<(Vec<u8>, bool)> {
     let mut buf = vec![0u8; ROOM];
     buf.extend_from_slice(pkt);
     buf.extend_from_slice(&[0u8; 64]);
@@ -106,10 +118,14 @@ fn send(n: &mut Nat64, pkt: &[u8], v6: bool, now: Time) -> Option<(Vec<u8>, bool
     } else {
         n.from_v4(p, now, &mut sink)
     };
+    if let Verdict::FragmentWaits { token } = v {
+        assert!(held.insert(token, (pkt.to_vec(), v6)).is_none(), "a token twice");
+        return None;
+    }
     let out = check(v, &buf)?;
     // A hairpin goes back in through the IPv4 side, as a worker sends it.
     if matches!(v, Verdict::Hairpin { .. }) {
-        return send(n, &out.0, false, now);
+        return send(n, held, &out.0, false, now);
     }
     Some(out)
 }
@@ -122,14 +138,15 @@ fuzz_target!(|data: &[u8]| {
     let mut now_ms = 1_000u64;
     let mut last: Option<Last> = None;
     let mut fates: Vec<HeldFate> = Vec::new();
+    let mut held = Waiting::new();
     while let [op, len, tail @ ..] = rest {
         let len = (*len as usize).min(tail.len());
         let (body, next) = tail.split_at(len);
         rest = next;
         let now = Time::from_millis(now_ms);
         let out = match op % 6 {
-            0 => send(&mut n, body, true, now),
-            1 => send(&mut n, body, false, now),
+            0 => send(&mut n, &mut held, body, true, now),
+            1 => send(&mut n, &mut held, body, false, now),
             // The answer to what came out last, with `body` over its
             // payload's first bytes.
             2 => last.as_ref().and_then(|l| {
@@ -140,14 +157,14 @@ fuzz_target!(|data: &[u8]| {
                         *x = *b;
                     }
                 }
-                send(&mut n, &r, l.v6, now)
+                send(&mut n, &mut held, &r, l.v6, now)
             }),
             // An ICMP error about what came out last, from its destination:
             // `body` gives the type and code.
             3 => last.as_ref().and_then(|l| {
                 let (t, c) = (body.first().copied().unwrap_or(3), body.get(1).copied().unwrap_or(3));
                 let e = error_about(&l.pkt, l.v6, t, c);
-                send(&mut n, &e, l.v6, now)
+                send(&mut n, &mut held, &e, l.v6, now)
             }),
             // Time passes (up to about 4.5 hours) and sessions expire.
             4 => {
@@ -155,9 +172,22 @@ fuzz_target!(|data: &[u8]| {
                     body.first().copied().unwrap_or(0),
                     body.get(1).copied().unwrap_or(0),
                 ])) * 250;
-                n.expire(Time::from_millis(now_ms), 64, &mut fates);
-                fates.clear();
-                None
+                let now = Time::from_millis(now_ms);
+                n.expire(now, 64, &mut fates);
+                let mut out = None;
+                for f in fates.drain(..) {
+                    match f {
+                        HeldFate::FragmentReady(t) => {
+                            let (p, v6) = held.remove(&t).expect("a ready fragment it keeps");
+                            out = send(&mut n, &mut held, &p, v6, now).or(out);
+                        }
+                        HeldFate::FragmentExpired(t) => {
+                            held.remove(&t).expect("an expired fragment it keeps");
+                        }
+                        _ => {}
+                    }
+                }
+                out
             }
             _ => {
                 now_ms += 1;

@@ -2,10 +2,11 @@
 //! the steps of [`Nat64::handle`] do for them, from the established
 //! session's mapping to held SYNs (RFC 6146 3.5.2.2).
 
+use crate::frag::FragKey;
 use crate::nat::{
     NatDrop, Outcome as NatOutcome, Proto, Shard, TcpFlags, Time, Tuple4 as NatTuple4,
 };
-use crate::xlat::{self, FlowHead, FlowV4, Sink, V4ToV6};
+use crate::xlat::{self, FlowHead, FlowV4, Fragment, Sink, V4ToV6};
 
 use super::classify::{Classified, V4};
 use super::{
@@ -56,6 +57,17 @@ impl Direction for V4 {
 
     fn head(flow: &FlowV4) -> FlowHead {
         flow.head()
+    }
+
+    fn fragment(flow: &FlowV4) -> Option<(FragKey, Fragment)> {
+        let f = flow.fragment?;
+        let key = FragKey {
+            src: flow.src.to_ipv6_mapped().octets(),
+            dst: flow.dst.to_ipv6_mapped().octets(),
+            proto: flow.proto,
+            ident: f.ident,
+        };
+        Some((key, f))
     }
 
     fn icmp_error(nat: &mut Nat64, flow: &FlowV4) -> Next {

@@ -4,10 +4,11 @@
 
 use std::net::Ipv4Addr;
 
+use crate::frag::FragKey;
 use crate::nat::{
     Endpoint4, NatDrop, Outcome as NatOutcome, Proto, Shard, TcpFlags, Time, Tuple6 as NatTuple6,
 };
-use crate::xlat::{self, FlowHead, FlowV6, Sink, V4ToV6, V6ToV4};
+use crate::xlat::{self, FlowHead, FlowV6, Fragment, Sink, V4ToV6, V6ToV4};
 
 use super::classify::{Classified, V6};
 use super::{
@@ -62,6 +63,17 @@ impl Direction for V6 {
 
     fn head((flow, _, _): &(FlowV6, Ipv4Addr, u8)) -> FlowHead {
         flow.head()
+    }
+
+    fn fragment((flow, _, _): &(FlowV6, Ipv4Addr, u8)) -> Option<(FragKey, Fragment)> {
+        let f = flow.fragment?;
+        let key = FragKey {
+            src: flow.src.octets(),
+            dst: flow.dst.octets(),
+            proto: flow.proto,
+            ident: f.ident,
+        };
+        Some((key, f))
     }
 
     fn icmp_error(nat: &mut Nat64, (flow, dst4, _): &(FlowV6, Ipv4Addr, u8)) -> Next {

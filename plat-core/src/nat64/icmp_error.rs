@@ -94,6 +94,7 @@ impl Nat64 {
             outer,
             inner: inner4,
             ipv4_id: self.ipv4_id(),
+            icmp_len: 0,
         };
         // RFC 6146 3.8: an error about a hairpinned packet goes to a pool
         // address, another subscriber's mapping: it turns around like any
@@ -150,6 +151,7 @@ impl Nat64 {
         Next::ToV6(V4ToV6 {
             outer,
             inner: inner6,
+            icmp_len: 0,
         })
     }
 

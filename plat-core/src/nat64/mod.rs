@@ -15,12 +15,13 @@
 
 use crate::addr::{Prefix6052, Prefixes};
 use crate::counters::Desc;
+use crate::frag::{FragDrop, FragKey, FragLimits, FragStore, Later, WholeLen};
 use crate::nat::{
     Endpoint4, Endpoint6, IcmpError, NatDrop, Proto, SessionId, Shard, Time, Verdict as Found,
 };
 use crate::wire::{icmpv4, icmpv6, proto};
 use crate::xlat::{
-    self, DropReason, FlowHead, Outcome, Sink, Straight, V4ToV6, V6ToV4, XlatConfig,
+    self, DropReason, FlowHead, Fragment, Outcome, Sink, Straight, V4ToV6, V6ToV4, XlatConfig,
 };
 
 mod classify;
@@ -42,8 +43,18 @@ crate::counters! {
         // than ... Query, it is silently discarded".
         IcmpNotQuery = "drop_icmp_not_query", Counter,
             "ICMP informational messages other than echo.";
-        FragmentWithoutPorts = "drop_fragment_without_ports", Counter,
-            "Non-first fragments: their ports are in the first fragment, which plat does not reassemble or track yet.";
+        // RFC 6146 3.4: fragments before their first wait at least
+        // FRAGMENT_MIN (2 s); then they may be dropped.
+        FragmentTimeout = "drop_fragment_timeout", Counter,
+            "Fragments that waited FRAGMENT_MIN (2 s) for the first fragment of their datagram (or a first ICMP fragment for its last) in vain (RFC 6146 3.4).";
+        FragmentTableFull = "drop_fragment_table_full", Counter,
+            "Fragments of a datagram the worker's fragment store had no room to track.";
+        FragmentBytesFull = "drop_fragment_bytes_full", Counter,
+            "Fragments that would wait for their first while the worker's fragment store holds its most bytes.";
+        FragmentSourceShare = "drop_fragment_source_share", Counter,
+            "Fragments that would wait for their first while their source holds its share of the fragment store.";
+        FragmentDuplicateFirst = "drop_fragment_duplicate_first", Counter,
+            "First fragments of an ICMP query arriving while another first of the same datagram waits.";
         IcmpErrorNoSession = "drop_icmp_error_no_session", Counter,
             "ICMP errors quoting a packet of no session of this worker.";
         UnexpectedNatOutcome = "drop_unexpected_nat_outcome", Counter,
@@ -115,11 +126,16 @@ pub enum Verdict {
     /// An IPv4 SYN the caller must keep under `session` (RFC 6146
     /// 3.5.2.2) until [`Nat64::expire`] says what became of it.
     Hold { session: SessionId },
+    /// A fragment the caller must keep under `token` until
+    /// [`Nat64::expire`] says it may go again ([`HeldFate::FragmentReady`])
+    /// or is dropped ([`HeldFate::FragmentExpired`]): RFC 6146 3.4.
+    FragmentWaits { token: u32 },
     /// Dropped.
     Drop(Reason),
 }
 
-/// The fate of a held IPv4 SYN.
+/// The fate of a packet the caller keeps: a held IPv4 SYN or a waiting
+/// fragment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeldFate {
     /// A matching IPv6 SYN arrived: RFC 6146 3.5.2.2 says to drop the
@@ -128,6 +144,69 @@ pub enum HeldFate {
     /// The hold timed out: answer the stored packet with this error
     /// ([`Nat64::reject_held`]).
     Reject(SessionId, IcmpError),
+    /// What the fragment under this token waited for came: hand it to
+    /// [`Nat64::from_v6`] or [`Nat64::from_v4`] again (the side it came
+    /// in on), now.
+    FragmentReady(u32),
+    /// The fragment under this token waited FRAGMENT_MIN in vain: drop it
+    /// and count [`Nat64Drop::FragmentTimeout`].
+    FragmentExpired(u32),
+}
+
+/// What the later fragments of a datagram follow: its first's
+/// translation (RFC 6146 3.4).
+#[derive(Debug, Clone, Copy)]
+enum FragXlat {
+    ToV4(V6ToV4, bool),
+    ToV6(V4ToV6),
+    ThereAndBack(V6ToV4, V4ToV6),
+}
+
+impl FragXlat {
+    /// What the first fragment's `next` leaves for the rest, if it was
+    /// translated.
+    fn of(next: &Next) -> Option<FragXlat> {
+        match *next {
+            Next::ToV4(m, hairpin) => Some(FragXlat::ToV4(m, hairpin)),
+            Next::ToV6(m) => Some(FragXlat::ToV6(m)),
+            Next::ThereAndBack(a, b) => Some(FragXlat::ThereAndBack(a, b)),
+            _ => None,
+        }
+    }
+
+    fn next(self) -> Next {
+        match self {
+            FragXlat::ToV4(m, hairpin) => Next::ToV4(m, hairpin),
+            FragXlat::ToV6(m) => Next::ToV6(m),
+            FragXlat::ThereAndBack(a, b) => Next::ThereAndBack(a, b),
+        }
+    }
+}
+
+impl Next {
+    /// The translation of a fragment of an ICMP query `icmp_len` bytes
+    /// long in all (see [`V4ToV6::icmp_len`]).
+    fn with_icmp_len(mut self, icmp_len: u32) -> Next {
+        match &mut self {
+            Next::ToV4(m, _) => m.icmp_len = icmp_len,
+            Next::ToV6(m) => m.icmp_len = icmp_len,
+            Next::ThereAndBack(a, b) => {
+                a.icmp_len = icmp_len;
+                b.icmp_len = icmp_len;
+            }
+            _ => {}
+        }
+        self
+    }
+}
+
+fn frag_drop(d: FragDrop) -> Reason {
+    Reason::Nat64(match d {
+        FragDrop::Datagrams => Nat64Drop::FragmentTableFull,
+        FragDrop::WaitingBytes => Nat64Drop::FragmentBytesFull,
+        FragDrop::SourceShare => Nat64Drop::FragmentSourceShare,
+        FragDrop::Duplicate => Nat64Drop::FragmentDuplicateFirst,
+    })
 }
 
 /// One worker's NAT64: state plus translation settings.
@@ -141,6 +220,12 @@ pub struct Nat64 {
     /// The current burst of each side, classified by the prefetch stage,
     /// by burst position.
     bursts: Bursts,
+    /// RFC 6146 3.4: the datagrams whose fragments pass this worker.
+    frags: FragStore<FragXlat>,
+    /// The token of the next fragment to wait.
+    next_frag_token: u32,
+    /// Room for the store's ready and expired tokens.
+    frag_tokens: Vec<u32>,
 }
 
 /// What the straight line uses of a worker's NAT64 beside the burst it
@@ -241,6 +326,8 @@ enum Next {
     ThereAndBack(V6ToV4, V4ToV6),
     /// Keep the packet (an IPv4 SYN, RFC 6146 3.5.2.2).
     Hold(SessionId),
+    /// Keep the fragment under this token (RFC 6146 3.4).
+    Wait(u32),
     /// The shard refused it: answer with its ICMP error, if any.
     Refused(NatDrop),
     Drop(Reason),
@@ -266,6 +353,8 @@ trait Direction: Family {
     /// The shard's tuple of a packet of protocol `proto`.
     fn tuple(flow: &Self::Flow, proto: Proto) -> Self::Tuple;
     fn hash(shard: &Shard, t: &Self::Tuple) -> u32;
+    /// The datagram a fragment belongs to, and its fragment fields.
+    fn fragment(flow: &Self::Flow) -> Option<(FragKey, Fragment)>;
     /// Looks up or creates the session of `c`.
     fn session(shard: &mut Shard, c: &Classified<Self::Tuple>, now: Time)
         -> Result<Found, NatDrop>;
@@ -327,7 +416,21 @@ impl Nat64 {
             next_ipv4_id: 1,
             fates: Vec::new(),
             bursts: Bursts::new(),
+            frags: FragStore::new(FragLimits::default()),
+            next_frag_token: 0,
+            frag_tokens: Vec::new(),
         }
+    }
+
+    /// The same NAT64 with a fragment store of these bounds.
+    pub fn with_fragment_limits(mut self, limits: FragLimits) -> Nat64 {
+        self.frags = FragStore::new(limits);
+        self
+    }
+
+    /// Datagrams whose fragments are tracked now.
+    pub fn fragments_tracked(&self) -> usize {
+        self.frags.len()
     }
 
     /// The state, for listings and control-plane changes.
@@ -419,13 +522,30 @@ impl Nat64 {
         if head.is_icmp_error {
             return F::icmp_error(self, &flow);
         }
+        // RFC 6146 3.4: later fragments follow the first's translation.
+        let fragment = F::fragment(&flow).filter(|(_, f)| !f.is_atomic());
+        if let Some((key, f)) = fragment.filter(|(_, f)| !f.is_first()) {
+            return self.later_fragment(key, f, now);
+        }
         let proto = match shard_proto(head.proto, head.icmp_type, &F::ICMP) {
             Ok(p) => p,
             Err(r) => return Next::Drop(r),
         };
-        if !head.has_ports {
-            return Next::Drop(Reason::Nat64(Nat64Drop::FragmentWithoutPorts));
+        // The first fragment of an ICMP query waits for its message's
+        // whole length, which its checksum counts.
+        let mut icmp_len = 0;
+        if let Some((key, f)) = fragment.filter(|_| proto == Proto::Icmp) {
+            let token = self.frag_token();
+            match self.frags.whole_len(key, token, f.len, now) {
+                WholeLen::Known(n) => icmp_len = n,
+                WholeLen::Wait => return Next::Wait(token),
+                WholeLen::Drop(d) => return Next::Drop(frag_drop(d)),
+            }
         }
+        debug_assert!(
+            head.has_ports,
+            "first fragments and whole packets have ports"
+        );
         let tuple = F::tuple(&flow, proto);
         let c = Classified {
             hash: hash.unwrap_or_else(|| F::hash(&self.shard, &tuple)),
@@ -438,10 +558,35 @@ impl Nat64 {
             F::hash(&self.shard, &c.tuple),
             "prefetch hash of another tuple"
         );
-        match F::session(&mut self.shard, &c, now) {
+        let next = match F::session(&mut self.shard, &c, now) {
             Ok(found) => F::next(self, &c.tuple, found),
             Err(d) => Next::Refused(d),
+        };
+        let Some((key, _)) = fragment else {
+            return next;
+        };
+        let next = next.with_icmp_len(icmp_len);
+        if let Some(x) = FragXlat::of(&next) {
+            // A full store still translates the first; the rest wait in
+            // vain and are counted.
+            self.frags.first(key, x, now);
         }
+        next
+    }
+
+    /// A fragment after its datagram's first (RFC 6146 3.4).
+    fn later_fragment(&mut self, key: FragKey, f: Fragment, now: Time) -> Next {
+        let token = self.frag_token();
+        match self.frags.later(key, token, f.len, f.end(), now) {
+            Later::Follow(x) => x.next(),
+            Later::Wait => Next::Wait(token),
+            Later::Drop(d) => Next::Drop(frag_drop(d)),
+        }
+    }
+
+    fn frag_token(&mut self) -> u32 {
+        self.next_frag_token = self.next_frag_token.wrapping_add(1);
+        self.next_frag_token
     }
 
     /// Does what the general path decided.
@@ -476,15 +621,22 @@ impl Nat64 {
                 other => other,
             },
             Next::Hold(session) => Verdict::Hold { session },
+            Next::Wait(token) => Verdict::FragmentWaits { token },
             Next::Refused(d) => self.answer(buf, l3_start, l3_len, d.icmp(), Reason::Nat(d)),
             Next::Drop(r) => Verdict::Drop(r),
         }
     }
 
-    /// Expires at most `budget` sessions; fates of held SYNs go to `out`.
-    /// Returns how many sessions expired.
+    /// Expires at most `budget` sessions and the fragments whose time is
+    /// up; fates of held SYNs and waiting fragments go to `out`. Returns
+    /// how many sessions expired.
     pub fn expire(&mut self, now: Time, budget: usize, out: &mut Vec<HeldFate>) -> usize {
         out.append(&mut self.fates);
+        let tokens = &mut self.frag_tokens;
+        self.frags.take_ready(tokens);
+        out.extend(tokens.drain(..).map(HeldFate::FragmentReady));
+        self.frags.expire(now, tokens);
+        out.extend(tokens.drain(..).map(HeldFate::FragmentExpired));
         self.shard.expire(now, budget, |h| {
             out.push(HeldFate::Reject(h.session, h.error))
         })

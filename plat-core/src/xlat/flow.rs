@@ -15,12 +15,26 @@ pub struct Fragment {
     /// In 8-byte units.
     pub offset: u16,
     pub more: bool,
+    /// Bytes of the datagram's upper-layer part this fragment carries.
+    pub len: u32,
 }
 
 impl Fragment {
     /// The first fragment carries the transport header.
     pub fn is_first(&self) -> bool {
         self.offset == 0
+    }
+
+    /// Offset 0 and no More Fragments: a whole packet behind a Fragment
+    /// header (RFC 6946 4), not fragmented.
+    pub fn is_atomic(&self) -> bool {
+        self.offset == 0 && !self.more
+    }
+
+    /// For the last fragment (More Fragments clear): where it ends, the
+    /// upper-layer length of the whole datagram.
+    pub fn end(&self) -> Option<u32> {
+        (!self.more).then(|| u32::from(self.offset) * 8 + self.len)
     }
 }
 
@@ -152,6 +166,7 @@ impl FlowV6 {
             ident: f.ident,
             offset: f.offset,
             more: f.more,
+            len: l4.len() as u32,
         });
         let first = fragment.is_none_or(|f| f.is_first());
         let mut flow = FlowV6 {
@@ -219,6 +234,7 @@ impl FlowV4 {
             ident: ip.ident() as u32,
             offset: ip.frag_offset(),
             more: ip.more_frags(),
+            len: l4.len() as u32,
         });
         let mut flow = FlowV4 {
             src: ip.src_addr(),

@@ -137,7 +137,7 @@ crate::counters! {
         ExtHeaderAfterFragment = "drop_ext_header_after_fragment", Counter,
             "An extension header after the Fragment header.";
         FragmentedIcmp = "drop_fragmented_icmp", Counter,
-            "Fragmented ICMP is not translated (RFC 7915 1.2).";
+            "Fragmented ICMP errors, and fragments of ICMP queries whose whole length is not known, are not translated (RFC 7915 1.2).";
         IcmpUntranslatable = "drop_icmp_untranslatable", Counter,
             "ICMP type or code the RFC 7915 tables drop.";
         IcmpPointerUntranslatable = "drop_icmp_pointer_untranslatable", Counter,
@@ -437,6 +437,8 @@ pub struct V6ToV4 {
     /// the algorithm to the translator; RFC 6864 lets it be anything when
     /// DF is set). Fragments keep the low 16 bits of their own.
     pub ipv4_id: u16,
+    /// See [`V4ToV6::icmp_len`].
+    pub icmp_len: u32,
 }
 
 impl V6ToV4 {
@@ -446,6 +448,7 @@ impl V6ToV4 {
             outer,
             inner: outer,
             ipv4_id,
+            icmp_len: 0,
         }
     }
 }
@@ -456,6 +459,12 @@ pub struct V4ToV6 {
     pub outer: Tuple6,
     /// For an ICMP error, the packet it quotes; ignored otherwise.
     pub inner: Tuple6,
+    /// For a fragment of an ICMP query: the whole message's length, which
+    /// the ICMPv6 checksum's pseudo-header counts (RFC 4443 2.3) and no
+    /// fragment tells. Zero when unknown, and then fragmented ICMP is not
+    /// translated (RFC 7915 1.2); a stateful NAT64 tracking the datagram
+    /// (RFC 6146 3.4) knows it.
+    pub icmp_len: u32,
 }
 
 impl V4ToV6 {
@@ -463,6 +472,7 @@ impl V4ToV6 {
         V4ToV6 {
             outer,
             inner: outer,
+            icmp_len: 0,
         }
     }
 }

@@ -29,6 +29,7 @@ pub fn v6_to_v4(flow: &FlowV6, prefix: &Prefix6052, ipv4_id: u16) -> Result<V6To
         outer,
         inner,
         ipv4_id,
+        icmp_len: 0,
     })
 }
 
@@ -50,5 +51,9 @@ pub fn v4_to_v6(flow: &FlowV4, prefix: &Prefix6052) -> Result<V4ToV6, DropReason
         },
         None => outer,
     };
-    Ok(V4ToV6 { outer, inner })
+    Ok(V4ToV6 {
+        outer,
+        inner,
+        icmp_len: 0,
+    })
 }

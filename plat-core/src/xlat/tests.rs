@@ -1631,7 +1631,8 @@ fn flow_v6_tuple_for_the_nat() {
         Some(Fragment {
             ident: 9,
             offset: 3,
-            more: false
+            more: false,
+            len: 24,
         })
     );
 }

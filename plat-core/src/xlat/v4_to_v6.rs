@@ -254,8 +254,10 @@ pub(super) fn translate<S: Sink + ?Sized>(
             cfg,
         );
     }
-    // RFC 7915 1.2: "Fragmented ICMP/ICMPv6 packets will not be translated".
-    if is_icmp && is_fragment {
+    // RFC 7915 1.2: "Fragmented ICMP/ICMPv6 packets will not be
+    // translated", unless the caller knows the whole message's length
+    // (`icmp_len`, from RFC 6146 3.4's fragment tracking) for a query.
+    if is_icmp && is_fragment && (is_icmp_error || map.icmp_len == 0) {
         return Err(DropReason::FragmentedIcmp);
     }
     if is_icmp_error {
@@ -354,7 +356,12 @@ pub(super) fn translate<S: Sink + ?Sized>(
                     return Err(DropReason::IcmpUntranslatable);
                 };
                 let ident = l4::query_ident(t == t4::ECHO_REQUEST, out.src_port, out.dst_port);
-                let pseudo = checksum::pseudo_v6(&src6, &dst6, proto::ICMPV6, l4.len() as u32);
+                let len = if is_fragment {
+                    map.icmp_len
+                } else {
+                    l4.len() as u32
+                };
+                let pseudo = checksum::pseudo_v6(&src6, &dst6, proto::ICMPV6, len);
                 l4::icmp_query(l4, t6, c6, ident, 0, pseudo)?;
             }
             _ => {}

@@ -292,8 +292,11 @@ pub(super) fn translate<S: Sink + ?Sized>(
     }
     // RFC 7915 1.2: "Fragmented ICMP/ICMPv6 packets will not be translated
     // by IP/ICMP translators." An atomic fragment is not fragmented (RFC
-    // 6946 4): it is translated like the whole packet it is.
-    if is_icmp && chain.fragment.is_some_and(|(_, f)| !f.is_atomic()) {
+    // 6946 4): it is translated like the whole packet it is. A query's
+    // fragments are, when the caller knows the whole message's length
+    // (`icmp_len`, from RFC 6146 3.4's fragment tracking).
+    let icmp_fragmented = is_icmp && chain.fragment.is_some_and(|(_, f)| !f.is_atomic());
+    if icmp_fragmented && (is_icmp_error || map.icmp_len == 0) {
         return Err(DropReason::FragmentedIcmp);
     }
     if is_icmp_error {
@@ -357,7 +360,11 @@ pub(super) fn translate<S: Sink + ?Sized>(
                     return Err(DropReason::IcmpUntranslatable);
                 };
                 let ident = l4::query_ident(t == t6::ECHO_REQUEST, out.src_port, out.dst_port);
-                let len = l4.len() as u64;
+                let len = if icmp_fragmented {
+                    map.icmp_len as u64
+                } else {
+                    l4.len() as u64
+                };
                 let pseudo = checksum::fold(old_addrs.value() as u64 + proto::ICMPV6 as u64 + len);
                 l4::icmp_query(l4, t4, c4, ident, pseudo, 0)?;
             }
