@@ -591,6 +591,8 @@ impl fmt::Display for BindingLog {
 mod shard_stream;
 #[cfg(test)]
 mod sim;
+#[cfg(test)]
+mod stream_tests;
 
 #[cfg(test)]
 mod tests {

@@ -247,6 +247,9 @@ impl Receiver {
     fn resync(&mut self, seq: u64, records: Vec<Record>, out: &mut Vec<Step>) {
         let fresh = self.next == 0;
         if !fresh {
+            if seq <= self.hi {
+                self.counters.gaps_recovered += 1;
+            }
             if seq - 1 > self.hi {
                 self.counters.gaps_detected += seq - 1 - self.hi;
                 self.hi = seq - 1;
