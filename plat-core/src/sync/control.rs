@@ -99,7 +99,7 @@ impl Control {
                 w.u32(h.node_id);
                 w.u8(h.role as u8);
                 w.u8(h.priority);
-                w.u8(u8::from(h.claim) * F_CLAIM | u8::from(h.yielding) * F_YIELD);
+                w.u8((u8::from(h.claim) * F_CLAIM) | (u8::from(h.yielding) * F_YIELD));
                 w.u8(0);
                 w.u64(h.fingerprint);
                 w.u64(h.uptime_ms);

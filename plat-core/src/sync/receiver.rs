@@ -22,6 +22,9 @@ use super::{Kind, Record, Refused, SyncError};
 pub const MAX_NACK_ROUNDS: u32 = 8;
 /// Retransmit timeouts between two dump requests while none arrives.
 pub const DUMP_RETRY_RTOS: u64 = 10;
+/// A new gap is asked for after a quarter of the retransmit timeout: a
+/// message merely reordered usually arrives by then.
+pub const REORDER_GRACE_DIVISOR: u64 = 4;
 /// Retransmit timeouts between two acks when nothing new was applied (a
 /// lost ack is repeated: the sender cannot tell it from a lost message).
 pub const ACK_KEEPALIVE_RTOS: u64 = 4;
@@ -91,8 +94,10 @@ pub struct Receiver {
     counter: u64,
     acked: u64,
     ack_at: u64,
-    nack_due: bool,
+    /// When a resend request may go next.
     nack_at: u64,
+    /// The active's last sequence from a heartbeat, and when it came.
+    tail: Option<(u64, u64)>,
     stall_next: u64,
     stall_rounds: u32,
     dump_asked_at: Option<u64>,
@@ -117,8 +122,8 @@ impl Receiver {
             counter: 0,
             acked: 0,
             ack_at: 0,
-            nack_due: false,
             nack_at: 0,
+            tail: None,
             stall_next: 0,
             stall_rounds: 0,
             dump_asked_at: None,
@@ -153,7 +158,7 @@ impl Receiver {
     /// Takes a data message of this worker's stream. In-order messages
     /// (and the held ones they unblock) come out as steps; a refused
     /// message is counted and changes nothing.
-    pub fn receive(&mut self, buf: &[u8], out: &mut Vec<Step>) -> Result<(), SyncError> {
+    pub fn receive(&mut self, buf: &[u8], now: u64, out: &mut Vec<Step>) -> Result<(), SyncError> {
         let (kind, seq, epoch, records) = match self.check(buf) {
             Ok(m) => m,
             Err(e) => return Err(self.counters.refused.count(e)),
@@ -161,6 +166,7 @@ impl Receiver {
         if epoch > self.stream_epoch {
             self.new_life(epoch);
         }
+        let missing = self.missing();
         if self.next == 0 || (seq > self.next && kind == Kind::DumpFirst) {
             if kind == Kind::DumpFirst {
                 self.resync(seq, records, out);
@@ -176,7 +182,17 @@ impl Receiver {
         } else {
             self.hold(seq, kind, records);
         }
+        if self.missing() > missing {
+            self.gap_seen(missing > 0, now);
+        }
         Ok(())
+    }
+
+    /// A new gap: asked for after the reorder grace (sooner if a request
+    /// is already due).
+    fn gap_seen(&mut self, had_gap: bool, now: u64) {
+        let at = now + self.cfg.rto_ms / REORDER_GRACE_DIVISOR;
+        self.nack_at = if had_gap { self.nack_at.min(at) } else { at };
     }
 
     fn check(&self, buf: &[u8]) -> Result<(Kind, u64, u64, Vec<Record>), SyncError> {
@@ -210,6 +226,12 @@ impl Receiver {
     /// The active started a new life (or this is the first one seen):
     /// what was followed is void, a dump of the new life is needed.
     fn new_life(&mut self, epoch: u64) {
+        if self.stream_epoch == 0 {
+            // The first life seen: a fresh receiver asks for its dump
+            // already.
+            self.stream_epoch = epoch;
+            return;
+        }
         self.counters.gaps_unrecovered += self.missing();
         self.stream_epoch = epoch;
         self.next = 0;
@@ -219,6 +241,7 @@ impl Receiver {
         self.acked = 0;
         self.await_dump = true;
         self.dump_asked_at = None;
+        self.tail = None;
     }
 
     fn hold(&mut self, seq: u64, kind: Kind, records: Vec<Record>) {
@@ -237,7 +260,6 @@ impl Receiver {
         } else if seq > self.hi {
             self.counters.gaps_detected += seq - self.hi - u64::from(kept);
             self.hi = seq;
-            self.nack_due = true;
         } else if kept {
             self.counters.gaps_recovered += 1;
         }
@@ -266,7 +288,6 @@ impl Receiver {
         if fresh {
             self.counters.gaps_detected += self.missing();
         }
-        self.nack_due = self.missing() > 0;
     }
 
     fn deliver(&mut self, seq: u64, kind: Kind, records: Vec<Record>, out: &mut Vec<Step>) {
@@ -296,12 +317,12 @@ impl Receiver {
     }
 
     /// The active's heartbeat says it sent up to `last` in its life
-    /// `epoch`: a lost last message shows up here.
-    pub fn peer_sent(&mut self, epoch: u64, last: u64) {
+    /// `epoch`: a lost last message shows up here. What has not arrived a
+    /// retransmit timeout later is missing (the heartbeat may overtake
+    /// messages in flight).
+    pub fn peer_sent(&mut self, epoch: u64, last: u64, now: u64) {
         if epoch == self.stream_epoch && self.next > 0 && last > self.hi {
-            self.counters.gaps_detected += last - self.hi;
-            self.hi = last;
-            self.nack_due = true;
+            self.tail = Some((last, now));
         }
     }
 
@@ -309,7 +330,17 @@ impl Receiver {
     /// resend request for the gaps, an ack.
     pub fn poll(&mut self, now: u64, transmit: &mut impl FnMut(&[u8])) {
         let rto = self.cfg.rto_ms;
-        if !self.await_dump && self.missing() > 0 && (self.nack_due || now >= self.nack_at + rto) {
+        if let Some((last, at)) = self.tail {
+            if now >= at + rto {
+                self.tail = None;
+                if self.next > 0 && last > self.hi {
+                    self.counters.gaps_detected += last - self.hi;
+                    self.hi = last;
+                    self.nack_at = now;
+                }
+            }
+        }
+        if !self.await_dump && self.missing() > 0 && now >= self.nack_at {
             if self.stall_next == self.next {
                 self.stall_rounds += 1;
             } else {
@@ -324,8 +355,7 @@ impl Receiver {
                 self.dump_asked_at = None;
             } else {
                 let ranges = self.gaps();
-                self.nack_due = false;
-                self.nack_at = now;
+                self.nack_at = now + rto;
                 self.counters.nacks += 1;
                 self.send(
                     Control::Nack {

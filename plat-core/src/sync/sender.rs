@@ -10,12 +10,25 @@
 //! and if the standby did not get it, it sees the gap, asks, and is
 //! answered with a dump (counted in `window_overflows`). Nothing is lost
 //! without a count.
+//!
+//! A bulk dump is paced by the window instead: its parts go out only as
+//! acks make room, so a loss inside a dump is resent, never evicted (a
+//! dump larger than the window would otherwise evict its own first parts
+//! and, under loss, be asked for again and again). Events recorded while
+//! a dump is going out wait behind it (they must follow its last part:
+//! applied before a later part they could refer to entries not there
+//! yet); if more wait than [`HELD_EVENTS_PER_WINDOW_MESSAGE`] times the
+//! window's message count, they are dropped (counted in `events_dropped`)
+//! and a new dump is needed, which carries their effect.
 
 use std::collections::VecDeque;
 
 use super::auth::{Key, ReplayWindow, TRAILER_LEN};
 use super::control::Control;
 use super::{encode_message, Kind, Record, Refused, SyncError, HEADER_LEN};
+
+/// Events that may wait behind a dump, per message of the window.
+pub const HELD_EVENTS_PER_WINDOW_MESSAGE: usize = 16;
 
 /// A worker stream's sizes and timers (both ends read the same `[ha]`
 /// section, so the receiver knows the sender's window).
@@ -74,8 +87,10 @@ pub struct SenderCounters {
     pub evicted: u64,
     /// Dumps the standby asked for.
     pub dump_requests: u64,
-    /// Dumps sent.
+    /// Dumps sent (begun).
     pub dumps: u64,
+    /// Events dropped while waiting behind a dump (a new dump follows).
+    pub events_dropped: u64,
     /// Control messages refused, by reason.
     pub refused: Refused,
 }
@@ -104,6 +119,11 @@ pub struct Sender {
     bytes: usize,
     peer: ReplayWindow,
     dump_wanted: bool,
+    /// The dump going out: its records and how many are sent.
+    dump: Option<(Vec<Record>, usize)>,
+    /// Events waiting behind the dump (from `held_at` on).
+    held: Vec<Record>,
+    held_at: usize,
     buf: Vec<u8>,
     pub counters: SenderCounters,
 }
@@ -123,6 +143,9 @@ impl Sender {
             bytes: 0,
             peer: ReplayWindow::default(),
             dump_wanted: false,
+            dump: None,
+            held: Vec::new(),
+            held_at: 0,
             buf: Vec::new(),
             counters: SenderCounters::default(),
         }
@@ -160,9 +183,28 @@ impl Sender {
     }
 
     /// Sends `records` (a worker's drained events) in as many messages as
-    /// they need. Alarms are not synced; a batch of only alarms sends
-    /// nothing.
-    pub fn send_events(&mut self, records: &[Record], now: u64, transmit: &mut impl FnMut(&[u8])) {
+    /// they need, or holds them while a dump is going out. Alarms are not
+    /// synced; a batch of only alarms sends nothing. `DumpNeeded` when
+    /// held events overflowed (they are dropped, a new dump covers them).
+    pub fn send_events(
+        &mut self,
+        records: &[Record],
+        now: u64,
+        transmit: &mut impl FnMut(&[u8]),
+    ) -> Reply {
+        if self.dump.is_some() || self.held_at < self.held.len() {
+            self.held.extend_from_slice(records);
+            if self.held.len() - self.held_at
+                > self.cfg.window_messages * HELD_EVENTS_PER_WINDOW_MESSAGE
+            {
+                self.counters.events_dropped += (self.held.len() - self.held_at) as u64;
+                self.held.clear();
+                self.held_at = 0;
+                return self.want_dump(false);
+            }
+            self.fill(now, transmit);
+            return Reply::Done;
+        }
         let room = self.room();
         let mut i = 0;
         while i < records.len() {
@@ -178,39 +220,85 @@ impl Sender {
                 self.push(now, transmit);
             }
         }
+        Reply::Done
     }
 
-    /// Sends a bulk dump (`Shard::dump`'s records, taken after every event
-    /// already sent): DumpFirst, DumpPart..., DumpLast, sequenced like
-    /// events. The dump supersedes everything before it, so the window
-    /// drops what it held. Events recorded after the dump was taken must
-    /// be sent after this call, never before.
-    pub fn send_dump(&mut self, records: &[Record], now: u64, transmit: &mut impl FnMut(&[u8])) {
+    /// Starts a bulk dump (`Shard::dump`'s records, taken after every
+    /// event already passed to [`send_events`](Self::send_events)):
+    /// DumpFirst, DumpPart..., DumpLast, sequenced like events and paced by
+    /// the window ([`poll`](Self::poll) sends more as acks make room). The
+    /// dump supersedes everything before it: the window drops what it
+    /// held, and so do events held behind an earlier dump.
+    pub fn send_dump(&mut self, records: Vec<Record>, now: u64, transmit: &mut impl FnMut(&[u8])) {
         self.dump_wanted = false;
         self.counters.dumps += 1;
         self.window.clear();
         self.bytes = 0;
+        self.held.clear();
+        self.held_at = 0;
         self.resync = self.next;
+        self.dump = Some((records, 0));
+        self.fill(now, transmit);
+    }
+
+    /// Whether a dump is going out, or its first part is unacknowledged
+    /// and still in the window (so the retransmit timeout brings it).
+    pub fn dumping(&self) -> bool {
+        self.dump.is_some()
+            || (self.resync > self.acked
+                && self.window.front().is_some_and(|f| f.seq <= self.resync))
+    }
+
+    fn has_room(&self) -> bool {
+        self.window.is_empty()
+            || (self.window.len() < self.cfg.window_messages
+                && self.bytes + self.cfg.max_message <= self.cfg.window_bytes)
+    }
+
+    /// Sends dump parts while the window has room, then the events held
+    /// behind the dump: nothing that follows a dump evicts a part of it.
+    fn fill(&mut self, now: u64, transmit: &mut impl FnMut(&[u8])) {
         let room = self.room();
-        let (mut i, mut kind) = (0, Kind::DumpFirst);
-        loop {
-            i += encode_message(
-                self.next,
-                self.worker,
-                kind,
-                &records[i..],
-                room,
-                &mut self.buf,
-            );
-            let last = i >= records.len() && kind != Kind::DumpFirst;
-            if last {
-                self.buf[3] = Kind::DumpLast as u8;
-            }
-            self.push(now, transmit);
-            if last {
+        while self.has_room() {
+            if let Some((records, at)) = self.dump.as_mut() {
+                let first = self.next == self.resync;
+                let kind = if first {
+                    Kind::DumpFirst
+                } else {
+                    Kind::DumpPart
+                };
+                *at += encode_message(
+                    self.next,
+                    self.worker,
+                    kind,
+                    &records[*at..],
+                    room,
+                    &mut self.buf,
+                );
+                if *at >= records.len() && !first {
+                    self.buf[3] = Kind::DumpLast as u8;
+                    self.dump = None;
+                }
+                self.push(now, transmit);
+            } else if self.held_at < self.held.len() {
+                self.held_at += encode_message(
+                    self.next,
+                    self.worker,
+                    Kind::Events,
+                    &self.held[self.held_at..],
+                    room,
+                    &mut self.buf,
+                );
+                if self.held_at >= self.held.len() {
+                    self.held.clear();
+                    self.held_at = 0;
+                }
+                if self.buf[6..8] != [0, 0] {
+                    self.push(now, transmit);
+                }
+            } else {
                 return;
             }
-            kind = Kind::DumpPart;
         }
     }
 
@@ -248,14 +336,16 @@ impl Sender {
     ) -> Result<Reply, SyncError> {
         match self.check(buf) {
             Ok((epoch, counter, c)) => {
+                let new_life = epoch > self.peer.epoch();
                 self.peer.take(epoch, counter);
-                Ok(self.act(c, now, transmit))
+                Ok(self.act(c, new_life, now, transmit))
             }
             Err(e) => Err(self.counters.refused.count(e)),
         }
     }
 
     fn check(&self, buf: &[u8]) -> Result<(u64, u64, Control), SyncError> {
+        // (epoch, counter, content)
         let o = self.key.open(buf)?;
         let h = o.header;
         if h.worker != self.worker || !matches!(h.kind, Kind::Ack | Kind::Nack | Kind::DumpRequest)
@@ -283,7 +373,13 @@ impl Sender {
         }
     }
 
-    fn act(&mut self, c: Control, now: u64, transmit: &mut impl FnMut(&[u8])) -> Reply {
+    fn act(
+        &mut self,
+        c: Control,
+        new_life: bool,
+        now: u64,
+        transmit: &mut impl FnMut(&[u8]),
+    ) -> Reply {
         match c {
             // About an earlier life of this node's stream: the standby
             // sees the new epoch on its next message and asks for a dump.
@@ -299,6 +395,7 @@ impl Sender {
                         self.bytes -= f.msg.len();
                     }
                 }
+                self.fill(now, transmit);
                 Reply::Done
             }
             Control::Nack { ranges, .. } => {
@@ -332,7 +429,14 @@ impl Sender {
             }
             Control::DumpRequest => {
                 self.counters.dump_requests += 1;
-                self.want_dump(false)
+                // A request that crossed the dump going out is answered by
+                // it (its first part is resent until acknowledged); one
+                // from a new life of the standby is not.
+                if self.dumping() && !new_life {
+                    Reply::Done
+                } else {
+                    self.want_dump(false)
+                }
             }
             Control::Heartbeat(_) => Reply::Done,
         }
@@ -349,11 +453,13 @@ impl Sender {
         Reply::DumpNeeded
     }
 
-    /// Retransmit timeout: resends the oldest unacknowledged message when
-    /// it has waited `rto_ms` (a lost last message, or a lost ack, shows
-    /// no gap to the standby). One per call: the standby's resend requests
-    /// bring the rest.
+    /// Sends more of a dump if the window has room, and on the retransmit
+    /// timeout resends the oldest unacknowledged message when it has
+    /// waited `rto_ms` (a lost last message, or a lost ack, shows no gap to
+    /// the standby). One per call: the standby's resend requests bring the
+    /// rest.
     pub fn poll(&mut self, now: u64, transmit: &mut impl FnMut(&[u8])) {
+        self.fill(now, transmit);
         if let Some(f) = self.window.front_mut() {
             if now >= f.sent_at + self.cfg.rto_ms {
                 transmit(&f.msg);

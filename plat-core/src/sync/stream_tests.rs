@@ -4,13 +4,17 @@
 use std::net::Ipv4Addr;
 
 use super::control::Control;
-use super::receiver::{ACK_KEEPALIVE_RTOS, DUMP_RETRY_RTOS, MAX_NACK_ROUNDS};
+use super::receiver::{
+    ACK_KEEPALIVE_RTOS, DUMP_RETRY_RTOS, MAX_NACK_ROUNDS, REORDER_GRACE_DIVISOR,
+};
 use super::*;
 use crate::nat::{Endpoint4, Proto};
 
 const ACTIVE: u64 = 1_000;
 const STANDBY: u64 = 2_000;
 const RTO: u64 = 100;
+/// When a gap seen at 0 is first asked for.
+const GRACE: u64 = RTO / REORDER_GRACE_DIVISOR;
 
 fn key() -> Key {
     Key::new(b"sync test key 0123456789").unwrap()
@@ -44,7 +48,7 @@ type Msgs = Vec<Vec<u8>>;
 fn send(s: &mut Sender, ids: std::ops::Range<u16>, now: u64) -> Msgs {
     let mut out = Msgs::new();
     for i in ids {
-        s.send_events(&[rec(i)], now, &mut |m| out.push(m.to_vec()));
+        let _ = s.send_events(&[rec(i)], now, &mut |m| out.push(m.to_vec()));
     }
     out
 }
@@ -65,7 +69,7 @@ fn poll_s(s: &mut Sender, now: u64) -> Msgs {
 fn give(r: &mut Receiver, msgs: &[Vec<u8>]) -> Vec<Option<Record>> {
     let mut steps = Vec::new();
     for m in msgs {
-        r.receive(m, &mut steps).unwrap();
+        r.receive(m, 0, &mut steps).unwrap();
     }
     flat(steps)
 }
@@ -108,7 +112,7 @@ fn synced() -> (Sender, Receiver) {
     let ask = poll_r(&mut r, 0);
     assert_eq!(answer(&mut s, &ask, 0).0, vec![Reply::DumpNeeded]);
     let mut dump = Msgs::new();
-    s.send_dump(&[], 0, &mut |m| dump.push(m.to_vec()));
+    s.send_dump(vec![], 0, &mut |m| dump.push(m.to_vec()));
     assert_eq!(give(&mut r, &dump), vec![None]);
     answer(&mut s, &poll_r(&mut r, 0), 0);
     assert!(r.in_sync());
@@ -129,7 +133,7 @@ fn fresh_receiver_asks_for_a_dump_and_follows_the_stream_after_it() {
     assert!(s.dump_wanted());
     let mut dump = Msgs::new();
     let records: Vec<Record> = (10..200).map(rec).collect();
-    s.send_dump(&records, 0, &mut |m| dump.push(m.to_vec()));
+    s.send_dump(records, 0, &mut |m| dump.push(m.to_vec()));
     assert!(!s.dump_wanted());
     let k = kinds(&dump);
     assert_eq!((k[0], k[k.len() - 1]), (Kind::DumpFirst, Kind::DumpLast));
@@ -148,7 +152,7 @@ fn fresh_receiver_asks_for_a_dump_and_follows_the_stream_after_it() {
 fn an_empty_dump_is_a_first_and_a_last_message() {
     let mut s = Sender::new(0, key(), ACTIVE, cfg());
     let mut dump = Msgs::new();
-    s.send_dump(&[], 0, &mut |m| dump.push(m.to_vec()));
+    s.send_dump(vec![], 0, &mut |m| dump.push(m.to_vec()));
     assert_eq!(kinds(&dump), vec![Kind::DumpFirst, Kind::DumpLast]);
     assert_eq!(s.counters.dumps, 1);
 }
@@ -178,7 +182,7 @@ fn replayed_message_is_refused_and_changes_nothing() {
     give(&mut r, &m);
     let before = (r.applied_seq(), r.counters.applied);
     let mut steps = Vec::new();
-    let e = r.receive(&m[0], &mut steps).unwrap_err();
+    let e = r.receive(&m[0], 0, &mut steps).unwrap_err();
     assert_eq!(e, SyncError::Replay { seq: 3, last: 4 });
     assert!(steps.is_empty());
     assert_eq!((r.applied_seq(), r.counters.applied), before);
@@ -196,7 +200,7 @@ fn forged_message_is_refused_and_changes_nothing() {
     other.seal(ACTIVE, &mut foreign);
     let mut steps = Vec::new();
     for f in [&forged, &foreign] {
-        assert_eq!(r.receive(f, &mut steps).unwrap_err(), SyncError::Mac);
+        assert_eq!(r.receive(f, 0, &mut steps).unwrap_err(), SyncError::Mac);
     }
     assert!(steps.is_empty());
     assert_eq!(r.counters.refused.mac, 2);
@@ -209,11 +213,14 @@ fn truncated_and_misrouted_messages_are_malformed() {
     let (mut s, mut r) = synced();
     let m = send(&mut s, 0..1, 0).remove(0);
     let mut steps = Vec::new();
-    assert_eq!(r.receive(&m[..10], &mut steps), Err(SyncError::Truncated));
+    assert_eq!(
+        r.receive(&m[..10], 0, &mut steps),
+        Err(SyncError::Truncated)
+    );
     let mut other = Sender::new(1, key(), ACTIVE, cfg());
     let w1 = send(&mut other, 0..1, 0).remove(0);
     assert!(matches!(
-        r.receive(&w1, &mut steps),
+        r.receive(&w1, 0, &mut steps),
         Err(SyncError::Misrouted { worker: 1, .. })
     ));
     // An authentic record with a bad protocol byte.
@@ -221,7 +228,7 @@ fn truncated_and_misrouted_messages_are_malformed() {
     bad[HEADER_LEN + 3 + 4 + 2] = 99;
     key().seal(ACTIVE, &mut bad);
     assert_eq!(
-        r.receive(&bad, &mut steps),
+        r.receive(&bad, 0, &mut steps),
         Err(SyncError::Field("protocol"))
     );
     assert_eq!(r.counters.refused.malformed, 3);
@@ -236,7 +243,7 @@ fn message_from_the_actives_earlier_life_is_refused() {
     let m = send(&mut old, 0..1, 0);
     let mut steps = Vec::new();
     assert!(matches!(
-        r.receive(&m[0], &mut steps),
+        r.receive(&m[0], 0, &mut steps),
         Err(SyncError::StaleEpoch { .. })
     ));
     assert_eq!(r.counters.refused.replay, 1);
@@ -277,16 +284,18 @@ fn lost_message_is_nacked_and_resent_from_the_window() {
     let (mut s, mut r) = synced();
     let m = send(&mut s, 0..4, 0);
     give(&mut r, &[m[0].clone(), m[2].clone(), m[3].clone()]);
-    let ctl = poll_r(&mut r, 1);
-    assert_eq!(kinds(&ctl), vec![Kind::Nack, Kind::Ack]);
-    let (replies, resent) = answer(&mut s, &ctl, 1);
-    assert_eq!(replies, vec![Reply::Done, Reply::Done]);
+    // Not before the reorder grace.
+    assert_eq!(kinds(&poll_r(&mut r, GRACE - 1)), vec![Kind::Ack]);
+    let ctl = poll_r(&mut r, GRACE);
+    assert_eq!(kinds(&ctl), vec![Kind::Nack]);
+    let (replies, resent) = answer(&mut s, &ctl, GRACE);
+    assert_eq!(replies, vec![Reply::Done]);
     assert_eq!(resent, vec![m[1].clone()]);
     assert_eq!(give(&mut r, &resent), recs(1..4));
     assert_eq!(s.counters.resent, 1);
     assert_eq!(r.counters.gaps_recovered, 1);
     // No gap left: no more requests.
-    assert_eq!(kinds(&poll_r(&mut r, 1 + RTO)), vec![Kind::Ack]);
+    assert_eq!(kinds(&poll_r(&mut r, GRACE + RTO)), vec![Kind::Ack]);
 }
 
 #[test]
@@ -294,9 +303,9 @@ fn a_nack_is_repeated_after_the_retransmit_timeout() {
     let (mut s, mut r) = synced();
     let m = send(&mut s, 0..3, 0);
     give(&mut r, &[m[0].clone(), m[2].clone()]);
-    assert_eq!(kinds(&poll_r(&mut r, 1)), vec![Kind::Nack, Kind::Ack]);
-    assert!(poll_r(&mut r, 50).is_empty());
-    assert_eq!(kinds(&poll_r(&mut r, 1 + RTO)), vec![Kind::Nack]);
+    assert_eq!(kinds(&poll_r(&mut r, GRACE)), vec![Kind::Nack, Kind::Ack]);
+    assert!(poll_r(&mut r, GRACE + RTO - 1).is_empty());
+    assert_eq!(kinds(&poll_r(&mut r, GRACE + RTO)), vec![Kind::Nack]);
     assert_eq!(r.counters.nacks, 2);
 }
 
@@ -317,13 +326,19 @@ fn heartbeats_last_seq_reveals_a_lost_last_message() {
     let (mut s, mut r) = synced();
     let m = send(&mut s, 0..2, 0);
     give(&mut r, &m[..1]);
-    r.peer_sent(ACTIVE, s.last_seq());
+    r.peer_sent(ACTIVE, s.last_seq(), 1);
+    // Not yet: it may be in flight.
+    assert_eq!(r.missing(), 0);
+    assert!(poll_r(&mut r, 2)
+        .iter()
+        .all(|m| read_header(m).unwrap().kind != Kind::Nack));
+    let ctl = poll_r(&mut r, 1 + RTO);
     assert_eq!(r.missing(), 1);
-    let ctl = poll_r(&mut r, 1);
     let (_, resent) = answer(&mut s, &ctl, 1);
     assert_eq!(give(&mut r, &resent), recs(1..2));
     // Another life's numbers say nothing about this one.
-    r.peer_sent(ACTIVE + 1, 99);
+    r.peer_sent(ACTIVE + 1, 99, 500);
+    poll_r(&mut r, 1000);
     assert_eq!(r.missing(), 0);
 }
 
@@ -353,11 +368,11 @@ fn requested_message_that_left_the_window_answers_dump_needed_once() {
     let (mut s, mut r) = synced();
     let m = send(&mut s, 0..10, 0);
     give(&mut r, &m[2..4]);
-    let ctl = poll_r(&mut r, 1);
+    let ctl = poll_r(&mut r, GRACE);
     assert_eq!(kinds(&ctl), vec![Kind::Nack]);
-    assert_eq!(answer(&mut s, &ctl, 1).0, vec![Reply::DumpNeeded]);
-    let ctl = poll_r(&mut r, 1 + RTO);
-    assert_eq!(answer(&mut s, &ctl, 1 + RTO).0, vec![Reply::Done]);
+    assert_eq!(answer(&mut s, &ctl, GRACE).0, vec![Reply::DumpNeeded]);
+    let ctl = poll_r(&mut r, GRACE + RTO);
+    assert_eq!(answer(&mut s, &ctl, GRACE + RTO).0, vec![Reply::Done]);
     assert_eq!(s.counters.window_overflows, 1);
 }
 
@@ -367,7 +382,7 @@ fn dump_first_is_a_resync_point_over_a_gap() {
     let m = send(&mut s, 0..4, 0);
     give(&mut r, &[m[0].clone(), m[2].clone()]);
     let mut dump = Msgs::new();
-    s.send_dump(&[rec(50)], 1, &mut |x| dump.push(x.to_vec()));
+    s.send_dump(vec![rec(50)], 1, &mut |x| dump.push(x.to_vec()));
     let after = send(&mut s, 60..61, 1);
     assert_eq!(
         give(&mut r, &[after, dump].concat()),
@@ -406,15 +421,15 @@ fn gap_older_than_the_window_asks_for_a_dump_without_nacking() {
     let (mut s, mut r) = synced();
     let m = send(&mut s, 0..12, 0);
     give(&mut r, &m[11..]);
-    assert_eq!(kinds(&poll_r(&mut r, 1)), vec![Kind::DumpRequest]);
+    assert_eq!(kinds(&poll_r(&mut r, GRACE)), vec![Kind::DumpRequest]);
     assert_eq!(r.counters.nacks, 0);
     assert!(!r.in_sync());
     // Asked again only after DUMP_RETRY_RTOS.
-    assert!(poll_r(&mut r, 2)
+    assert!(poll_r(&mut r, GRACE + 1)
         .iter()
         .all(|m| read_header(m).unwrap().kind != Kind::DumpRequest));
     assert_eq!(
-        kinds(&poll_r(&mut r, 1 + DUMP_RETRY_RTOS * RTO))[0],
+        kinds(&poll_r(&mut r, GRACE + DUMP_RETRY_RTOS * RTO))[0],
         Kind::DumpRequest
     );
 }
@@ -424,7 +439,7 @@ fn unanswered_nacks_end_in_a_dump_request() {
     let (mut s, mut r) = synced();
     let m = send(&mut s, 0..2, 0);
     give(&mut r, &m[1..]);
-    let mut now = 1;
+    let mut now = GRACE;
     for _ in 0..MAX_NACK_ROUNDS {
         assert_eq!(kinds(&poll_r(&mut r, now))[0], Kind::Nack);
         now += RTO;
@@ -444,7 +459,7 @@ fn reorder_buffer_is_bounded() {
     assert_eq!(r.missing(), 3);
     assert_eq!(r.counters.gaps_detected, 3);
     assert_eq!(give(&mut r, &m[..1]), recs(0..5));
-    let (_, resent) = answer(&mut s, &poll_r(&mut r, 1), 1);
+    let (_, resent) = answer(&mut s, &poll_r(&mut r, GRACE), GRACE);
     assert_eq!(give(&mut r, &resent), recs(5..7));
     let c = r.counters;
     assert_eq!((c.gaps_detected, c.gaps_recovered, r.missing()), (3, 3, 0));
@@ -487,4 +502,67 @@ fn sender_refuses_forged_replayed_and_impossible_control_messages() {
         (1, 1, 2)
     );
     assert_eq!((c.resent, s.acked(), s.in_flight()), (1, 2, 2));
+}
+
+#[test]
+fn a_dump_is_paced_by_the_window_and_events_follow_its_last_part() {
+    let (mut s, mut r) = synced();
+    let mut out = Msgs::new();
+    // 8 messages of room; the dump needs about 20 (refreshes of one
+    // second travel 13 bytes each).
+    let records: Vec<Record> = (0..2000).map(rec).collect();
+    s.send_dump(records, 0, &mut |m| out.push(m.to_vec()));
+    assert_eq!(out.len(), 8);
+    assert!(s.dumping());
+    // An event recorded meanwhile waits behind the dump.
+    assert_eq!(
+        s.send_events(&[rec(999)], 0, &mut |m| out.push(m.to_vec())),
+        Reply::Done
+    );
+    assert_eq!(out.len(), 8);
+    let mut applied = give(&mut r, &out);
+    // Each ack makes room for more.
+    let mut now = 0;
+    while s.in_flight() > 0 {
+        now += 1;
+        let mut more = Msgs::new();
+        answer(&mut s, &poll_r(&mut r, now), now);
+        s.poll(now, &mut |m| more.push(m.to_vec()));
+        applied.extend(give(&mut r, &more));
+        answer(&mut s, &poll_r(&mut r, now), now);
+    }
+    let mut want = vec![None];
+    want.extend(recs(0..2000));
+    want.push(Some(rec(999)));
+    assert_eq!(applied, want);
+    assert_eq!((s.counters.evicted, r.counters.dumps), (0, 2));
+    assert!(!s.dumping());
+}
+
+#[test]
+fn events_overflowing_behind_a_dump_are_dropped_counted_and_need_a_new_dump() {
+    let (mut s, _) = synced();
+    let records: Vec<Record> = (0..2000).map(rec).collect();
+    s.send_dump(records, 0, &mut |_| {});
+    let cap = cfg().window_messages * sender::HELD_EVENTS_PER_WINDOW_MESSAGE;
+    let many: Vec<Record> = (0..cap as u16).map(rec).collect();
+    assert_eq!(s.send_events(&many, 0, &mut |_| {}), Reply::Done);
+    assert_eq!(s.send_events(&[rec(1)], 0, &mut |_| {}), Reply::DumpNeeded);
+    assert_eq!(s.counters.events_dropped, cap as u64 + 1);
+    assert!(s.dump_wanted());
+}
+
+#[test]
+fn a_dump_request_crossing_the_dump_going_out_starts_no_other() {
+    let (mut s, _) = synced();
+    s.send_dump(vec![rec(1)], 0, &mut |_| {});
+    let mut req = Vec::new();
+    Control::DumpRequest.encode(0, 5_000, &mut req);
+    key().seal(STANDBY, &mut req);
+    assert_eq!(s.receive(&req, 0, &mut |_| {}), Ok(Reply::Done));
+    // From a new life of the standby, it does.
+    let mut req = Vec::new();
+    Control::DumpRequest.encode(0, 1, &mut req);
+    key().seal(STANDBY + 1, &mut req);
+    assert_eq!(s.receive(&req, 0, &mut |_| {}), Ok(Reply::DumpNeeded));
 }
