@@ -398,7 +398,10 @@ pub fn write_header(kind: Kind, worker: u16, count: u16, seq: u64, out: &mut Vec
 }
 
 /// Reads a header (magic and version first: a peer of another version is
-/// told apart from a forger).
+/// told apart from a forger). Unauthenticated: the caller routes by its
+/// kind and worker (data to that worker's [`Receiver`], Ack, Nack and
+/// DumpRequest to its [`Sender`], Heartbeat to the [`Node`]), and the one
+/// it reaches checks the MAC.
 pub fn read_header(buf: &[u8]) -> Result<Header, SyncError> {
     let mut r = R(buf);
     if r.take(2)? != MAGIC {

@@ -5,10 +5,11 @@
 //! key`); the MAC is checked in constant time (`verify_slice`) before the
 //! message is interpreted, so a forged one changes nothing.
 //!
-//! The epoch tells one life of a node from the next (the caller passes a
-//! value that grows across restarts, the wall clock at start in ms): a
-//! message from an earlier life is refused, one from a later life starts
-//! the peer's streams over. Within a life, data messages are refused by
+//! The epoch tells one life of a sender from the next (the caller passes a
+//! value that grows across restarts and every new [`super::Sender`],
+//! [`super::Receiver`] or [`super::Node`]: the wall clock in ms when it is
+//! made): a message from an earlier life is refused, one from a later life
+//! starts the peer's stream over. Within a life, data messages are refused by
 //! their stream sequence (a [`super::Receiver`]) and control messages by a
 //! [`ReplayWindow`].
 

@@ -107,6 +107,11 @@ pub struct Receiver {
 
 impl Receiver {
     /// A stream with no base: it asks for a dump at its first poll.
+    /// `epoch` stamps its control messages and must be greater than that
+    /// of any earlier Receiver of this worker on this node (the wall clock
+    /// in ms when it is made will do): the active refuses control messages
+    /// not newer than what it took, and answers a dump request from a new
+    /// Receiver even while a dump is going out.
     pub fn new(worker: u16, key: Key, epoch: u64, cfg: StreamConfig) -> Receiver {
         Receiver {
             worker,

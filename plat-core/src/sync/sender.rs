@@ -129,7 +129,10 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// The stream of `worker` of this node's life `epoch`.
+    /// The stream of `worker`. `epoch` must be greater than that of any
+    /// earlier Sender of this worker on this node (the wall clock in ms
+    /// when it is made will do): the standby takes a greater epoch as a
+    /// new stream that starts over (a dump), and refuses a smaller one.
     pub fn new(worker: u16, key: Key, epoch: u64, cfg: StreamConfig) -> Sender {
         Sender {
             worker,
