@@ -1,14 +1,21 @@
-//! The session event format: what a shard reports about its state, for the
-//! HA standby (sync) and for binding logs.
+//! The HA sync protocol: the session event format a shard reports its
+//! state in (for the standby and for binding logs), and the sans-IO
+//! machinery that carries it to a standby without losing what it can know
+//! about: authentication ([`auth`]), the per-worker stream's [`Sender`]
+//! and [`Receiver`], and the nodes' roles ([`roles`]).
 //!
 //! A message is a 16-byte header followed by records, each a type byte, a
-//! big-endian u16 body length and the body. Decoders skip record types
-//! they do not know (so a minor addition stays compatible) and refuse a
-//! different major version. Refreshes travel batched: one record carries
-//! every session refreshed in the same second.
+//! big-endian u16 body length and the body, then the authentication
+//! trailer (the sending node's epoch and an HMAC-SHA-256, [`auth`]).
+//! Decoders skip record types they do not know (so a minor addition stays
+//! compatible) and refuse a different major version. Refreshes travel
+//! batched: one record carries every session refreshed in the same second.
 //!
-//! Header: magic "P6", version, kind (0 events, 1 bulk-dump part, 2 last
-//! bulk-dump part), worker (u16), record count (u16), sequence (u64).
+//! Header: magic "P6", version, kind ([`Kind`]), worker (u16), record
+//! count (u16), sequence (u64). Data messages (events and bulk-dump parts)
+//! carry the worker stream's sequence number; control messages (acks,
+//! resend and dump requests, heartbeats) carry their sender's own counter
+//! and a small body of their own ([`control`]).
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -18,8 +25,20 @@ use thiserror::Error;
 pub use crate::nat::{BibRec, BlockRec, Key4, Record, SessionRec};
 use crate::nat::{Endpoint4, Endpoint6, Proto, TcpState};
 
+pub mod auth;
+pub mod control;
+pub mod receiver;
+pub mod roles;
+pub mod sender;
+
+pub use auth::{Key, Opened};
+pub use receiver::{Receiver, ReceiverCounters, Step};
+pub use roles::{Node, NodeConfig, NodeEvent, Role};
+pub use sender::{Reply, Sender, SenderCounters, StreamConfig};
+
 pub const MAGIC: [u8; 2] = *b"P6";
-pub const VERSION: u8 = 1;
+/// 2: the authentication trailer and the control kinds (1 had neither).
+pub const VERSION: u8 = 2;
 pub const HEADER_LEN: usize = 16;
 
 const T_BIB_CREATE: u8 = 1;
@@ -38,9 +57,50 @@ const MAX_BATCH: usize = 4096;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Kind {
+    /// NAT events of one worker, in its stream's order.
     Events = 0,
+    /// A middle part of a bulk dump.
     DumpPart = 1,
+    /// The last part of a bulk dump: the stream goes on after it.
     DumpLast = 2,
+    /// The first part of a bulk dump: the receiver discards the worker's
+    /// mirror before applying it. A resync point: it supersedes every
+    /// message before it, so a receiver may jump to it over a gap.
+    DumpFirst = 3,
+    /// Standby -> active: the highest sequence applied in order.
+    Ack = 4,
+    /// Standby -> active: resend these ranges (the gaps it sees).
+    Nack = 5,
+    /// Standby -> active: send a bulk dump of this worker's shard.
+    DumpRequest = 6,
+    /// Both ways: the node's id, role, priority, uptime and streams.
+    Heartbeat = 7,
+}
+
+impl Kind {
+    const ALL: [Kind; 8] = [
+        Kind::Events,
+        Kind::DumpPart,
+        Kind::DumpLast,
+        Kind::DumpFirst,
+        Kind::Ack,
+        Kind::Nack,
+        Kind::DumpRequest,
+        Kind::Heartbeat,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<Kind> {
+        Kind::ALL.get(usize::from(v)).copied()
+    }
+
+    /// Whether the message is part of a worker's sequenced stream (events
+    /// or a dump) rather than a control message.
+    pub const fn is_data(self) -> bool {
+        matches!(
+            self,
+            Kind::Events | Kind::DumpFirst | Kind::DumpPart | Kind::DumpLast
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +122,62 @@ pub enum SyncError {
     Version(u8),
     #[error("sync: bad {0} in record")]
     Field(&'static str),
+    /// The MAC does not verify: forged, corrupted, or another key.
+    #[error("sync: bad message authentication code")]
+    Mac,
+    /// Authentic but not newer than what this end already took.
+    #[error("sync: replayed message (sequence {seq}, already at {last})")]
+    Replay { seq: u64, last: u64 },
+    /// Authentic, but from an earlier life (epoch) of the peer.
+    #[error("sync: message from the peer's earlier epoch {epoch} (now {current})")]
+    StaleEpoch { epoch: u64, current: u64 },
+    /// Authentic and well formed, but not for this end (a control message
+    /// at a receiver, another worker's stream).
+    #[error("sync: a {kind:?} message for worker {worker} is not for this end")]
+    Misrouted { kind: Kind, worker: u16 },
+}
+
+/// Why a message was refused, the way the counters split refusals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Forged or corrupted: the MAC does not verify.
+    Mac,
+    /// Authentic, but already taken (or from the peer's earlier life).
+    Replay,
+    /// Too short, bad magic or version, bad fields, or not for this end.
+    Malformed,
+}
+
+impl SyncError {
+    /// The counter a refusal goes to.
+    pub const fn refusal(&self) -> Refusal {
+        match self {
+            SyncError::Mac => Refusal::Mac,
+            SyncError::Replay { .. } | SyncError::StaleEpoch { .. } => Refusal::Replay,
+            _ => Refusal::Malformed,
+        }
+    }
+}
+
+/// Refused messages by reason. Every refusal leaves the refusing end's
+/// state as it was: it is counted here and nowhere else.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refused {
+    pub mac: u64,
+    pub replay: u64,
+    pub malformed: u64,
+}
+
+impl Refused {
+    /// Counts `e` and hands it back.
+    pub fn count(&mut self, e: SyncError) -> SyncError {
+        match e.refusal() {
+            Refusal::Mac => self.mac += 1,
+            Refusal::Replay => self.replay += 1,
+            Refusal::Malformed => self.malformed += 1,
+        }
+        e
+    }
 }
 
 struct W<'a>(&'a mut Vec<u8>);
@@ -74,6 +190,9 @@ impl W<'_> {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
     fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
     fn e4(&mut self, e: Endpoint4) {
@@ -112,6 +231,9 @@ impl R<'_> {
     fn u32(&mut self) -> Result<u32, SyncError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, SyncError> {
+        Ok(u64::from(self.u32()?) << 32 | u64::from(self.u32()?))
     }
     fn a4(&mut self) -> Result<Ipv4Addr, SyncError> {
         Ok(Ipv4Addr::from(self.u32()?))
@@ -166,13 +288,7 @@ pub fn encode_message(
     max_len: usize,
     out: &mut Vec<u8>,
 ) -> usize {
-    out.clear();
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    out.push(kind as u8);
-    out.extend_from_slice(&worker.to_be_bytes());
-    out.extend_from_slice(&[0, 0]); // count, patched below
-    out.extend_from_slice(&seq.to_be_bytes());
+    write_header(kind, worker, 0, seq, out); // count patched below
     let mut used = 0;
     let mut count = 0u16;
     while used < records.len() && count < u16::MAX {
@@ -270,9 +386,23 @@ pub fn encode_message(
     used
 }
 
-/// Decodes a message into its header and records (refresh batches come
-/// out as one `Refresh` per session).
-pub fn decode_message(buf: &[u8]) -> Result<(Header, Vec<Record>), SyncError> {
+/// Clears `out` and writes a header into it.
+pub fn write_header(kind: Kind, worker: u16, count: u16, seq: u64, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(kind as u8);
+    out.extend_from_slice(&worker.to_be_bytes());
+    out.extend_from_slice(&count.to_be_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+}
+
+/// Reads a header (magic and version first: a peer of another version is
+/// told apart from a forger). Unauthenticated: the caller routes by its
+/// kind and worker (data to that worker's [`Receiver`], Ack, Nack and
+/// DumpRequest to its [`Sender`], Heartbeat to the [`Node`]), and the one
+/// it reaches checks the MAC.
+pub fn read_header(buf: &[u8]) -> Result<Header, SyncError> {
     let mut r = R(buf);
     if r.take(2)? != MAGIC {
         return Err(SyncError::Magic);
@@ -281,24 +411,29 @@ pub fn decode_message(buf: &[u8]) -> Result<(Header, Vec<Record>), SyncError> {
     if version != VERSION {
         return Err(SyncError::Version(version));
     }
-    let kind = match r.u8()? {
-        0 => Kind::Events,
-        1 => Kind::DumpPart,
-        2 => Kind::DumpLast,
-        _ => return Err(SyncError::Field("message kind")),
-    };
+    let kind = Kind::from_u8(r.u8()?).ok_or(SyncError::Field("message kind"))?;
     let worker = r.u16()?;
     let count = r.u16()?;
-    let seq = u64::from(r.u32()?) << 32 | u64::from(r.u32()?);
-    let header = Header {
+    let seq = r.u64()?;
+    Ok(Header {
         version,
         kind,
         worker,
         count,
         seq,
-    };
-    let mut out = Vec::with_capacity(usize::from(count));
-    for _ in 0..count {
+    })
+}
+
+/// Decodes a message into its header and records (refresh batches come
+/// out as one `Refresh` per session).
+pub fn decode_message(buf: &[u8]) -> Result<(Header, Vec<Record>), SyncError> {
+    let header = read_header(buf)?;
+    if !header.kind.is_data() {
+        return Ok((header, Vec::new()));
+    }
+    let mut r = R(&buf[HEADER_LEN..]);
+    let mut out = Vec::with_capacity(usize::from(header.count));
+    for _ in 0..header.count {
         let t = r.u8()?;
         let len = usize::from(r.u16()?);
         let mut b = R(r.take(len)?);
@@ -457,6 +592,10 @@ impl fmt::Display for BindingLog {
 
 #[cfg(test)]
 mod shard_stream;
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod stream_tests;
 
 #[cfg(test)]
 mod tests {
@@ -570,9 +709,9 @@ mod tests {
         let recs = sample();
         let mut buf = Vec::new();
         encode_message(1, 0, Kind::Events, &recs[..1], 1500, &mut buf);
-        let mut v2 = buf.clone();
-        v2[2] = 2;
-        assert_eq!(decode_message(&v2), Err(SyncError::Version(2)));
+        let mut v1 = buf.clone();
+        v1[2] = 1;
+        assert_eq!(decode_message(&v1), Err(SyncError::Version(1)));
         assert_eq!(decode_message(&buf[..20]), Err(SyncError::Truncated));
         // Append an unknown record type 99 and bump the count.
         let mut ext = buf.clone();

@@ -17,9 +17,11 @@ use crate::xlat::XlatConfig;
 
 pub use crate::types::{ConfigError, Ipv4Cidr, Ipv6Cidr};
 
+mod ha;
 mod live;
 mod nat_log;
 
+pub use ha::{HaConfig, HaKey};
 pub use nat_log::{NatLogConfig, SHARD_EVENTS_PER_POLL};
 
 /// An Ethernet MAC address, written `02:00:00:00:00:01`.
@@ -394,6 +396,7 @@ struct RawConfig {
     metrics: RawMetrics,
     #[serde(default)]
     logging: RawLogging,
+    ha: Option<ha::RawHa>,
 }
 
 fn parse_field<T: FromStr<Err = String>>(field: &str, s: &str) -> Result<T, ConfigError> {
@@ -699,6 +702,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Logging.
     pub logging: LoggingConfig,
+    /// The active/standby pair; `None`: HA off.
+    pub ha: Option<HaConfig>,
 }
 
 impl Config {
@@ -834,6 +839,7 @@ impl Config {
                 level: raw.logging.level,
                 nat: nat_log,
             },
+            ha: raw.ha.map(ha::ha).transpose()?,
         };
         cfg.validate()?;
         Ok(cfg)
