@@ -169,6 +169,7 @@ fn run(cfg: &Config, path: &Path, stats_file: Option<&Path>) -> anyhow::Result<(
         app.lcores().to_vec(),
         format!("{:?}", app.steering()).to_lowercase(),
         path.to_owned(),
+        app.ha(),
     );
     let servers_stop = Arc::new(AtomicBool::new(false));
     let sampler = state::spawn_sampler(Arc::clone(&daemon), Arc::clone(&servers_stop));

@@ -19,6 +19,7 @@ use plat_core::api::{
     Outcome, PerProto, Pool4Status, Request, Response, Stats, Summary, WorkerStatus,
 };
 use plat_core::config::{Config, ConfigError, Ipv4Cidr, MgmtConfig};
+use plat_dataplane::ha::HaShared;
 use plat_dataplane::handle::HandleError;
 
 use crate::state::Daemon;
@@ -385,12 +386,32 @@ fn on_workers<T>(answers: Vec<(usize, T)>) -> Vec<OnWorker<T>> {
         .collect()
 }
 
+/// How long a takeover or release may take (a release waits for the
+/// peer's heartbeat saying it is active).
+const HA_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The HA pair, or a refusal naming the missing section.
+fn ha(d: &Daemon) -> Result<&HaShared, ApiError> {
+    d.ha.as_deref().ok_or_else(|| {
+        ApiError::field(
+            ErrorKind::Refused,
+            "ha",
+            "this node has no [ha] section: it is not part of a pair",
+        )
+    })
+}
+
 /// Answers one command.
 fn handle(d: &Daemon, cmd: api::Command) -> Result<Answer, ApiError> {
     use api::Command as C;
     let mutating = matches!(
         cmd,
-        C::Pool4Add(_) | C::Pool4Remove { .. } | C::ConfigReload | C::SessionClear { .. }
+        C::Pool4Add(_)
+            | C::Pool4Remove { .. }
+            | C::ConfigReload
+            | C::SessionClear { .. }
+            | C::HaTakeover
+            | C::HaRelease
     );
     if mutating {
         tracing::info!(command = ?cmd, "management command");
@@ -398,6 +419,19 @@ fn handle(d: &Daemon, cmd: api::Command) -> Result<Answer, ApiError> {
         tracing::debug!(command = ?cmd, "management command");
     }
     match cmd {
+        C::HaShow => Ok(Answer::Ha(ha(d)?.status())),
+        C::HaTakeover => {
+            let ha = ha(d)?;
+            ha.takeover(HA_REQUEST_TIMEOUT)
+                .map_err(|e| ApiError::new(ErrorKind::Refused, e))?;
+            Ok(Answer::Ha(ha.status()))
+        }
+        C::HaRelease => {
+            let ha = ha(d)?;
+            ha.release(HA_REQUEST_TIMEOUT)
+                .map_err(|e| ApiError::new(ErrorKind::Refused, e))?;
+            Ok(Answer::Ha(ha.status()))
+        }
         C::ShowSummary => summary(d).map(Answer::Summary),
         C::ShowStats { worker, rates } => stats(d, worker, rates).map(Answer::Stats),
         C::ShowSessions(q) => list(

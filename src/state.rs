@@ -14,6 +14,7 @@ use plat_core::counters::Kind;
 use plat_core::nat::{ShardStats, SHARD_STATS};
 use plat_dataplane::appliance::SharedStatus;
 use plat_dataplane::counters::CounterBoard;
+use plat_dataplane::ha::HaShared;
 use plat_dataplane::handle::ControlHandle;
 use plat_dataplane::live::LiveConfig;
 
@@ -61,6 +62,8 @@ pub struct Daemon {
     pub config_path: PathBuf,
     /// Held while a configuration change is checked and published.
     pub changing: Mutex<()>,
+    /// The HA pair's shared state (`None`: no `[ha]` section).
+    pub ha: Option<Arc<HaShared>>,
     /// When platd started.
     pub started: Instant,
     /// The last two samples.
@@ -78,6 +81,7 @@ impl Daemon {
         lcores: Vec<u32>,
         steering: String,
         config_path: PathBuf,
+        ha: Option<Arc<HaShared>>,
     ) -> Arc<Daemon> {
         let d = Arc::new(Daemon {
             handle,
@@ -87,6 +91,7 @@ impl Daemon {
             lcores,
             steering,
             config_path,
+            ha,
             changing: Mutex::new(()),
             started: Instant::now(),
             samples: Mutex::new((None, None)),

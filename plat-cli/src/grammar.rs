@@ -56,6 +56,9 @@ pub enum Cmd {
     /// The local NAT event log (read here, no platd needed).
     #[command(subcommand)]
     Log(Log),
+    /// The HA pair: its state, or a planned switchover.
+    #[command(subcommand)]
+    Ha(Ha),
     /// The interactive shell (what platctl runs without a command).
     Shell,
 }
@@ -83,6 +86,18 @@ pub enum Show {
     Neighbors,
     /// Each worker's lcore, load and state counts.
     Workers,
+    /// The HA pair: roles, the peer, each worker's sync stream, losses.
+    Ha,
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum Ha {
+    /// Roles, the peer, each worker's sync stream, losses (= show ha).
+    Show,
+    /// Become active now (the peer, if alive, demotes itself).
+    Takeover,
+    /// Hand the active role to the peer (refused while it is not in sync).
+    Release,
 }
 
 #[derive(Args, Debug, Clone, PartialEq)]
@@ -333,7 +348,11 @@ impl Cmd {
                 Show::Config => ask(Command::ShowConfig),
                 Show::Neighbors => ask(Command::ShowNeighbors),
                 Show::Workers => ask(Command::ShowWorkers),
+                Show::Ha => ask(Command::HaShow),
             },
+            Cmd::Ha(Ha::Show) => ask(Command::HaShow),
+            Cmd::Ha(Ha::Takeover) => ask(Command::HaTakeover),
+            Cmd::Ha(Ha::Release) => ask(Command::HaRelease),
             Cmd::Watch(Watch::Stats {
                 interval_ms,
                 iterations,
@@ -578,6 +597,10 @@ mod tests {
             ),
             ("show neighbors", ask(Command::ShowNeighbors)),
             ("show workers", ask(Command::ShowWorkers)),
+            ("show ha", ask(Command::HaShow)),
+            ("ha show", ask(Command::HaShow)),
+            ("ha takeover", ask(Command::HaTakeover)),
+            ("ha release", ask(Command::HaRelease)),
             (
                 "who 192.0.2.1:2050",
                 ask(Command::Who {

@@ -5,8 +5,8 @@
 use std::fmt::{self, Write as _};
 
 use plat_core::api::{
-    Answer, Applied, ConfigText, Listing, Neighbor, OnWorker, PerProto, Pool4Status, PortStatus,
-    Stats, Summary, WorkerStatus,
+    Answer, Applied, ConfigText, HaStatus, Listing, Neighbor, OnWorker, PerProto, Pool4Status,
+    PortStatus, Stats, Summary, WorkerStatus,
 };
 use plat_core::nat::{
     BibInfo, Holder, Pool4Use, PortRange, Proto, SessionInfo, Side, SubscriberInfo,
@@ -105,6 +105,7 @@ pub fn human(answer: &Answer, view: View) -> String {
         Answer::Neighbors(n) => neighbors(n),
         Answer::Workers(w) => workers(w),
         Answer::Who(on) => who(on),
+        Answer::Ha(h) => ha(h),
     }
 }
 
@@ -560,6 +561,47 @@ fn workers(w: &[WorkerStatus]) -> String {
         ]);
     }
     t.to_string()
+}
+
+fn ha(h: &HaStatus) -> String {
+    let mut lines = vec![
+        ("role", h.role.clone()),
+        ("node", format!("{} (priority {})", h.node_id, h.priority)),
+    ];
+    let peer = h.peer.as_ref().map_or_else(
+        || "never heard".to_string(),
+        |p| {
+            format!(
+                "{} {} (priority {}), {}{}",
+                p.node_id,
+                p.role,
+                p.priority,
+                if p.alive { "alive" } else { "dead" },
+                if p.compatible { "" } else { ", INCOMPATIBLE" },
+            )
+        },
+    );
+    lines.push(("peer", peer));
+    let mut out = pairs(&lines);
+    let mut t = Table::new(&[">WORKER", ">SEQ", ">ACKED", "IN-SYNC"]);
+    for s in &h.streams {
+        t.row([
+            s.worker.to_string(),
+            s.seq.to_string(),
+            s.acked.to_string(),
+            yes(s.in_sync).to_string(),
+        ]);
+    }
+    out.push('\n');
+    out.push_str(&t.to_string());
+    let counters: Vec<(&str, String)> = h
+        .counters
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.to_string()))
+        .collect();
+    out.push('\n');
+    out.push_str(&pairs(&counters));
+    out
 }
 
 #[cfg(test)]

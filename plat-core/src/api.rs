@@ -131,6 +131,12 @@ pub enum Command {
         #[serde(default)]
         proto: Option<Proto>,
     },
+    /// The HA pair: roles, the peer, each worker's stream and what was lost.
+    HaShow,
+    /// Makes this node active now (a planned switchover).
+    HaTakeover,
+    /// Hands the active role to the peer and stays standby.
+    HaRelease,
 }
 
 /// A listing request.
@@ -296,6 +302,51 @@ pub enum Answer {
     /// For [`Command::Who`]: one entry per protocol in use on that port
     /// (empty when no one holds it).
     Who(Vec<OnWorker<Holder>>),
+    /// For [`Command::HaShow`], and [`Command::HaTakeover`] and
+    /// [`Command::HaRelease`] once done.
+    Ha(HaStatus),
+}
+
+/// The HA pair as this node sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaStatus {
+    /// `active` or `standby`.
+    pub role: String,
+    pub node_id: u32,
+    pub priority: u8,
+    /// The peer, once a heartbeat came.
+    pub peer: Option<HaPeer>,
+    /// Per worker: the last sequence sent (active) or applied (standby),
+    /// and what the peer acknowledged (active).
+    pub streams: Vec<HaStream>,
+    /// Every HA counter by name (losses among them: `gaps_unrecovered`,
+    /// `events_dropped`, the `refused_*`).
+    pub counters: std::collections::BTreeMap<String, u64>,
+}
+
+/// The peer of an HA node.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaPeer {
+    pub node_id: u32,
+    /// `active` or `standby`, as its last heartbeat said.
+    pub role: String,
+    pub priority: u8,
+    /// Heard within the dead interval.
+    pub alive: bool,
+    /// Same workers and port partitioning.
+    pub compatible: bool,
+}
+
+/// One worker's sync stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaStream {
+    pub worker: u16,
+    /// Last sequence sent (active) or applied in order (standby).
+    pub seq: u64,
+    /// Active: acknowledged by the standby. Standby: 0.
+    pub acked: u64,
+    /// Standby: the mirror is whole (no dump under way, no gap).
+    pub in_sync: bool,
 }
 
 /// Counts per protocol.

@@ -188,6 +188,13 @@ impl Ipv4Cidr {
     pub fn contains(&self, a: Ipv4Addr) -> bool {
         u32::from(a) & self.mask() == u32::from(self.network())
     }
+    /// Every address of the prefix, network to broadcast (a NAT64 pool
+    /// uses them all: nothing on the pool is a host that needs them).
+    pub fn addrs(&self) -> impl Iterator<Item = Ipv4Addr> {
+        let first = u32::from(self.network());
+        let last = first | !self.mask();
+        (first..=last).map(Ipv4Addr::from)
+    }
 }
 
 impl FromStr for Ipv4Cidr {

@@ -131,6 +131,7 @@ pub struct Appliance {
     jobs: Vec<LcoreJob>,
     control: Control,
     log: Option<LogExport>,
+    ha: Option<crate::ha::HaLink>,
     // Dropped in this order after the workers stopped: rings and mesh,
     // ports, then the pool, then the EAL.
     _handoff: Option<Arc<HandoffMesh>>,
@@ -424,6 +425,17 @@ impl Appliance {
         } else {
             ((0..workers).map(|_| None).collect::<Vec<_>>(), None)
         };
+        let (ha, mut ha_ends) = match &cfg.ha {
+            Some(h) => {
+                let (link, ends) =
+                    crate::ha::start_for(cfg, h, &mut senders).map_err(|e| StartError::Config {
+                        field: "ha.local",
+                        reason: e.to_string(),
+                    })?;
+                (Some(link), ends.into_iter().map(Some).collect())
+            }
+            None => (None, (0..workers).map(|_| None).collect::<Vec<_>>()),
+        };
         let mut jobs = Vec::with_capacity(workers);
         for (w, (engine, lcore)) in engines.into_iter().zip(lcores.iter()).enumerate() {
             let setup = WorkerSetup {
@@ -449,6 +461,7 @@ impl Appliance {
                 idle_sleep_us: cfg.workers.idle_sleep_us,
                 icmp_errors_per_second: cfg.workers.icmp_errors_per_second,
                 events: senders[w].take(),
+                ha: ha_ends[w].take(),
             };
             jobs.push(LcoreJob::launch(&eal, *lcore, move || {
                 Worker::new(setup).run()
@@ -482,6 +495,7 @@ impl Appliance {
             port_names: [cfg.inside.port.clone(), cfg.outside.port.clone()],
             macs: [inside_mac, outside_mac],
             log_stats: log.as_ref().map(LogExport::stats),
+            ha: ha.as_ref().map(crate::ha::HaLink::shared),
             out: vec![0; MAX_FRAME.max(ETH_LEN + usize::from(cfg.inside.mtu.max(cfg.outside.mtu)))],
         };
         Ok(Appliance {
@@ -494,6 +508,7 @@ impl Appliance {
             jobs,
             control,
             log,
+            ha,
             _handoff: mesh,
             inside,
             outside,
@@ -511,6 +526,11 @@ impl Appliance {
     /// The handle the management servers query the workers through.
     pub fn control_handle(&self) -> ControlHandle {
         self.handle.clone()
+    }
+
+    /// The HA pair's shared state, when paired.
+    pub fn ha(&self) -> Option<Arc<crate::ha::HaShared>> {
+        self.ha.as_ref().map(crate::ha::HaLink::shared)
     }
 
     /// The running configuration, which the management server changes.
@@ -613,6 +633,9 @@ impl Appliance {
         }
         if let Some(log) = self.log.as_mut() {
             log.stop();
+        }
+        if let Some(ha) = self.ha.as_mut() {
+            ha.stop();
         }
         self.control.drain();
     }

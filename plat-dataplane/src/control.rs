@@ -69,6 +69,8 @@ plat_core::counters! {
             "NAT event lines lost because the local log could not be written.";
         LogRotations = "log_files_rotated", Counter,
             "Times the local NAT event log was rotated.";
+        Announcements = "ha_announcements_sent", Counter,
+            "Gratuitous ARPs and unsolicited Neighbor Advertisements sent on HA takeovers.";
     }
 }
 
@@ -98,6 +100,8 @@ pub(crate) struct Control {
     pub(crate) macs: [[u8; 6]; 2],
     /// The log thread's counts, copied into this thread's counters.
     pub(crate) log_stats: Option<Arc<LogStats>>,
+    /// The HA pair's state: on takeover, this thread announces.
+    pub(crate) ha: Option<Arc<crate::ha::HaShared>>,
     /// Where the slow path writes a frame: as large as the largest frame
     /// of either link, so that a ping of the link's MTU to the appliance
     /// is answered.
@@ -163,6 +167,14 @@ impl Control {
         }
         if !self.pending.is_empty() {
             self.flush_pending();
+        }
+        if self
+            .ha
+            .as_ref()
+            .is_some_and(|h| h.announce.swap(false, Ordering::SeqCst))
+        {
+            self.announce();
+            work = true;
         }
         self.copy_log_stats();
         self.counters.publish();
@@ -290,6 +302,32 @@ impl Control {
         let n = self.host.solicit_v6(s, &mut out);
         self.inc(ControlCounter::Solicitations);
         self.transmit_bytes(&out[..n], self.inside_port);
+        self.out = out;
+    }
+
+    /// An HA takeover: gratuitous ARP for the outside addresses and every
+    /// pool4 address, unsolicited NA (override) for the inside addresses,
+    /// so that the neighbors send to this node at once.
+    fn announce(&mut self) {
+        let mut out = std::mem::take(&mut self.out);
+        let v4: Vec<Ipv4Addr> = self
+            .host
+            .outside_addrs
+            .iter()
+            .map(|c| c.addr)
+            .chain(self.host.arp_proxy.iter().flat_map(|p| p.addrs()))
+            .collect();
+        for a in v4 {
+            let n = self.host.gratuitous_arp(a, &mut out);
+            self.transmit_bytes(&out[..n], self.outside_port);
+            self.inc(ControlCounter::Announcements);
+        }
+        let v6: Vec<Ipv6Addr> = self.host.inside_addrs.iter().map(|c| c.addr).collect();
+        for a in v6 {
+            let n = self.host.unsolicited_na(a, &mut out);
+            self.transmit_bytes(&out[..n], self.inside_port);
+            self.inc(ControlCounter::Announcements);
+        }
         self.out = out;
     }
 

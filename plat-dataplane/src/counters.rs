@@ -72,6 +72,14 @@ plat_core::counters! {
             "IPv4 SYNs held (RFC 6146 3.5.2.2).";
         HeldFull = "drop_held_full", Counter,
             "Held packets the worker had no room for.";
+        SyncEvents = "sync_events", Counter,
+            "NAT state records passed to the HA sync thread.";
+        SyncRingFull = "drop_sync_ring_full", Counter,
+            "NAT state records lost because the sync thread's ring was full (the standby misses them until a dump).";
+        Standby = "drop_standby", Counter,
+            "Frames a standby node received and did not handle (it translates and answers nothing).";
+        SyncApplied = "sync_records_applied", Counter,
+            "Records from the active node applied to this standby's shard.";
         FragmentsWaited = "fragments_waited", Counter,
             "Fragments kept waiting for the first of their datagram, or a first ICMP fragment for its last (RFC 6146 3.4).";
         FragmentWaitFull = "drop_fragment_wait_full", Counter,

@@ -164,6 +164,20 @@ pub trait PacketEngine: Send {
     /// oldest first (an engine without NAT state has none).
     fn drain_events(&mut self, _out: &mut dyn FnMut(&Record)) {}
 
+    /// HA standby: applies one record of the active node's shard (see
+    /// `Shard::apply`); false when the shard refused it.
+    fn sync_apply(&mut self, _record: &Record) -> bool {
+        true
+    }
+
+    /// HA standby: forgets every session and dynamic BIB entry (a bulk
+    /// dump follows).
+    fn sync_clear(&mut self, _now_ms: u64) {}
+
+    /// HA active: every BIB entry and session as create records, for a
+    /// standby that (re)joins.
+    fn sync_dump(&mut self, _now_ms: u64, _out: &mut Vec<Record>) {}
+
     /// Applies a new configuration snapshot (between bursts): what may
     /// change live (see `Config::live_changes`). An error says what could
     /// not be applied; the rest is.

@@ -14,6 +14,7 @@ pub mod dpdk;
 pub mod engine;
 pub mod events;
 pub mod frag_steer;
+pub mod ha;
 pub mod handle;
 pub mod handoff;
 pub mod live;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use plat_core::api::{WorkerAnswer, WorkerQuery};
 use plat_core::config::{Config, Ipv4Cidr};
-use plat_core::nat::{Endpoint6, HashKey, IcmpError, Pool4Entry, Record, Shard, ShardError, Time};
+use plat_core::nat::{
+    Endpoint6, HashKey, IcmpError, Pool4Entry, Record, SessionFilter, Shard, ShardError, Time,
+};
 use plat_core::nat64::{HeldFate, Nat64, Nat64Drop, Packet, Reason, Verdict};
 use plat_core::rss::{round_robin_reta, InputLayout, OutsideFields, Plan, PortShare, DEFAULT_KEY};
 use plat_core::wire::{icmpv4, ipv4, ipv6, proto, tcp, udp};
@@ -335,6 +337,27 @@ impl PacketEngine for Nat64Engine {
         for record in self.nat.shard_mut().drain_events() {
             out(&record);
         }
+    }
+
+    fn sync_apply(&mut self, record: &Record) -> bool {
+        self.nat.shard_mut().apply(record).is_ok()
+    }
+
+    fn sync_clear(&mut self, now_ms: u64) {
+        let now = Time::from_millis(now_ms);
+        let shard = self.nat.shard_mut();
+        let mut from = Some(0);
+        while let Some(at) = from {
+            from = shard
+                .clear_page(SessionFilter::default(), at, 65_536, now)
+                .1;
+        }
+        // What the clear itself recorded is not the active node's.
+        shard.drain_events().for_each(drop);
+    }
+
+    fn sync_dump(&mut self, now_ms: u64, out: &mut Vec<Record>) {
+        self.nat.shard().dump(Time::from_millis(now_ms), out);
     }
 
     fn apply(&mut self, cfg: &Config, now_ms: u64) -> Result<(), String> {

@@ -426,6 +426,41 @@ impl Host {
         }
     }
 
+    /// An unsolicited Neighbor Advertisement of `addr` to all nodes,
+    /// Override set (RFC 4861 7.2.6): neighbors move to this node at once
+    /// (an HA takeover). Returns the frame length.
+    pub fn unsolicited_na(&self, addr: Ipv6Addr, out: &mut [u8]) -> usize {
+        let na = ndp::Repr {
+            solicitation: false,
+            flags: ndp::na_flags::OVERRIDE,
+            target: addr,
+            link_layer_addr: Some(self.inside_mac),
+        };
+        let dst = multicast_mac(ALL_NODES);
+        match self.emit_icmpv6(out, dst, addr, ALL_NODES, NDP_HOP_LIMIT, |b| {
+            na.emit(b);
+            na.buffer_len()
+        }) {
+            HostOutcome::Reply(n) => n,
+            _ => 0,
+        }
+    }
+
+    /// A gratuitous ARP request for `addr` (RFC 5227 3: sender and target
+    /// address both `addr`), broadcast. Returns the frame length.
+    pub fn gratuitous_arp(&self, addr: Ipv4Addr, out: &mut [u8]) -> usize {
+        let l2 = put_eth(out, [0xff; 6], self.outside_mac, ethernet::ethertype::ARP);
+        arp::Repr {
+            operation: arp::op::REQUEST,
+            sender_hw: self.outside_mac,
+            sender_ip: addr,
+            target_hw: [0; 6],
+            target_ip: addr,
+        }
+        .emit(&mut out[l2..l2 + arp::PACKET_LEN]);
+        l2 + arp::PACKET_LEN
+    }
+
     /// Writes the ARP request for `s`; returns the frame length.
     pub fn solicit_v4(&self, s: Solicit<Ipv4Addr>, out: &mut [u8]) -> usize {
         let (target, dst_mac) = match s {

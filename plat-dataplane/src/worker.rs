@@ -26,6 +26,7 @@ use crate::dpdk::ring::Ring;
 use crate::engine::{PacketEngine, Released, Step};
 use crate::events::EventSender;
 use crate::frag_steer::{Direct, Director, V4Fragment, MAX_DIRECTOR_WAITING};
+use crate::ha::{SyncCommand, WorkerHa};
 use crate::handoff::{nic_places_v4, nic_places_v6, HandoffMesh};
 use crate::live::LiveConfig;
 use crate::mailbox::Mailbox;
@@ -95,8 +96,10 @@ pub struct WorkerSetup<E> {
     pub idle_sleep_us: u32,
     /// ICMP errors this worker may originate per second.
     pub icmp_errors_per_second: u32,
-    /// Where this worker's NAT events go, when they are logged.
+    /// Where this worker's NAT events go, when they are logged or synced.
     pub events: Option<EventSender>,
+    /// The HA pair's role and the sync thread's commands, when paired.
+    pub ha: Option<WorkerHa>,
 }
 
 /// The last next hop a worker addressed a frame to, valid for one
@@ -150,6 +153,10 @@ pub struct Worker<E: PacketEngine> {
     fwd: Arc<ForwardingSnapshot>,
     /// The configuration generation the engine runs.
     generation: u64,
+    /// An HA standby this poll: it handles no frame.
+    standby: bool,
+    /// Room for a bulk dump of the shard.
+    dump: Vec<plat_core::nat::Record>,
     /// The burst position of the frame in hand, if it was prefetched:
     /// taken by the first `translate` of it (a hairpin's second half was
     /// not prefetched).
@@ -193,6 +200,8 @@ impl<E: PacketEngine> Worker<E> {
             fwd,
             generation: s.live.generation(),
             burst_at: None,
+            standby: false,
+            dump: Vec::new(),
             s,
         }
     }
@@ -204,6 +213,9 @@ impl<E: PacketEngine> Worker<E> {
         while !self.s.stop.load(Ordering::Relaxed) {
             self.now_ms = self.clock.now_ms();
             self.fwd = self.s.forwarding.load_full();
+            if let Some(ha) = &self.s.ha {
+                self.standby = !ha.active.load(Ordering::Relaxed);
+            }
             let mut work = 0;
 
             work += self.s.inside.rx_burst(&mut rx);
@@ -255,8 +267,15 @@ impl<E: PacketEngine> Worker<E> {
 
             self.flush();
             self.expire();
-            if let Some(events) = &mut self.s.events {
+            if self.standby {
+                // A standby's changes are the active node's, applied: not
+                // its own to log or stream.
+                self.s.engine.drain_events(&mut |_| {});
+            } else if let Some(events) = &mut self.s.events {
                 events.forward(&mut self.s.engine, self.now_ms, &mut self.s.counters);
+            }
+            if self.s.ha.is_some() {
+                work += self.serve_sync();
             }
             let (mailbox, engine) = (&self.s.mailbox, &mut self.s.engine);
             let now_ms = self.now_ms;
@@ -390,6 +409,37 @@ impl<E: PacketEngine> Worker<E> {
         self.direct_waiting();
     }
 
+    /// The sync thread's commands, a bounded number a poll.
+    #[cold]
+    fn serve_sync(&mut self) -> usize {
+        let mut n = 0;
+        while n < 64 {
+            let Some(cmd) = self.s.ha.as_mut().and_then(|h| h.commands.pop().ok()) else {
+                break;
+            };
+            n += 1;
+            match cmd {
+                SyncCommand::Clear => self.s.engine.sync_clear(self.now_ms),
+                SyncCommand::Apply(records) => {
+                    for r in &records {
+                        self.s.engine.sync_apply(r);
+                    }
+                    self.s
+                        .counters
+                        .add(Counter::SyncApplied as usize, records.len() as u64);
+                }
+                SyncCommand::Dump => {
+                    let mut dump = std::mem::take(&mut self.dump);
+                    self.s.engine.sync_dump(self.now_ms, &mut dump);
+                    if let Some(h) = &self.s.ha {
+                        let _ = h.dumps.send((self.s.index as u16, dump));
+                    }
+                }
+            }
+        }
+        n
+    }
+
     /// The director's side of expiry: fragments whose first came go on to
     /// their owner, those that waited in vain are dropped.
     fn direct_waiting(&mut self) {
@@ -426,6 +476,10 @@ impl<E: PacketEngine> Worker<E> {
     /// already steered here.
     #[inline]
     fn on_frame(&mut self, m: Mbuf, link: Link, steer: bool) {
+        if self.standby {
+            self.s.counters.inc(Counter::Standby as usize);
+            return;
+        }
         // The pool's data room holds a whole frame of either link (see
         // `appliance::data_room`); a chain means a device scattered anyway.
         if m.segments() != 1 {

@@ -796,6 +796,11 @@ impl Config {
             // (`log::is_logged`), and nothing else reads them yet.
             nat64.nat.binding_events = nat64.nat.port_block == 0;
         }
+        // HA streams every per-flow record to the standby.
+        if raw.ha.is_some() {
+            nat64.nat.event_capacity = SHARD_EVENTS_PER_POLL;
+            nat64.nat.binding_events = true;
+        }
         let burst = raw.workers.burst.unwrap_or(DEFAULT_BURST);
         if burst == 0 || burst > MAX_BURST {
             return Err(ConfigError::new(
