@@ -386,8 +386,7 @@ fn on_workers<T>(answers: Vec<(usize, T)>) -> Vec<OnWorker<T>> {
         .collect()
 }
 
-/// How long a takeover or release may take (a release waits for the
-/// peer's heartbeat saying it is active).
+/// How long the sync thread may take to answer a takeover or release.
 const HA_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The HA pair, or a refusal naming the missing section.

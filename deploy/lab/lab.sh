@@ -19,12 +19,25 @@
 # Usage: lab.sh up | down | status | client CMD... | router CMD... |
 #        server CMD... | appl CMD... |
 #        start-platd [WORKERS] [OUTSIDE_MTU] [INSIDE_MTU] | stop-platd |
-#        clat-up | clat-down
+#        clat-up | clat-down | ha-up | start-node a|b [WORKERS] | stop-node a|b |
+#        kill-node a|b | node a|b CMD...
 # `up` leaves the lab running; callers trap `down` to tear it down.
 # PLATD names the platd binary (default: target/release/platd);
 # PORT_BLOCK sets nat64.port_block and PLATD_EXTRA is appended to platd's
 # configuration (whole tables, such as [logging.nat]); OUTSIDE_PMD picks
 # the outside port's driver (tap, the default, or af_packet).
+#
+# `ha-up` (after `up`) makes it an HA pair: a second appliance namespace,
+# both appliances on the client's link (bridge b6) and the router's (b4),
+# and a sync link between them:
+#
+#   plat-client c0 -- a6 [b6] -- n6ap == n6a  platd A (plat-appl)  t4  [b4] -- a4 == r0 router
+#                            \-- n6bp == n6b  platd B (plat-appl2) t4b [b4b] -- x4b == x4bp [b4]
+#   sync link: h0 2001:db8:ff::1 (A) == h1 2001:db8:ff::2 (B), UDP port 7300;
+#   SYNC_RELAY=1 points both at a relay on 2001:db8:ff::100 (h0) instead.
+#
+# Both appliances carry the same addresses (only the active answers for
+# them) and MACs of their own, which a takeover announces.
 set -euo pipefail
 
 LAB_DIR=${LAB_DIR:-/tmp/plat-lab}
@@ -32,7 +45,8 @@ NS_CLIENT=plat-client
 NS_APPL=plat-appl
 NS_ROUTER=plat-router
 NS_SERVER=plat-server
-NAMESPACES="$NS_CLIENT $NS_APPL $NS_ROUTER $NS_SERVER"
+NS_APPL2=plat-appl2
+NAMESPACES="$NS_CLIENT $NS_APPL $NS_ROUTER $NS_SERVER $NS_APPL2"
 
 CLIENT6=2001:db8:6::2
 INSIDE6=2001:db8:6::1
@@ -46,6 +60,17 @@ ROUTER4=192.0.2.254
 SERVER4=203.0.113.2
 ROUTER_SERVER4=203.0.113.254
 NAT64_PREFIX=2001:db8:64::
+# The HA pair: each node's inside and outside MACs, the sync link.
+INSIDE_MAC_A=02:00:00:00:06:0a
+INSIDE_MAC_B=02:00:00:00:06:0b
+OUTSIDE_MAC_B=02:00:00:00:04:0b
+TAP_KERNEL_MAC_B=02:00:00:00:04:fb
+SYNC_A=2001:db8:ff::1
+SYNC_B=2001:db8:ff::2
+SYNC_RELAY_ADDR=2001:db8:ff::100
+SYNC_PORT=7300
+# A test key (hex, 32 bytes); production keys come from `openssl rand -hex 32`.
+HA_KEY=hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 POOL4=198.51.100.0/29
 # The 10 MB file the TCP tests fetch byte-exact.
 BIG_FILE_MB=${BIG_FILE_MB:-10}
@@ -74,6 +99,7 @@ offloads_off() { in_ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev
 up() {
   down quiet
   mkdir -p "$LAB_DIR"/{www,bind,nginx,run}
+  rm -f "$LAB_DIR"/platd*.log
   for ns in $NAMESPACES; do
     ip netns add "$ns"
     in_ns "$ns" ip link set lo up
@@ -216,15 +242,16 @@ afp_frames() {
 # Jumbo links make every mbuf as large as their frames (some 300 MiB per
 # worker at MTU 9000), so the EAL gets more memory for them.
 write_platd_config() {
-  local workers=$1 out_mtu=$2 in_mtu=$3 lcores mem=512
+  local workers=$1 out_mtu=$2 in_mtu=$3 lcores mem=512 sfx inside_if
+  sfx=$(node_suffix); inside_if=$(node_inside_if)
   if ((workers == 1)); then lcores="0@0,1@1"; else lcores="0@0,(1-$workers)@1"; fi
   if ((out_mtu > 1500 || in_mtu > 1500)); then mem=$((512 * (workers + 1))); fi
-  cat > "$LAB_DIR/platd.toml" <<CONF
+  cat > "$LAB_DIR/platd$sfx.toml" <<CONF
 [eal]
 args = ["--lcores=$lcores", "--no-huge", "-m", "$mem", "--no-pci", "--no-shconf",
-        "--iova-mode=va", "--no-telemetry", "--file-prefix=plat-lab",
+        "--iova-mode=va", "--no-telemetry", "--file-prefix=plat-lab$sfx",
         "--log-level=lib.eal:warning",
-        "--vdev=net_af_packet0,iface=a6,qpairs=$workers$(afp_frames "$in_mtu")",
+        "--vdev=net_af_packet0,iface=$inside_if,qpairs=$workers$(afp_frames "$in_mtu")",
         "$(outside_vdev "$workers" "$out_mtu")"]
 
 [inside]
@@ -248,14 +275,46 @@ steering = "${STEERING:-auto}"
 idle_sleep_us = 100
 
 [mgmt]
-socket = "$LAB_DIR/run/platd.sock"
+socket = "$LAB_DIR/run/platd$sfx.sock"
 ${MGMT_GROUP:+group = \"$MGMT_GROUP\"}
 
 [metrics]
 listen = "127.0.0.1:9464"
 
+$(ha_section)
+
 ${PLATD_EXTRA:-}
 CONF
+}
+
+# The HA node this platd is: NODE=a or b (ha-up), or none (the lone
+# appliance of the plain lab).
+node_suffix() { [[ -z ${NODE:-} ]] || printf -- '-%s' "$NODE"; }
+node_ns() { if [[ ${NODE:-} == b ]]; then echo $NS_APPL2; else echo $NS_APPL; fi; }
+node_inside_if() { if [[ -n ${NODE:-} ]]; then echo "n6$NODE"; else echo a6; fi; }
+node_tap() { if [[ ${NODE:-} == b ]]; then echo t4b; else echo t4; fi; }
+node_bridge() { if [[ ${NODE:-} == b ]]; then echo b4b; else echo b4; fi; }
+node_mac() { if [[ ${NODE:-} == b ]]; then echo $OUTSIDE_MAC_B; else echo $OUTSIDE_MAC; fi; }
+node_tap_kernel_mac() { if [[ ${NODE:-} == b ]]; then echo $TAP_KERNEL_MAC_B; else echo $TAP_KERNEL_MAC; fi; }
+
+# The [ha] section of node a (node id 1, priority 200: the pair's active
+# when both are up) or b (2, 100). SYNC_RELAY=1 sends both through the
+# relay; HA_EXTRA adds settings (dead_ms, ...).
+ha_section() {
+  [[ -n ${NODE:-} ]] || return 0
+  local id=1 prio=200 local_addr=$SYNC_A peer=$SYNC_B
+  if [[ $NODE == b ]]; then id=2; prio=100; local_addr=$SYNC_B; peer=$SYNC_A; fi
+  [[ -z ${SYNC_RELAY:-} ]] || peer=$SYNC_RELAY_ADDR
+  cat <<HA
+[ha]
+role = "standby"
+node_id = $id
+priority = $prio
+local = "[$local_addr]:$SYNC_PORT"
+peer = "[$peer]:$SYNC_PORT"
+key = "$HA_KEY"
+${HA_EXTRA:-}
+HA
 }
 
 # The links' MTUs: platd gives its ports theirs (net_af_packet and
@@ -281,7 +340,7 @@ set_link_mtus() {
 outside_vdev() {
   local workers=$1 out_mtu=$2
   if [[ ${OUTSIDE_PMD:-tap} == tap ]]; then
-    printf -- '--vdev=net_tap1,iface=t4,mac=%s' "$OUTSIDE_MAC"
+    printf -- '--vdev=net_tap1,iface=%s,mac=%s' "$(node_tap)" "$(node_mac)"
   else
     printf -- '--vdev=net_af_packet1,iface=a4,qpairs=%s%s' "$workers" "$(afp_frames "$out_mtu")"
   fi
@@ -291,37 +350,39 @@ outside_vdev() {
 # address of its own: the bridge takes its ports' addresses as its own
 # and would keep frames for platd's MAC rather than forward them.
 attach_tap() {
-  wait_for "platd's TAP" in_ns $NS_APPL ip link show t4 || return 1
-  in_ns $NS_APPL sysctl -qw net.ipv6.conf.t4.disable_ipv6=1 2>/dev/null || true
-  offloads_off $NS_APPL t4
-  in_ns $NS_APPL ip link set t4 address "$TAP_KERNEL_MAC"
-  in_ns $NS_APPL ip link set t4 master b4 up
+  local ns tap; ns=$(node_ns); tap=$(node_tap)
+  wait_for "platd's TAP" in_ns "$ns" ip link show "$tap" || return 1
+  in_ns "$ns" sysctl -qw "net.ipv6.conf.$tap.disable_ipv6=1" 2>/dev/null || true
+  offloads_off "$ns" "$tap"
+  in_ns "$ns" ip link set "$tap" address "$(node_tap_kernel_mac)"
+  in_ns "$ns" ip link set "$tap" master "$(node_bridge)" up
 }
 
 tap_gone() {
-  ! in_ns $NS_APPL ip link show t4 >/dev/null 2>&1 &&
-    in_ns $NS_APPL test ! -e /proc/sys/net/ipv6/conf/t4
+  local ns tap; ns=$(node_ns); tap=$(node_tap)
+  ! in_ns "$ns" ip link show "$tap" >/dev/null 2>&1 &&
+    in_ns "$ns" test ! -e "/proc/sys/net/ipv6/conf/$tap"
 }
 
 start_platd() {
   local workers=${1:-1} out_mtu=${2:-1500} in_mtu=${3:-1500}
-  local platd=${PLATD:-target/release/platd}
+  local platd=${PLATD:-target/release/platd} sfx; sfx=$(node_suffix)
   [[ -x $platd ]] || { log "no platd at $platd (build it, or set PLATD)"; return 1; }
   stop_platd
   # The last platd's TAP goes with its last file descriptor, a moment
   # after the process: a new one of the same name must not meet it.
   wait_for "the old TAP to go" tap_gone || return 1
   write_platd_config "$workers" "$out_mtu" "$in_mtu"
-  set_link_mtus "$out_mtu" "$in_mtu"
-  rm -f "$LAB_DIR/stats.json"
+  [[ -n ${NODE:-} ]] || set_link_mtus "$out_mtu" "$in_mtu"
+  rm -f "$LAB_DIR/stats$sfx.json"
   # Not through in_ns: a function in the background is a subshell, and
   # the pid recorded must be platd's own (ip netns exec execs it).
-  ip netns exec $NS_APPL "$platd" --config "$LAB_DIR/platd.toml" --stats-file "$LAB_DIR/stats.json" \
-    >"$LAB_DIR/platd.log" 2>&1 &
-  echo $! > "$LAB_DIR/run/platd.pid"
-  wait_for "platd" test -s "$LAB_DIR/stats.json" || { cat "$LAB_DIR/platd.log" >&2; return 1; }
+  ip netns exec "$(node_ns)" "$platd" --config "$LAB_DIR/platd$sfx.toml" \
+    --stats-file "$LAB_DIR/stats$sfx.json" >>"$LAB_DIR/platd$sfx.log" 2>&1 &
+  echo $! > "$LAB_DIR/run/platd$sfx.pid"
+  wait_for "platd" test -s "$LAB_DIR/stats$sfx.json" || { cat "$LAB_DIR/platd$sfx.log" >&2; return 1; }
   [[ ${OUTSIDE_PMD:-tap} != tap ]] || attach_tap
-  log "platd up: $workers worker(s), outside MTU $out_mtu, inside MTU $in_mtu"
+  log "platd$sfx up: $workers worker(s), outside MTU $out_mtu, inside MTU $in_mtu"
 }
 
 # The client's CLAT, built the way clatd builds one; RFC 8683 4.6: IPv4
@@ -399,7 +460,61 @@ clat_down() {
   [[ ${1:-} == quiet ]] || log "clat down"
 }
 
-stop_platd() { stop_pidfile "$LAB_DIR/run/platd.pid"; }
+stop_platd() { stop_pidfile "$LAB_DIR/run/platd$(node_suffix).pid"; }
+
+# kill -9 of an HA node: no goodbye on any link.
+kill_node() {
+  local f; f="$LAB_DIR/run/platd$(node_suffix).pid"
+  [[ -f $f ]] || return 0
+  kill -KILL "$(cat "$f")" 2>/dev/null || true
+  rm -f "$f"
+}
+
+# The HA pair's links, on top of `up` (see the top of this file).
+ha_up() {
+  ip netns list | grep -qw $NS_CLIENT || { log "no lab (run up first)"; return 1; }
+  ip netns list | grep -qw $NS_APPL2 || ip netns add $NS_APPL2
+  in_ns $NS_APPL2 ip link set lo up
+  # The client's link becomes a switch, b6, with both appliances on it.
+  in_ns $NS_APPL ip link add b6 type bridge
+  in_ns $NS_APPL ip link add n6a type veth peer name n6ap
+  ip link add n6bp netns $NS_APPL type veth peer name n6b netns $NS_APPL2
+  in_ns $NS_APPL ip link set n6a address $INSIDE_MAC_A
+  in_ns $NS_APPL2 ip link set n6b address $INSIDE_MAC_B
+  for ifc in b6 n6a n6ap n6bp; do
+    in_ns $NS_APPL sysctl -qw "net.ipv6.conf.$ifc.disable_ipv6=1"
+    offloads_off $NS_APPL $ifc
+  done
+  in_ns $NS_APPL2 sysctl -qw net.ipv6.conf.n6b.disable_ipv6=1
+  offloads_off $NS_APPL2 n6b
+  for ifc in a6 n6ap n6bp; do in_ns $NS_APPL ip link set $ifc master b6; done
+  for ifc in b6 n6a n6ap n6bp; do in_ns $NS_APPL ip link set $ifc up; done
+  in_ns $NS_APPL2 ip link set n6b up
+  # Node b's TAP goes into b4b, joined to the router's switch b4.
+  in_ns $NS_APPL2 ip link add b4b type bridge
+  ip link add x4bp netns $NS_APPL type veth peer name x4b netns $NS_APPL2
+  in_ns $NS_APPL2 sysctl -qw net.ipv6.conf.b4b.disable_ipv6=1
+  in_ns $NS_APPL2 sysctl -qw net.ipv6.conf.x4b.disable_ipv6=1
+  in_ns $NS_APPL sysctl -qw net.ipv6.conf.x4bp.disable_ipv6=1
+  offloads_off $NS_APPL2 x4b; offloads_off $NS_APPL2 b4b; offloads_off $NS_APPL x4bp
+  in_ns $NS_APPL2 ip link set x4b master b4b
+  in_ns $NS_APPL ip link set x4bp master b4
+  in_ns $NS_APPL2 ip link set b4b up
+  in_ns $NS_APPL2 ip link set x4b up
+  in_ns $NS_APPL ip link set x4bp up
+  # The sync link (a dedicated link, as in production).
+  ip link add h0 netns $NS_APPL type veth peer name h1 netns $NS_APPL2
+  in_ns $NS_APPL ip link set h0 up
+  in_ns $NS_APPL2 ip link set h1 up
+  in_ns $NS_APPL ip -6 addr add $SYNC_A/64 dev h0 nodad
+  in_ns $NS_APPL ip -6 addr add $SYNC_RELAY_ADDR/64 dev h0 nodad
+  in_ns $NS_APPL2 ip -6 addr add $SYNC_B/64 dev h1 nodad
+  # Room for a bulk dump in the sync sockets' buffers.
+  for ns in $NS_APPL $NS_APPL2; do
+    in_ns $ns sysctl -qw net.core.rmem_max=16777216 net.core.wmem_max=16777216 2>/dev/null || true
+  done
+  log "ha up: nodes a ($INSIDE_MAC_A, $OUTSIDE_MAC) and b ($INSIDE_MAC_B, $OUTSIDE_MAC_B), sync $SYNC_A <-> $SYNC_B"
+}
 
 wait_for() {
   local what=$1; shift
@@ -412,6 +527,8 @@ wait_for() {
 
 down() {
   stop_platd
+  NODE=a stop_platd
+  NODE=b stop_platd
   # TAYGA goes first; its TUN goes with the client namespace.
   stop_tayga
   for f in "$LAB_DIR"/run/*.pid "$LAB_DIR"/run/*.launcher; do
@@ -444,6 +561,11 @@ case ${1:-} in
   appl) shift; in_ns $NS_APPL "$@" ;;
   start-platd) shift; start_platd "$@" ;;
   stop-platd) stop_platd ;;
+  ha-up) ha_up ;;
+  start-node) NODE=$2; shift 2; start_platd "$@" ;;
+  stop-node) NODE=$2 stop_platd ;;
+  kill-node) NODE=$2 kill_node ;;
+  node) NODE=$2; shift 2; in_ns "$(node_ns)" "$@" ;;
   clat-up) clat_up ;;
   clat-down) clat_down ;;
   *) echo "usage: $0 up|down|status|client CMD...|router CMD...|server CMD...|appl CMD...|start-platd [WORKERS] [OUTSIDE_MTU] [INSIDE_MTU]|stop-platd|clat-up|clat-down" >&2; exit 2 ;;

@@ -439,19 +439,23 @@ impl SyncThread {
             Err(_) => return,
         };
         for r in taken {
-            match r {
+            // The role changes before the answer, which shows it.
+            let (reply, done) = match r {
                 Request::Takeover(reply) => {
                     self.node.takeover(now, &mut self.events);
-                    let _ = reply.send(Ok(()));
+                    (reply, Ok(()))
                 }
                 Request::Release(reply) => {
                     let done = self
                         .node
                         .release(now, &mut self.events)
                         .map_err(|e: ReleaseError| e.to_string());
-                    let _ = reply.send(done);
+                    (reply, done)
                 }
-            }
+            };
+            self.on_events(now);
+            self.publish();
+            let _ = reply.send(done);
         }
     }
 
@@ -467,6 +471,11 @@ impl SyncThread {
             let _ = sock.send(m);
         };
         self.node.poll(now, &last, &mut tx, &mut self.events);
+        self.on_events(now);
+    }
+
+    /// What the role machine decided.
+    fn on_events(&mut self, now: u64) {
         let events = std::mem::take(&mut self.events);
         for e in events {
             match e {
