@@ -221,6 +221,7 @@ fn scrape(d: &state::Daemon) -> String {
     let now = d.read();
     let pool4 = d.handle.pool4_use().unwrap_or_default();
     let busy = d.busy();
+    let ha = d.ha.as_ref().map(|h| h.status());
     metrics::exposition(&metrics::MetricsView {
         board: &d.board,
         shards: &now.shards,
@@ -229,6 +230,7 @@ fn scrape(d: &state::Daemon) -> String {
         uptime_s: d.started.elapsed().as_secs_f64(),
         config_generation: d.live.generation(),
         version: LONG_VERSION,
+        ha: ha.as_ref(),
     })
 }
 

@@ -351,6 +351,17 @@ fn ha_pair() {
         "a planned switchover silenced UDP for {gap} ms"
     );
     wait_pair("a", "active", Duration::from_secs(5));
+    let scrape = |node: &str| {
+        let out = lab(
+            &["node", node, "curl", "-sf", "http://127.0.0.1:9464/metrics"],
+            &[],
+        );
+        ok(&out, "metrics")
+    };
+    assert!(scrape("a").contains("\nplat_ha_active 1\n"));
+    let b_metrics = scrape("b");
+    assert!(b_metrics.contains("\nplat_ha_active 0\n"), "{b_metrics}");
+    assert!(b_metrics.contains("\nplat_ha_gaps_unrecovered_total 0\n"));
 
     // 4. and 5.: through the relay.
     relay_checks();

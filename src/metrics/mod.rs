@@ -14,6 +14,7 @@ mod http;
 
 use std::borrow::Cow;
 
+use plat_core::api::{HaStatus, HaStream};
 use plat_core::counters::Kind;
 use plat_core::nat::{Pool4Use, Proto, ShardStats, SHARD_STATS};
 use plat_dataplane::counters::CounterBoard;
@@ -54,6 +55,8 @@ pub struct MetricsView<'a> {
     pub config_generation: u64,
     /// platd's version, as `platd --version` prints it.
     pub version: &'a str,
+    /// The HA pair as the sync thread last saw it (`None`: not paired).
+    pub ha: Option<&'a HaStatus>,
 }
 
 /// The Prometheus text exposition (format 0.0.4) of `view`.
@@ -309,6 +312,9 @@ fn families(view: &MetricsView) -> Vec<Family> {
                 .collect(),
         ),
     });
+    if let Some(ha) = view.ha {
+        ha_families(ha, &mut out);
+    }
     out.push(Family {
         name: "uptime_seconds".into(),
         help: "Seconds since platd started.".into(),
@@ -325,6 +331,55 @@ fn families(view: &MetricsView) -> Vec<Family> {
         samples: Samples::Info(vec![("version", view.version.to_owned())]),
     });
     out
+}
+
+/// The HA pair: role, peer, each worker's stream, and every HA counter
+/// (`plat_ha_<name>_total`, the names `platctl ha show` prints).
+fn ha_families(ha: &HaStatus, out: &mut Vec<Family>) {
+    let gauge = |name: &'static str, help: &'static str, samples| Family {
+        name: name.into(),
+        help: help.into(),
+        samples: Samples::Gauge(samples),
+    };
+    let flag = |b: bool| Level::Count(u64::from(b));
+    out.push(gauge(
+        "ha_active",
+        "1 while this node is the pair's active (translating), 0 while standby.",
+        vec![(Vec::new(), flag(ha.role == "active"))],
+    ));
+    out.push(gauge(
+        "ha_peer_alive",
+        "1 while the peer's heartbeats arrive within the dead interval.",
+        vec![(Vec::new(), flag(ha.peer.as_ref().is_some_and(|p| p.alive)))],
+    ));
+    let per_worker = |f: fn(&HaStream) -> Level| {
+        ha.streams
+            .iter()
+            .map(|s| (vec![("worker", s.worker.to_string())], f(s)))
+            .collect()
+    };
+    out.push(gauge(
+        "ha_stream_sequence",
+        "Last sync message sent (active) or applied in order (standby), per worker.",
+        per_worker(|s| Level::Count(s.seq)),
+    ));
+    out.push(gauge(
+        "ha_stream_unacked",
+        "Active: sync messages sent and not yet acknowledged by the standby (the sync lag).",
+        per_worker(|s| Level::Count(s.seq.saturating_sub(s.acked))),
+    ));
+    out.push(gauge(
+        "ha_stream_in_sync",
+        "1 while the worker's stream is whole (no dump under way, no open gap).",
+        per_worker(|s| Level::Count(u64::from(s.in_sync))),
+    ));
+    for (name, v) in &ha.counters {
+        out.push(Family {
+            name: format!("ha_{name}").into(),
+            help: format!("HA sync: {} (platctl ha show).", name.replace('_', " ")).into(),
+            samples: Samples::Counter(vec![(Vec::new(), *v)]),
+        });
+    }
 }
 
 #[cfg(test)]
@@ -373,6 +428,23 @@ mod tests {
             used: [16, 32, 0],
             total: [64, 64, 0],
         }];
+        let ha = HaStatus {
+            role: "active".into(),
+            node_id: 1,
+            priority: 200,
+            peer: None,
+            streams: vec![HaStream {
+                worker: 0,
+                seq: 10,
+                acked: 7,
+                in_sync: true,
+            }],
+            counters: [
+                ("gaps_unrecovered".to_string(), 2),
+                ("sent".to_string(), 10),
+            ]
+            .into(),
+        };
         let view = MetricsView {
             board: &board,
             shards: &[Some(stats), None],
@@ -381,6 +453,7 @@ mod tests {
             uptime_s: 12.5,
             config_generation: 2,
             version: VERSION,
+            ha: Some(&ha),
         };
         (exposition(&view), board)
     }
@@ -492,6 +565,18 @@ mod tests {
         assert_eq!(series["plat_rx_inside_total{worker=\"1\"}"], 7.0);
         assert_eq!(series["plat_rx_inside_total{worker=\"control\"}"], 0.0);
         assert_eq!(series["plat_host_replies_total{worker=\"control\"}"], 3.0);
+    }
+
+    #[test]
+    fn ha_role_streams_and_losses_are_exposed() {
+        let (text, _) = small_exposition();
+        let (series, types) = parse(&text);
+        assert_eq!(series["plat_ha_active"], 1.0);
+        assert_eq!(series["plat_ha_peer_alive"], 0.0);
+        assert_eq!(series["plat_ha_stream_unacked{worker=\"0\"}"], 3.0);
+        assert_eq!(series["plat_ha_stream_sequence{worker=\"0\"}"], 10.0);
+        assert_eq!(series["plat_ha_gaps_unrecovered_total"], 2.0);
+        assert_eq!(types["plat_ha_sent_total"], "counter");
     }
 
     #[test]

@@ -135,7 +135,12 @@ impl Shard {
             push_back(&mut self.timers[c], &mut self.sessions, i);
             self.sessions[i as usize].stamp = now_s;
             let r = self.cfg.sync_refresh_interval;
-            if r != 0 && old / r != now_s / r {
+            // Each session crosses its interval at a phase of its own, so
+            // a million busy sessions cost a steady 1/r of a million
+            // records a second, not a burst of a million at every
+            // multiple of r (which would overrun the sync ring).
+            let phase = i % r.max(1);
+            if r != 0 && (old + phase) / r != (now_s + phase) / r {
                 self.emit_binding(|shard| Record::Refresh {
                     time: now_s,
                     key: shard.key4(i),
