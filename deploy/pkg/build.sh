@@ -36,6 +36,8 @@ help2man --no-info --section=1 --name="admin CLI of the plat NAT64 appliance" \
 "$release/platctl" completions zsh >"$gen/_platctl"
 "$release/platctl" completions fish >"$gen/platctl.fish"
 
-rm -f target/debian/plat_*.deb
-cargo deb --no-build --locked -p plat --fast
-ls target/debian/plat_*.deb
+rm -f target/debian/plat_*.deb target/debian/plat-dbgsym_*.ddeb
+# --dbgsym: stripped binaries here, their debug info (release keeps
+# debug = 1) in a plat-dbgsym .ddeb beside the package, for crash reports.
+cargo deb --no-build --locked -p plat --fast --dbgsym
+ls target/debian/plat_*.deb target/debian/plat-dbgsym_*.ddeb
