@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The README's test command: sets up the host, then runs every check CI
 # runs: formatting, clippy with warnings as errors, docs, and all tests
-# (the DPDK ones included, which need root for namespaces and veths).
+# (the DPDK ones included, which need root for namespaces and veths), then
+# builds the Debian package and checks it (deploy/pkg/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3 iputils-ping \
-  tmux prometheus passwd util-linux tshark traceroute tayga
+  tmux prometheus passwd util-linux tshark traceroute tayga help2man lintian dpdk systemd
 
 export CARGO_TERM_COLOR=never
 step() { printf '\n==> %s\n' "$*"; }
@@ -20,3 +21,5 @@ step "cargo test"
 cargo test --workspace --locked
 step "fuzz targets (a short run of each)"
 bash deploy/fuzz-smoke.sh
+step "Debian package"
+bash deploy/pkg/build.sh && bash deploy/pkg/check.sh

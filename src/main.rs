@@ -7,6 +7,7 @@
 //! stdout.
 
 mod mgmt;
+mod notify;
 mod state;
 
 use std::io::IsTerminal;
@@ -146,6 +147,8 @@ fn start_nat64(cfg: &Config, extras: HostExtras) -> anyhow::Result<Appliance> {
 }
 
 fn run(cfg: &Config, path: &Path, stats_file: Option<&Path>) -> anyhow::Result<()> {
+    let mut notify = notify::Notifier::from_env();
+    notify.status("starting DPDK: EAL, ports, workers");
     // The appliance answers ARP for every pool4 address, so an upstream
     // router needs no static route to the pool.
     let extras = HostExtras {
@@ -190,13 +193,29 @@ fn run(cfg: &Config, path: &Path, stats_file: Option<&Path>) -> anyhow::Result<(
         socket = %cfg.mgmt.socket,
         "running"
     );
-    app.run(|b| {
+    notify.ready(&format!(
+        "running: {} worker(s), steering {}, mgmt socket {}",
+        board.workers() - 1,
+        format!("{:?}", app.steering()).to_lowercase(),
+        cfg.mgmt.socket
+    ));
+    // Pinged from the control loop: if it stalls, systemd restarts platd.
+    if notify.watchdog_enabled() {
+        tracing::info!("systemd watchdog on: pinged from the control loop");
+    }
+    let run = app.run(|b| {
+        notify.watchdog(std::time::Instant::now());
         if let Some(p) = stats_file {
             if let Err(e) = write_stats(p, b) {
                 tracing::warn!(path = %p.display(), error = %e, "writing the stats file");
             }
         }
-    })?;
+    });
+    let why = run
+        .as_ref()
+        .map_or_else(|e| format!("failed: {e}"), |()| "stopping".into());
+    notify.stopping(&why);
+    run?;
     servers_stop.store(true, Ordering::Relaxed);
     drop(mgmt);
     let _ = sampler.join();

@@ -61,6 +61,11 @@ pub enum Cmd {
     Ha(Ha),
     /// The interactive shell (what platctl runs without a command).
     Shell,
+    /// Print a completion script for a shell (bash, zsh, fish, ...).
+    Completions {
+        /// The shell the script is for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone, PartialEq)]
@@ -270,6 +275,9 @@ pub enum Plan {
     },
     /// The interactive shell.
     Shell,
+    /// A completion script for this shell, from the grammar; no platd
+    /// involved.
+    Completions(clap_complete::Shell),
 }
 
 /// How an answer is shown beyond what it holds.
@@ -391,6 +399,7 @@ impl Cmd {
                 files: a.files.clone(),
             },
             Cmd::Shell => Plan::Shell,
+            Cmd::Completions { shell } => Plan::Completions(*shell),
         }
     }
 }
@@ -638,6 +647,11 @@ mod tests {
                 },
             ),
             ("shell", Plan::Shell),
+            (
+                "completions bash",
+                Plan::Completions(clap_complete::Shell::Bash),
+            ),
+            ("completions fish", Plan::Completions(clap_complete::Shell::Fish)),
         ];
         for (line, want) in table {
             assert_eq!(&plan(line).unwrap(), want, "{line}");
@@ -701,6 +715,7 @@ mod tests {
                 "`noon` is neither an RFC 3339 UTC time",
             ),
             ("log search --at 1796454000 nat.log", "--v4"),
+            ("completions tcsh", "invalid value 'tcsh'"),
         ];
         for (line, want) in table {
             let err = plan(line).expect_err(line);

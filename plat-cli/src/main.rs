@@ -11,7 +11,7 @@ mod watch;
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use plat_core::api::Command;
 
 use client::{Client, Error};
@@ -129,6 +129,12 @@ pub fn execute(client: &mut Client, plan: &Plan, json: bool) -> Result<Outcome, 
             } else {
                 Outcome::Done
             });
+        }
+        Plan::Completions(shell) => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Line::command(), "platctl", &mut script);
+            write(&mut out, &String::from_utf8_lossy(&script))?;
+            return Ok(Outcome::Done);
         }
         Plan::Shell => return Err(Error::Other("this is the shell already".into())),
     };

@@ -310,3 +310,22 @@ fn log_search_reads_files_without_platd_and_exits_like_grep() {
     assert!(text(&out.stderr).contains("`noon` is neither an RFC 3339 UTC time"));
     std::fs::remove_dir_all(Path::new(newer).parent().unwrap()).unwrap();
 }
+
+#[test]
+fn completions_come_from_the_grammar_without_platd() {
+    let path = socket_path("completions");
+    for (shell, marker) in [
+        ("bash", "_platctl()"),
+        ("zsh", "#compdef platctl"),
+        ("fish", "complete -c platctl"),
+    ] {
+        let out = platctl(&path, &["completions", shell], "");
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        // fish names a long flag `-l json`, the others `--json`.
+        for word in ["show", "sessions", "takeover", "json"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+}
