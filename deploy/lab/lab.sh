@@ -509,10 +509,10 @@ ha_up() {
   in_ns $NS_APPL ip -6 addr add $SYNC_A/64 dev h0 nodad
   in_ns $NS_APPL ip -6 addr add $SYNC_RELAY_ADDR/64 dev h0 nodad
   in_ns $NS_APPL2 ip -6 addr add $SYNC_B/64 dev h1 nodad
-  # Room for a bulk dump in the sync sockets' buffers.
-  for ns in $NS_APPL $NS_APPL2; do
-    in_ns $ns sysctl -qw net.core.rmem_max=16777216 net.core.wmem_max=16777216 2>/dev/null || true
-  done
+  # Room for a bulk dump in the sync sockets' buffers (platd asks for
+  # 8 MiB; these limits are the host's, not per namespace).
+  sysctl -qw net.core.rmem_max=16777216
+  sysctl -qw net.core.wmem_max=16777216
   log "ha up: nodes a ($INSIDE_MAC_A, $OUTSIDE_MAC) and b ($INSIDE_MAC_B, $OUTSIDE_MAC_B), sync $SYNC_A <-> $SYNC_B"
 }
 

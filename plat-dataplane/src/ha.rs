@@ -18,7 +18,7 @@
 //!   workers start translating and the control thread announces the
 //!   addresses (gratuitous ARP, unsolicited NA).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -34,8 +34,11 @@ use plat_core::sync::{self, Kind, Node, NodeEvent, Receiver, Reply, Role, Sender
 
 use crate::events::{unix_ms, SyncReceiver};
 
-/// Records a worker's command ring holds.
+/// Commands a worker's command ring holds.
 pub const COMMAND_SLOTS: usize = 1024;
+/// Commands the sync thread holds for a worker whose ring is full (a
+/// bulk dump arrives faster than a worker applies it between bursts).
+const HELD_COMMANDS: usize = 1 << 20;
 /// Records the sync thread takes from one worker's ring per message.
 const BATCH: usize = 1024;
 /// Datagrams read per round.
@@ -179,6 +182,7 @@ impl HaLink {
             senders: Vec::new(),
             receivers: Vec::new(),
             rings,
+            held: (0..workers).map(|_| VecDeque::new()).collect(),
             commands,
             dumps,
             shared: Arc::clone(&shared),
@@ -260,6 +264,8 @@ struct SyncThread {
     receivers: Vec<Receiver>,
     rings: Vec<SyncReceiver>,
     commands: Vec<rtrb::Producer<SyncCommand>>,
+    /// Per worker: commands waiting for room in its ring.
+    held: Vec<VecDeque<SyncCommand>>,
     dumps: mpsc::Receiver<(u16, Vec<Record>)>,
     shared: Arc<HaShared>,
     started: Instant,
@@ -287,7 +293,8 @@ impl SyncThread {
         let mut buf = vec![0u8; 65_536];
         while !stop.load(Ordering::Relaxed) {
             let now = self.now();
-            let mut work = self.read(&mut buf, now);
+            let mut work = self.flush_held();
+            work |= self.read(&mut buf, now);
             work |= self.stream(now);
             self.requests(now);
             self.poll(now);
@@ -380,16 +387,41 @@ impl SyncThread {
         }
     }
 
-    /// A command for worker `w`; a full ring loses it, counted (and the
-    /// standby's mirror of that worker is then behind until a dump).
+    /// A command for worker `w`, in order: behind those held, else into
+    /// its ring, else held until the worker makes room. Past
+    /// [`HELD_COMMANDS`] held (a worker stuck for seconds) one is lost,
+    /// counted: the mirror of that worker is then behind until a dump.
     fn command_worker(&mut self, w: usize, cmd: SyncCommand) {
-        let lost = self
-            .commands
-            .get_mut(w)
-            .is_none_or(|c| c.push(cmd).is_err());
-        if lost {
-            self.count("commands_lost", 1);
+        let (Some(ring), Some(held)) = (self.commands.get_mut(w), self.held.get_mut(w)) else {
+            return self.count("commands_lost", 1);
+        };
+        let cmd = if held.is_empty() {
+            match ring.push(cmd) {
+                Ok(()) => return,
+                Err(rtrb::PushError::Full(cmd)) => cmd,
+            }
+        } else {
+            cmd
+        };
+        if held.len() >= HELD_COMMANDS {
+            return self.count("commands_lost", 1);
         }
+        held.push_back(cmd);
+    }
+
+    /// The held commands into the rings, as far as they have room.
+    fn flush_held(&mut self) -> bool {
+        let mut work = false;
+        for (ring, held) in self.commands.iter_mut().zip(&mut self.held) {
+            while let Some(cmd) = held.pop_front() {
+                if let Err(rtrb::PushError::Full(cmd)) = ring.push(cmd) {
+                    held.push_front(cmd);
+                    break;
+                }
+                work = true;
+            }
+        }
+        work
     }
 
     /// Active: the workers' records into their streams, and dumps out.
@@ -397,6 +429,7 @@ impl SyncThread {
     /// node's, applied).
     fn stream(&mut self, now: u64) -> bool {
         let mut work = false;
+        let mut dumps_needed = Vec::new();
         let sock = &self.sock;
         let mut tx = |m: &[u8]| {
             let _ = sock.send(m);
@@ -414,7 +447,7 @@ impl SyncThread {
             }
             if let Some(s) = self.senders.get_mut(w) {
                 if s.send_events(&self.batch, now, &mut tx) == Reply::DumpNeeded {
-                    let _ = self.commands[w].push(SyncCommand::Dump);
+                    dumps_needed.push(w);
                 }
             }
         }
@@ -429,6 +462,9 @@ impl SyncThread {
         }
         for r in &mut self.receivers {
             r.poll(now, &mut tx);
+        }
+        for w in dumps_needed {
+            self.command_worker(w, SyncCommand::Dump);
         }
         work
     }

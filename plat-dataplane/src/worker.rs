@@ -412,8 +412,10 @@ impl<E: PacketEngine> Worker<E> {
     /// The sync thread's commands, a bounded number a poll.
     #[cold]
     fn serve_sync(&mut self) -> usize {
+        // A standby has nothing else to do: it applies a dump in few polls.
+        let most = if self.standby { 4096 } else { 64 };
         let mut n = 0;
-        while n < 64 {
+        while n < most {
             let Some(cmd) = self.s.ha.as_mut().and_then(|h| h.commands.pop().ok()) else {
                 break;
             };
