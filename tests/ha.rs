@@ -367,6 +367,23 @@ fn ha_pair() {
     relay_checks();
 }
 
+/// `n` new UDP flows from the client: `n` sessions on the active.
+fn flows(n: u32) {
+    let out = lab(
+        &[
+            "client",
+            "python3",
+            &tools(),
+            "flows",
+            SERVER_V6,
+            &ECHO_PORT.to_string(),
+            &n.to_string(),
+        ],
+        &[],
+    );
+    ok(&out, "flows");
+}
+
 fn relay_ctl(cmd: &str) -> Value {
     let out = lab(
         &[
@@ -406,21 +423,7 @@ fn relay_checks() {
     start_node("b", &through);
     wait_pair("a", "active", Duration::from_secs(10));
     wait_pair("b", "standby", Duration::from_secs(10));
-    ok(
-        &lab(
-            &[
-                "client",
-                "python3",
-                &tools(),
-                "flows",
-                SERVER_V6,
-                &ECHO_PORT.to_string(),
-                "100",
-            ],
-            &[],
-        ),
-        "flows",
-    );
+    flows(100);
     wait_pair("b", "standby", Duration::from_secs(10));
     let table = sessions("b");
     assert!(
@@ -463,21 +466,7 @@ fn relay_checks() {
     // 5. A lossy, reordering sync link while sessions come and go, then
     // a clean one: identical tables, and every loss accounted for.
     relay_ctl(r#"{"drop": 0.2, "reorder": 0.1}"#);
-    ok(
-        &lab(
-            &[
-                "client",
-                "python3",
-                &tools(),
-                "flows",
-                SERVER_V6,
-                &ECHO_PORT.to_string(),
-                "600",
-            ],
-            &[],
-        ),
-        "flows",
-    );
+    flows(600);
     ok(
         &platctl("a", &["session", "clear", "--proto", "tcp"]),
         "session clear",

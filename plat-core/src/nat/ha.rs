@@ -1,7 +1,7 @@
 //! High availability: the bulk dump an active shard sends a (re)joining
 //! standby, and the standby applying the active node's records.
 
-use super::event::{BibRec, Record, SessionRec};
+use super::event::{BibRec, BlockRec, Record, SessionRec};
 use super::session::{h_bib4, h_bib6, Bib, Session, F_HAIRPIN, F_HELD, F_IN_V6, NIL};
 use super::shard::{Shard, ShardError};
 use super::timers::{class_of_state, push_back};
@@ -12,6 +12,20 @@ impl Shard {
     /// (re)joining: the bulk dump.
     pub fn dump(&self, now: Time, out: &mut Vec<Record>) {
         let t = now.secs();
+        // Port blocks first: the BIB entries in them follow.
+        for (sub, record) in self.subscribers.slab.iter().enumerate() {
+            if !record.live || self.subscribers.blocks.is_empty() {
+                continue;
+            }
+            for proto in Proto::ALL {
+                let n = usize::from(record.nblocks[proto.index()]);
+                for &(a, k) in &self.subscribers.blocks[sub][proto.index()][..n] {
+                    out.push(Record::BlockAlloc(
+                        self.block_rec(sub as u32, proto, a, k, t),
+                    ));
+                }
+            }
+        }
         for bi in 0..self.bibs.len() as u32 {
             if self.bibs[bi as usize].proto != super::session::FREE {
                 out.push(Record::BibCreate(self.bib_rec(bi, t)));
@@ -61,9 +75,19 @@ impl Shard {
                 }
                 Ok(())
             }
-            Record::BlockAlloc(_)
-            | Record::BlockFree(_)
-            | Record::AddressesExhausted { .. }
+            Record::BlockAlloc(b) => self.apply_block(b),
+            Record::BlockFree(b) => {
+                let src = b.subscriber.octets();
+                if let (Some(a), Some(sub)) = (self.pool.idx(b.v4), self.subscribers.find(&src)) {
+                    if self.pool.block_of_k(a, b.proto, b.block) == Some(sub) {
+                        self.subscribers.remove_block(sub, b.proto, a, b.block);
+                        self.pool.free_block(a, b.proto, b.block);
+                        self.subscribers.release_if_idle(sub);
+                    }
+                }
+                Ok(())
+            }
+            Record::AddressesExhausted { .. }
             | Record::PortsExhausted { .. }
             | Record::QuotaExceeded { .. } => Ok(()),
         }
@@ -78,6 +102,29 @@ impl Shard {
             dport: v4.port,
         };
         self.peek_v4(&t).map(|i| i.id.0)
+    }
+
+    /// The active node gave a port block to a subscriber: the same block
+    /// here. (The paired address needs no record: both nodes pick it by
+    /// rendezvous hashing over the same pool4, which the pair checks.)
+    fn apply_block(&mut self, b: &BlockRec) -> Result<(), ShardError> {
+        let a = self.pool.idx(b.v4).ok_or(ShardError::NotInPool(b.v4))?;
+        let sub = self
+            .subscribers
+            .get_or_create(&b.subscriber.octets())
+            .ok_or(ShardError::BibFull)?;
+        if self.pool.block_of_k(a, b.proto, b.block) == Some(sub) {
+            return Ok(());
+        }
+        if !self.pool.claim_block(a, b.proto, b.block, sub) {
+            self.subscribers.release_if_idle(sub);
+            return Err(ShardError::PortUnavailable {
+                proto: b.proto,
+                v4: Endpoint4::new(b.v4, b.first),
+            });
+        }
+        self.subscribers.add_block(sub, b.proto, a, b.block);
+        Ok(())
     }
 
     pub(super) fn apply_bib(&mut self, b: &BibRec) -> Result<(), ShardError> {
@@ -100,7 +147,7 @@ impl Shard {
             .subscribers
             .get_or_create(&src)
             .ok_or(ShardError::BibFull)?;
-        if !self.pool.reserve(pi, b.proto, b.v4.port) {
+        if !self.pool.reserve_dynamic(pi, b.proto, b.v4.port) {
             self.subscribers.release_if_idle(sub);
             return Err(ShardError::PortUnavailable {
                 proto: b.proto,

@@ -471,6 +471,42 @@ impl Pool4 {
         }
     }
 
+    /// Marks a port of a dynamic BIB entry used, counted in its block in
+    /// block mode (a standby mirroring the active node's entry); false if
+    /// not ours or taken.
+    pub(crate) fn reserve_dynamic(&mut self, i: u16, proto: Proto, port: u16) -> bool {
+        let Some(s) = self.set(i, proto) else {
+            return false;
+        };
+        if !s.is_free(port) {
+            return false;
+        }
+        s.take(port);
+        if let Some(k) = s.block_of_port(port) {
+            if let Some(b) = s.blocks.as_mut() {
+                b.used[k as usize] += 1;
+            }
+        }
+        true
+    }
+
+    /// Gives block `k` of (i, proto) to `owner` (a standby mirroring the
+    /// active node's allocation); true if it is now `owner`'s.
+    pub(crate) fn claim_block(&mut self, i: u16, proto: Proto, k: u32, owner: u32) -> bool {
+        let Some(b) = self.set(i, proto).and_then(|s| s.blocks.as_mut()) else {
+            return false;
+        };
+        match b.owner.get(k as usize).copied() {
+            Some(u32::MAX) => {
+                b.owner[k as usize] = owner;
+                b.free -= 1;
+                true
+            }
+            Some(o) => o == owner,
+            None => false,
+        }
+    }
+
     /// Frees a port; in block mode returns the block and whether it is
     /// now empty.
     pub(crate) fn release(&mut self, i: u16, proto: Proto, port: u16) -> Option<(u32, bool)> {
@@ -565,6 +601,12 @@ impl Pool4 {
         let k = at / usize::from(self.block);
         let owner = *b.owner.get(k)?;
         (owner != u32::MAX).then_some((k as u32, owner))
+    }
+
+    /// The owner of block `k` of (i, proto), while it is given out.
+    pub(crate) fn block_of_k(&self, i: u16, proto: Proto, k: u32) -> Option<u32> {
+        let b = self.get(i)?.sets[proto.index()].blocks.as_ref()?;
+        b.owner.get(k as usize).copied().filter(|&o| o != u32::MAX)
     }
 
     pub(crate) fn free_blocks(&self, i: u16, proto: Proto) -> u32 {

@@ -129,3 +129,52 @@ fn sync_stream_and_bulk_dump_rebuild_the_standby() {
     late.expire(at(10_000), usize::MAX, |_| {});
     assert_eq!(mirror_view(&late), mirror_view(&active));
 }
+
+#[test]
+fn port_blocks_and_their_subscribers_carry_over_by_stream_and_by_dump() {
+    let mut c = cfg();
+    c.port_block = 64;
+    c.limits.ports_per_subscriber = 256;
+    let mut active = shard_with(with_events(c));
+    let mut streamed = shard_with(c);
+    let m1 = out4(active.v6_session(&t6(Proto::Udp, "2001:db8::1", 4000, Z, 53), NO, at(0)));
+    let m2 = out4(active.v6_session(&t6(Proto::Udp, "2001:db8::1", 4001, Z, 53), NO, at(0)));
+    let other = out4(active.v6_session(&t6(Proto::Udp, "2001:db8::2", 4000, Z, 53), NO, at(0)));
+    for r in active.drain_events() {
+        streamed.apply(&r).unwrap();
+    }
+    let mut dumped = shard_with(c);
+    let mut dump = Vec::new();
+    active.dump(at(1), &mut dump);
+    assert!(
+        matches!(dump[0], Record::BlockAlloc(_)),
+        "blocks come first"
+    );
+    for r in &dump {
+        dumped.apply(r).unwrap();
+    }
+    let block = |s: &Shard, m: Endpoint4| s.who(m, Some(Proto::Udp))[0].block;
+    for standby in [&mut streamed, &mut dumped] {
+        assert_eq!(mirror_view(standby), mirror_view(&active));
+        for m in [m1, m2, other] {
+            assert_eq!(block(standby, m), block(&active, m), "{m}");
+            assert!(block(standby, m).is_some());
+        }
+        // After a failover the subscriber's next flow takes a port of the
+        // same block on the same address, as it would on the active.
+        let next = out4(standby.v6_session(&t6(Proto::Udp, "2001:db8::1", 4002, Z, 53), NO, at(2)));
+        assert_eq!(next.addr, m1.addr);
+        assert_eq!(block(standby, next), block(&active, m1));
+        // The block goes back to the pool once its flows are gone.
+        standby.expire(at(10_000), usize::MAX, |_| {});
+        assert!(standby.who(m1, Some(Proto::Udp)).is_empty());
+    }
+    // BlockFree from the stream frees the mirrored block.
+    expire_all(&mut active, at(10_000));
+    let mut frees = 0;
+    for r in active.drain_events() {
+        frees += usize::from(matches!(r, Record::BlockFree(_)));
+        let _ = streamed.apply(&r);
+    }
+    assert_eq!(frees, 2);
+}
