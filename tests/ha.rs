@@ -235,6 +235,32 @@ fn big_fetches() -> usize {
         .count()
 }
 
+/// The MAC a neighbor table in `ns` (client or router) holds for `ip`,
+/// once it holds one (waits up to 3 s for it to be `want`).
+fn neighbor_mac(ns: &str, ip: &str, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let out = ok(&lab(&[ns, "ip", "neigh", "show", ip], &[]), "ip neigh");
+        let mac = out
+            .split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        if mac == want || Instant::now() > deadline {
+            return mac;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const INSIDE_V6: &str = "2001:db8:6::1";
+const OUTSIDE_V4: &str = "192.0.2.1";
+const MAC_IN_A: &str = "02:00:00:00:06:0a";
+const MAC_IN_B: &str = "02:00:00:00:06:0b";
+const MAC_OUT_A: &str = "02:00:00:00:04:01";
+const MAC_OUT_B: &str = "02:00:00:00:04:0b";
+
 struct Pair(#[allow(dead_code)] Lab);
 
 impl Pair {
@@ -280,6 +306,24 @@ fn ha_pair() {
     start_node("b", &[]);
     wait_pair("a", "active", Duration::from_secs(10));
     wait_pair("b", "standby", Duration::from_secs(10));
+    // Only the active answers NDP and ARP for the shared addresses.
+    ok(
+        &lab(&["client", "ip", "-6", "neigh", "flush", "dev", "c0"], &[]),
+        "flush",
+    );
+    ok(
+        &lab(&["router", "ip", "neigh", "flush", "dev", "r0"], &[]),
+        "flush",
+    );
+    ok(
+        &lab(
+            &["client", "ping", "-6", "-c", "1", "-W", "2", SERVER_V6],
+            &[],
+        ),
+        "ping",
+    );
+    assert_eq!(neighbor_mac("client", INSIDE_V6, MAC_IN_A), MAC_IN_A);
+    assert_eq!(neighbor_mac("router", OUTSIDE_V4, MAC_OUT_A), MAC_OUT_A);
 
     // 1. kill -9 of the active mid-transfer.
     let fetched = big_fetches();
@@ -331,6 +375,9 @@ fn ha_pair() {
     assert_eq!(took["role"], "active", "{took:#}");
     eprintln!("ha takeover answered in {} ms", t.elapsed().as_millis());
     wait_pair("a", "standby", Duration::from_secs(5));
+    // The takeover's unsolicited NA and gratuitous ARP moved the neighbors.
+    assert_eq!(neighbor_mac("client", INSIDE_V6, MAC_IN_B), MAC_IN_B);
+    assert_eq!(neighbor_mac("router", OUTSIDE_V4, MAC_OUT_B), MAC_OUT_B);
     std::thread::sleep(Duration::from_secs(3));
     let t = Instant::now();
     let released = json("b", &["ha", "release"])["ha"].take();
