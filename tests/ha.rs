@@ -508,7 +508,9 @@ fn relay_checks() {
         table,
         "refused messages changed the standby's table"
     );
-    assert_eq!(counter(&after, "applied"), counter(&before, "applied"));
+    // (Genuine records may still arrive meanwhile: the active's table is
+    // the reference, not the count of records applied.)
+    assert_eq!(sessions("a"), table, "the active's table moved on");
 
     // 5. A lossy, reordering sync link while sessions come and go, then
     // a clean one: identical tables, and every loss accounted for.
