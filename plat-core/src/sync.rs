@@ -169,6 +169,16 @@ pub struct Refused {
 }
 
 impl Refused {
+    /// The counts by the names the operator sees (`platctl ha show`,
+    /// `plat_ha_<name>_total`).
+    pub fn named(&self) -> [(&'static str, u64); 3] {
+        [
+            ("refused_mac", self.mac),
+            ("refused_replay", self.replay),
+            ("refused_malformed", self.malformed),
+        ]
+    }
+
     /// Counts `e` and hands it back.
     pub fn count(&mut self, e: SyncError) -> SyncError {
         match e.refusal() {

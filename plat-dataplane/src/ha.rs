@@ -581,9 +581,9 @@ impl SyncThread {
             add("window_overflows", c.window_overflows);
             add("dumps_sent", c.dumps);
             add("events_dropped", c.events_dropped);
-            add("refused_mac", c.refused.mac);
-            add("refused_replay", c.refused.replay);
-            add("refused_malformed", c.refused.malformed);
+            for (k, v) in c.refused.named() {
+                add(k, v);
+            }
         }
         for r in &self.receivers {
             let c = &r.counters;
@@ -593,9 +593,9 @@ impl SyncThread {
             add("gaps_unrecovered", c.gaps_unrecovered);
             add("dumps_applied", c.dumps);
             add("dump_requests", c.dump_requests);
-            add("refused_mac", c.refused.mac);
-            add("refused_replay", c.refused.replay);
-            add("refused_malformed", c.refused.malformed);
+            for (k, v) in c.refused.named() {
+                add(k, v);
+            }
         }
         m
     }
@@ -617,10 +617,9 @@ impl SyncThread {
         add("demotions", n.demotions);
         add("peer_deaths", n.peer_deaths);
         add("incompatible", n.incompatible);
-        let refused = n.refused;
-        add("refused_mac", refused.mac);
-        add("refused_replay", refused.replay);
-        add("refused_malformed", refused.malformed);
+        for (k, v) in n.refused.named() {
+            add(k, v);
+        }
         let counters = counters;
         let streams = if self.senders.is_empty() {
             self.receivers
