@@ -190,15 +190,15 @@ router id $(bgp4 "$n");
 protocol device { scan time 1; }
 protocol static nat64 { ipv6; disabled; route $NAT64_PREFIX blackhole; }
 protocol static pool4 { ipv4; disabled; route $(pool4 "$n") blackhole; }
-template bgp router {
+template bgp upstream {
   local as $(node_as "$n");
   hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 2;
 }
-protocol bgp up_v6 from router {
+protocol bgp up_v6 from upstream {
   neighbor $(router_bgp6 "$n") as $ROUTER_AS;
   ipv6 { import none; export filter { bgp_next_hop = $(inside6 "$n"); accept; }; };
 }
-protocol bgp up_v4 from router {
+protocol bgp up_v4 from upstream {
   neighbor $(router_bgp4 "$n") as $ROUTER_AS;
   ipv4 { import none; export filter { bgp_next_hop = $(outside4 "$n"); accept; }; };
 }
