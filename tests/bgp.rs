@@ -68,7 +68,7 @@ impl BgpLab {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         text[before..]
             .lines()
-            .filter_map(|l| l.split("accepting UDP connection from AF=2 ").nth(1))
+            .filter_map(|l| l.split("receiving packet from AF=2 ").nth(1))
             .map(|s| s.split(':').next().unwrap_or_default().to_owned())
             .collect()
     }

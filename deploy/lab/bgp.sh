@@ -138,7 +138,7 @@ start_server() {
     >"$LAB_DIR/http.log" 2>&1 &
   echo $! > "$LAB_DIR/run/http.pid"
   : > "$LAB_DIR/echo.log"
-  in_ns $NS_SERVER socat -d -d -T 5 UDP4-RECVFROM:7,bind=$SERVER4,fork PIPE \
+  in_ns $NS_SERVER socat -d -d -T 5 UDP4-RECVFROM:7,bind=$SERVER4,fork PIPE </dev/null >/dev/null \
     2>>"$LAB_DIR/echo.log" &
   echo $! > "$LAB_DIR/run/echo.pid"
   wait_for "http" in_ns $NS_SERVER curl -fs -o /dev/null "http://$SERVER4/"
@@ -208,7 +208,7 @@ CONF
 start_bird() {
   local ns=$1 name=$2
   in_ns "$ns" bird -c "$LAB_DIR/bird-$name.conf" -s "$LAB_DIR/run/bird-$name.ctl" \
-    -P "$LAB_DIR/run/bird-$name.pid"
+    -P "$LAB_DIR/run/bird-$name.pid" </dev/null >/dev/null 2>&1
   wait_for "BIRD $name" birdc -s "$LAB_DIR/run/bird-$name.ctl" show status
 }
 
