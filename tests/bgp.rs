@@ -77,7 +77,12 @@ impl BgpLab {
 impl Drop for BgpLab {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            for f in ["platd-n1.log", "platd-n2.log", "health-n1.log", "health-n2.log"] {
+            for f in [
+                "platd-n1.log",
+                "platd-n2.log",
+                "health-n1.log",
+                "health-n2.log",
+            ] {
                 eprintln!(
                     "{f}:\n{}",
                     std::fs::read_to_string(Path::new(LAB_DIR).join(f)).unwrap_or_default()
@@ -89,7 +94,11 @@ impl Drop for BgpLab {
 }
 
 fn in_pool(addr: &str, pool: &str) -> bool {
-    let last: u8 = addr.rsplit('.').next().and_then(|o| o.parse().ok()).unwrap_or(255);
+    let last: u8 = addr
+        .rsplit('.')
+        .next()
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(255);
     addr.starts_with("198.51.100.")
         && if pool == POOL_N1 {
             last < 16
