@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/setup-host.sh nginx-light bind9 bind9-dnsutils socat iperf3 curl python3 iputils-ping \
-  tmux prometheus passwd util-linux tshark traceroute tayga help2man lintian dpdk systemd
+  tmux prometheus passwd util-linux tshark traceroute tayga help2man lintian dpdk systemd bird2
 
 export CARGO_TERM_COLOR=never
 step() { printf '\n==> %s\n' "$*"; }
