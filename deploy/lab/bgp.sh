@@ -37,8 +37,9 @@ NAT64_PREFIX=2001:db8:64::/96
 ROUTER_AS=64500
 
 log() { printf 'bgp-lab: %s\n' "$*" >&2; }
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-offloads_off() { in_ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# Node start-up (BIRD, platd, the health check) takes longer than 10 s.
+WAIT_TRIES=75
 
 # A node's numbers: n = 1 or 2.
 num() { echo "${1#n}"; }
@@ -53,15 +54,6 @@ bgp4() { echo "192.0.2.$((64 + 4 * $(num "$1") + 2))"; }
 router_bgp4() { echo "192.0.2.$((64 + 4 * $(num "$1") + 1))"; }
 pool4() { if [[ $1 == n1 ]]; then echo 198.51.100.0/28; else echo 198.51.100.16/28; fi; }
 node_as() { echo $((ROUTER_AS + $(num "$1"))); }
-
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 75); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.2
-  done
-  log "$what did not come up"; return 1
-}
 
 up() {
   down quiet
@@ -272,23 +264,8 @@ start_node() {
   log "node $n up: inside $(inside6 "$n"), outside $(outside4 "$n"), pool4 $(pool4 "$n")"
 }
 
-stop_pidfile() {
-  local f=$1
-  [[ -f $f ]] || return 0
-  local pid; pid=$(cat "$f")
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$f"
-}
-
 # kill -9: no goodbye; the health check notices within a second.
-kill_node() {
-  local f=$LAB_DIR/run/platd-$1.pid
-  [[ -f $f ]] || return 0
-  kill -KILL "$(cat "$f")" 2>/dev/null || true
-  rm -f "$f"
-}
+kill_node() { kill_pidfile "$LAB_DIR/run/platd-$1.pid"; }
 
 down() {
   for n in $NODES; do

@@ -90,11 +90,8 @@ CLAT6=2001:db8:6::464
 CLAT_MTU=1260
 
 log() { printf 'lab: %s\n' "$*" >&2; }
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# Kernel ends of AF_PACKET veths must not leave checksums to offload, or
-# platd receives frames with partial checksums.
-offloads_off() { in_ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true; }
 
 up() {
   down quiet
@@ -435,17 +432,6 @@ CONF
   log "clat up: IPv4 $CLAT_HOST4 -> TAYGA $CLAT4 -> IPv6 $CLAT6 -> ${NAT64_PREFIX}/96"
 }
 
-# Stops the process whose pid file is $1 (TERM, up to 5 s, then KILL).
-stop_pidfile() {
-  local f=$1
-  [[ -f $f ]] || return 0
-  local pid; pid=$(cat "$f")
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$f"
-}
-
 stop_tayga() { stop_pidfile "$LAB_DIR/run/tayga.pid"; }
 
 # Undoes clat_up and leaves the IPv6-only client of `up`.
@@ -463,12 +449,7 @@ clat_down() {
 stop_platd() { stop_pidfile "$LAB_DIR/run/platd$(node_suffix).pid"; }
 
 # kill -9 of an HA node: no goodbye on any link.
-kill_node() {
-  local f; f="$LAB_DIR/run/platd$(node_suffix).pid"
-  [[ -f $f ]] || return 0
-  kill -KILL "$(cat "$f")" 2>/dev/null || true
-  rm -f "$f"
-}
+kill_node() { kill_pidfile "$LAB_DIR/run/platd$(node_suffix).pid"; }
 
 # The HA pair's links, on top of `up` (see the top of this file).
 ha_up() {
@@ -514,15 +495,6 @@ ha_up() {
   sysctl -qw net.core.rmem_max=16777216
   sysctl -qw net.core.wmem_max=16777216
   log "ha up: nodes a ($INSIDE_MAC_A, $OUTSIDE_MAC) and b ($INSIDE_MAC_B, $OUTSIDE_MAC_B), sync $SYNC_A <-> $SYNC_B"
-}
-
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 50); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.2
-  done
-  log "$what did not come up"; return 1
 }
 
 down() {
