@@ -1,14 +1,23 @@
 //! Load scenarios, defined once: each is a set of flows that the repo's
 //! own load runs replay as a pcap through `net_pcap`, and that operators
-//! with a hardware tester run as a TRex STL profile or a pktgen-dpdk Lua
-//! script emitted from the same definition.
+//! with a hardware tester run as a TRex STL or ASTF profile or a
+//! pktgen-dpdk Lua script emitted from the same definition (see [`emit`]).
+//!
+//! The API a tester codes against: [`Scenario::flows`], [`Scenario::flow`],
+//! [`Scenario::frame_len_of`] and [`Scenario::frame`].
 
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use plat_core::wire::{checksum, ethernet, ipv6, proto, udp};
+use plat_core::wire::{proto, tcp};
 
+pub mod emit;
+mod exchange;
+mod frames;
 pub mod pcap;
+pub mod ports;
+
+use frames::{Macs, L4};
 
 /// The NAT64 prefix the scenarios (and the lab) use: a network-specific
 /// prefix, since RFC 6052 3.1 keeps documentation addresses off
@@ -16,6 +25,9 @@ pub mod pcap;
 pub const LAB_PREFIX: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x64, 0, 0, 0, 0, 0);
 /// The IPv4 server every flow goes to.
 pub const SERVER4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+/// The first pool4 address the IPv4 side of a `tcp-cps` capture assumes
+/// (the lab's pool4 is 198.51.100.0/N); see [`pool4_binding`].
+pub const POOL4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 /// Subscribers are /64s under this /48 (a phone or CPE gets a /64).
 pub const SUBSCRIBER_BASE: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 1);
 /// MAC the generated frames come from.
@@ -23,13 +35,73 @@ pub const TESTER_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
 /// MAC the generated frames go to (the appliance's inside port, set with
 /// `inside.mac` in platd's config for replays).
 pub const APPLIANCE_INSIDE_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0xa6];
-/// First source port of every subscriber.
+/// MAC of the tester's IPv4 (server) port: the lab's neighbour for
+/// 203.0.113.2.
+pub const TESTER_OUTSIDE_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
+/// MAC of the appliance's outside port in the IPv4 frames of a capture.
+pub const APPLIANCE_OUTSIDE_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0xa4];
+/// First source port of every subscriber in the sequential scenarios.
 pub const FIRST_SRC_PORT: u16 = 10_000;
+/// platd's per-subscriber port cap the scenarios stay under.
+pub const MAX_FLOWS_PER_SUBSCRIBER: u16 = 64;
+/// Payload bytes of the request and of the response in a TCP exchange.
+pub const TCP_DATA_LEN: usize = 64;
 
-/// Ethernet + IPv6 + UDP headers.
-const UDP6_HEADERS: usize = ethernet::HEADER_LEN + 40 + 8;
+/// Simple IMIX: 7:4:1 of 40-, 576- and 1500-byte IP packets (the mix
+/// attributed to Agilent/Spirent tester defaults and used by TRex's
+/// `stl/imix.py`; described on Wikipedia's "Internet Mix" page), given
+/// here as Ethernet frames without FCS. On the wire with FCS they are
+/// 68/594/1518: the usual 64/594/1518 except the smallest, since an IPv6
+/// UDP frame cannot be shorter than 62 bytes plus FCS, and 1514 (a
+/// 1500-byte IPv6 packet) is the largest a 1500-byte MTU carries.
+pub const IMIX: [(usize, u64); 3] = [(64, 7), (590, 4), (1514, 1)];
 
-/// A named load: IPv6 UDP flows from many subscribers to one server.
+/// One full cycle of the [`IMIX`] pattern, in frames.
+const IMIX_CYCLE: u64 = IMIX[0].1 + IMIX[1].1 + IMIX[2].1;
+
+/// Share of each protocol in `icmp-mix`, per 10 flows: 2 ICMPv6 echo
+/// requests, 5 UDP datagrams, 3 TCP SYNs.
+pub const ICMP_MIX: [(u8, u64); 3] = [(proto::ICMPV6, 2), (proto::UDP, 5), (proto::TCP, 3)];
+
+/// What a scenario's frames carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Traffic {
+    /// UDP datagrams of `frame_len` bytes.
+    Udp,
+    /// UDP datagrams in the [`IMIX`] sizes.
+    Imix,
+    /// TCP connections: SYN, SYN-ACK, ACK, data both ways, FIN both ways.
+    Tcp,
+    /// ICMPv6 echo requests, UDP and TCP in the [`ICMP_MIX`] proportions.
+    IcmpMix,
+}
+
+/// How a scenario picks its ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ports {
+    /// Source ports [`FIRST_SRC_PORT`].. in order, destination port
+    /// `dst_port` (the layout the replay/HA benches hash sessions on).
+    Sequential,
+    /// RFC 4814 4.5 pseudorandom ports (see [`ports`]).
+    Rfc4814,
+}
+
+/// One flow: what identifies its session in the translator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Flow {
+    /// `proto::UDP`, `proto::TCP` or `proto::ICMPV6` (58).
+    pub proto: u8,
+    /// The subscriber's address.
+    pub src: Ipv6Addr,
+    /// Source port; the echo identifier for ICMP.
+    pub src_port: u16,
+    /// The server, [`SERVER4`] embedded in [`LAB_PREFIX`].
+    pub dst: Ipv6Addr,
+    /// Destination port; 0 for ICMP.
+    pub dst_port: u16,
+}
+
+/// A named load: IPv6 flows from many subscribers to one server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scenario {
     /// Name used on the command line.
@@ -38,42 +110,102 @@ pub struct Scenario {
     pub about: &'static str,
     /// Number of subscribers (each its own /64).
     pub subscribers: u32,
-    /// Flows (source ports) per subscriber.
+    /// Flows (source ports) per subscriber, at most
+    /// [`MAX_FLOWS_PER_SUBSCRIBER`].
     pub ports_per_subscriber: u16,
-    /// Ethernet frame size without FCS.
+    /// Ethernet frame size without FCS (of the first frame of a flow; see
+    /// [`Scenario::frame_len_of`]).
     pub frame_len: usize,
-    /// Destination UDP port on the server.
+    /// Destination port on the server with [`Ports::Sequential`].
     pub dst_port: u16,
+    /// What the frames carry.
+    pub traffic: Traffic,
+    /// How ports are chosen.
+    pub ports: Ports,
+    /// Whether the server answers (traffic both ways), as RFC 8219's
+    /// bidirectional tests ask.
+    pub bidirectional: bool,
+}
+
+const fn udp(name: &'static str, about: &'static str, subscribers: u32, ports: u16) -> Scenario {
+    Scenario {
+        name,
+        about,
+        subscribers,
+        ports_per_subscriber: ports,
+        frame_len: 64,
+        dst_port: 7,
+        traffic: Traffic::Udp,
+        ports: Ports::Sequential,
+        bidirectional: false,
+    }
 }
 
 /// Every scenario the repo knows.
 pub const SCENARIOS: &[Scenario] = &[
+    udp(
+        "udp64-1m",
+        "1,000,000 established IPv6 UDP flows, 64-byte frames (15,625 subscribers x 64 ports)",
+        15_625,
+        64,
+    ),
+    udp(
+        "udp-new-flows",
+        "10,000,000 IPv6 UDP flows, 64-byte frames (156,250 subscribers x 64 ports): \
+         replayed once, every frame opens a new session (RFC 9693 connection \
+         establishment load)",
+        156_250,
+        64,
+    ),
+    udp(
+        "udp64-1k",
+        "1,000 IPv6 UDP flows, 64-byte frames (100 subscribers x 10 ports)",
+        100,
+        10,
+    ),
     Scenario {
-        name: "udp64-1m",
-        about:
-            "1,000,000 established IPv6 UDP flows, 64-byte frames (15,625 subscribers x 64 ports)",
-        subscribers: 15_625,
-        ports_per_subscriber: 64,
-        frame_len: 64,
-        dst_port: 7,
+        name: "udp64-established",
+        about: "1,000,000 established IPv6 UDP flows, 64-byte frames, both directions, \
+                RFC 4814 ports (15,625 subscribers x 64): RFC 8219 throughput and latency \
+                over established sessions",
+        ports: Ports::Rfc4814,
+        bidirectional: true,
+        ..udp("", "", 15_625, 64)
     },
     Scenario {
-        name: "udp-new-flows",
-        about: "10,000,000 IPv6 UDP flows, 64-byte frames (156,250 subscribers x 64 ports): \
-                replayed once, every frame opens a new session (RFC 9693 connection \
-                establishment load)",
-        subscribers: 156_250,
-        ports_per_subscriber: 64,
-        frame_len: 64,
-        dst_port: 7,
+        name: "imix-bidir",
+        about: "10,000 IPv6 UDP flows in simple IMIX sizes (7:4:1 of 64/590/1514-byte \
+                frames), both directions, RFC 4814 ports (250 subscribers x 40)",
+        traffic: Traffic::Imix,
+        ports: Ports::Rfc4814,
+        bidirectional: true,
+        ..udp("", "", 250, 40)
     },
     Scenario {
-        name: "udp64-1k",
-        about: "1,000 IPv6 UDP flows, 64-byte frames (100 subscribers x 10 ports)",
-        subscribers: 100,
-        ports_per_subscriber: 10,
-        frame_len: 64,
-        dst_port: 7,
+        name: "tcp-cps",
+        about: "1,000,000 IPv6 TCP connections (SYN, SYN-ACK, ACK, data both ways, FIN \
+                both ways), RFC 4814 ports (15,625 subscribers x 64): RFC 9693 connection \
+                establishment and tear-down rate",
+        frame_len: 74,
+        traffic: Traffic::Tcp,
+        ports: Ports::Rfc4814,
+        bidirectional: true,
+        ..udp("", "", 15_625, 64)
+    },
+    Scenario {
+        name: "scale-10m",
+        about: "10,000,000 IPv6 UDP sessions held (156,250 subscribers x 64, RFC 4814 \
+                ports), then 64-byte traffic over all of them",
+        ports: Ports::Rfc4814,
+        ..udp("", "", 156_250, 64)
+    },
+    Scenario {
+        name: "icmp-mix",
+        about: "100,000 IPv6 flows: 2 in 10 ICMPv6 echo requests, 5 UDP, 3 TCP SYNs, \
+                RFC 4814 ports (2,000 subscribers x 50)",
+        traffic: Traffic::IcmpMix,
+        ports: Ports::Rfc4814,
+        ..udp("", "", 2_000, 50)
     },
 ];
 
@@ -89,8 +221,18 @@ fn embed96(prefix: Ipv6Addr, v4: Ipv4Addr) -> Ipv6Addr {
     Ipv6Addr::from(o)
 }
 
+/// The pool4 address and port a capture's IPv4 side assumes for flow `n`:
+/// [`POOL4`] onwards, 64,512 ports (1024..=65535) an address, in flow
+/// order. platd allocates its own; a live tester learns them.
+pub fn pool4_binding(n: u64) -> (Ipv4Addr, u16) {
+    const PER_ADDR: u64 = 64_512;
+    let addr = u32::from(POOL4) + (n / PER_ADDR) as u32;
+    (Ipv4Addr::from(addr), 1024 + (n % PER_ADDR) as u16)
+}
+
 impl Scenario {
-    /// Number of flows (= frames in one pass).
+    /// Number of distinct flows (= frames in one pass, except `tcp-cps`
+    /// whose capture holds each flow's whole exchange).
     pub fn flows(&self) -> u64 {
         u64::from(self.subscribers) * u64::from(self.ports_per_subscriber)
     }
@@ -109,157 +251,175 @@ impl Scenario {
         embed96(LAB_PREFIX, SERVER4)
     }
 
-    /// Writes flow `n`'s frame into `buf` (at least `frame_len` bytes);
-    /// flows go subscriber-major so one pass touches every flow once.
+    /// Protocol of flow `n`: the scenario's, or for `icmp-mix` the
+    /// [`ICMP_MIX`] pattern over the flow's index within its subscriber.
+    fn proto_of(&self, n: u64) -> u8 {
+        match self.traffic {
+            Traffic::Udp | Traffic::Imix => proto::UDP,
+            Traffic::Tcp => proto::TCP,
+            Traffic::IcmpMix => {
+                let total: u64 = ICMP_MIX.iter().map(|&(_, w)| w).sum();
+                let mut at = n % total;
+                for (p, w) in ICMP_MIX {
+                    if at < w {
+                        return p;
+                    }
+                    at -= w;
+                }
+                unreachable!("at < total")
+            }
+        }
+    }
+
+    /// Flow `n` (< [`Scenario::flows`]): subscriber-major, so one pass
+    /// touches every flow once; all distinct, the same on every call.
+    pub fn flow(&self, n: u64) -> Flow {
+        let per = u64::from(self.ports_per_subscriber);
+        let (sub, k) = ((n / per) as u32, (n % per) as u16);
+        let proto = self.proto_of(n);
+        let (src_port, dst_port) = match self.ports {
+            Ports::Sequential => (FIRST_SRC_PORT + k, self.dst_port),
+            // RFC 4814 4.5: pseudorandom source ports in 1024..=65535 and
+            // destination ports in 1..=49151; a per-subscriber permutation
+            // keeps every (src, src_port) distinct.
+            Ports::Rfc4814 => (ports::src_port(sub, k), ports::dst_port(n)),
+        };
+        Flow {
+            proto,
+            src: self.subscriber(sub),
+            src_port,
+            dst: self.destination(),
+            dst_port: if proto == proto::ICMPV6 { 0 } else { dst_port },
+        }
+    }
+
+    /// Frame size (without FCS) of frame `n`: for IMIX the 7:4:1 pattern
+    /// cycled over `n`, for `icmp-mix` the size of flow `n`'s protocol,
+    /// else `frame_len`.
+    pub fn frame_len_of(&self, n: u64) -> usize {
+        match self.traffic {
+            Traffic::Imix => {
+                let mut at = n % IMIX_CYCLE;
+                for (len, w) in IMIX {
+                    if at < w {
+                        return len;
+                    }
+                    at -= w;
+                }
+                unreachable!("at < cycle")
+            }
+            Traffic::IcmpMix if self.proto_of(n) == proto::TCP => {
+                frames::min_len6(self.l4_of(&self.flow(n)))
+            }
+            _ => self.frame_len,
+        }
+    }
+
+    /// The first segment/datagram/echo of a flow.
+    fn l4_of(&self, f: &Flow) -> L4 {
+        match f.proto {
+            proto::TCP => L4::Tcp {
+                src: f.src_port,
+                dst: f.dst_port,
+                seq: 0,
+                ack: 0,
+                flags: tcp::flags::SYN,
+            },
+            proto::ICMPV6 => L4::EchoRequest {
+                ident: f.src_port,
+                seq: 1,
+            },
+            _ => L4::Udp {
+                src: f.src_port,
+                dst: f.dst_port,
+            },
+        }
+    }
+
+    /// Writes the first IPv6 frame of flow `n` (UDP datagram, TCP SYN or
+    /// ICMPv6 echo request) into `buf` (at least 1514 bytes will do) with
+    /// valid checksums, from [`TESTER_MAC`] to [`APPLIANCE_INSIDE_MAC`];
+    /// returns its length, [`Scenario::frame_len_of`]`(n)`.
     pub fn frame(&self, n: u64, buf: &mut [u8]) -> usize {
-        let sub = (n / u64::from(self.ports_per_subscriber)) as u32;
-        let port = FIRST_SRC_PORT + (n % u64::from(self.ports_per_subscriber)) as u16;
-        let len = self.frame_len.max(UDP6_HEADERS);
-        let frame = &mut buf[..len];
-        frame.fill(0);
-        ethernet::Repr {
-            dst: APPLIANCE_INSIDE_MAC,
-            src: TESTER_MAC,
-            vlan_tci: None,
-            ethertype: ethernet::ethertype::IPV6,
+        let f = self.flow(n);
+        let mut l4 = self.l4_of(&f);
+        if let L4::Tcp { seq, .. } = &mut l4 {
+            *seq = ports::isn(n, false);
         }
-        .emit(frame);
-        let (src, dst) = (self.subscriber(sub), self.destination());
-        let l4_len = len - ethernet::HEADER_LEN - 40;
-        ipv6::Repr {
-            src,
-            dst,
-            next_header: proto::UDP,
-            hop_limit: 64,
-            traffic_class: 0,
-            flow_label: 0,
-            payload_len: l4_len,
+        frames::write(
+            buf,
+            self.frame_len_of(n),
+            Macs {
+                dst: APPLIANCE_INSIDE_MAC,
+                src: TESTER_MAC,
+            },
+            IpAddr::V6(f.src),
+            IpAddr::V6(f.dst),
+            64,
+            l4,
+        )
+    }
+
+    /// Frames in the scenario's capture: one a flow, or the whole
+    /// exchange a flow for `tcp-cps`.
+    pub fn pcap_frames(&self) -> u64 {
+        match self.traffic {
+            Traffic::Tcp => self.flows() * exchange::FRAMES_PER_FLOW,
+            _ => self.flows(),
         }
-        .emit(&mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + 40]);
-        let l4 = &mut frame[ethernet::HEADER_LEN + 40..];
-        udp::Repr {
-            src_port: port,
-            dst_port: self.dst_port,
-            len: l4_len as u16,
-            checksum: 0,
+    }
+
+    /// Writes capture frame `i` (< [`Scenario::pcap_frames`]).
+    pub fn pcap_frame(&self, i: u64, buf: &mut [u8]) -> usize {
+        match self.traffic {
+            Traffic::Tcp => exchange::frame(
+                self,
+                i / exchange::FRAMES_PER_FLOW,
+                i % exchange::FRAMES_PER_FLOW,
+                buf,
+            ),
+            _ => self.frame(i, buf),
         }
-        .emit(l4);
-        for (i, b) in l4[8..].iter_mut().enumerate() {
-            *b = i as u8;
-        }
-        let sum = checksum::add(
-            checksum::pseudo_v6(&src.octets(), &dst.octets(), proto::UDP, l4_len as u32),
-            checksum::sum(l4),
-        );
-        let c = checksum::finish(sum);
-        // RFC 768: a computed zero is sent as all ones.
-        udp::Packet::new_unchecked(&mut *l4).set_checksum(if c == 0 { 0xffff } else { c });
-        len
     }
 
     /// Writes one pass over every flow as a pcap.
     pub fn write_pcap<W: Write>(&self, out: W) -> io::Result<()> {
+        self.write_pcap_capped(out, None).map(|_| ())
+    }
+
+    /// Writes the capture, at most `max_frames` frames of it; returns how
+    /// many it wrote.
+    pub fn write_pcap_capped<W: Write>(&self, out: W, max_frames: Option<u64>) -> io::Result<u64> {
         let mut w = pcap::Writer::new(out)?;
         let mut buf = [0u8; 2048];
-        for n in 0..self.flows() {
-            let len = self.frame(n, &mut buf);
+        let n = max_frames.map_or(self.pcap_frames(), |m| m.min(self.pcap_frames()));
+        for i in 0..n {
+            let len = self.pcap_frame(i, &mut buf);
             w.packet(&buf[..len])?;
         }
-        w.finish()
+        w.finish()?;
+        Ok(n)
     }
 
-    /// The same load as a TRex STL profile: the field engine walks the
-    /// subscriber and the source port as the pcap does.
+    /// The load as a TRex STL profile (see [`emit::trex`]).
     pub fn trex_profile(&self) -> String {
-        let mut first = [0u8; 2048];
-        let len = self.frame(0, &mut first);
-        let hex: Vec<String> = first[..len].iter().map(|b| format!("0x{b:02x}")).collect();
-        let sub_off = ethernet::HEADER_LEN + 8 + 4;
-        let port_off = UDP6_HEADERS - 8;
-        format!(
-            r#"# plat scenario {name}: {about}
-# Emitted by `plat-scenarios trex {name}`; do not edit, edit pktgen-scenarios.
-from trex_stl_lib.api import *
-
-class STLS1(object):
-    def create_stream(self):
-        base = bytes([{bytes}])
-        vm = STLVM()
-        vm.var(name="sub", min_value=0, max_value={max_sub}, size=4, op="inc")
-        vm.var(name="port", min_value={p0}, max_value={p1}, size=2, op="inc")
-        vm.write(fv_name="sub", pkt_offset={sub_off}, add_val=0x{sub_base:x})
-        vm.write(fv_name="port", pkt_offset={port_off})
-        # UDP checksum over IPv6 cannot be left stale: let the NIC fill it.
-        vm.fix_chksum_hw(l3_offset={l3}, l4_offset={l4}, l4_type=CTRexVmInsFixHwCs.L4_TYPE_UDP)
-        return STLStream(packet=STLPktBuilder(pkt=Ether(base), vm=vm), mode=STLTXCont())
-
-    def get_streams(self, direction=0, **kwargs):
-        return [self.create_stream()]
-
-def register():
-    return STLS1()
-"#,
-            name = self.name,
-            about = self.about,
-            bytes = hex.join(", "),
-            max_sub = self.subscribers - 1,
-            p0 = FIRST_SRC_PORT,
-            p1 = FIRST_SRC_PORT + self.ports_per_subscriber - 1,
-            sub_off = sub_off,
-            sub_base =
-                u32::from_be_bytes(SUBSCRIBER_BASE.octets()[4..8].try_into().unwrap_or([0; 4])),
-            port_off = port_off,
-            l3 = ethernet::HEADER_LEN,
-            l4 = ethernet::HEADER_LEN + 40,
-        )
+        emit::trex::profile(self)
     }
 
-    /// The same load as a pktgen-dpdk Lua script (range mode).
+    /// The load as a TRex ASTF profile, for scenarios ASTF can run (not
+    /// ICMP; see [`emit::astf`]).
+    pub fn astf_profile(&self) -> Option<String> {
+        emit::astf::profile(self)
+    }
+
+    /// The load as a pktgen-dpdk Lua script (see [`emit::lua`]).
     pub fn pktgen_lua(&self) -> String {
-        let last = self.subscriber(self.subscribers - 1);
-        format!(
-            r#"-- plat scenario {name}: {about}
--- Emitted by `plat-scenarios pktgen {name}`; do not edit, edit pktgen-scenarios.
-package.path = package.path ..";?.lua;test/?.lua;app/?.lua;"
-require "Pktgen"
-local port = "0"
-pktgen.set_range(port, "on")
-pktgen.range.dst_mac(port, "start", "{dmac}")
-pktgen.range.src_mac(port, "start", "{smac}")
-pktgen.range.ip_proto(port, "udp")
-pktgen.range.dst_ip(port, "start", "{dst}")
-pktgen.range.dst_ip(port, "inc", "::")
-pktgen.range.src_ip(port, "start", "{src0}")
-pktgen.range.src_ip(port, "min", "{src0}")
-pktgen.range.src_ip(port, "max", "{src1}")
-pktgen.range.src_ip(port, "inc", "0:0:0:1::")
-pktgen.range.src_port(port, "start", {p0})
-pktgen.range.src_port(port, "min", {p0})
-pktgen.range.src_port(port, "max", {p1})
-pktgen.range.src_port(port, "inc", 1)
-pktgen.range.dst_port(port, "start", {dport})
-pktgen.range.dst_port(port, "inc", 0)
-pktgen.range.pkt_size(port, "start", {size})
-pktgen.range.pkt_size(port, "inc", 0)
-pktgen.start(port)
-"#,
-            name = self.name,
-            about = self.about,
-            dmac = mac(APPLIANCE_INSIDE_MAC),
-            smac = mac(TESTER_MAC),
-            dst = self.destination(),
-            src0 = self.subscriber(0),
-            src1 = last,
-            p0 = FIRST_SRC_PORT,
-            p1 = FIRST_SRC_PORT + self.ports_per_subscriber - 1,
-            dport = self.dst_port,
-            // pktgen counts the FCS in its packet size.
-            size = self.frame_len + 4,
-        )
+        emit::lua::script(self)
     }
 }
 
-fn mac(m: [u8; 6]) -> String {
+/// `02:00:...` notation of a MAC.
+pub(crate) fn mac(m: [u8; 6]) -> String {
     m.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
@@ -267,74 +427,4 @@ fn mac(m: [u8; 6]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-
-    #[test]
-    fn every_frame_is_valid_ipv6_udp_with_a_distinct_flow() {
-        let sc = scenario("udp64-1k").unwrap();
-        let mut seen = std::collections::HashSet::new();
-        let mut buf = [0u8; 2048];
-        for n in 0..sc.flows() {
-            let len = sc.frame(n, &mut buf);
-            assert_eq!(len, 64);
-            let p = SlicedPacket::from_ethernet(&buf[..len]).unwrap();
-            let Some(NetSlice::Ipv6(ip)) = &p.net else {
-                panic!("not IPv6")
-            };
-            let h = ip.header().to_header();
-            assert_eq!(
-                h.destination_addr(),
-                "2001:db8:64::cb00:7102".parse::<Ipv6Addr>().unwrap()
-            );
-            let Some(TransportSlice::Udp(u)) = &p.transport else {
-                panic!("not UDP")
-            };
-            let uh = u.to_header();
-            assert_eq!(
-                uh.checksum,
-                uh.calc_checksum_ipv6(&h, u.payload()).unwrap(),
-                "frame {n}"
-            );
-            assert!(seen.insert((h.source, uh.source_port)), "flow {n} repeats");
-        }
-        assert_eq!(seen.len() as u64, sc.flows());
-    }
-
-    #[test]
-    fn subscribers_are_distinct_slash64s() {
-        let sc = scenario("udp64-1m").unwrap();
-        assert_eq!(sc.flows(), 1_000_000);
-        assert_eq!(
-            sc.subscriber(0),
-            "2001:db8:100::1".parse::<Ipv6Addr>().unwrap()
-        );
-        assert_eq!(
-            sc.subscriber(15_624),
-            "2001:db8:100:3d08::1".parse::<Ipv6Addr>().unwrap()
-        );
-    }
-
-    #[test]
-    fn pcap_round_trips_and_profiles_name_the_flows() {
-        let sc = scenario("udp64-1k").unwrap();
-        let mut out = Vec::new();
-        sc.write_pcap(&mut out).unwrap();
-        let frames = pcap::read_frames(&out).unwrap();
-        assert_eq!(frames.len() as u64, sc.flows());
-        let mut buf = [0u8; 2048];
-        let len = sc.frame(999, &mut buf);
-        assert_eq!(frames[999], buf[..len]);
-        let trex = sc.trex_profile();
-        assert!(
-            trex.contains("max_value=99,") && trex.contains("max_value=10009,"),
-            "{trex}"
-        );
-        let lua = sc.pktgen_lua();
-        assert!(
-            lua.contains("2001:db8:64::cb00:7102") && lua.contains("\"max\", 10009"),
-            "{lua}"
-        );
-    }
-}
+mod tests;
