@@ -5,7 +5,7 @@ use std::ptr::NonNull;
 
 use super::eal::Eal;
 use super::error::DpdkError;
-use super::mbuf::Mbuf;
+use super::mbuf::{Mbuf, MbufBurst};
 
 /// Default data room: DPDK's 2048-byte buffer plus its 128-byte headroom,
 /// which leaves room to grow a translated IPv4 header to IPv6 in place.
@@ -113,6 +113,25 @@ impl Mempool {
         let m = unsafe { dpdk_sys::rte_pktmbuf_alloc(self.raw.as_ptr()) };
         // SAFETY: a fresh mbuf from rte_pktmbuf_alloc is owned by us alone.
         NonNull::new(m).map(|m| unsafe { Mbuf::from_raw(m) })
+    }
+
+    /// Adds `n` fresh mbufs to `burst` in one bulk take (all or none, so
+    /// a tester's generator pays one pool access per burst): false when
+    /// the pool has fewer than `n` or the burst no room for them.
+    pub fn alloc_into<const N: usize>(&self, burst: &mut MbufBurst<N>, n: usize) -> bool {
+        let (slots, free) = burst.spare_raw();
+        if n > usize::from(free) {
+            return false;
+        }
+        // SAFETY: `slots` has room for `free` >= n pointers; on success
+        // DPDK wrote n owned mbufs there, which `commit` hands to the burst.
+        let ret = unsafe { dpdk_sys::rte_pktmbuf_alloc_bulk(self.raw.as_ptr(), slots, n as u32) };
+        if ret != 0 {
+            return false;
+        }
+        // SAFETY: the n slots after the burst's length now hold owned mbufs.
+        unsafe { burst.commit(n) };
+        true
     }
 
     /// Mbufs currently taken from the pool (in rings, ports or our hands).
