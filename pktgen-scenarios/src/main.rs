@@ -11,6 +11,7 @@ use pktgen_scenarios::{emit, scenario, SCENARIOS};
 fn usage() -> String {
     let mut s = String::from(
         "usage: plat-scenarios list
+       plat-scenarios flows NAME     the number of flows (for scripts)
        plat-scenarios pcap NAME FILE [--max-frames N]
        plat-scenarios trex NAME      TRex STL profile (stdout)
        plat-scenarios astf NAME      TRex ASTF profile (stdout); every scenario but icmp-mix
@@ -49,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         |name: &str| scenario(name).with_context(|| format!("no scenario `{name}`\n{}", usage()));
     match args.as_slice() {
         ["list"] => print!("{}", usage()),
+        ["flows", name] => println!("{}", find(name)?.flows()),
         ["pcap", name, file, rest @ ..] => {
             let sc = find(name)?;
             let cap = max_frames(rest)?;
