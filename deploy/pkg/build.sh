@@ -23,7 +23,8 @@ if ! cargo deb --version >/dev/null 2>&1; then
 fi
 
 # Reuses target/: after the tests' builds only plat and plat-cli relink.
-cargo build --release --locked -p plat --bin platd -p plat-cli --bin platctl
+cargo build --release --locked -p plat --bin platd -p plat-cli --bin platctl \
+  -p pktgen-scenarios --bin plat-bench
 
 rm -rf "$gen" && mkdir -p "$gen"
 # help2man runs the binaries: --help and --version need neither DPDK
@@ -32,6 +33,8 @@ help2man --no-info --section=8 --name="the plat NAT64 appliance daemon (DPDK)" \
   --output="$gen/platd.8" "$release/platd"
 help2man --no-info --section=1 --name="admin CLI of the plat NAT64 appliance" \
   --output="$gen/platctl.1" "$release/platctl"
+help2man --no-info --section=1 --name="RFC 8219 / RFC 9693 tester of platd over net_memif links" \
+  --output="$gen/plat-bench.1" "$release/plat-bench"
 "$release/platctl" completions bash >"$gen/platctl.bash"
 "$release/platctl" completions zsh >"$gen/_platctl"
 "$release/platctl" completions fish >"$gen/platctl.fish"

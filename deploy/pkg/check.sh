@@ -61,7 +61,7 @@ check "postinst creates the plat user (systemd-sysusers)" \
 
 # Contents.
 contents=$(dpkg-deb --contents "$deb" | awk '{print $6}')
-for path in usr/sbin/platd usr/bin/platctl \
+for path in usr/sbin/platd usr/bin/platctl usr/bin/plat-bench usr/share/man/man1/plat-bench.1.gz \
   usr/lib/systemd/system/platd.service usr/lib/sysusers.d/plat.conf \
   etc/plat/platd.toml \
   usr/share/man/man8/platd.8.gz usr/share/man/man1/platctl.1.gz \
