@@ -79,15 +79,22 @@ impl Template {
         let mut buf = vec![0u8; frame_len.max(V6_HEADERS)];
         let len = sized.frame(0, &mut buf);
         buf.truncate(len);
+        let tagged = len >= MIN_TAGGED_FRAME;
+        // The checksum part of every field `write` replaces: address,
+        // ports and, tagged, the payload's last 16 bytes.
+        let tail: [u8; TAG_LEN] = if tagged {
+            buf[len - TAG_LEN..].try_into().expect("16")
+        } else {
+            [0; TAG_LEN]
+        };
         let patched = WideSum::default()
             .add16(buf[V6_SRC..V6_DST].try_into().expect("16"))
             .add4(buf[V6_UDP..V6_UDP + 4].try_into().expect("4"))
-            .add8(&[0; 8])
-            .add8(&[0; 8]);
+            .add16(&tail);
         Template {
             server6: buf[V6_DST..V6_UDP].try_into().expect("16"),
             server4: SERVER4.octets(),
-            tagged: len >= MIN_TAGGED_FRAME,
+            tagged,
             bytes: buf,
             patched,
         }
@@ -115,15 +122,9 @@ impl Template {
             let tag = tag(now_ns, seq);
             let at = out.len() - TAG_LEN;
             out[at..].copy_from_slice(&tag);
-            new = new
-                .add8(tag[..8].try_into().expect("8"))
-                .add8(tag[8..].try_into().expect("8"));
-        } else {
-            new = new.add8(&[0; 8]).add8(&[0; 8]);
+            new = new.add16(&tag);
         }
         let at = V6_UDP + 6;
-        // The template's payload tail is zero where the tag goes, so the
-        // old sum of the rewritten fields is `patched` either way.
         let sum = WideSum::update([self.bytes[at], self.bytes[at + 1]], self.patched, new);
         // RFC 768: a computed zero goes out as all ones.
         let sum = if sum == [0, 0] { [0xff, 0xff] } else { sum };

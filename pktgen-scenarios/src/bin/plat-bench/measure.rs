@@ -358,9 +358,9 @@ impl Bench<'_> {
     }
 
     /// The accounting check (issue 19, the test command): after a short
-    /// low-rate trial, frames the tester's links took = frames it received
-    /// + frames platd counted as dropped, and the sessions platd reports =
-    /// the flows the trial opened.
+    /// low-rate trial, frames the tester's links took equal frames it
+    /// received plus frames platd counted as dropped, and the sessions
+    /// platd reports equal the flows the trial opened.
     pub fn accounting(&self, rate: f64) -> Result<bool> {
         let Some(d) = self.dut else {
             bail!("accounting needs platd")
