@@ -16,7 +16,15 @@ const DIR: &str = "/tmp/plat-bench-test";
 fn plat_bench_built() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "-p", "pktgen-scenarios", "--bin", "plat-bench", "--bin", "plat-scenarios"])
+        .args([
+            "build",
+            "-p",
+            "pktgen-scenarios",
+            "--bin",
+            "plat-bench",
+            "--bin",
+            "plat-scenarios",
+        ])
         .status()
         .expect("cargo build plat-bench");
     assert!(status.success(), "building plat-bench");

@@ -105,6 +105,19 @@ impl Bench<'_> {
         );
     }
 
+    /// Every flow of the table once, as new flows, at `rate`.
+    fn every_flow_once(&self, rate: f64, bidirectional: bool) -> Spec {
+        let n = self.tester.flows();
+        Spec {
+            rate,
+            duration: Duration::from_secs_f64(n as f64 / rate + 0.001),
+            flows: Flows::New { first: 0 },
+            bidirectional,
+            drain: self.set.drain,
+            max_frames: Some(n),
+        }
+    }
+
     /// RFC 9693's preliminary phase: every flow once, at the fill rate,
     /// with the table emptied first; an error when a frame is lost (the
     /// table would not hold what the measurement assumes).
@@ -114,14 +127,7 @@ impl Bench<'_> {
         }
         self.tester.flush();
         let n = self.tester.flows();
-        let spec = Spec {
-            rate: self.set.fill_rate,
-            duration: Duration::from_secs_f64(n as f64 / self.set.fill_rate + 0.001),
-            flows: Flows::New { first: 0 },
-            bidirectional: self.set.bidirectional,
-            drain: self.set.drain,
-            max_frames: Some(n),
-        };
+        let spec = self.every_flow_once(self.set.fill_rate, self.set.bidirectional);
         let c = self.tester.run(&spec);
         self.log("fill", self.set.fill_rate, &c);
         if c.lost() > 0 {
@@ -318,15 +324,7 @@ impl Bench<'_> {
         d.clear_sessions()?;
         let rss0 = d.rss_bytes()?;
         self.tester.flush();
-        let n = self.tester.flows();
-        let spec = Spec {
-            rate: self.set.fill_rate,
-            duration: Duration::from_secs_f64(n as f64 / self.set.fill_rate + 0.001),
-            flows: Flows::New { first: 0 },
-            bidirectional: false,
-            drain: self.set.drain,
-            max_frames: Some(n),
-        };
+        let spec = self.every_flow_once(self.set.fill_rate, false);
         let c = self.tester.run(&spec);
         self.log("capacity", self.set.fill_rate, &c);
         let snap = d.settled(5)?;
@@ -368,15 +366,7 @@ impl Bench<'_> {
         d.clear_sessions()?;
         self.tester.flush();
         let before = d.settled(3)?;
-        let n = self.tester.flows();
-        let spec = Spec {
-            rate,
-            duration: Duration::from_secs_f64(n as f64 / rate + 0.001),
-            flows: Flows::New { first: 0 },
-            bidirectional: self.set.bidirectional,
-            drain: self.set.drain,
-            max_frames: Some(n),
-        };
+        let spec = self.every_flow_once(rate, self.set.bidirectional);
         let c = self.tester.run(&spec);
         self.log("accounting", rate, &c);
         let after = d.settled(5)?;
