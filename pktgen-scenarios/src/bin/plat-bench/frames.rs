@@ -3,7 +3,7 @@
 //! ports, the tag, the checksum updated incrementally), and recognised
 //! again on the way back, translated or not.
 
-use pktgen_scenarios::{Scenario, SERVER4};
+use pktgen_scenarios::{Scenario, Traffic, IMIX, SERVER4};
 use plat_core::wire::checksum::WideSum;
 use plat_core::wire::{ethernet, proto};
 
@@ -72,8 +72,11 @@ pub struct Template {
 impl Template {
     /// `sc`'s frames at `frame_len` bytes, tagged when they have room.
     pub fn new(sc: &Scenario, frame_len: usize) -> Template {
+        // One size: the scenario's UDP frame at that length (an IMIX
+        // scenario's sizes are separate templates, see `Sizes`).
         let sized = Scenario {
             frame_len,
+            traffic: Traffic::Udp,
             ..sc.clone()
         };
         let mut buf = vec![0u8; frame_len.max(V6_HEADERS)];
@@ -138,6 +141,79 @@ fn tag(now_ns: u64, seq: u64) -> [u8; TAG_LEN] {
     t[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
     t[8..].copy_from_slice(&now_ns.to_be_bytes());
     t
+}
+
+/// The templates of a run and the order their sizes follow: one for a
+/// fixed frame size, three in the IMIX cycle of the scenario (7:4:1).
+pub struct Sizes {
+    templates: Vec<Template>,
+    /// Index into `templates` of frame `seq % pattern.len()`.
+    pattern: Vec<u8>,
+}
+
+impl Sizes {
+    /// `sc`'s sizes: `frame_len` for every frame when given, else the
+    /// scenario's own (its IMIX cycle for `Traffic::Imix`).
+    pub fn new(sc: &Scenario, frame_len: Option<usize>) -> Sizes {
+        match (frame_len, sc.traffic) {
+            (None, Traffic::Imix) => {
+                let cycle: u64 = IMIX.iter().map(|&(_, w)| w).sum();
+                let templates = IMIX
+                    .iter()
+                    .map(|&(len, _)| Template::new(sc, len))
+                    .collect();
+                let pattern = (0..cycle)
+                    .map(|n| {
+                        let len = sc.frame_len_of(n);
+                        IMIX.iter().position(|&(l, _)| l == len).unwrap_or(0) as u8
+                    })
+                    .collect();
+                Sizes { templates, pattern }
+            }
+            (len, _) => Sizes {
+                templates: vec![Template::new(sc, len.unwrap_or(sc.frame_len))],
+                pattern: vec![0],
+            },
+        }
+    }
+
+    /// The template of frame `seq`.
+    #[inline]
+    pub fn at(&self, seq: u64) -> &Template {
+        let i = self.pattern[(seq % self.pattern.len() as u64) as usize];
+        &self.templates[usize::from(i)]
+    }
+
+    /// The first template: recognising and answering frames needs only
+    /// the addresses, which every size shares.
+    pub fn first(&self) -> &Template {
+        &self.templates[0]
+    }
+
+    /// Whether some frames carry the latency tag.
+    pub fn tagged(&self) -> bool {
+        self.templates.iter().any(Template::tagged)
+    }
+
+    /// `64 B` or `IMIX 64/590/1514 B (7:4:1)` for records and humans.
+    pub fn describe(&self) -> String {
+        if self.templates.len() == 1 {
+            return format!("{} B", self.templates[0].len());
+        }
+        let lens: Vec<String> = self.templates.iter().map(|t| t.len().to_string()).collect();
+        let weights: Vec<String> = IMIX.iter().map(|&(_, w)| w.to_string()).collect();
+        format!("IMIX {} B ({})", lens.join("/"), weights.join(":"))
+    }
+
+    /// Mean frame length over the cycle.
+    pub fn mean_len(&self) -> f64 {
+        let total: usize = self
+            .pattern
+            .iter()
+            .map(|&i| self.templates[usize::from(i)].len())
+            .sum();
+        total as f64 / self.pattern.len() as f64
+    }
 }
 
 /// What came back from the appliance.
@@ -358,5 +434,20 @@ mod tests {
             }
         );
         assert_eq!(t.outbound(&f), Seen::Other);
+    }
+
+    #[test]
+    fn imix_sizes_follow_the_scenario_cycle_7_4_1() {
+        let sc = scenario("imix-bidir").unwrap();
+        let sizes = Sizes::new(sc, None);
+        let mut count = std::collections::HashMap::new();
+        for seq in 0..1200 {
+            let t = sizes.at(seq);
+            assert_eq!(t.len(), sc.frame_len_of(seq), "frame {seq}");
+            *count.entry(t.len()).or_insert(0) += 1;
+        }
+        assert_eq!((count[&64], count[&590], count[&1514]), (700, 400, 100));
+        assert!(sizes.tagged(), "the 590 and 1514 B frames carry tags");
+        assert_eq!(Sizes::new(sc, Some(128)).describe(), "128 B");
     }
 }

@@ -27,7 +27,7 @@ use pktgen_scenarios::{scenario, Traffic, SCENARIOS};
 use serde_json::json;
 
 use crate::dut::Dut;
-use crate::frames::{FlowTable, Template};
+use crate::frames::{FlowTable, Sizes};
 use crate::links::{Links, Wiring};
 use crate::measure::{Bench, Settings};
 use crate::report::Report;
@@ -151,10 +151,10 @@ fn run(cli: Cli) -> Result<()> {
             names.join(", ")
         )
     })?;
-    if !matches!(sc.traffic, Traffic::Udp) {
+    if !matches!(sc.traffic, Traffic::Udp | Traffic::Imix) {
         bail!(
-            "--scenario {}: plat-bench drives UDP scenarios (udp64-established, udp-new-flows, \
-             scale-10m, udp64-1m, udp64-1k); run {} on TRex or pktgen-dpdk from its emitted profile",
+            "--scenario {}: plat-bench drives UDP scenarios (udp64-established, imix-bidir, \
+             udp-new-flows, scale-10m, udp64-1m, udp64-1k); run {} on TRex or pktgen-dpdk from its emitted profile",
             sc.name,
             sc.name
         );
@@ -162,19 +162,18 @@ fn run(cli: Cli) -> Result<()> {
     if cli.trial_s <= 0.0 || cli.max_rate <= 0.0 || cli.fill_rate <= 0.0 {
         bail!("--trial-s, --max-rate and --fill-rate must be positive");
     }
-    let frame_len = cli.frame_len.unwrap_or(sc.frame_len);
-    if !(62..=1518).contains(&frame_len) {
-        bail!("--frame-len {frame_len}: an IPv6 UDP frame is 62..=1518 bytes");
+    if let Some(len) = cli.frame_len.filter(|l| !(62..=1514).contains(l)) {
+        bail!("--frame-len {len}: an IPv6 UDP frame is 62..=1514 bytes (platd's MTU is 1500)");
     }
     let t0 = std::time::Instant::now();
     let flows = FlowTable::new(sc, cli.flows);
-    let template = Template::new(sc, frame_len);
+    let sizes = Sizes::new(sc, cli.frame_len);
     eprintln!(
-        "plat-bench: {} ({} flows, {} B frames{}) built in {:.1} s",
+        "plat-bench: {} ({} flows, {} frames{}) built in {:.1} s",
         sc.name,
         flows.len(),
-        template.len(),
-        if template.tagged() { ", tagged" } else { "" },
+        sizes.describe(),
+        if sizes.tagged() { ", tagged" } else { "" },
         t0.elapsed().as_secs_f64()
     );
     let wiring = match &cli.loopback {
@@ -195,7 +194,8 @@ fn run(cli: Cli) -> Result<()> {
         json!({
             "tool": "plat-bench",
             "scenario": sc.name,
-            "frame_len": template.len(),
+            "frames": sizes.describe(),
+            "mean_frame_len": sizes.mean_len(),
             "flows": flows.len(),
             "bidirectional": !cli.unidirectional,
             "trial_s": cli.trial_s,
@@ -204,7 +204,7 @@ fn run(cli: Cli) -> Result<()> {
         }),
     );
     let bench = Bench {
-        tester: Tester::new(&links, &flows, &template),
+        tester: Tester::new(&links, &flows, &sizes),
         dut: dut.as_ref(),
         set: Settings {
             trial: Duration::from_secs_f64(cli.trial_s),

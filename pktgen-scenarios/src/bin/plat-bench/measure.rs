@@ -195,12 +195,16 @@ impl Bench<'_> {
                 format!("partial drop rate: binary search, loss <= {} %", self.set.loss_tolerance * 100.0)
             },
             &format!(
-                "{} offered per direction, {} through platd in all, {} flows",
+                "{} offered per direction ({:.2} Gbit/s of {} frames), {} through platd in all, {} flows",
                 mpps(rate),
+                rate * self.tester.sizes().mean_len() * 8.0 / 1e9,
+                self.tester.sizes().describe(),
                 mpps(rate * both),
                 self.tester.flows()
             ),
-            json!({ "rate_pps": rate.round(), "loss_tolerance": self.set.loss_tolerance, "frames_per_s_both_directions": (rate * both).round(),
+            json!({ "rate_pps": rate.round(),
+                    "gbit_per_s": rate * self.tester.sizes().mean_len() * 8.0 / 1e9,
+                    "loss_tolerance": self.set.loss_tolerance, "frames_per_s_both_directions": (rate * both).round(),
                     "flows": self.tester.flows(), "trials": trials }),
         )?;
         Ok(rate)
@@ -208,7 +212,7 @@ impl Bench<'_> {
 
     /// RFC 8219 7.2 latency and 7.3.1 PDV at `rate`.
     pub fn latency(&self, rate: f64) -> Result<Counts> {
-        if !self.tester.template().tagged() {
+        if !self.tester.sizes().tagged() {
             bail!(
                 "latency needs tagged frames of at least {} bytes: give --frame-len",
                 crate::frames::MIN_TAGGED_FRAME

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use plat_dataplane::{MbufBurst, BURST_SIZE};
 use serde::Serialize;
 
-use crate::frames::{FlowTable, Seen, Template};
+use crate::frames::{FlowTable, Seen, Sizes};
 use crate::histogram::Histogram;
 use crate::links::Links;
 
@@ -112,17 +112,17 @@ impl Counts {
 pub struct Tester<'a> {
     links: &'a Links,
     flows: &'a FlowTable,
-    template: &'a Template,
+    sizes: &'a Sizes,
     epoch: Instant,
 }
 
 impl<'a> Tester<'a> {
-    /// A tester sending `flows` as `template` frames over `links`.
-    pub fn new(links: &'a Links, flows: &'a FlowTable, template: &'a Template) -> Tester<'a> {
+    /// A tester sending `flows` in frames of `sizes` over `links`.
+    pub fn new(links: &'a Links, flows: &'a FlowTable, sizes: &'a Sizes) -> Tester<'a> {
         Tester {
             links,
             flows,
-            template,
+            sizes,
             epoch: Instant::now(),
         }
     }
@@ -132,9 +132,9 @@ impl<'a> Tester<'a> {
         self.flows.len()
     }
 
-    /// The frame template.
-    pub fn template(&self) -> &Template {
-        self.template
+    /// The frame sizes.
+    pub fn sizes(&self) -> &Sizes {
+        self.sizes
     }
 
     #[inline]
@@ -157,7 +157,7 @@ impl<'a> Tester<'a> {
     /// Runs one trial.
     pub fn run(&self, spec: &Spec) -> Counts {
         let mut c = Counts::default();
-        let len = self.template.len();
+        let frames = self.sizes.first();
         let duration_ns = spec.duration.as_nanos() as u64;
         let budget = spec
             .max_frames
@@ -196,8 +196,9 @@ impl<'a> Tester<'a> {
                                 Flows::Established { .. } => first + seq % count,
                                 Flows::New { .. } => first + seq,
                             };
-                            if let Some(out) = m.append(len) {
-                                self.template.write(self.flows.key(flow), stamp, seq, out);
+                            let t = self.sizes.at(seq);
+                            if let Some(out) = m.append(t.len()) {
+                                t.write(self.flows.key(flow), stamp, seq, out);
                             }
                             seq += 1;
                             let _ = tx.push(m);
@@ -223,14 +224,14 @@ impl<'a> Tester<'a> {
                 }
                 let t = self.now_ns();
                 for mut m in rx.drain() {
-                    match self.template.outbound(m.data()) {
+                    match frames.outbound(m.data()) {
                         Seen::Test { sent_ns } => {
                             c.forwarded += 1;
                             if let Some(s) = sent_ns {
                                 c.forward_delay.record(t.saturating_sub(s));
                             }
                             if spec.bidirectional {
-                                self.template.answer(m.data_mut(), t);
+                                frames.answer(m.data_mut(), t);
                                 let _ = answers.push(m);
                             }
                         }
@@ -252,7 +253,7 @@ impl<'a> Tester<'a> {
                 }
                 let t = self.now_ns();
                 for m in rx.drain() {
-                    match self.template.inbound(m.data()) {
+                    match frames.inbound(m.data()) {
                         Seen::Test { sent_ns } => {
                             c.returned += 1;
                             if let Some(s) = sent_ns {
