@@ -1,5 +1,6 @@
-//! plat-bench against a running platd (issue 19, acceptance 3): a short,
-//! slow run over net_memif links whose accounting must close. Every frame
+//! plat-bench against a running platd (issue 19, acceptance 3): short,
+//! slow runs (UDP both ways, UDP one way, TCP connections) over net_memif
+//! links whose accounting must close. Every frame
 //! the tester's links took is either received back or counted by platd as
 //! dropped, and platd holds one session for every flow the run opened.
 
@@ -96,4 +97,15 @@ fn plat_bench_accounting_closes_both_ways_and_counts_every_session() {
     assert_eq!(a["sessions"], 3000, "{a}");
     assert_eq!(a["trial"]["forwarded"], 3000, "{a}");
     assert_eq!(a["trial"]["returned"], 0, "{a}");
+
+    // TCP: every connection's seven segments (SYN, SYN-ACK, request,
+    // response, FIN both ways, last ACK) through platd, the tester playing
+    // both ends.
+    let recs = run("tcp-cps", &["--rate", "5000", "--flows", "500"]);
+    let a = accounting(&recs);
+    assert_eq!(a["frames_close"], true, "{a}");
+    assert_eq!(a["sessions"], 500, "{a}");
+    assert_eq!(a["trial"]["connections_opened"], 500, "{a}");
+    assert_eq!(a["trial"]["connections_completed"], 500, "{a}");
+    assert_eq!(a["sent"], 500 * 7, "{a}");
 }

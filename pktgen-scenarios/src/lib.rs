@@ -13,7 +13,7 @@ use plat_core::wire::{proto, tcp};
 
 pub mod emit;
 mod exchange;
-mod frames;
+pub mod frames;
 pub mod pcap;
 pub mod ports;
 

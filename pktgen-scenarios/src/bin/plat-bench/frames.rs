@@ -67,6 +67,9 @@ pub struct Template {
     server6: [u8; 16],
     server4: [u8; 4],
     tagged: bool,
+    /// Where the L4 checksum is (UDP or TCP).
+    checksum_at: usize,
+    tcp: bool,
 }
 
 impl Template {
@@ -74,15 +77,21 @@ impl Template {
     pub fn new(sc: &Scenario, frame_len: usize) -> Template {
         // One size: the scenario's UDP frame at that length (an IMIX
         // scenario's sizes are separate templates, see `Sizes`).
+        let traffic = match sc.traffic {
+            Traffic::Imix => Traffic::Udp,
+            t => t,
+        };
         let sized = Scenario {
             frame_len,
-            traffic: Traffic::Udp,
+            traffic,
             ..sc.clone()
         };
         let mut buf = vec![0u8; frame_len.max(V6_HEADERS)];
         let len = sized.frame(0, &mut buf);
         buf.truncate(len);
-        let tagged = len >= MIN_TAGGED_FRAME;
+        let tcp = buf[ethernet::HEADER_LEN + 6] == proto::TCP;
+        // A TCP scenario's frames are SYNs: no payload, no tag.
+        let tagged = !tcp && len >= MIN_TAGGED_FRAME;
         // The checksum part of every field `write` replaces: address,
         // ports and, tagged, the payload's last 16 bytes.
         let tail: [u8; TAG_LEN] = if tagged {
@@ -98,6 +107,8 @@ impl Template {
             server6: buf[V6_DST..V6_UDP].try_into().expect("16"),
             server4: SERVER4.octets(),
             tagged,
+            checksum_at: V6_UDP + if tcp { 16 } else { 6 },
+            tcp,
             bytes: buf,
             patched,
         }
@@ -111,6 +122,16 @@ impl Template {
     /// Whether frames carry the latency tag.
     pub fn tagged(&self) -> bool {
         self.tagged
+    }
+
+    /// Whether the frames are TCP SYNs (tcp-cps).
+    pub fn tcp(&self) -> bool {
+        self.tcp
+    }
+
+    /// The server's IPv6 address (RFC 6052-embedded), as bytes.
+    pub fn server6(&self) -> &[u8; 16] {
+        &self.server6
     }
 
     /// Writes flow `key`'s frame, tagged with `now_ns` and `seq`, into
@@ -127,10 +148,14 @@ impl Template {
             out[at..].copy_from_slice(&tag);
             new = new.add16(&tag);
         }
-        let at = V6_UDP + 6;
+        let at = self.checksum_at;
         let sum = WideSum::update([self.bytes[at], self.bytes[at + 1]], self.patched, new);
-        // RFC 768: a computed zero goes out as all ones.
-        let sum = if sum == [0, 0] { [0xff, 0xff] } else { sum };
+        // RFC 768: a computed zero goes out as all ones (TCP sends zero).
+        let sum = if sum == [0, 0] && !self.tcp {
+            [0xff, 0xff]
+        } else {
+            sum
+        };
         out[at..at + 2].copy_from_slice(&sum);
     }
 }

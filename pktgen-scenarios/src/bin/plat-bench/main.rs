@@ -16,6 +16,7 @@ mod histogram;
 mod links;
 mod measure;
 mod report;
+mod tcp;
 mod trial;
 
 use std::path::PathBuf;
@@ -151,13 +152,23 @@ fn run(cli: Cli) -> Result<()> {
             names.join(", ")
         )
     })?;
-    if !matches!(sc.traffic, Traffic::Udp | Traffic::Imix) {
-        bail!(
-            "--scenario {}: plat-bench drives UDP scenarios (udp64-established, imix-bidir, \
-             udp-new-flows, scale-10m, udp64-1m, udp64-1k); run {} on TRex or pktgen-dpdk from its emitted profile",
+    match sc.traffic {
+        Traffic::Udp | Traffic::Imix => {}
+        Traffic::Tcp
+            if cli
+                .tests
+                .iter()
+                .all(|t| matches!(t, Test::ConnRate | Test::Accounting)) => {}
+        Traffic::Tcp => bail!(
+            "--scenario {}: TCP connections are measured by conn-rate and accounting only",
+            sc.name
+        ),
+        Traffic::IcmpMix => bail!(
+            "--scenario {}: plat-bench answers UDP and TCP, not ICMP echo; run {} on TRex or \
+             pktgen-dpdk from its emitted profile",
             sc.name,
             sc.name
-        );
+        ),
     }
     if cli.trial_s <= 0.0 || cli.max_rate <= 0.0 || cli.fill_rate <= 0.0 {
         bail!("--trial-s, --max-rate and --fill-rate must be positive");

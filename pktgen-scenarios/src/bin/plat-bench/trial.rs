@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::frames::{FlowTable, Seen, Sizes};
 use crate::histogram::Histogram;
 use crate::links::Links;
+use crate::tcp::{self, Turn};
 
 /// Which flows the frames use.
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +69,10 @@ pub struct Counts {
     pub returned: u64,
     /// Frames out of platd that were not test frames (ARP, NDP, ICMP).
     pub other: u64,
+    /// TCP connections opened (SYNs generated; tcp-cps).
+    pub connections_opened: u64,
+    /// TCP connections whose last ACK reached the server.
+    pub connections_completed: u64,
     /// Seconds frames were offered, measured.
     pub offered_s: f64,
     /// Flows the trial used (new flows: one per frame).
@@ -157,7 +162,6 @@ impl<'a> Tester<'a> {
     /// Runs one trial.
     pub fn run(&self, spec: &Spec) -> Counts {
         let mut c = Counts::default();
-        let frames = self.sizes.first();
         let duration_ns = spec.duration.as_nanos() as u64;
         let budget = spec
             .max_frames
@@ -171,6 +175,12 @@ impl<'a> Tester<'a> {
         let mut tx: MbufBurst = MbufBurst::new();
         let mut rx: MbufBurst = MbufBurst::new();
         let mut answers: MbufBurst = MbufBurst::new();
+        let mut replies: MbufBurst = MbufBurst::new();
+        let frames = self.sizes.first();
+        let tcp_run = frames.tcp();
+        // Frames generated (UDP frames or SYNs); `c.offered` also counts
+        // the client's TCP replies.
+        let mut generated = 0u64;
         let ns_per_frame = 1e9 / spec.rate;
         let start = self.now_ns();
         let mut last_offer = start;
@@ -178,15 +188,15 @@ impl<'a> Tester<'a> {
         loop {
             let now = self.now_ns();
             let elapsed = now - start;
-            if c.offered < budget && elapsed < duration_ns {
+            if generated < budget && elapsed < duration_ns {
                 // Frames the clock says are due (a generator that fell
                 // behind catches up in bursts).
                 let due = ((elapsed as f64 / ns_per_frame) as u64 + 1).min(budget);
                 // One burst a round, then both ports are drained: a
                 // generator that ran ahead of its receive side would fill
                 // platd's transmit rings and blame platd for the loss.
-                if c.offered < due {
-                    let n = ((due - c.offered) as usize).min(BURST_SIZE);
+                if generated < due {
+                    let n = ((due - generated) as usize).min(BURST_SIZE);
                     if !self.links.pool.alloc_into(&mut fresh, n) {
                         c.no_mbuf += n as u64;
                     } else {
@@ -204,6 +214,7 @@ impl<'a> Tester<'a> {
                             let _ = tx.push(m);
                         }
                         let sent = self.links.inside.tx_burst(0, &mut tx);
+                        generated += n as u64;
                         c.offered += n as u64;
                         c.sent += sent as u64;
                         c.refused += (n - sent) as u64;
@@ -212,7 +223,7 @@ impl<'a> Tester<'a> {
                     }
                 }
             } else if now > last_offer.max(start) + spec.drain.as_nanos() as u64
-                && (c.offered >= budget || elapsed >= duration_ns)
+                && (generated >= budget || elapsed >= duration_ns)
             {
                 break;
             }
@@ -224,6 +235,20 @@ impl<'a> Tester<'a> {
                 }
                 let t = self.now_ns();
                 for mut m in rx.drain() {
+                    if tcp_run {
+                        match tcp::serve(&mut m) {
+                            Turn::Reply => {
+                                c.forwarded += 1;
+                                let _ = answers.push(m);
+                            }
+                            Turn::Complete => {
+                                c.forwarded += 1;
+                                c.connections_completed += 1;
+                            }
+                            Turn::Other => c.other += 1,
+                        }
+                        continue;
+                    }
                     match frames.outbound(m.data()) {
                         Seen::Test { sent_ns } => {
                             c.forwarded += 1;
@@ -252,7 +277,17 @@ impl<'a> Tester<'a> {
                     break;
                 }
                 let t = self.now_ns();
-                for m in rx.drain() {
+                for mut m in rx.drain() {
+                    if tcp_run {
+                        match tcp::client(&mut m, frames.server6()) {
+                            Turn::Reply => {
+                                c.returned += 1;
+                                let _ = replies.push(m);
+                            }
+                            Turn::Complete | Turn::Other => c.other += 1,
+                        }
+                        continue;
+                    }
                     match frames.inbound(m.data()) {
                         Seen::Test { sent_ns } => {
                             c.returned += 1;
@@ -263,15 +298,26 @@ impl<'a> Tester<'a> {
                         Seen::Other => c.other += 1,
                     }
                 }
+                if !replies.is_empty() {
+                    let n = replies.len();
+                    let sent = self.links.inside.tx_burst(0, &mut replies);
+                    c.offered += n as u64;
+                    c.sent += sent as u64;
+                    c.refused += (n - sent) as u64;
+                    replies.clear();
+                }
             }
         }
         c.offered_s = (last_offer - start) as f64 / 1e9;
         // A generator that ended the trial more than 0.5 % short of its
         // frames could not keep the rate.
-        c.tester_limited = (c.offered as f64) < 0.995 * budget as f64;
+        c.tester_limited = (generated as f64) < 0.995 * budget as f64;
+        if tcp_run {
+            c.connections_opened = generated;
+        }
         c.flows_used = match spec.flows {
-            Flows::Established { count, .. } => count.min(c.offered),
-            Flows::New { .. } => c.offered,
+            Flows::Established { count, .. } => count.min(generated),
+            Flows::New { .. } => generated,
         };
         c
     }
