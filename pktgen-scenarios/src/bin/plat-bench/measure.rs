@@ -91,7 +91,7 @@ impl Bench<'_> {
         c.lost() as f64 <= self.set.loss_tolerance * c.offered_total() as f64
             && !c.tester_limited
             // A TCP connection counts when its last ACK arrived.
-            && (c.connections_opened - c.connections_completed) as f64
+            && c.connections_opened.saturating_sub(c.connections_completed) as f64
                 <= self.set.loss_tolerance * c.connections_opened as f64
     }
 
