@@ -100,7 +100,7 @@ impl Bench<'_> {
             "  {what} {:>12}: offered {} (refused {}), forwarded {}, answers {}, returned {}, lost {}{}",
             mpps(rate),
             c.offered,
-            c.refused,
+            c.refused(),
             c.forwarded,
             c.answers_sent,
             c.returned,

@@ -55,6 +55,7 @@ impl Report {
 pub fn trial_json(rate: f64, c: &Counts) -> Value {
     let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
     v["rate_pps"] = json!(rate.round());
+    v["refused"] = json!(c.refused());
     v["lost"] = json!(c.lost());
     v["frame_loss_rate"] = json!(if c.offered_total() == 0 {
         0.0

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use plat_dataplane::{MbufBurst, BURST_SIZE};
+use plat_dataplane::{MbufBurst, Port, BURST_SIZE};
 use serde::Serialize;
 
 use crate::frames::{FlowTable, Seen, Sizes};
@@ -56,9 +56,6 @@ pub struct Counts {
     pub offered: u64,
     /// Of those, frames the link took.
     pub sent: u64,
-    /// Of those, frames refused by a full link (platd not polling fast
-    /// enough).
-    pub refused: u64,
     /// Test frames that came out of the outside port.
     pub forwarded: u64,
     /// Answers offered back into the outside port.
@@ -90,7 +87,25 @@ pub struct Counts {
     pub return_delay: Histogram,
 }
 
+/// Sends `burst` on `port` and frees what the link did not take; returns
+/// how many were offered and how many sent.
+fn send(port: &Port, burst: &mut MbufBurst) -> (u64, u64) {
+    if burst.is_empty() {
+        return (0, 0);
+    }
+    let n = burst.len();
+    let sent = port.tx_burst(0, burst);
+    burst.clear();
+    (n as u64, sent as u64)
+}
+
 impl Counts {
+    /// Frames into the inside port refused by a full link (platd not
+    /// polling fast enough).
+    pub fn refused(&self) -> u64 {
+        self.offered - self.sent
+    }
+
     /// Frames lost (RFC 2544 frame loss: offered and not received), both
     /// directions, refused ones included.
     pub fn lost(&self) -> u64 {
@@ -213,12 +228,10 @@ impl<'a> Tester<'a> {
                             seq += 1;
                             let _ = tx.push(m);
                         }
-                        let sent = self.links.inside.tx_burst(0, &mut tx);
-                        generated += n as u64;
-                        c.offered += n as u64;
-                        c.sent += sent as u64;
-                        c.refused += (n - sent) as u64;
-                        tx.clear();
+                        let (n, sent) = send(&self.links.inside, &mut tx);
+                        generated += n;
+                        c.offered += n;
+                        c.sent += sent;
                         last_offer = self.now_ns();
                     }
                 }
@@ -263,13 +276,9 @@ impl<'a> Tester<'a> {
                         Seen::Other => c.other += 1,
                     }
                 }
-                if !answers.is_empty() {
-                    let n = answers.len();
-                    let sent = self.links.outside.tx_burst(0, &mut answers);
-                    c.answers_offered += n as u64;
-                    c.answers_sent += sent as u64;
-                    answers.clear();
-                }
+                let (n, sent) = send(&self.links.outside, &mut answers);
+                c.answers_offered += n;
+                c.answers_sent += sent;
             }
             // The inside: answers, translated back.
             for _ in 0..8 {
@@ -298,14 +307,9 @@ impl<'a> Tester<'a> {
                         Seen::Other => c.other += 1,
                     }
                 }
-                if !replies.is_empty() {
-                    let n = replies.len();
-                    let sent = self.links.inside.tx_burst(0, &mut replies);
-                    c.offered += n as u64;
-                    c.sent += sent as u64;
-                    c.refused += (n - sent) as u64;
-                    replies.clear();
-                }
+                let (n, sent) = send(&self.links.inside, &mut replies);
+                c.offered += n;
+                c.sent += sent;
             }
         }
         c.offered_s = (last_offer - start) as f64 / 1e9;
